@@ -1,0 +1,1 @@
+"""Benchmarks (`fleetcare bench ...`); results in docs/benchmarks.md."""

@@ -1,0 +1,1 @@
+"""FleetCare composition root: settings, the `fleetcare` CLI, wiring of demo and workers."""

@@ -1,0 +1,417 @@
+"""The `fleetcare` command."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fleetcare import logs
+from fleetcare.settings import Settings, load_settings
+
+app = typer.Typer(
+    help=(
+        "FleetCare: telemetry from connected appliances in, proactive service jobs out.\n\n"
+        "Start with `fleetcare demo` (no servers needed). Configure with FLEETCARE_* "
+        "environment variables (nested with __, e.g. FLEETCARE_STORE__BACKEND=influxdb) "
+        "or a TOML file given with --config. See docs/configuration.md."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+)
+db_app = typer.Typer(help="The relational database (SQLite by default, PostgreSQL by URL).",
+                     no_args_is_help=True)
+dl_app = typer.Typer(help="Messages ingest could not accept, each kept with its reason.",
+                     no_args_is_help=True)
+devices_app = typer.Typer(help="The device registry.", no_args_is_help=True)
+telemetry_app = typer.Typer(help="Read the telemetry store.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks (results go to docs/benchmarks.md).",
+                        no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(dl_app, name="deadletters")
+app.add_typer(devices_app, name="devices")
+app.add_typer(telemetry_app, name="telemetry")
+app.add_typer(bench_app, name="bench")
+
+console = Console()
+err = Console(stderr=True)
+
+
+class _State:
+    config: str | None = None
+    overrides: dict[str, Any] = {}
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        s = load_settings(_State.config, **{**_State.overrides, **overrides})
+    except Exception as exc:  # a bad setting: say which and stop
+        err.print(f"[red]configuration error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    logs.configure(s.log.format, s.log.level)
+    return s
+
+
+@app.callback()
+def _root(
+    config: Annotated[Optional[str], typer.Option(
+        "--config", "-c", envvar="FLEETCARE_CONFIG", help="TOML settings file.")] = None,
+    data_dir: Annotated[Optional[str], typer.Option(
+        help="Where embedded stores live (FLEETCARE_DATA_DIR).")] = None,
+    log_format: Annotated[Optional[str], typer.Option(help="console or json.")] = None,
+) -> None:
+    _State.config = config
+    _State.overrides = {}
+    if data_dir:
+        _State.overrides["data_dir"] = data_dir
+    if log_format:
+        _State.overrides["log"] = {"format": log_format}
+
+
+def _run_until_signal(main: Any) -> None:
+    """Run `main(stop)` until SIGINT/SIGTERM sets `stop`; a second signal aborts."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        hits = {"n": 0}
+
+        def on_signal() -> None:
+            hits["n"] += 1
+            if hits["n"] > 1:
+                err.print("second signal: exiting now")
+                raise SystemExit(130)
+            stop.set()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, on_signal)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+# -- schema ----------------------------------------------------------------------------
+@app.command()
+def schema(
+    device_type: Annotated[Optional[str], typer.Argument(
+        help="Only this type (purifier, water_purifier, air_conditioner).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to a file.")] = None,
+) -> None:
+    """Print the JSON Schema of the device contract (topics and v1 payloads)."""
+    from telemetry.errors import UnknownDeviceType
+    from telemetry.schema import contract_schema, device_type_schema
+
+    try:
+        doc = device_type_schema(device_type) if device_type else contract_schema()
+    except UnknownDeviceType as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if output:
+        output.write_text(text)
+        err.print(f"wrote {output}")
+    else:
+        sys.stdout.write(text)
+
+
+# -- db --------------------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Create or upgrade the schema (Alembic migrations)."""
+    from workorders.db import Database
+
+    s = _settings()
+    db = Database.from_settings(s.db, s.data_dir)
+    before = db.current()
+    db.upgrade(revision)
+    console.print(f"database {db.safe_url}: {before or 'empty'} -> {db.current()}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the schema revision and whether it is up to date."""
+    from workorders.db import Database
+
+    s = _settings()
+    db = Database.from_settings(s.db, s.data_dir)
+    current, head = db.current(), db.head()
+    state = "up to date" if current == head else "behind: run `fleetcare db upgrade`"
+    console.print(f"{db.safe_url}: revision {current or 'none'} (code: {head}) {state}")
+
+
+# -- ingest ----------------------------------------------------------------------------
+@app.command()
+def ingest(
+    client_id: Annotated[Optional[str], typer.Option(
+        help="Fixed MQTT client id; give each worker its own (persistent session).")] = None,
+    metrics_port: Annotated[Optional[int], typer.Option(help="Prometheus port; 0 = off.")] = None,
+) -> None:
+    """Run one ingest worker: MQTT (shared subscription) into the telemetry store.
+
+    Messages are acknowledged only once their batch is durable; rejects become dead
+    letters. Stop with Ctrl-C or SIGTERM: it flushes, acknowledges and exits 0. Run more
+    workers (each with its own --client-id) to split the load.
+    """
+    from fleetcare.wiring import run_ingest
+
+    ingest_over: dict[str, Any] = {}
+    if client_id:
+        ingest_over["client_id"] = client_id
+    if metrics_port is not None:
+        ingest_over["metrics_port"] = metrics_port
+    s = _settings()
+    if ingest_over:
+        s = s.model_copy(update={"ingest": s.ingest.model_copy(update=ingest_over)})
+    _run_until_signal(lambda stop: run_ingest(s, stop))
+
+
+# -- dead letters ----------------------------------------------------------------------
+def _dead_letters(s: Settings) -> Any:
+    from fleetcare.wiring import open_database
+    from workorders.dead_letters import DeadLetterRepository
+
+    return DeadLetterRepository(open_database(s))
+
+
+@dl_app.command("list")
+def dl_list(
+    reason: Annotated[Optional[str], typer.Option(help="e.g. out_of_range, not_json.")] = None,
+    device: Annotated[Optional[str], typer.Option(help="Device id.")] = None,
+    status: Annotated[str, typer.Option(help="pending, replayed, discarded or all.")] = "pending",
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List dead letters with their reasons (newest problems first to fix)."""
+    s = _settings()
+    repo = _dead_letters(s)
+    letters = repo.list(status=None if status == "all" else status, reason=reason,
+                        device_id=device, limit=limit)
+    if as_json:
+        for d in letters:
+            sys.stdout.write(json.dumps({
+                "id": d.id, "reason": d.reason, "detail": d.detail, "topic": d.topic,
+                "count": d.count, "status": d.status, "last_seen_at": d.last_seen_at.isoformat(),
+            }) + "\n")
+        return
+    counts = repo.counts(None if status == "all" else status)
+    table = Table(title=f"dead letters ({status}): " + (
+        ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    for col in ("id", "reason", "topic", "count", "last seen", "detail"):
+        table.add_column(col, overflow="fold")
+    for d in letters:
+        table.add_row(str(d.id), d.reason, d.topic, str(d.count),
+                      d.last_seen_at.strftime("%Y-%m-%d %H:%M:%S"), d.detail[:120])
+    console.print(table)
+
+
+@dl_app.command("show")
+def dl_show(letter_id: int) -> None:
+    """Show one dead letter in full, with its raw payload."""
+    from workorders.errors import NotFound
+
+    repo = _dead_letters(_settings())
+    try:
+        d = repo.get(letter_id)
+    except NotFound as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    try:
+        body = d.payload.decode("utf-8")
+    except UnicodeDecodeError:
+        body = "hex: " + d.payload.hex()
+    console.print(f"id: {d.id}\nstatus: {d.status}\nreason: {d.reason}\ndetail: {d.detail}\n"
+                  f"topic: {d.topic}\ndevice: {d.device_type}/{d.device_id}\n"
+                  f"count: {d.count}\nfirst seen: {d.first_seen_at}\nlast seen: {d.last_seen_at}\n"
+                  f"size: {d.payload_size} bytes{' (truncated)' if d.truncated else ''}")
+    console.print("payload:", markup=False)
+    sys.stdout.write(body + "\n")
+
+
+@dl_app.command("replay")
+def dl_replay(
+    ids: Annotated[Optional[list[int]], typer.Argument(help="Dead-letter ids.")] = None,
+    reason: Annotated[Optional[str], typer.Option(help="All pending with this reason.")] = None,
+    all_pending: Annotated[bool, typer.Option("--all", help="All pending.")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Only say what would happen.")] = False,
+) -> None:
+    """Run dead letters through today's validation again (after fixing the cause).
+
+    What passes is stored and marked replayed; what fails stays pending with its
+    current reason.
+    """
+    if not ids and not reason and not all_pending:
+        err.print("name dead-letter ids, --reason REASON or --all")
+        raise typer.Exit(2)
+    s = _settings()
+    asyncio.run(_replay(s, ids, reason, dry_run))
+
+
+async def _replay(s: Settings, ids: list[int] | None, reason: str | None, dry_run: bool) -> None:
+    from fleetcare.wiring import make_decoder, open_database
+    from ingest.processor import RegistryCache
+    from ingest.replay import replay
+    from telemetry.backends import create_store
+    from workorders.dead_letters import DeadLetterRepository
+    from workorders.device_state import DeviceStateRepository
+    from workorders.registry import DeviceRegistry
+
+    db = open_database(s)
+    repo = DeadLetterRepository(db)
+    store = create_store(s.store, s.data_dir)
+    async with store:
+        total_ok = total_bad = 0
+        after = 0
+        while True:
+            batch = repo.list(status="pending", reason=reason, ids=ids, limit=1000, after_id=after)
+            if not batch:
+                break
+            after = batch[-1].id
+            registry = (RegistryCache(DeviceRegistry(db), 0) if s.ingest.require_registered
+                        else None)
+            report = await replay(batch, decoder=make_decoder(s), store=store, dead_letters=repo,
+                                  state=DeviceStateRepository(db), registry=registry,
+                                  dry_run=dry_run)
+            total_ok += len(report.stored)
+            total_bad += len(report.still_rejected)
+            for letter_id, why, detail in report.still_rejected[:20]:
+                console.print(f"  #{letter_id} still rejected: {why}: {detail}")
+    verb = "would store" if dry_run else "stored"
+    console.print(f"{verb} {total_ok}; still rejected {total_bad}")
+
+
+# -- devices ---------------------------------------------------------------------------
+@devices_app.command("add")
+def devices_add(
+    device_id: str,
+    device_type: Annotated[str, typer.Option("--type", help="purifier, water_purifier, air_conditioner")],
+    model: Annotated[Optional[str], typer.Option()] = None,
+    serial: Annotated[Optional[str], typer.Option()] = None,
+) -> None:
+    """Register a device (needed when FLEETCARE_INGEST__REQUIRE_REGISTERED=true)."""
+    from fleetcare.wiring import open_database
+    from telemetry.metrics import DEVICE_TYPES
+    from workorders.errors import RegistryError
+    from workorders.registry import Device, DeviceRegistry
+
+    if device_type not in DEVICE_TYPES:
+        err.print(f"unknown type {device_type!r}; use one of {', '.join(DEVICE_TYPES)}")
+        raise typer.Exit(2)
+    reg = DeviceRegistry(open_database(_settings()))
+    try:
+        reg.register([Device(device_id, device_type, model, serial)])
+    except RegistryError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"registered {device_id} ({device_type})")
+
+
+@devices_app.command("list")
+def devices_list(limit: Annotated[int, typer.Option(min=1)] = 100) -> None:
+    """Registered devices with their state (online, last seen, firmware)."""
+    from fleetcare.wiring import open_database
+    from workorders.device_state import DeviceStateRepository
+
+    db = open_database(_settings())
+    table = Table()
+    for col in ("device", "type", "online", "via", "last seen (device time)", "firmware", "msgs"):
+        table.add_column(col)
+    from datetime import UTC, datetime
+
+    for st in DeviceStateRepository(db).list(limit=limit):
+        seen = (datetime.fromtimestamp(st.last_seen_ts / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+                if st.last_seen_ts else "-")
+        table.add_row(st.device_id, st.device_type, "yes" if st.online else "no",
+                      st.online_source, seen, st.firmware or "-", str(st.messages_total))
+    console.print(table)
+
+
+# -- telemetry -------------------------------------------------------------------------
+@telemetry_app.command("count")
+def telemetry_count(
+    device: Annotated[Optional[str], typer.Option(help="Device id.")] = None,
+    device_type: Annotated[Optional[str], typer.Option("--type")] = None,
+) -> None:
+    """How many telemetry messages the store holds."""
+    from telemetry.backends import create_store
+
+    s = _settings()
+
+    async def run() -> int:
+        async with create_store(s.store, s.data_dir) as store:
+            return await store.count(device_id=device, device_type=device_type)
+
+    console.print(asyncio.run(run()))
+
+
+@telemetry_app.command("latest")
+def telemetry_latest(device_ids: list[str]) -> None:
+    """The newest value of each metric of the given devices."""
+    from telemetry.backends import create_store
+
+    s = _settings()
+
+    async def run() -> None:
+        async with create_store(s.store, s.data_dir) as store:
+            latest = await store.latest(device_ids)
+        for d in device_ids:
+            if d in latest:
+                sys.stdout.write(json.dumps({"device_id": d, "type": latest[d].device_type,
+                                             "ts": latest[d].ts, **latest[d].metrics}) + "\n")
+            else:
+                err.print(f"{d}: no telemetry stored")
+
+    asyncio.run(run())
+
+
+# -- demo ------------------------------------------------------------------------------
+@app.command()
+def demo(
+    devices: Annotated[int, typer.Option(min=1, max=1000, help="Devices to simulate.")] = 6,
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between reports.")] = 1.0,
+    duration: Annotated[Optional[float], typer.Option(help="Stop after N seconds.")] = None,
+    broker: Annotated[Optional[str], typer.Option(
+        help="Use this broker (mqtt://host:port) instead of starting one.")] = None,
+) -> None:
+    """Run the engine on embedded defaults with a few publishing devices.
+
+    Starts a broker of its own (Mosquitto on a free port if installed, else the
+    in-process amqtt), the ingest worker and a small publisher (including a few bad
+    messages, to show dead letters). Prints what flows; Ctrl-C stops cleanly.
+    """
+    from fleetcare.demo import run_demo
+
+    s = _settings()
+    _run_until_signal(lambda stop: run_demo(s, stop, devices=devices, interval=interval,
+                                            duration=duration, broker_url=broker))
+
+
+# -- bench -----------------------------------------------------------------------------
+@bench_app.command("ingest")
+def bench_ingest(
+    messages: Annotated[int, typer.Option(min=1000, help="Messages per scenario.")] = 200_000,
+    devices: Annotated[int, typer.Option(min=1)] = 10_000,
+    scenarios: Annotated[str, typer.Option(
+        help="Comma list of: bare,embedded,influxdb,shared,naive,rss")] = "bare,embedded,influxdb,shared,naive",
+    naive_messages: Annotated[int, typer.Option(help="Messages for the naive pipeline.")] = 5_000,
+    rss_minutes: Annotated[float, typer.Option(help="Length of the rss soak.")] = 10.0,
+    protocol: Annotated[str, typer.Option(help="3.1.1 or 5")] = "3.1.1",
+    output: Annotated[Optional[Path], typer.Option(help="Append a markdown report here.")] = None,
+) -> None:
+    """Measure ingest throughput against a bare paho subscriber (ARCHITECTURE targets)."""
+    from bench.ingest import run_bench
+
+    _settings()
+    run_bench(messages=messages, devices=devices, scenarios=scenarios.split(","),
+              naive_messages=naive_messages, rss_minutes=rss_minutes, protocol=protocol,
+              output=output)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,72 @@
+"""Engine settings: env vars `FLEETCARE_*` (nested with `__`), an optional TOML file.
+
+    FLEETCARE_STORE__BACKEND=influxdb  FLEETCARE_MQTT__URL=mqtt://broker:1883
+    fleetcare --config fleetcare.toml ingest
+
+Precedence: command-line options > environment > config file > defaults.
+Built in the entry point and passed down; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from ingest.options import IngestOptions
+from telemetry.backends import StoreSettings
+from telemetry.connection import MqttSettings
+from workorders.db import DatabaseSettings
+
+
+class LogSettings(BaseSettings):
+    format: Literal["console", "json"] = "console"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FLEETCARE_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: str = Field("./fleetcare-data", description="Embedded stores live here.")
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    db: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    ingest: IngestOptions = Field(default_factory=IngestOptions)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    toml_file: ClassVar[Path | None] = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if cls.toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=cls.toml_file))
+        return tuple(sources)
+
+
+def load_settings(config_file: str | None = None, **overrides: Any) -> Settings:
+    """Settings from (in order of precedence) overrides, env, the TOML file, defaults."""
+    if config_file is not None and not Path(config_file).is_file():
+        raise FileNotFoundError(f"config file {config_file} does not exist")
+
+    class _FromFile(Settings):
+        toml_file: ClassVar[Path | None] = Path(config_file) if config_file else None
+
+    loaded = _FromFile(**overrides)
+    return Settings.model_validate(loaded.model_dump())

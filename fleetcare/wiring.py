@@ -1,0 +1,111 @@
+"""Build the engine's parts from settings (the composition root's one place for it)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from prometheus_client import start_http_server
+
+from fleetcare.settings import Settings
+from ingest.decode import Decoder
+from ingest.metrics import IngestMetrics
+from ingest.processor import BatchProcessor, RegistryCache
+from ingest.worker import IngestWorker
+from telemetry.backends import create_store
+from telemetry.store import TelemetryStore
+from telemetry.topics import TopicScheme
+from workorders.db import Database
+from workorders.dead_letters import DeadLetterRepository
+from workorders.device_state import DeviceStateRepository
+from workorders.registry import DeviceRegistry
+
+log = logging.getLogger("fleetcare")
+
+
+def open_database(settings: Settings) -> Database:
+    db = Database.from_settings(settings.db, settings.data_dir)
+    db.prepare(settings.db.auto_migrate)
+    return db
+
+
+def make_decoder(settings: Settings) -> Decoder:
+    o = settings.ingest
+    return Decoder(
+        TopicScheme(settings.mqtt.topic_prefix),
+        max_payload_bytes=o.max_payload_bytes,
+        max_future_ms=int(o.max_future_s * 1000),
+        max_past_ms=int(o.max_past_s * 1000),
+    )
+
+
+@dataclass
+class IngestParts:
+    worker: IngestWorker
+    store: TelemetryStore
+    db: Database
+    metrics: IngestMetrics
+
+
+def build_ingest(settings: Settings, store: TelemetryStore, db: Database,
+                 metrics: IngestMetrics | None = None) -> IngestWorker:
+    metrics = metrics or IngestMetrics()
+    state = DeviceStateRepository(db)
+    registry = (
+        RegistryCache(DeviceRegistry(db), settings.ingest.registry_cache_s)
+        if settings.ingest.require_registered else None
+    )
+    processor = BatchProcessor(
+        decoder=make_decoder(settings),
+        store=store,
+        dead_letters=DeadLetterRepository(db, max_payload_bytes=settings.ingest.dead_letter_max_bytes),
+        state=state,
+        metrics=metrics,
+        registry=registry,
+        dedupe_capacity=settings.ingest.dedupe_cache,
+    )
+    return IngestWorker(mqtt=settings.mqtt, options=settings.ingest, processor=processor,
+                        state=state, metrics=metrics)
+
+
+async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
+    """`fleetcare ingest`: one worker until `stop` is set."""
+    db = await asyncio.to_thread(open_database, settings)
+    metrics = IngestMetrics()
+    if settings.ingest.metrics_port:
+        start_http_server(settings.ingest.metrics_port, settings.ingest.metrics_host,
+                          registry=metrics.registry)
+        log.info("metrics at /metrics", extra={"kv": {
+            "url": f"http://{settings.ingest.metrics_host}:{settings.ingest.metrics_port}/metrics"}})
+    async with AsyncExitStack() as stack:
+        store = create_store(settings.store, settings.data_dir)
+        await _open_store_with_retry(store, stop)
+        stack.push_async_callback(store.close)
+        worker = build_ingest(settings, store, db, metrics)
+        log.info("ingest worker starting", extra={"kv": {
+            "store": store.name, "db": db.safe_url, "client_id": worker.client_id}})
+        await worker.run(stop)
+    db.dispose()
+    log.info("ingest worker stopped")
+
+
+async def _open_store_with_retry(store: TelemetryStore, stop: asyncio.Event) -> None:
+    from telemetry.errors import StoreError
+
+    delay, warned = 0.5, False
+    while True:
+        try:
+            await store.open()
+            if warned:
+                log.info("store reachable", extra={"kv": {"store": store.name}})
+            return
+        except StoreError as exc:
+            if not warned:
+                log.error("store unreachable at start; retrying", extra={"kv": {"error": str(exc)}})
+                warned = True
+            if stop.is_set():
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)

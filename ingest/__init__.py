@@ -1,0 +1,1 @@
+"""MQTT ingestion: decode, validate, de-duplicate, batch, store, acknowledge."""

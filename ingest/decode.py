@@ -1,0 +1,168 @@
+"""Decode and validate one raw MQTT message into a reading, event, status or a reject.
+
+Pure logic, no I/O: the same code runs in the worker and in `deadletters replay`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pydantic import ValidationError
+
+from telemetry.errors import TopicError
+from telemetry.metrics import DEVICE_TYPES
+from telemetry.payload import EventPayload, StatusPayload, telemetry_model
+from telemetry.records import Event, Reading
+from telemetry.topics import DeviceTopic, TopicKind, TopicScheme
+
+
+class Reject(StrEnum):
+    """Why a message became a dead letter."""
+
+    BAD_TOPIC = "bad_topic"
+    UNKNOWN_DEVICE_TYPE = "unknown_device_type"
+    OVERSIZED = "oversized"
+    NOT_UTF8 = "not_utf8"
+    NOT_JSON = "not_json"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    SCHEMA = "schema"
+    NON_FINITE = "non_finite"
+    OUT_OF_RANGE = "out_of_range"
+    DEVICE_MISMATCH = "device_mismatch"
+    TS_FUTURE = "ts_future"
+    TS_PAST = "ts_past"
+    UNREGISTERED = "unregistered"
+    TYPE_MISMATCH = "type_mismatch"
+    STORE_REJECTED = "store_rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: Reject
+    detail: str
+    device_type: str | None = None
+    device_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    device_type: str
+    device_id: str
+    online: bool
+    ts: int | None = None
+    boot: int | None = None
+    firmware: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """Not for ingest (a command to a device, a cleared retained status)."""
+
+    why: str
+
+
+Decoded = Reading | Event | StatusChange | Ignored | Rejected
+
+_RANGE_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def _describe(exc: ValidationError, limit: int = 3) -> str:
+    parts = []
+    for err in exc.errors(include_url=False)[:limit]:
+        loc = ".".join(str(p) for p in err["loc"]) or "payload"
+        got = "" if err["type"] in ("json_invalid", "missing") else f" (got {err.get('input')!r:.60})"
+        parts.append(f"{loc}: {err['msg']}{got}")
+    more = len(exc.errors()) - limit
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _classify(exc: ValidationError, payload: bytes) -> Reject:
+    first = exc.errors(include_url=False)[0]
+    kind, loc = first["type"], first["loc"]
+    if kind == "json_invalid":
+        try:
+            payload.decode("utf-8")
+        except UnicodeDecodeError:
+            return Reject.NOT_UTF8
+        return Reject.NOT_JSON
+    if loc == ("v",):
+        return Reject.UNSUPPORTED_VERSION
+    if kind == "finite_number":
+        return Reject.NON_FINITE
+    if kind in _RANGE_ERRORS and loc and loc[0] == "metrics":
+        return Reject.OUT_OF_RANGE
+    return Reject.SCHEMA
+
+
+@dataclass(frozen=True, slots=True)
+class Decoder:
+    scheme: TopicScheme
+    max_payload_bytes: int = 16 * 1024
+    max_future_ms: int = 600_000
+    max_past_ms: int = 366 * 86_400_000
+
+    def decode(self, topic: str, payload: bytes, now_ms: int) -> Decoded:
+        try:
+            t = self.scheme.parse(topic)
+        except TopicError as exc:
+            return Rejected(Reject.BAD_TOPIC, exc.why)
+        if t.kind is TopicKind.CMD:
+            return Ignored("command topic")
+        if t.device_type not in DEVICE_TYPES:
+            return Rejected(
+                Reject.UNKNOWN_DEVICE_TYPE,
+                f"device type {t.device_type!r} is not one of {', '.join(DEVICE_TYPES)}",
+                t.device_type, t.device_id,
+            )
+        if len(payload) > self.max_payload_bytes:
+            return Rejected(
+                Reject.OVERSIZED,
+                f"payload is {len(payload)} bytes; the limit is {self.max_payload_bytes}",
+                t.device_type, t.device_id,
+            )
+        if t.kind is TopicKind.STATUS:
+            return self._status(t, payload)
+        model = telemetry_model(t.device_type) if t.kind is TopicKind.TELEMETRY else EventPayload
+        try:
+            msg = model.model_validate_json(payload)
+        except ValidationError as exc:
+            return Rejected(_classify(exc, payload), _describe(exc), t.device_type, t.device_id)
+        if msg.device_id != t.device_id:
+            return Rejected(
+                Reject.DEVICE_MISMATCH,
+                f"payload device_id {msg.device_id!r} differs from topic device {t.device_id!r}",
+                t.device_type, t.device_id,
+            )
+        if msg.ts > now_ms + self.max_future_ms:
+            return Rejected(
+                Reject.TS_FUTURE,
+                f"ts {msg.ts} is {(msg.ts - now_ms) / 1000:.0f} s ahead of the server clock "
+                f"(limit {self.max_future_ms / 1000:.0f} s): check the device clock",
+                t.device_type, t.device_id,
+            )
+        if msg.ts < now_ms - self.max_past_ms:
+            return Rejected(
+                Reject.TS_PAST,
+                f"ts {msg.ts} is {(now_ms - msg.ts) / 86_400_000:.1f} days old "
+                f"(limit {self.max_past_ms / 86_400_000:.1f} days)",
+                t.device_type, t.device_id,
+            )
+        if isinstance(msg, EventPayload):
+            return Event(t.device_type, t.device_id, msg.boot, msg.seq, msg.ts, msg.event,
+                         msg.data)
+        return Reading(t.device_type, t.device_id, msg.boot, msg.seq, msg.ts,
+                       msg.metrics.model_dump(exclude_none=True))
+
+    def _status(self, t: DeviceTopic, payload: bytes) -> Decoded:
+        body = payload.strip()
+        if not body:
+            return Ignored("empty status (retained message cleared)")
+        if body in (b"online", b"offline"):
+            return StatusChange(t.device_type, t.device_id, body == b"online")
+        try:
+            s = StatusPayload.model_validate_json(body)
+        except ValidationError as exc:
+            return Rejected(_classify(exc, payload), _describe(exc), t.device_type, t.device_id)
+        return StatusChange(t.device_type, t.device_id, s.state == "online", s.ts, s.boot,
+                            s.firmware)

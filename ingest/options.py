@@ -1,0 +1,42 @@
+"""Tuning of the ingest worker (a section of the engine's settings)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class IngestOptions(BaseModel):
+    client_id: str | None = Field(
+        None,
+        description="Fixed MQTT client id (persistent session). Default fleetcare-ingest-{host}; "
+        "give every worker its own.",
+    )
+    shared_group: str | None = Field(
+        "fleetcare-ingest",
+        description="Shared-subscription group so N workers split the load; empty for "
+        "brokers without $share (amqtt).",
+    )
+    batch_size: int = Field(2000, ge=1, le=50_000, description="Flush when this many wait.")
+    max_batch_age_ms: int = Field(200, ge=1, description="Flush when the oldest waited this long.")
+    idle_flush_ms: int = Field(
+        5, ge=1, description="Flush when nothing arrived for this long (the broker's in-flight "
+        "window is full or the stream paused)."
+    )
+    receive_maximum: int = Field(
+        10_000, ge=1, le=65_535, description="MQTT 5 Receive Maximum: unacknowledged messages "
+        "the broker may send us (bounds memory during a store outage)."
+    )
+    dedupe_cache: int = Field(200_000, ge=0, description="Recent message ids remembered.")
+    max_payload_bytes: int = Field(16 * 1024, ge=64)
+    max_future_s: float = Field(600, ge=0, description="Reject device time this far ahead.")
+    max_past_s: float = Field(366 * 86400, ge=0, description="Reject device time this old.")
+    require_registered: bool = Field(False, description="Dead-letter unregistered devices.")
+    registry_cache_s: float = Field(30, ge=0)
+    offline_after_s: float = Field(900, gt=0, description="Silence after which a device is offline.")
+    silence_check_s: float = Field(30, gt=0)
+    backoff_initial_s: float = Field(0.2, gt=0)
+    backoff_max_s: float = Field(5.0, gt=0)
+    shutdown_grace_s: float = Field(15.0, ge=0, description="How long SIGTERM waits for a flush.")
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(9464, ge=0, le=65535, description="Prometheus /metrics; 0 = off.")
+    dead_letter_max_bytes: int = Field(256 * 1024, ge=1024)

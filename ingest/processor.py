@@ -1,0 +1,263 @@
+"""Make one batch of raw messages durable: decode, de-duplicate, store, dead-letter, state.
+
+Retries are the caller's: `process` raises StoreUnavailable / DatabaseUnavailable and can be
+called again with the same `Batch`; stages already done are not redone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from ingest.decode import Decoder, Ignored, Reject, Rejected, StatusChange
+from ingest.metrics import IngestMetrics
+from telemetry.errors import StoreRejected
+from telemetry.records import Event, Reading
+from telemetry.store import TelemetryStore
+from workorders.dead_letters import DeadLetterRepository, NewDeadLetter
+from workorders.device_state import DeviceStateRepository, StateUpdate
+from workorders.errors import DatabaseUnavailable
+from workorders.registry import DeviceRegistry
+
+Key = tuple[str, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    topic: str
+    payload: bytes
+    received_at: float  # time.time() at receipt
+
+
+@dataclass
+class Batch:
+    """One batch and how far its processing got."""
+
+    messages: Sequence[RawMessage]
+    readings: list[Reading] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    statuses: list[StatusChange] = field(default_factory=list)
+    rejected: list[tuple[RawMessage, Rejected]] = field(default_factory=list)
+    raw_of: dict[Key, RawMessage] = field(default_factory=dict)
+    ignored: int = 0
+    duplicates: int = 0
+    stored: int = 0
+    decoded: bool = False
+    store_done: bool = False
+    db_done: bool = False
+
+
+class RecentKeys:
+    """Bounded memory of recently stored message ids (cheap duplicate skip and count)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._keys: OrderedDict[Key, None] = OrderedDict()
+
+    def __contains__(self, key: Key) -> bool:
+        return key in self._keys
+
+    def add_many(self, keys: Sequence[Key]) -> None:
+        if self.capacity <= 0:
+            return
+        for k in keys:
+            self._keys[k] = None
+        while len(self._keys) > self.capacity:
+            self._keys.popitem(last=False)
+
+
+class RegistryCache:
+    """Which devices are registered (and as what), refreshed every `ttl` seconds."""
+
+    def __init__(self, registry: DeviceRegistry, ttl: float) -> None:
+        self.registry = registry
+        self.ttl = ttl
+        self._known: dict[str, tuple[str | None, float]] = {}
+
+    def types(self, device_ids: set[str]) -> dict[str, str | None]:
+        now = time.monotonic()
+        stale = [d for d in device_ids if d not in self._known or now - self._known[d][1] > self.ttl]
+        if stale:
+            try:
+                found = self.registry.types_of(stale)
+            except sa.exc.OperationalError as exc:
+                raise DatabaseUnavailable(f"registry lookup: {exc.orig}") from exc
+            for d in stale:
+                self._known[d] = (found.get(d), now)
+            if len(self._known) > 1_000_000:
+                self._known.clear()
+        return {d: self._known[d][0] for d in device_ids}
+
+
+class BatchProcessor:
+    def __init__(
+        self,
+        *,
+        decoder: Decoder,
+        store: TelemetryStore,
+        dead_letters: DeadLetterRepository,
+        state: DeviceStateRepository,
+        metrics: IngestMetrics,
+        registry: RegistryCache | None = None,
+        dedupe_capacity: int = 200_000,
+    ) -> None:
+        self.decoder = decoder
+        self.store = store
+        self.dead_letters = dead_letters
+        self.state = state
+        self.metrics = metrics
+        self.registry = registry
+        self.recent = RecentKeys(dedupe_capacity)
+
+    async def process(self, batch: Batch) -> Batch:
+        if not batch.decoded:
+            await self._decode(batch)
+        if not batch.store_done:
+            await self._store(batch)
+        if not batch.db_done:
+            await asyncio.to_thread(self._persist_relational, batch)
+            batch.db_done = True
+            self._count(batch)
+        return batch
+
+    async def _decode(self, batch: Batch) -> None:
+        now_ms = int(time.time() * 1000)
+        seen: set[Key] = set()
+        decode = self.decoder.decode
+        for raw in batch.messages:
+            d = decode(raw.topic, raw.payload, now_ms)
+            if isinstance(d, Reading | Event):
+                key = (d.device_id, d.boot, d.seq)
+                if key in seen or key in self.recent:
+                    batch.duplicates += 1
+                    continue
+                seen.add(key)
+                batch.raw_of[key] = raw
+                (batch.readings if isinstance(d, Reading) else batch.events).append(d)  # type: ignore[arg-type]
+            elif isinstance(d, StatusChange):
+                batch.statuses.append(d)
+            elif isinstance(d, Rejected):
+                batch.rejected.append((raw, d))
+            elif isinstance(d, Ignored):
+                batch.ignored += 1
+        if self.registry is not None:
+            await asyncio.to_thread(self._enforce_registry, batch)
+        batch.decoded = True
+
+    def _enforce_registry(self, batch: Batch) -> None:
+        assert self.registry is not None
+        ids = {r.device_id for r in batch.readings} | {e.device_id for e in batch.events}
+        if not ids:
+            return
+        types = self.registry.types(ids)
+        def check(item: Reading | Event) -> Rejected | None:
+            registered = types.get(item.device_id)
+            if registered is None:
+                return Rejected(Reject.UNREGISTERED,
+                                f"device {item.device_id!r} is not in the registry (or disabled): "
+                                "register it, then replay", item.device_type, item.device_id)
+            if registered != item.device_type:
+                return Rejected(Reject.TYPE_MISMATCH,
+                                f"device {item.device_id!r} is registered as {registered}, "
+                                f"published as {item.device_type}", item.device_type,
+                                item.device_id)
+            return None
+
+        for name in ("readings", "events"):
+            kept = []
+            for item in getattr(batch, name):
+                why = check(item)
+                if why is None:
+                    kept.append(item)
+                else:
+                    batch.rejected.append((self._raw_for(batch, item), why))
+            setattr(batch, name, kept)
+
+    @staticmethod
+    def _raw_for(batch: Batch, item: Reading | Event) -> RawMessage:
+        return batch.raw_of[(item.device_id, item.boot, item.seq)]
+
+    async def _store(self, batch: Batch) -> None:
+        try:
+            result = await self.store.write(batch.readings, batch.events)
+            batch.stored = result.written
+            if result.duplicates:
+                batch.duplicates += result.duplicates
+        except StoreRejected:
+            await self._bisect(batch, batch.readings, batch.events)
+        batch.store_done = True
+
+    async def _bisect(self, batch: Batch, readings: list[Reading], events: list[Event]) -> None:
+        """Find the messages the store refuses; store the rest, dead-letter those."""
+        try:
+            result = await self.store.write(readings, events)
+            batch.stored += result.written
+            return
+        except StoreRejected as exc:
+            items: list[Reading | Event] = [*readings, *events]
+            if len(items) == 1:
+                item = items[0]
+                batch.rejected.append((self._raw_for(batch, item),
+                                       Rejected(Reject.STORE_REJECTED, str(exc), item.device_type,
+                                                item.device_id)))
+                if isinstance(item, Reading):
+                    batch.readings.remove(item)
+                else:
+                    batch.events.remove(item)
+                return
+        mid_r, mid_e = len(readings) // 2, len(events) // 2
+        await self._bisect(batch, readings[:mid_r], events[:mid_e])
+        await self._bisect(batch, readings[mid_r:], events[mid_e:])
+
+    def _persist_relational(self, batch: Batch) -> None:
+        now = datetime.now(UTC)
+        letters = [
+            NewDeadLetter(raw.topic, raw.payload, r.reason.value, r.detail,
+                          datetime.fromtimestamp(raw.received_at, UTC), r.device_type, r.device_id)
+            for raw, r in batch.rejected
+        ]
+        updates: dict[str, StateUpdate] = {}
+        for r in sorted(batch.readings, key=lambda r: r.ts):
+            u = updates.get(r.device_id) or StateUpdate(r.device_id, r.device_type, now)
+            updates[r.device_id] = u
+            u.messages += 1
+            if u.last_seen_ts is None or r.ts >= u.last_seen_ts:
+                u.last_seen_ts, u.boot, u.seq = r.ts, r.boot, r.seq
+            u.latest_ts = r.ts
+            u.metrics.update(r.metrics)
+        for e in batch.events:
+            u = updates.get(e.device_id) or StateUpdate(e.device_id, e.device_type, now)
+            updates[e.device_id] = u
+            u.messages += 1
+            if u.last_seen_ts is None or e.ts >= u.last_seen_ts:
+                u.last_seen_ts, u.boot, u.seq = e.ts, e.boot, e.seq
+        status_updates = [
+            StateUpdate(s.device_id, s.device_type, now, online=s.online, status_ts=s.ts,
+                        firmware=s.firmware, boot=s.boot)
+            for s in batch.statuses
+        ]
+        try:
+            # one transaction: a retry after a failure cannot count a dead letter twice
+            with self.dead_letters.db.engine.begin() as conn:
+                self.dead_letters.record(letters, conn)
+                self.state.apply([*status_updates, *updates.values()], conn)
+        except sa.exc.OperationalError as exc:
+            raise DatabaseUnavailable(f"{self.state.db.safe_url}: {exc.orig}") from exc
+
+    def _count(self, batch: Batch) -> None:
+        m = self.metrics
+        self.recent.add_many([(r.device_id, r.boot, r.seq) for r in batch.readings])
+        self.recent.add_many([(e.device_id, e.boot, e.seq) for e in batch.events])
+        stored_events = min(len(batch.events), batch.stored)
+        m.stored.labels("event").inc(stored_events)
+        m.stored.labels("telemetry").inc(max(0, batch.stored - stored_events))
+        m.duplicates.inc(batch.duplicates)
+        m.status_updates.inc(len(batch.statuses))
+        for _, r in batch.rejected:
+            m.dead_letters.labels(r.reason.value).inc()

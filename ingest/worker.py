@@ -1,0 +1,235 @@
+"""The ingest worker: MQTT in, durable batches out, acknowledgement only after that.
+
+paho's network thread does the least possible per message (append to a deque). An asyncio
+loop takes batches by size, age or idleness, makes each durable through BatchProcessor, and
+only then acknowledges its messages (paho manual ack). While the store is down nothing is
+acknowledged: the broker's in-flight window (Mosquitto max_inflight_messages, MQTT 5
+Receive Maximum) stops the flow, so memory stays bounded and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import paho.mqtt.client as paho
+
+from ingest.metrics import IngestMetrics
+from ingest.mqtt import connect_async, make_client, subscribe_all
+from ingest.options import IngestOptions
+from ingest.processor import Batch, BatchProcessor, RawMessage
+from telemetry.connection import MqttSettings
+from telemetry.errors import StoreUnavailable
+from telemetry.topics import TopicKind, TopicScheme
+from workorders.device_state import DeviceStateRepository
+from workorders.errors import DatabaseUnavailable
+
+log = logging.getLogger("fleetcare.ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    raw: RawMessage
+    mid: int
+    qos: int
+    generation: int  # connection it arrived on: acks go only to the same connection
+    arrived: float  # time.monotonic()
+
+
+def default_client_id() -> str:
+    return f"fleetcare-ingest-{socket.gethostname()}"
+
+
+def subscriptions(scheme: TopicScheme, shared_group: str | None) -> list[str]:
+    """Telemetry and events on the shared group; status on a plain filter, because
+    brokers do not send retained messages to shared subscriptions (MQTT 5 §4.8.2)."""
+    data = [scheme.filter(TopicKind.TELEMETRY), scheme.filter(TopicKind.EVENT)]
+    if shared_group:
+        data = [f"$share/{shared_group}/{f}" for f in data]
+    return [*data, scheme.filter(TopicKind.STATUS)]
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        *,
+        mqtt: MqttSettings,
+        options: IngestOptions,
+        processor: BatchProcessor,
+        state: DeviceStateRepository,
+        metrics: IngestMetrics,
+    ) -> None:
+        self.mqtt = mqtt
+        self.options = options
+        self.processor = processor
+        self.state = state
+        self.metrics = metrics
+        self.client_id = options.client_id or default_client_id()
+        self.scheme = TopicScheme(mqtt.topic_prefix)
+        self._pending: deque[_Pending] = deque()
+        self._generation = 0
+        self._last_arrival = 0.0
+        self._client: paho.Client | None = None
+        self._connected = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._outage_since: float | None = None
+        self._connection_error: str | None = None
+
+    # -- paho thread -----------------------------------------------------------------
+    def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            self._connection_error = str(reason)
+            log.error("broker refused the connection", extra={"kv": {"reason": str(reason)}})
+            return
+        self._generation += 1
+        subscribe_all(client, self.mqtt, subscriptions(self.scheme, self.options.shared_group))
+        self.metrics.connected.set(1)
+        self.metrics.connects.inc()
+        log.info("connected to broker", extra={"kv": {
+            "broker": self.mqtt.url, "client_id": self.client_id, "protocol": self.mqtt.protocol,
+            "session_present": bool(getattr(_f, "session_present", False))}})
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._connected.set)
+
+    def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        self.metrics.connected.set(0)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._connected.clear)
+        if getattr(reason, "value", 0) != 0:  # 0 = our own clean disconnect
+            log.warning("disconnected from broker; reconnecting",
+                        extra={"kv": {"reason": str(reason)}})
+
+    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+        now = time.monotonic()
+        self._last_arrival = now
+        self._pending.append(
+            _Pending(RawMessage(msg.topic, msg.payload, time.time()), msg.mid, msg.qos,
+                     self._generation, now)
+        )
+
+    # -- asyncio side ----------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until `stop` is set, then flush, acknowledge and disconnect."""
+        self._loop = asyncio.get_running_loop()
+        client = make_client(self.mqtt, self.client_id, manual_ack=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        self._client = client
+        connect_async(client, self.mqtt, receive_maximum=self.options.receive_maximum)
+        client.loop_start()
+        silence = asyncio.create_task(self._silence_loop(stop))
+        try:
+            await self._flush_loop(stop)
+        finally:
+            silence.cancel()
+            client.disconnect()
+            client.loop_stop()
+            self.metrics.connected.set(0)
+
+    async def _flush_loop(self, stop: asyncio.Event) -> None:
+        opts = self.options
+        max_age, idle = opts.max_batch_age_ms / 1000, opts.idle_flush_ms / 1000
+        stop_deadline: float | None = None
+        while True:
+            if stop.is_set() and stop_deadline is None:
+                stop_deadline = time.monotonic() + opts.shutdown_grace_s
+                log.info("stopping: flushing what was received",
+                         extra={"kv": {"pending": len(self._pending)}})
+            n = len(self._pending)
+            self.metrics.pending.set(n)
+            if n == 0:
+                self.metrics.oldest_pending.set(0)
+                if stop_deadline is not None:
+                    return
+                await asyncio.sleep(idle)
+                continue
+            now = time.monotonic()
+            oldest = self._pending[0].arrived
+            self.metrics.oldest_pending.set(now - oldest)
+            if (
+                n >= opts.batch_size
+                or now - oldest >= max_age
+                or now - self._last_arrival >= idle
+                or stop_deadline is not None
+            ):
+                items = [self._pending.popleft() for _ in range(min(n, opts.batch_size))]
+                if not await self._flush(items, stop_deadline):
+                    log.warning("shutting down with messages not durable; the broker "
+                                "redelivers them", extra={"kv": {"unacknowledged": len(items)
+                                                                + len(self._pending)}})
+                    return
+            else:
+                await asyncio.sleep(min(idle, max_age - (now - oldest)) / 2)
+
+    async def _flush(self, items: list[_Pending], stop_deadline: float | None) -> bool:
+        """Make `items` durable (retrying through outages), then acknowledge them."""
+        batch = Batch([p.raw for p in items])
+        delay = self.options.backoff_initial_s
+        started = time.monotonic()
+        while True:
+            try:
+                await self.processor.process(batch)
+                break
+            except (StoreUnavailable, DatabaseUnavailable) as exc:
+                self.metrics.failures.labels(type(exc).__name__).inc()
+                if self._outage_since is None:
+                    self._outage_since = time.monotonic()
+                    self.metrics.store_up.set(0)
+                    log.error("store unreachable; holding acknowledgements and retrying",
+                              extra={"kv": {"error": str(exc), "batch": len(items)}})
+                if stop_deadline is not None and time.monotonic() + delay > stop_deadline:
+                    return False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.options.backoff_max_s)
+        if self._outage_since is not None:
+            log.info("store recovered", extra={"kv": {
+                "outage_s": round(time.monotonic() - self._outage_since, 1)}})
+            self._outage_since = None
+            self.metrics.store_up.set(1)
+        self._ack(items)
+        elapsed = time.monotonic() - started
+        self.metrics.batch_seconds.observe(elapsed)
+        self.metrics.batch_size.observe(len(items))
+        self.metrics.ack_latency.observe(time.monotonic() - items[0].arrived)
+        for kind in ("telemetry", "event", "status"):
+            n = sum(1 for p in items if p.raw.topic.endswith(kind))
+            if n:
+                self.metrics.received.labels(kind).inc(n)
+        return True
+
+    def _ack(self, items: list[_Pending]) -> None:
+        client = self._client
+        assert client is not None
+        generation = self._generation
+        acked = 0
+        for p in items:
+            # a message from a connection that has since dropped is redelivered on the new
+            # one with the same packet id; acking the old copy could ack another message
+            if p.qos > 0 and p.generation == generation:
+                client.ack(p.mid, p.qos)
+                acked += 1
+        self.metrics.acked.inc(acked)
+
+    async def _silence_loop(self, stop: asyncio.Event) -> None:
+        interval = self.options.silence_check_s
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+                return
+            except TimeoutError:
+                pass
+            since = datetime.now(UTC) - timedelta(seconds=self.options.offline_after_s)
+            try:
+                n = await asyncio.to_thread(self.state.mark_silent, since)
+            except Exception as exc:  # the flush loop reports outages; never die here
+                log.debug("silence check failed", extra={"kv": {"error": str(exc)}})
+                continue
+            if n:
+                log.info("devices went silent: marked offline", extra={"kv": {"devices": n}})

@@ -1,0 +1,72 @@
+"""Helpers both backends share: query checks and value conversion by metric kind."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from telemetry.metrics import DEVICE_TYPES, Metric, MetricKind, device_type
+from telemetry.records import Aggregation, MetricValue, RangeQuery, SeriesFrame
+
+
+def check_metrics(type_name: str, metrics: Sequence[str]) -> list[Metric]:
+    """The metric rows for `metrics`, or ValueError naming the unknown one."""
+    dt = device_type(type_name)
+    out = []
+    for name in metrics:
+        if name not in dt.by_name:
+            raise ValueError(
+                f"{type_name} has no metric {name!r}; known: {', '.join(dt.by_name)}"
+            )
+        out.append(dt.by_name[name])
+    return out
+
+
+def check_query(query: RangeQuery) -> list[Metric]:
+    rows = check_metrics(query.device_type, query.metrics)
+    if query.aggregation is not Aggregation.LAST:
+        for m in rows:
+            if m.kind not in (MetricKind.FLOAT, MetricKind.INT):
+                raise ValueError(
+                    f"{query.aggregation} needs a numeric metric; {m.name!r} is {m.kind}: use last"
+                )
+    return rows
+
+
+def convert(metric: Metric, value: Any) -> MetricValue | None:
+    """A stored value as the metric's Python type (SQLite keeps bools as 0/1, InfluxDB
+    returns whole floats as JSON integers)."""
+    if value is None:
+        return None
+    match metric.kind:
+        case MetricKind.FLOAT:
+            return float(value)
+        case MetricKind.INT:
+            return int(value)
+        case MetricKind.BOOL:
+            return bool(value)
+        case _:
+            return str(value)
+
+
+def aggregate_value(metric: Metric, agg: Aggregation, value: Any) -> MetricValue | None:
+    if value is None:
+        return None
+    if agg is Aggregation.MEAN:
+        return float(value)
+    return convert(metric, value)
+
+
+def drop_empty(frame: SeriesFrame) -> SeriesFrame:
+    """Leave out buckets where every column is null (InfluxDB's fill(none))."""
+    keep = [i for i in range(len(frame.ts)) if any(c[i] is not None for c in frame.columns.values())]
+    if len(keep) == len(frame.ts):
+        return frame
+    return SeriesFrame(
+        ts=[frame.ts[i] for i in keep],
+        columns={k: [v[i] for i in keep] for k, v in frame.columns.items()},
+    )
+
+
+def type_names() -> list[str]:
+    return list(DEVICE_TYPES)

@@ -1,0 +1,342 @@
+"""Embedded TelemetryStore: one SQLite file, a wide table per device type.
+
+A row per message (not per metric) keeps writes ahead of the MQTT client; the primary key
+`(device_id, boot, seq)` makes writes idempotent; a `latest` table answers "latest values"
+in O(devices) instead of scanning history. WAL lets several ingest processes share the
+file. SQLite was chosen over DuckDB by measurement (docs/benchmarks.md, "store choice").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Self, TypeVar
+
+import orjson
+
+from telemetry.backends.common import (
+    aggregate_value,
+    check_metrics,
+    check_query,
+    convert,
+    drop_empty,
+)
+from telemetry.errors import StoreQueryError, StoreUnavailable
+from telemetry.metrics import DEVICE_TYPES, MetricKind, device_type
+from telemetry.records import (
+    Aggregation,
+    Event,
+    Latest,
+    MetricValue,
+    RangeQuery,
+    Reading,
+    SeriesFrame,
+    WriteResult,
+)
+
+T = TypeVar("T")
+_SQL_TYPE = {MetricKind.FLOAT: "REAL", MetricKind.INT: "INTEGER", MetricKind.BOOL: "INTEGER",
+             MetricKind.ENUM: "TEXT"}
+_AGG_SQL = {Aggregation.MEAN: "avg", Aggregation.MIN: "min", Aggregation.MAX: "max"}
+
+
+def _table(type_name: str) -> str:
+    return f"r_{type_name}"
+
+
+class EmbeddedStore:
+    """SQLite-backed TelemetryStore; all SQLite work runs on one private thread."""
+
+    name = "embedded"
+
+    def __init__(self, path: str, *, durable: bool = True) -> None:
+        self.path = path
+        self.durable = durable
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._insert_sql: dict[str, str] = {}
+
+    # -- lifecycle -------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        await self._run(self._open_sync)
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        await self._run(self._close_sync)
+        self._executor.shutdown(wait=True)
+        self._executor = None
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise StoreUnavailable(self.name, "store is not open")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def _open_sync(self) -> None:
+        if self._conn is not None:
+            return
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._migrate(conn)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(self.name, f"cannot open {self.path}: {exc}") from exc
+        self._conn = conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Create tables and add columns for metrics that rows added to the table since."""
+        conn.execute("BEGIN IMMEDIATE")
+        for dt in DEVICE_TYPES.values():
+            table = _table(dt.name)
+            conn.execute(
+                f'CREATE TABLE IF NOT EXISTS "{table}" (device_id TEXT NOT NULL, '
+                "boot INTEGER NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, "
+                "PRIMARY KEY (device_id, boot, seq)) WITHOUT ROWID"
+            )
+            conn.execute(f'CREATE INDEX IF NOT EXISTS "{table}_ts" ON "{table}" (device_id, ts)')
+            have = {row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')}
+            for m in dt.metrics:
+                if m.name not in have:
+                    conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{m.name}" {_SQL_TYPE[m.kind]}')
+            cols = ["device_id", "boot", "seq", "ts", *(m.name for m in dt.metrics)]
+            self._insert_sql[dt.name] = (
+                f'INSERT OR IGNORE INTO "{table}" ({", ".join(cols)}) '
+                f"VALUES ({', '.join('?' * len(cols))})"
+            )
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS events (device_id TEXT NOT NULL, boot INTEGER NOT NULL, "
+            "seq INTEGER NOT NULL, ts INTEGER NOT NULL, device_type TEXT NOT NULL, "
+            "name TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (device_id, boot, seq)) "
+            "WITHOUT ROWID"
+        )
+        conn.execute("CREATE INDEX IF NOT EXISTS events_ts ON events (device_id, ts)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS latest (device_id TEXT PRIMARY KEY, "
+            "device_type TEXT NOT NULL, ts INTEGER NOT NULL, metrics TEXT NOT NULL)"
+        )
+        conn.execute("COMMIT")
+
+    def _close_sync(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreUnavailable(self.name, "store is not open")
+        return self._conn
+
+    async def ping(self) -> None:
+        await self._run(lambda: self._db().execute("SELECT 1").fetchone())
+
+    # -- writes ----------------------------------------------------------------------
+    async def write(self, readings: Sequence[Reading], events: Sequence[Event] = ()) -> WriteResult:
+        if not readings and not events:
+            return WriteResult(written=0, duplicates=0)
+        return await self._run(self._write_sync, readings, events)
+
+    def _write_sync(self, readings: Sequence[Reading], events: Sequence[Event]) -> WriteResult:
+        conn = self._db()
+        by_type: dict[str, list[tuple[Any, ...]]] = {}
+        newest: dict[str, Reading] = {}
+        merged: dict[str, dict[str, MetricValue]] = {}
+        for r in sorted(readings, key=lambda r: r.ts):
+            names = DEVICE_TYPES[r.device_type].metrics
+            m = r.metrics
+            by_type.setdefault(r.device_type, []).append(
+                (r.device_id, r.boot, r.seq, r.ts, *(m.get(x.name) for x in names))
+            )
+            newest[r.device_id] = r
+            merged.setdefault(r.device_id, {}).update(m)
+        written = 0
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for type_name, rows in by_type.items():
+                    cur = conn.executemany(self._insert_sql[type_name], rows)
+                    written += cur.rowcount
+                if events:
+                    cur = conn.executemany(
+                        "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            (e.device_id, e.boot, e.seq, e.ts, e.device_type, e.name,
+                             orjson.dumps(dict(e.data)).decode())
+                            for e in events
+                        ],
+                    )
+                    written += cur.rowcount
+                if newest:
+                    conn.executemany(
+                        "INSERT INTO latest (device_id, device_type, ts, metrics) VALUES (?,?,?,?) "
+                        "ON CONFLICT (device_id) DO UPDATE SET "
+                        "metrics = json_patch(latest.metrics, excluded.metrics), ts = excluded.ts "
+                        "WHERE excluded.ts >= latest.ts",
+                        [
+                            (d, r.device_type, r.ts, orjson.dumps(merged[d]).decode())
+                            for d, r in newest.items()
+                        ],
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            # locked beyond busy_timeout, disk full, I/O error: keep the batch and retry
+            raise StoreUnavailable(self.name, f"write failed: {exc}") from exc
+        total = len(readings) + len(events)
+        return WriteResult(written=written, duplicates=total - written)
+
+    # -- reads -----------------------------------------------------------------------
+    async def latest(self, device_ids: Sequence[str]) -> dict[str, Latest]:
+        return await self._run(self._latest_sync, list(device_ids))
+
+    def _latest_sync(self, device_ids: list[str]) -> dict[str, Latest]:
+        conn = self._db()
+        out: dict[str, Latest] = {}
+        for i in range(0, len(device_ids), 500):
+            chunk = device_ids[i : i + 500]
+            sql = (
+                "SELECT device_id, device_type, ts, metrics FROM latest "
+                f"WHERE device_id IN ({', '.join('?' * len(chunk))})"
+            )
+            for device_id, type_name, ts, metrics in conn.execute(sql, chunk):
+                dt = device_type(type_name)
+                values = {
+                    k: v
+                    for k, raw in orjson.loads(metrics).items()
+                    if k in dt.by_name and (v := convert(dt.by_name[k], raw)) is not None
+                }
+                out[device_id] = Latest(device_id, type_name, ts, values)
+        return out
+
+    async def query(self, query: RangeQuery) -> SeriesFrame:
+        rows = check_query(query)
+        return await self._run(self._query_sync, query, [m.name for m in rows])
+
+    def _query_sync(self, q: RangeQuery, names: list[str]) -> SeriesFrame:
+        conn = self._db()
+        table = _table(q.device_type)
+        where = "device_id = ? AND ts >= ? AND ts < ?"
+        params = (q.device_id, q.start, q.end)
+        dt = device_type(q.device_type)
+        buckets: dict[int, dict[str, Any]] = {}
+        try:
+            if q.aggregation is Aggregation.LAST:
+                for name in names:
+                    sql = (
+                        f'SELECT b, v FROM (SELECT (ts / {q.every_ms}) * {q.every_ms} AS b, "{name}" AS v, '
+                        f"row_number() OVER (PARTITION BY ts / {q.every_ms} "
+                        "ORDER BY ts DESC, boot DESC, seq DESC) AS rn "
+                        f'FROM "{table}" WHERE {where} AND "{name}" IS NOT NULL) WHERE rn = 1'
+                    )
+                    for b, v in conn.execute(sql, params):
+                        buckets.setdefault(b, {})[name] = v
+            else:
+                fn = _AGG_SQL[q.aggregation]
+                cols = ", ".join(f'{fn}("{n}")' for n in names)
+                sql = (
+                    f"SELECT (ts / {q.every_ms}) * {q.every_ms} AS b, {cols} FROM \"{table}\" "
+                    f"WHERE {where} GROUP BY b"
+                )
+                for b, *values in conn.execute(sql, params):
+                    buckets[b] = dict(zip(names, values, strict=True))
+        except sqlite3.Error as exc:
+            raise StoreQueryError(self.name, str(exc)) from exc
+        ts = sorted(buckets)
+        frame = SeriesFrame(
+            ts=ts,
+            columns={
+                n: [aggregate_value(dt.by_name[n], q.aggregation, buckets[b].get(n)) for b in ts]
+                for n in names
+            },
+        )
+        return drop_empty(frame)
+
+    async def history(
+        self,
+        device_type: str,
+        device_id: str,
+        start: int,
+        end: int,
+        metrics: Sequence[str] | None = None,
+    ) -> SeriesFrame:
+        rows = check_metrics(device_type, metrics if metrics is not None else
+                             [m.name for m in DEVICE_TYPES[device_type].metrics])
+        return await self._run(self._history_sync, device_type, device_id, start, end, rows)
+
+    def _history_sync(self, type_name: str, device_id: str, start: int, end: int,
+                      rows: list[Any]) -> SeriesFrame:
+        cols = ", ".join(f'"{m.name}"' for m in rows)
+        sql = (
+            f'SELECT ts, boot, seq{", " + cols if cols else ""} FROM "{_table(type_name)}" '
+            "WHERE device_id = ? AND ts >= ? AND ts < ? ORDER BY ts, boot, seq"
+        )
+        ts: list[int] = []
+        columns: dict[str, list[MetricValue | None]] = {"boot": [], "seq": []}
+        columns.update({m.name: [] for m in rows})
+        for t, boot, seq, *values in self._db().execute(sql, (device_id, start, end)):
+            ts.append(t)
+            columns["boot"].append(boot)
+            columns["seq"].append(seq)
+            for m, v in zip(rows, values, strict=True):
+                columns[m.name].append(convert(m, v))
+        return SeriesFrame(ts=ts, columns=columns)
+
+    async def events(self, device_type: str, device_id: str, start: int, end: int) -> list[Event]:
+        def run() -> list[Event]:
+            sql = (
+                "SELECT device_type, device_id, boot, seq, ts, name, data FROM events "
+                "WHERE device_id = ? AND device_type = ? AND ts >= ? AND ts < ? "
+                "ORDER BY ts, boot, seq"
+            )
+            return [
+                Event(t, d, b, s, ts, n, orjson.loads(data))
+                for t, d, b, s, ts, n, data in self._db().execute(
+                    sql, (device_id, device_type, start, end)
+                )
+            ]
+
+        return await self._run(run)
+
+    async def count(
+        self,
+        *,
+        device_type: str | None = None,
+        device_id: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> int:
+        types = [device_type] if device_type else list(DEVICE_TYPES)
+        for t in types:
+            DEVICE_TYPES.get(t) or check_metrics(t, [])
+        clauses, params = [], []
+        for clause, value in (("device_id = ?", device_id), ("ts >= ?", start), ("ts < ?", end)):
+            if value is not None:
+                clauses.append(clause)
+                params.append(value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+
+        def run() -> int:
+            conn = self._db()
+            return sum(
+                conn.execute(f'SELECT count(*) FROM "{_table(t)}"{where}', params).fetchone()[0]
+                for t in types
+            )
+
+        return await self._run(run)

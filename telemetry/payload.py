@@ -1,0 +1,112 @@
+"""Wire payloads of the v1 device contract, generated from the metric table.
+
+    telemetry  {"v": 1, "device_id", "ts", "seq", "boot", "metrics": {...}}
+    event      {"v": 1, "device_id", "ts", "seq", "boot", "event": "fault", "data": {...}}
+    status     "online" | "offline" | {"v": 1, "state", "ts"?, "boot"?, "firmware"?}
+
+`ts` is device time in epoch milliseconds; `(device_id, boot, seq)` identifies a message
+(telemetry and events share the device's counter).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+
+from telemetry.metrics import DEVICE_TYPES, DeviceType, Metric, MetricKind, device_type
+from telemetry.topics import DEVICE_ID_PATTERN
+
+DeviceId = Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)]
+EventName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
+Scalar = float | int | bool | str | None
+EpochMs = Annotated[int, Field(ge=0, le=32_503_680_000_000, description="Device time, epoch ms.")]
+Counter = Annotated[int, Field(ge=0, le=2**53)]
+
+_STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+def _metric_field(metric: Metric) -> tuple[Any, Any]:
+    desc = f"{metric.description} [{metric.unit}]" if metric.unit else metric.description
+    if metric.kind is MetricKind.ENUM:
+        return (Literal[metric.choices] | None, Field(None, description=desc))  # type: ignore[valid-type]
+    if metric.kind is MetricKind.BOOL:
+        return (bool | None, Field(None, description=desc))
+    py_type: type = float if metric.kind is MetricKind.FLOAT else int
+    return (
+        py_type | None,
+        Field(None, ge=metric.minimum, le=metric.maximum, description=desc),
+    )
+
+
+def _class_name(dt: DeviceType, suffix: str) -> str:
+    return "".join(part.title() for part in dt.name.split("_")) + suffix
+
+
+class _Envelope(BaseModel):
+    model_config = _STRICT
+
+    v: Literal[1] = Field(description="Contract version.")
+    device_id: DeviceId
+    ts: EpochMs
+    seq: Counter = Field(description="Per-device message counter, restarts at boot.")
+    boot: Counter = Field(description="Boot counter; with seq it identifies a message.")
+
+
+class TelemetryPayload(_Envelope):
+    """Base of the generated per-type telemetry models."""
+
+    metrics: BaseModel
+
+
+class EventPayload(_Envelope):
+    """A device event: fault code, filter replaced, button press."""
+
+    event: EventName
+    data: dict[Annotated[str, StringConstraints(max_length=64)], Scalar] = Field(
+        default_factory=dict, max_length=64
+    )
+
+
+class StatusPayload(BaseModel):
+    """The JSON form of a status message; plain `online`/`offline` bodies are also accepted."""
+
+    model_config = _STRICT
+
+    v: Literal[1] = 1
+    state: Literal["online", "offline"]
+    ts: EpochMs | None = None
+    boot: Counter | None = None
+    firmware: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+@cache
+def metrics_model(type_name: str) -> type[BaseModel]:
+    """The pydantic model of one device type's `metrics` object."""
+    dt = device_type(type_name)
+    fields = {m.name: _metric_field(m) for m in dt.metrics}
+    model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        _class_name(dt, "Metrics"), __config__=_STRICT, __doc__=dt.description, **fields
+    )
+    return model
+
+
+@cache
+def telemetry_model(type_name: str) -> type[TelemetryPayload]:
+    """The pydantic model of one device type's telemetry payload."""
+    dt = device_type(type_name)
+    model: type[TelemetryPayload] = create_model(  # type: ignore[call-overload]
+        _class_name(dt, "Telemetry"),
+        __base__=TelemetryPayload,
+        __doc__=f"{dt.title} telemetry, topic `{{prefix}}/v1/{dt.name}/{{device_id}}/telemetry`.",
+        metrics=(
+            metrics_model(type_name),
+            Field(description="Readings; omit a metric the device did not measure."),
+        ),
+    )
+    return model
+
+
+def all_telemetry_models() -> dict[str, type[TelemetryPayload]]:
+    return {name: telemetry_model(name) for name in DEVICE_TYPES}

@@ -1,0 +1,64 @@
+"""The TelemetryStore protocol: what ingest writes to and rules, models and the API read."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, Self, runtime_checkable
+
+from telemetry.records import Event, Latest, RangeQuery, Reading, SeriesFrame, WriteResult
+
+
+@runtime_checkable
+class TelemetryStore(Protocol):
+    """Time-series storage of telemetry and events.
+
+    Writes are idempotent on `(device_id, boot, seq)`: writing a message again stores it
+    once. `write` returns only once the data is durable. Transient failures raise
+    `StoreUnavailable`; data the store refuses raises `StoreRejected`.
+    """
+
+    name: str
+
+    async def open(self) -> None:
+        """Connect and create what is missing (tables, database, retention policy)."""
+
+    async def close(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise `StoreUnavailable` unless the store answers."""
+
+    async def write(self, readings: Sequence[Reading], events: Sequence[Event] = ()) -> WriteResult:
+        """Durably store a batch; already-stored messages are not stored twice."""
+
+    async def latest(self, device_ids: Sequence[str]) -> dict[str, Latest]:
+        """Newest value of each metric per device; devices never seen are absent."""
+
+    async def query(self, query: RangeQuery) -> SeriesFrame:
+        """Aggregate per interval; empty intervals are left out."""
+
+    async def history(
+        self,
+        device_type: str,
+        device_id: str,
+        start: int,
+        end: int,
+        metrics: Sequence[str] | None = None,
+    ) -> SeriesFrame:
+        """Raw readings in `[start, end)` ordered by time, with `boot` and `seq` columns."""
+
+    async def events(self, device_type: str, device_id: str, start: int, end: int) -> list[Event]:
+        """A device's events in `[start, end)` ordered by time."""
+
+    async def count(
+        self,
+        *,
+        device_type: str | None = None,
+        device_id: str | None = None,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> int:
+        """Number of stored telemetry messages matching all the given filters."""

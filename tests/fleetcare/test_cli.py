@@ -1,0 +1,71 @@
+"""The `fleetcare` command as a newcomer uses it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from fleetcare.cli import app
+from fleetcare.settings import load_settings
+
+runner = CliRunner()
+
+
+def test_schema_prints_the_contract_and_matches_the_committed_copy() -> None:
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert set(doc["properties"]["telemetry"]["properties"]) == {
+        "purifier", "water_purifier", "air_conditioner"}
+    committed = Path(__file__).parents[2] / "docs" / "device-contract.schema.json"
+    assert json.loads(committed.read_text()) == doc, "run: fleetcare schema -o docs/device-contract.schema.json"
+
+
+def test_an_unknown_device_type_gets_a_clear_error() -> None:
+    result = runner.invoke(app, ["schema", "toaster"])
+    assert result.exit_code == 2
+    assert "known types" in result.output
+
+
+def test_settings_come_from_env_over_file(tmp_path: Path, monkeypatch: object) -> None:
+    cfg = tmp_path / "fc.toml"
+    cfg.write_text('data_dir = "/from/file"\n[store]\nbackend = "influxdb"\n'
+                   '[ingest]\nbatch_size = 123\n')
+    os.environ["FLEETCARE_INGEST__BATCH_SIZE"] = "456"
+    try:
+        s = load_settings(str(cfg))
+    finally:
+        del os.environ["FLEETCARE_INGEST__BATCH_SIZE"]
+    assert s.data_dir == "/from/file" and s.store.backend == "influxdb"
+    assert s.ingest.batch_size == 456
+
+
+def test_a_bad_setting_names_the_field() -> None:
+    os.environ["FLEETCARE_STORE__BACKEND"] = "oracle"
+    try:
+        result = runner.invoke(app, ["telemetry", "count"])
+    finally:
+        del os.environ["FLEETCARE_STORE__BACKEND"]
+    assert result.exit_code == 2
+    assert "store.backend" in result.output
+
+
+def test_the_demo_runs_and_stores_telemetry(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    proc = subprocess.run(
+        [sys.executable, "-m", "fleetcare", "--data-dir", str(data), "demo", "--duration", "6",
+         "--interval", "0.5"],
+        capture_output=True, text=True, timeout=90,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "readings in the store" in proc.stdout
+    count = runner.invoke(app, ["--data-dir", str(data), "telemetry", "count"])
+    assert int(count.stdout.strip()) > 20
+    letters = runner.invoke(app, ["--data-dir", str(data), "deadletters", "list", "--json"])
+    reasons = {json.loads(line)["reason"] for line in letters.stdout.splitlines()}
+    assert reasons == {"not_json", "out_of_range", "device_mismatch"}

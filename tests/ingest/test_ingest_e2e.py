@@ -1,0 +1,332 @@
+"""Ingest end to end through a real Mosquitto into real stores."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from fleetcare.brokers import MosquittoProcess
+from fleetcare.settings import Settings
+from fleetcare.wiring import build_ingest, open_database
+from ingest.metrics import IngestMetrics
+from telemetry.backends import create_store
+from telemetry.store import TelemetryStore
+from tests.ingest.helpers import (
+    fleet_messages,
+    now_ms,
+    publish,
+    publish_in_thread,
+    settings_for,
+    telemetry,
+    topic,
+    wait_until,
+)
+from tests.services import Influxd
+from workorders.db import Database
+from workorders.dead_letters import DeadLetterRepository
+from workorders.device_state import DeviceStateRepository
+from workorders.registry import Device, DeviceRegistry
+
+
+@dataclass
+class Running:
+    settings: Settings
+    store: TelemetryStore
+    db: Database
+    metrics: IngestMetrics
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+
+@contextlib.asynccontextmanager
+async def running_worker(settings: Settings) -> AsyncIterator[Running]:
+    db = open_database(settings)
+    store = create_store(settings.store, settings.data_dir)
+    await store.open()
+    metrics = IngestMetrics()
+    worker = build_ingest(settings, store, db, metrics)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await wait_until(lambda: _connected(metrics), 10, "worker connected")
+    try:
+        yield Running(settings, store, db, metrics, stop, task)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+        await store.close()
+        db.dispose()
+
+
+async def _connected(metrics: IngestMetrics) -> bool:
+    await asyncio.sleep(0.2)  # subscriptions follow the CONNACK
+    return metrics.connected._value.get() == 1
+
+
+def store_settings(kind: str, influxd: Influxd | None) -> dict[str, object]:
+    if kind == "influxdb":
+        assert influxd is not None
+        return {"backend": "influxdb", "influx_url": influxd.url,
+                "influx_database": f"e2e_{uuid.uuid4().hex[:8]}"}
+    return {"backend": "embedded"}
+
+
+@pytest.fixture(params=["embedded", "influxdb"])
+def backend(request: pytest.FixtureRequest) -> dict[str, object]:
+    influxd = request.getfixturevalue("influxd") if request.param == "influxdb" else None
+    return store_settings(request.param, influxd)
+
+
+async def test_published_telemetry_lands_in_the_store_with_device_state(
+    tmp_path: Path, mosquitto: MosquittoProcess, backend: dict[str, object]
+) -> None:
+    s = settings_for(tmp_path, mosquitto.port, store=backend)
+    async with running_worker(s) as w:
+        publish(mosquitto.port, [("fleetcare/v1/purifier/p-00001/status",
+                                  b'{"v":1,"state":"online","firmware":"3.1.0","boot":1}')],
+                retain=True)
+        publish(mosquitto.port, fleet_messages(2000, devices=20))
+        await wait_until(lambda: _count(w.store, 2000), 30, "2000 stored")
+        latest = await w.store.latest(["p-00001"])
+        assert latest["p-00001"].metrics["pm25"] > 0
+        await asyncio.sleep(0.3)
+        state = DeviceStateRepository(w.db).get("p-00001")
+        assert state.online and state.firmware == "3.1.0"
+        assert state.messages_total == 100
+        assert state.latest_metrics["pm25"] == latest["p-00001"].metrics["pm25"]
+        publish(mosquitto.port, [("fleetcare/v1/purifier/p-00001/status", b"offline")],
+                retain=True)
+        await wait_until(lambda: _offline(w.db, "p-00001"), 10, "offline from status")
+
+
+async def _count(store: TelemetryStore, n: int) -> bool:
+    return await store.count() >= n
+
+
+async def wait_worker_up(port: int, store: TelemetryStore, log: Path) -> None:
+    """Publish one warm-up message (always the same key) until a worker stored it: before
+    the worker's first connection no session exists to queue it."""
+    deadline = time.monotonic() + 30
+    while await store.count() < 1:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"worker did not come up: {log.read_text()[-2000:]}")
+        publish(port, [telemetry("warmup", 0, ts=now_ms() - 1000)])
+        await asyncio.sleep(0.5)
+
+
+async def _offline(db: Database, device_id: str) -> bool:
+    st = await asyncio.to_thread(DeviceStateRepository(db).get, device_id)
+    return not st.online and st.online_source == "status"
+
+
+async def test_device_replays_and_redeliveries_are_stored_once(
+    tmp_path: Path, mosquitto: MosquittoProcess, backend: dict[str, object]
+) -> None:
+    s = settings_for(tmp_path, mosquitto.port, store=backend)
+    msgs = fleet_messages(500, devices=10)
+    async with running_worker(s) as w:
+        publish(mosquitto.port, msgs)
+        await wait_until(lambda: _count(w.store, 500), 30, "500 stored")
+        publish(mosquitto.port, msgs[:300] + msgs[::7])  # a device replaying its buffer
+        await wait_until(lambda: _acked(w.metrics, 500 + 300 + len(msgs[::7])), 30, "all acked")
+        assert await w.store.count() == 500
+    assert w.metrics.duplicates._value.get() == 300 + len(msgs[::7])
+
+
+async def _acked(metrics: IngestMetrics, n: int) -> bool:
+    return metrics.acked._value.get() >= n
+
+
+async def test_every_reject_is_dead_lettered_and_good_messages_around_it_are_stored(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    s = settings_for(tmp_path, mosquitto.port, ingest={"max_future_s": 60,
+                                                        "max_past_s": 86400})
+    now = now_ms()
+    good = [telemetry("p-1", i) for i in range(10)]
+    bad = {
+        "not_json": (topic("purifier", "p-1"), b"not json"),
+        "not_utf8": (topic("purifier", "p-1"), b"\xff\xfe\xfa"),
+        "schema": (topic("purifier", "p-1"), b'{"v":1,"device_id":"p-1"}'),
+        "non_finite": (topic("purifier", "p-1"),
+                       b'{"v":1,"device_id":"p-1","ts":%d,"seq":90,"boot":1,"metrics":{"pm25":NaN}}' % now),
+        "out_of_range": telemetry("p-1", 91, pm25=1e6),
+        "oversized": (topic("purifier", "p-1"), b"{" + b" " * 20_000 + b"}"),
+        "device_mismatch": (topic("purifier", "p-2"), telemetry("p-1", 92)[1]),
+        "unknown_device_type": (topic("toaster", "t-1"), telemetry("t-1", 1)[1]),
+        "ts_future": telemetry("p-1", 93, ts=now + 3_600_000),
+        "ts_past": telemetry("p-1", 94, ts=now - 2 * 86_400_000),
+        "unsupported_version": (topic("purifier", "p-1"),
+                                telemetry("p-1", 95)[1].replace(b'"v":1', b'"v":9')),
+    }
+    stream = []
+    for i, msg in enumerate(bad.values()):
+        stream += [good[i % 10], msg]
+    async with running_worker(s) as w:
+        publish(mosquitto.port, stream)
+        await wait_until(lambda: _acked(w.metrics, len(stream)), 30, "stream processed")
+        assert await w.store.count() == 10
+        letters = DeadLetterRepository(w.db).list(limit=100)
+    assert {d.reason for d in letters} == set(bad)
+    for d in letters:
+        assert d.count == 1 and d.detail and d.status == "pending"
+        assert (d.topic, d.payload) == bad[d.reason]
+
+
+async def test_unregistered_devices_are_dead_lettered_when_the_registry_is_enforced(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    s = settings_for(tmp_path, mosquitto.port,
+                     ingest={"require_registered": True, "registry_cache_s": 0})
+    db = open_database(s)
+    DeviceRegistry(db).register([Device("p-known", "purifier"),
+                                 Device("ac-mislabelled", "air_conditioner")])
+    async with running_worker(s) as w:
+        publish(mosquitto.port, [telemetry("p-known", 1), telemetry("p-stranger", 1),
+                                 telemetry("ac-mislabelled", 1)])
+        await wait_until(lambda: _acked(w.metrics, 3), 20, "processed")
+        assert await w.store.count() == 1
+        reasons = {d.device_id: d.reason for d in DeadLetterRepository(w.db).list()}
+    assert reasons == {"p-stranger": "unregistered", "ac-mislabelled": "type_mismatch"}
+
+
+def _worker_process(tmp_path: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "FLEETCARE_DATA_DIR": str(tmp_path / "data"),
+           "FLEETCARE_MQTT__URL": f"mqtt://127.0.0.1:{port}",
+           "FLEETCARE_INGEST__CLIENT_ID": "kill9-worker", "FLEETCARE_INGEST__METRICS_PORT": "0",
+           "FLEETCARE_LOG__FORMAT": "json"}
+    out = log.open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", "fleetcare", "ingest"], env=env,
+                            stdout=out, stderr=subprocess.STDOUT)
+    out.close()
+    return proc
+
+
+@pytest.mark.slow
+async def test_kill_9_mid_stream_loses_nothing_and_stores_nothing_twice(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    log = tmp_path / "worker.log"
+    s = settings_for(tmp_path, mosquitto.port)
+    store = create_store(s.store, s.data_dir)
+    proc = _worker_process(tmp_path, mosquitto.port, log)
+    try:
+        await store.open()
+        await wait_worker_up(mosquitto.port, store, log)
+        msgs = fleet_messages(50_000, devices=1000, boot=2)
+        sender = publish_in_thread(mosquitto.port, msgs)
+        await wait_until(lambda: _count(store, 5_000), 60, "mid-stream")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        killed_at = await store.count()
+        assert killed_at < 50_001, "the kill must land mid-stream"
+        proc = _worker_process(tmp_path, mosquitto.port, log)
+        sender.join(120)
+        await wait_until(lambda: _count(store, 50_001), 120, "all 50k stored after restart")
+        await asyncio.sleep(2)
+        assert await store.count() == 50_001
+        for device in ("p-00000", "p-00999"):
+            h = await store.history("purifier", device, 0, now_ms() + 1, ["pm25"])
+            assert len(h) == 50
+            assert len({(b, q) for b, q in zip(h.columns["boot"], h.columns["seq"], strict=True)}) == 50
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, log.read_text()[-2000:]
+        await store.close()
+
+
+@pytest.mark.slow
+async def test_influxdb_down_for_10_seconds_loses_nothing(
+    tmp_path: Path, mosquitto: MosquittoProcess, influxd: Influxd
+) -> None:
+    s = settings_for(tmp_path, mosquitto.port, store=store_settings("influxdb", influxd))
+    async with running_worker(s) as w:
+        first = fleet_messages(3000, devices=50)
+        publish(mosquitto.port, first)
+        await wait_until(lambda: _count(w.store, 3000), 30, "first part stored")
+        influxd.stop()
+        try:
+            second = fleet_messages(6000, devices=50, boot=2)
+            sender = publish_in_thread(mosquitto.port, second)
+            await asyncio.sleep(10)
+            assert w.metrics.store_up._value.get() == 0
+            assert w.metrics.acked._value.get() <= 3000 + 1000  # nothing acked while down
+        finally:
+            influxd.start()
+        sender.join(60)
+        await wait_until(lambda: _count(w.store, 9000), 60, "everything stored after recovery")
+        assert await w.store.count() == 9000
+        assert w.metrics.store_up._value.get() == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shared", [True, False], ids=["shared", "plain"])
+async def test_broker_restart_reconnects_and_continues(
+    tmp_path: Path, mosquitto: MosquittoProcess, shared: bool
+) -> None:
+    """Plain subscriptions survive a Mosquitto restart in the persisted session, so even
+    messages published before the worker is back are delivered. Mosquitto 2.0.11 does not
+    restore $share subscriptions from persistence (docs/architecture.md): the worker
+    resubscribes on reconnect and continues from there."""
+    s = settings_for(tmp_path, mosquitto.port,
+                     ingest={"shared_group": "fleetcare-ingest" if shared else None})
+    async with running_worker(s) as w:
+        publish(mosquitto.port, fleet_messages(1000, devices=10))
+        await wait_until(lambda: _count(w.store, 1000), 30, "before restart")
+        mosquitto.restart()
+        if shared:
+            await wait_until(lambda: _reconnected(w.metrics), 30, "reconnected")
+        publish(mosquitto.port, fleet_messages(1000, devices=10, boot=2))
+        await wait_until(lambda: _count(w.store, 2000), 60, "after restart")
+        assert await w.store.count() == 2000
+
+
+async def _reconnected(metrics: IngestMetrics) -> bool:
+    return metrics.connects._value.get() >= 2 and await _connected(metrics)
+
+
+async def test_sigterm_flushes_acknowledges_and_exits_zero(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    log = tmp_path / "worker.log"
+    proc = _worker_process(tmp_path, mosquitto.port, log)
+    s = settings_for(tmp_path, mosquitto.port)
+    store = create_store(s.store, s.data_dir)
+    await store.open()
+    try:
+        await wait_worker_up(mosquitto.port, store, log)
+        publish(mosquitto.port, fleet_messages(3000, devices=30))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert "stopping" in log.read_text()
+        # whatever it did not store it did not acknowledge: a new worker gets the rest
+        proc = _worker_process(tmp_path, mosquitto.port, log)
+        await wait_until(lambda: _count(store, 3001), 30, "rest stored")
+        assert await store.count() == 3001
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_postgresql_holds_device_state_and_dead_letters(
+    tmp_path: Path, mosquitto: MosquittoProcess, postgres_url: str
+) -> None:
+    s = settings_for(tmp_path, mosquitto.port, db={"url": postgres_url})
+    async with running_worker(s) as w:
+        publish(mosquitto.port, [*fleet_messages(200, devices=5), (topic("purifier", "p-x"), b"{")])
+        await wait_until(lambda: _acked(w.metrics, 201), 30, "processed")
+        assert w.db.dialect == "postgresql"
+        assert DeviceStateRepository(w.db).get("p-00003").messages_total == 40
+        assert [d.reason for d in DeadLetterRepository(w.db).list()] == ["not_json"]

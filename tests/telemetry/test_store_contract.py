@@ -1,0 +1,158 @@
+"""The TelemetryStore contract: every backend passes the same suite."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from telemetry.backends import StoreSettings, create_store
+from telemetry.records import Aggregation, Event, RangeQuery, Reading
+from telemetry.store import TelemetryStore
+
+T0 = (int(time.time()) - 2 * 86400) * 1000  # device time two days ago, epoch ms
+
+
+@pytest.fixture(params=["embedded", "influxdb"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TelemetryStore]:
+    if request.param == "influxdb":
+        server = request.getfixturevalue("influxd")
+        settings = StoreSettings(
+            backend="influxdb",
+            influx_url=server.url,
+            influx_database=f"t_{uuid.uuid4().hex[:8]}",
+        )
+    else:
+        settings = StoreSettings(backend="embedded")
+    s = create_store(settings, str(tmp_path))
+    async with s:
+        yield s
+
+
+def purifier(device: str, seq: int, ts: int, boot: int = 1, **metrics: object) -> Reading:
+    return Reading("purifier", device, boot, seq, ts, metrics or {"pm25": float(seq)})  # type: ignore[arg-type]
+
+
+async def test_a_written_batch_is_counted_and_readable(store: TelemetryStore) -> None:
+    batch = [purifier("p-1", i, T0 + i * 1000, pm25=10.0 + i, mode="auto") for i in range(20)]
+    result = await store.write(batch)
+    assert result.written == 20
+    assert await store.count() == 20
+    assert await store.count(device_id="p-1", device_type="purifier") == 20
+    history = await store.history("purifier", "p-1", T0, T0 + 20_000, ["pm25", "mode"])
+    assert history.ts == [T0 + i * 1000 for i in range(20)]
+    assert history.columns["pm25"] == [10.0 + i for i in range(20)]
+    assert history.columns["mode"] == ["auto"] * 20
+    assert history.columns["seq"] == list(range(20))
+    assert history.columns["boot"] == [1] * 20
+
+
+async def test_writing_the_same_messages_again_stores_them_once(store: TelemetryStore) -> None:
+    batch = [purifier("p-1", i, T0 + i) for i in range(50)]
+    await store.write(batch)
+    await store.write(batch[10:30])
+    await store.write([*batch[:5], purifier("p-1", 50, T0 + 50)])
+    assert await store.count() == 51
+
+
+async def test_identity_is_device_boot_and_seq(store: TelemetryStore) -> None:
+    """The same seq after a reboot is a new message; two devices never collide."""
+    await store.write([purifier("p-1", 1, T0), purifier("p-1", 1, T0 + 5, boot=2),
+                       purifier("p-2", 1, T0)])
+    assert await store.count() == 3
+    assert await store.count(device_id="p-1") == 2
+
+
+async def test_messages_out_of_order_are_all_stored_in_time_order(store: TelemetryStore) -> None:
+    await store.write([purifier("p-1", i, T0 + i * 10) for i in (5, 1, 4, 2, 3)])
+    history = await store.history("purifier", "p-1", T0, T0 + 100, ["pm25"])
+    assert history.columns["seq"] == [1, 2, 3, 4, 5]
+
+
+async def test_latest_holds_the_newest_value_of_each_metric(store: TelemetryStore) -> None:
+    await store.write([
+        purifier("p-1", 1, T0, pm25=5.0, fan_rpm=900),
+        purifier("p-1", 2, T0 + 1000, pm25=7.5),
+        Reading("water_purifier", "w-1", 1, 1, T0, {"tds_out_ppm": 12.0, "leak": False}),
+    ])
+    await store.write([purifier("p-1", 0, T0 - 1000, pm25=99.0)])  # late arrival: older
+    latest = await store.latest(["p-1", "w-1", "never-seen"])
+    assert set(latest) == {"p-1", "w-1"}
+    assert latest["p-1"].ts == T0 + 1000
+    assert latest["p-1"].metrics["pm25"] == 7.5
+    assert latest["p-1"].metrics["fan_rpm"] == 900
+    assert latest["p-1"].device_type == "purifier"
+    assert latest["w-1"].metrics == {"tds_out_ppm": 12.0, "leak": False}
+
+
+async def test_range_query_downsamples_per_interval(store: TelemetryStore) -> None:
+    # one reading a second for 3 minutes: pm25 = seconds since T0
+    await store.write([purifier("p-1", i, T0 + i * 1000, pm25=float(i), fan_rpm=i) for i in range(180)])
+    every = 60_000
+    start = T0 - T0 % every  # epoch-aligned buckets
+    q = RangeQuery(device_type="purifier", device_id="p-1", metrics=("pm25", "fan_rpm"),
+                   start=T0, end=T0 + 180_000, every_ms=every)
+    frame = await store.query(q)
+    offset = (T0 - start) // 1000
+    assert frame.ts[0] == start
+    assert len(frame) in (3, 4)
+    expected_first = [float(i) for i in range(180) if (i + offset) // 60 == 0]
+    assert frame.columns["pm25"][0] == pytest.approx(sum(expected_first) / len(expected_first))
+    for agg, fn in ((Aggregation.MIN, min), (Aggregation.MAX, max)):
+        f = await store.query(RangeQuery(device_type="purifier", device_id="p-1",
+                                         metrics=("pm25",), start=T0, end=T0 + 180_000,
+                                         every_ms=every, aggregation=agg))
+        assert f.columns["pm25"][0] == fn(expected_first)
+    last = await store.query(RangeQuery(device_type="purifier", device_id="p-1",
+                                        metrics=("pm25", "fan_rpm"), start=T0,
+                                        end=T0 + 180_000, every_ms=every,
+                                        aggregation=Aggregation.LAST))
+    assert last.columns["pm25"][0] == max(expected_first)
+    assert last.columns["fan_rpm"][0] == int(max(expected_first))
+
+
+async def test_range_query_leaves_out_empty_intervals_and_respects_bounds(
+    store: TelemetryStore,
+) -> None:
+    await store.write([purifier("p-1", 1, T0), purifier("p-1", 2, T0 + 10 * 60_000)])
+    frame = await store.query(RangeQuery(device_type="purifier", device_id="p-1",
+                                         metrics=("pm25",), start=T0, end=T0 + 10 * 60_000,
+                                         every_ms=60_000))
+    assert frame.columns["pm25"] == [1.0]  # the second reading is at the exclusive end
+
+
+async def test_last_works_on_enums_and_booleans(store: TelemetryStore) -> None:
+    await store.write([Reading("water_purifier", "w-1", 1, i, T0 + i, {"leak": i == 2})
+                       for i in range(3)])
+    frame = await store.query(RangeQuery(device_type="water_purifier", device_id="w-1",
+                                         metrics=("leak",), start=T0, end=T0 + 10,
+                                         every_ms=60_000, aggregation=Aggregation.LAST))
+    assert frame.columns["leak"] == [True]
+
+
+async def test_mean_of_a_text_metric_is_refused_with_a_hint(store: TelemetryStore) -> None:
+    with pytest.raises(ValueError, match="use last"):
+        await store.query(RangeQuery(device_type="purifier", device_id="p-1", metrics=("mode",),
+                                     start=T0, end=T0 + 1, every_ms=1000))
+    with pytest.raises(ValueError, match="no metric 'nope'"):
+        await store.history("purifier", "p-1", T0, T0 + 1, ["nope"])
+
+
+async def test_events_are_stored_once_and_read_back(store: TelemetryStore) -> None:
+    e = Event("air_conditioner", "ac-1", 1, 7, T0, "fault", {"code": "E4", "severity": 2})
+    await store.write([], [e])
+    await store.write([], [e])
+    events = await store.events("air_conditioner", "ac-1", T0, T0 + 1)
+    assert events == [e]
+
+
+async def test_counts_filter_by_type_device_and_time(store: TelemetryStore) -> None:
+    await store.write([purifier("p-1", i, T0 + i * 1000) for i in range(10)]
+                      + [Reading("air_conditioner", "ac-1", 1, 1, T0, {"power_w": 800.0})])
+    assert await store.count(device_type="air_conditioner") == 1
+    assert await store.count(start=T0 + 5000) == 5
+    assert await store.count(start=T0, end=T0 + 5000) == 6
+    assert await store.count(device_id="nobody") == 0

@@ -1,0 +1,119 @@
+"""Database engine, settings and migrations (`fleetcare db upgrade`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from pydantic import BaseModel, Field
+
+from workorders.errors import DatabaseUnavailable, NotMigrated
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class DatabaseSettings(BaseModel):
+    """The relational database: SQLite by default, PostgreSQL by URL."""
+
+    url: str | None = Field(
+        None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db; "
+        "default sqlite:///{data_dir}/fleetcare.sqlite3",
+    )
+    auto_migrate: bool = Field(
+        True, description="Upgrade the schema when a process starts (off: a migrations job does)."
+    )
+    pool_size: int = Field(5, ge=1)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # let SQLAlchemy's "begin" event below emit BEGIN IMMEDIATE: a deferred transaction that
+    # reads and then writes fails at once with SQLITE_BUSY when another process wrote between
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class Database:
+    """Owns the engine; repositories take it."""
+
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            path = url.split("///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = sa.create_engine(url, connect_args={"timeout": 30})
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(
+                self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE")
+            )
+        else:
+            self.engine = sa.create_engine(
+                url, pool_size=pool_size, pool_pre_ping=True, pool_recycle=1800
+            )
+
+    @classmethod
+    def from_settings(cls, settings: DatabaseSettings, data_dir: str) -> Database:
+        url = settings.url or f"sqlite:///{Path(data_dir) / 'fleetcare.sqlite3'}"
+        return cls(url, pool_size=settings.pool_size)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- migrations ------------------------------------------------------------------
+    def _alembic(self) -> Config:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["engine"] = self.engine
+        return cfg
+
+    def head(self) -> str:
+        head = ScriptDirectory.from_config(self._alembic()).get_current_head()
+        assert head is not None
+        return head
+
+    def current(self) -> str | None:
+        try:
+            with self.engine.connect() as conn:
+                return MigrationContext.configure(conn).get_current_revision()
+        except sa.exc.OperationalError as exc:
+            raise DatabaseUnavailable(f"{self.safe_url}: {exc.orig}") from exc
+
+    def upgrade(self, revision: str = "head") -> None:
+        try:
+            command.upgrade(self._alembic(), revision)
+        except sa.exc.OperationalError as exc:
+            raise DatabaseUnavailable(f"{self.safe_url}: {exc.orig}") from exc
+
+    def downgrade(self, revision: str) -> None:
+        command.downgrade(self._alembic(), revision)
+
+    def check(self) -> None:
+        """Raise NotMigrated unless the schema is at the code's head."""
+        current, head = self.current(), self.head()
+        if current != head:
+            raise NotMigrated(self.safe_url, current, head)
+
+    def prepare(self, auto_migrate: bool) -> None:
+        if auto_migrate:
+            self.upgrade()
+        else:
+            self.check()

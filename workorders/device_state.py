@@ -1,0 +1,169 @@
+"""Device state: latest values, last seen, online/offline, firmware, boot.
+
+Updated once per ingest batch (not per message). Online comes from the retained status
+topic (Last Will), from any message arriving, and goes offline after a silence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from workorders.db import Database
+from workorders.errors import NotFound
+from workorders.tables import device_state
+from workorders.upsert import upsert
+
+
+@dataclass(slots=True)
+class StateUpdate:
+    """What one batch learned about one device."""
+
+    device_id: str
+    device_type: str
+    received_at: datetime
+    messages: int = 0
+    last_seen_ts: int | None = None  # newest device time among the messages
+    boot: int | None = None
+    seq: int | None = None
+    latest_ts: int | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)  # newest value per metric
+    online: bool | None = None  # from a status message; None = not said
+    status_ts: int | None = None
+    firmware: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    device_id: str
+    device_type: str
+    online: bool
+    online_source: str
+    online_changed_at: datetime
+    last_seen_ts: int | None
+    last_received_at: datetime | None
+    boot: int | None
+    seq: int | None
+    firmware: str | None
+    latest_ts: int | None
+    latest_metrics: Mapping[str, Any]
+    messages_total: int
+
+
+_COLUMNS = [c.name for c in device_state.columns if c.name != "device_id"]
+
+
+def _merge(old: dict[str, Any] | None, u: StateUpdate) -> dict[str, Any]:
+    row: dict[str, Any] = dict(old) if old else {
+        "device_id": u.device_id, "device_type": u.device_type, "online": False,
+        "online_source": "telemetry", "online_changed_at": u.received_at, "last_seen_ts": None,
+        "last_received_at": None, "boot": None, "seq": None, "firmware": None,
+        "latest_ts": None, "latest_metrics": {}, "messages_total": 0,
+    }
+    row["device_type"] = u.device_type
+    if u.messages:
+        row["messages_total"] += u.messages
+        row["last_received_at"] = u.received_at
+        if u.last_seen_ts is not None and (
+            row["last_seen_ts"] is None or u.last_seen_ts >= row["last_seen_ts"]
+        ):
+            row["last_seen_ts"], row["boot"], row["seq"] = u.last_seen_ts, u.boot, u.seq
+        if u.latest_ts is not None:
+            newer = row["latest_ts"] is None or u.latest_ts >= row["latest_ts"]
+            merged = dict(row["latest_metrics"] or {})
+            if newer:
+                merged.update(u.metrics)
+                row["latest_ts"] = u.latest_ts
+            else:  # a late arrival only fills metrics we have never seen
+                merged.update({k: v for k, v in u.metrics.items() if k not in merged})
+            row["latest_metrics"] = merged
+    online, source = row["online"], row["online_source"]
+    if u.online is not None:
+        online, source = u.online, "status"
+        if u.online:
+            row["last_received_at"] = u.received_at
+    elif u.messages:
+        online, source = True, "telemetry"  # a device that talks is connected
+    if online != row["online"]:
+        row["online_changed_at"] = u.received_at
+    row["online"], row["online_source"] = online, source
+    if u.firmware:
+        row["firmware"] = u.firmware
+    if u.boot is not None and u.online and row["boot"] is None:
+        row["boot"] = u.boot
+    return row
+
+
+class DeviceStateRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def apply(self, updates: Sequence[StateUpdate], conn: sa.Connection | None = None) -> None:
+        """Merge a batch's updates into the stored state (in `conn`'s transaction if given)."""
+        if not updates:
+            return
+        if conn is None:
+            with self.db.engine.begin() as c:
+                self._apply(updates, c)
+        else:
+            self._apply(updates, conn)
+
+    def _apply(self, updates: Sequence[StateUpdate], conn: sa.Connection) -> None:
+        by_device: dict[str, list[StateUpdate]] = {}
+        for u in updates:
+            by_device.setdefault(u.device_id, []).append(u)
+        ids = sorted(by_device)  # one lock order for every writer (PostgreSQL deadlocks)
+        current: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(ids), 500):
+            q = sa.select(device_state).where(device_state.c.device_id.in_(ids[i : i + 500]))
+            if conn.dialect.name == "postgresql":
+                q = q.with_for_update()
+            current.update({r.device_id: dict(r._mapping) for r in conn.execute(q)})
+        rows = []
+        for device_id in ids:
+            row = current.get(device_id)
+            for u in by_device[device_id]:
+                row = _merge(row, u)
+            rows.append(row)
+        upsert(conn, device_state, rows, key=["device_id"], update=_COLUMNS)
+
+    def mark_silent(self, silent_since: datetime, now: datetime | None = None) -> int:
+        """Devices online but unheard since `silent_since` go offline; returns how many."""
+        now = now or datetime.now(UTC)
+        with self.db.engine.begin() as conn:
+            result = conn.execute(
+                device_state.update()
+                .where(device_state.c.online, device_state.c.last_received_at < silent_since)
+                .values(online=False, online_source="silence", online_changed_at=now)
+            )
+            return int(result.rowcount or 0)
+
+    def get(self, device_id: str) -> DeviceState:
+        with self.db.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(device_state).where(device_state.c.device_id == device_id)
+            ).first()
+        if row is None:
+            raise NotFound("device state", device_id)
+        return DeviceState(**row._mapping)
+
+    def list(self, *, online: bool | None = None, limit: int = 100) -> list[DeviceState]:
+        q = sa.select(device_state).order_by(device_state.c.device_id).limit(limit)
+        if online is not None:
+            q = q.where(device_state.c.online == online)
+        with self.db.engine.connect() as conn:
+            return [DeviceState(**r._mapping) for r in conn.execute(q)]
+
+    def counts(self) -> dict[str, int]:
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(device_state.c.online, sa.func.count()).group_by(device_state.c.online)
+            ).all()
+        out = {"online": 0, "offline": 0}
+        for online, n in rows:
+            out["online" if online else "offline"] = int(n)
+        return out
