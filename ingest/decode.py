@@ -5,7 +5,7 @@ Pure logic, no I/O: the same code runs in the worker and in `deadletters replay`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from pydantic import ValidationError
@@ -101,12 +101,25 @@ class Decoder:
     max_payload_bytes: int = 16 * 1024
     max_future_ms: int = 600_000
     max_past_ms: int = 366 * 86_400_000
+    # a device publishes on the same few topics all its life: parse each once
+    _topics: dict[str, DeviceTopic | TopicError] = field(default_factory=dict, repr=False)
+
+    def _parse(self, topic: str) -> DeviceTopic | TopicError:
+        t = self._topics.get(topic)
+        if t is None:
+            try:
+                t = self.scheme.parse(topic)
+            except TopicError as exc:
+                t = exc
+            if len(self._topics) > 500_000:
+                self._topics.clear()
+            self._topics[topic] = t
+        return t
 
     def decode(self, topic: str, payload: bytes, now_ms: int) -> Decoded:
-        try:
-            t = self.scheme.parse(topic)
-        except TopicError as exc:
-            return Rejected(Reject.BAD_TOPIC, exc.why)
+        t = self._parse(topic)
+        if isinstance(t, TopicError):
+            return Rejected(Reject.BAD_TOPIC, t.why)
         if t.kind is TopicKind.CMD:
             return Ignored("command topic")
         if t.device_type not in DEVICE_TYPES:
@@ -151,8 +164,10 @@ class Decoder:
         if isinstance(msg, EventPayload):
             return Event(t.device_type, t.device_id, msg.boot, msg.seq, msg.ts, msg.event,
                          msg.data)
-        return Reading(t.device_type, t.device_id, msg.boot, msg.seq, msg.ts,
-                       msg.metrics.model_dump(exclude_none=True))
+        metrics = msg.metrics
+        if None in metrics.values():  # an explicit null means "not measured"
+            metrics = {k: v for k, v in metrics.items() if v is not None}
+        return Reading(t.device_type, t.device_id, msg.boot, msg.seq, msg.ts, metrics)
 
     def _status(self, t: DeviceTopic, payload: bytes) -> Decoded:
         body = payload.strip()

@@ -32,6 +32,10 @@ class IngestOptions(BaseModel):
     max_past_s: float = Field(366 * 86400, ge=0, description="Reject device time this old.")
     require_registered: bool = Field(False, description="Dead-letter unregistered devices.")
     registry_cache_s: float = Field(30, ge=0)
+    state_flush_s: float = Field(
+        5.0, gt=0, description="Device state (latest values, last seen, online) is written "
+        "this often; the telemetry itself is durable before every acknowledgement."
+    )
     offline_after_s: float = Field(900, gt=0, description="Silence after which a device is offline.")
     silence_check_s: float = Field(30, gt=0)
     backoff_initial_s: float = Field(0.2, gt=0)

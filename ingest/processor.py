@@ -95,6 +95,28 @@ class RegistryCache:
         return {d: self._known[d][0] for d in device_ids}
 
 
+class StateBuffer:
+    """Device-state updates waiting to be written. State is derived from data that is
+    already durable, so it is written every few seconds off the acknowledgement path:
+    one row per device per interval instead of one per device per batch."""
+
+    def __init__(self) -> None:
+        self._updates: list[StateUpdate] = []
+
+    def add(self, updates: Sequence[StateUpdate]) -> None:
+        self._updates.extend(updates)
+
+    def take(self) -> list[StateUpdate]:
+        taken, self._updates = self._updates, []
+        return taken
+
+    def put_back(self, updates: list[StateUpdate]) -> None:
+        self._updates = updates + self._updates
+
+    def __len__(self) -> int:
+        return len(self._updates)
+
+
 class BatchProcessor:
     def __init__(
         self,
@@ -114,6 +136,7 @@ class BatchProcessor:
         self.metrics = metrics
         self.registry = registry
         self.recent = RecentKeys(dedupe_capacity)
+        self.pending_state = StateBuffer()
 
     async def process(self, batch: Batch) -> Batch:
         if not batch.decoded:
@@ -121,8 +144,10 @@ class BatchProcessor:
         if not batch.store_done:
             await self._store(batch)
         if not batch.db_done:
-            await asyncio.to_thread(self._persist_relational, batch)
+            if batch.rejected:
+                await asyncio.to_thread(self._persist_dead_letters, batch)
             batch.db_done = True
+            self.pending_state.add(self._state_updates(batch))
             self._count(batch)
         return batch
 
@@ -215,40 +240,46 @@ class BatchProcessor:
         await self._bisect(batch, readings[:mid_r], events[:mid_e])
         await self._bisect(batch, readings[mid_r:], events[mid_e:])
 
-    def _persist_relational(self, batch: Batch) -> None:
-        now = datetime.now(UTC)
+    def _persist_dead_letters(self, batch: Batch) -> None:
         letters = [
             NewDeadLetter(raw.topic, raw.payload, r.reason.value, r.detail,
                           datetime.fromtimestamp(raw.received_at, UTC), r.device_type, r.device_id)
             for raw, r in batch.rejected
         ]
+        try:
+            self.dead_letters.record(letters)
+        except sa.exc.OperationalError as exc:
+            raise DatabaseUnavailable(f"{self.dead_letters.db.safe_url}: {exc.orig}") from exc
+
+    @staticmethod
+    def _state_updates(batch: Batch) -> list[StateUpdate]:
+        now = datetime.now(UTC)
         updates: dict[str, StateUpdate] = {}
-        for r in sorted(batch.readings, key=lambda r: r.ts):
-            u = updates.get(r.device_id) or StateUpdate(r.device_id, r.device_type, now)
-            updates[r.device_id] = u
+        for s in batch.statuses:  # status first: a message in the same batch proves online
+            updates[s.device_id] = StateUpdate(s.device_id, s.device_type, now, online=s.online,
+                                               status_ts=s.ts, firmware=s.firmware, boot=s.boot)
+        out = list(updates.values())
+        updates = {}
+        for r in batch.readings:
+            u = updates.get(r.device_id)
+            if u is None:
+                u = updates[r.device_id] = StateUpdate(r.device_id, r.device_type, now)
             u.messages += 1
             if u.last_seen_ts is None or r.ts >= u.last_seen_ts:
                 u.last_seen_ts, u.boot, u.seq = r.ts, r.boot, r.seq
-            u.latest_ts = r.ts
-            u.metrics.update(r.metrics)
+            if u.latest_ts is None or r.ts >= u.latest_ts:
+                u.latest_ts = r.ts
+                u.metrics.update(r.metrics)
+            else:
+                u.metrics.update({k: v for k, v in r.metrics.items() if k not in u.metrics})
         for e in batch.events:
-            u = updates.get(e.device_id) or StateUpdate(e.device_id, e.device_type, now)
-            updates[e.device_id] = u
+            u = updates.get(e.device_id)
+            if u is None:
+                u = updates[e.device_id] = StateUpdate(e.device_id, e.device_type, now)
             u.messages += 1
             if u.last_seen_ts is None or e.ts >= u.last_seen_ts:
                 u.last_seen_ts, u.boot, u.seq = e.ts, e.boot, e.seq
-        status_updates = [
-            StateUpdate(s.device_id, s.device_type, now, online=s.online, status_ts=s.ts,
-                        firmware=s.firmware, boot=s.boot)
-            for s in batch.statuses
-        ]
-        try:
-            # one transaction: a retry after a failure cannot count a dead letter twice
-            with self.dead_letters.db.engine.begin() as conn:
-                self.dead_letters.record(letters, conn)
-                self.state.apply([*status_updates, *updates.values()], conn)
-        except sa.exc.OperationalError as exc:
-            raise DatabaseUnavailable(f"{self.state.db.safe_url}: {exc.orig}") from exc
+        return out + list(updates.values())
 
     def _count(self, batch: Batch) -> None:
         m = self.metrics

@@ -10,6 +10,7 @@ Receive Maximum) stops the flow, so memory stays bounded and nothing is lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -33,13 +34,11 @@ from workorders.errors import DatabaseUnavailable
 log = logging.getLogger("fleetcare.ingest")
 
 
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    raw: RawMessage
-    mid: int
-    qos: int
-    generation: int  # connection it arrived on: acks go only to the same connection
-    arrived: float  # time.monotonic()
+# (topic, payload, mid, qos, connection generation, time.time() at receipt): a plain tuple,
+# because building it is most of what paho's thread does per message. Acks go only to the
+# connection (generation) a message arrived on.
+_Pending = tuple[str, bytes, int, int, int, float]
+_ARRIVED = 5
 
 
 def default_client_id() -> str:
@@ -106,12 +105,9 @@ class IngestWorker:
                         extra={"kv": {"reason": str(reason)}})
 
     def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
-        now = time.monotonic()
+        now = time.time()
         self._last_arrival = now
-        self._pending.append(
-            _Pending(RawMessage(msg.topic, msg.payload, time.time()), msg.mid, msg.qos,
-                     self._generation, now)
-        )
+        self._pending.append((msg.topic, msg.payload, msg.mid, msg.qos, self._generation, now))
 
     # -- asyncio side ----------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -125,10 +121,13 @@ class IngestWorker:
         connect_async(client, self.mqtt, receive_maximum=self.options.receive_maximum)
         client.loop_start()
         silence = asyncio.create_task(self._silence_loop(stop))
+        state = asyncio.create_task(self._state_loop(stop))
         try:
             await self._flush_loop(stop)
         finally:
             silence.cancel()
+            state.cancel()
+            await self._write_state()
             client.disconnect()
             client.loop_stop()
             self.metrics.connected.set(0)
@@ -150,8 +149,8 @@ class IngestWorker:
                     return
                 await asyncio.sleep(idle)
                 continue
-            now = time.monotonic()
-            oldest = self._pending[0].arrived
+            now = time.time()
+            oldest = self._pending[0][_ARRIVED]
             self.metrics.oldest_pending.set(now - oldest)
             if (
                 n >= opts.batch_size
@@ -170,7 +169,7 @@ class IngestWorker:
 
     async def _flush(self, items: list[_Pending], stop_deadline: float | None) -> bool:
         """Make `items` durable (retrying through outages), then acknowledge them."""
-        batch = Batch([p.raw for p in items])
+        batch = Batch([RawMessage(p[0], p[1], p[_ARRIVED]) for p in items])
         delay = self.options.backoff_initial_s
         started = time.monotonic()
         while True:
@@ -197,11 +196,14 @@ class IngestWorker:
         elapsed = time.monotonic() - started
         self.metrics.batch_seconds.observe(elapsed)
         self.metrics.batch_size.observe(len(items))
-        self.metrics.ack_latency.observe(time.monotonic() - items[0].arrived)
-        for kind in ("telemetry", "event", "status"):
-            n = sum(1 for p in items if p.raw.topic.endswith(kind))
-            if n:
-                self.metrics.received.labels(kind).inc(n)
+        self.metrics.ack_latency.observe(time.time() - items[0][_ARRIVED])
+        received = self.metrics.received
+        received.labels("telemetry").inc(len(batch.readings))
+        received.labels("event").inc(len(batch.events))
+        received.labels("status").inc(len(batch.statuses))
+        other = len(items) - len(batch.readings) - len(batch.events) - len(batch.statuses)
+        if other:
+            received.labels("other").inc(other)  # rejected, duplicates, ignored
         return True
 
     def _ack(self, items: list[_Pending]) -> None:
@@ -209,13 +211,31 @@ class IngestWorker:
         assert client is not None
         generation = self._generation
         acked = 0
-        for p in items:
+        ack = client.ack
+        for _t, _p, mid, qos, gen, _a in items:
             # a message from a connection that has since dropped is redelivered on the new
             # one with the same packet id; acking the old copy could ack another message
-            if p.qos > 0 and p.generation == generation:
-                client.ack(p.mid, p.qos)
+            if qos and gen == generation:
+                ack(mid, qos)
                 acked += 1
         self.metrics.acked.inc(acked)
+
+    async def _state_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.options.state_flush_s)
+            await self._write_state()
+
+    async def _write_state(self) -> None:
+        buffer = self.processor.pending_state
+        updates = buffer.take()
+        if not updates:
+            return
+        try:
+            await asyncio.to_thread(self.state.apply, updates)
+        except Exception as exc:  # keep them for the next round; the flush loop logs outages
+            buffer.put_back(updates)
+            log.warning("device state not written; will retry", extra={"kv": {"error": str(exc)}})
 
     async def _silence_loop(self, stop: asyncio.Event) -> None:
         interval = self.options.silence_check_s

@@ -7,16 +7,14 @@ under CI=true (scripts/test.sh installs and starts what is missing).
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import subprocess
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from fleetcare.brokers import free_port, wait_port
+from bench.services import Influxd, influxd_binary
+from bench.services import start_influxd as _start_influxd
+from fleetcare.brokers import wait_port
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -36,92 +34,10 @@ def port_open(host: str, port: int) -> bool:
         return False
 
 
-INFLUXD_CONFIG = """
-reporting-disabled = true
-bind-address = "127.0.0.1:{rpc_port}"
-[meta]
-  dir = "{root}/meta"
-[data]
-  dir = "{root}/data"
-  wal-dir = "{root}/wal"
-  index-version = "tsi1"
-  query-log-enabled = false
-[coordinator]
-  write-timeout = "10s"
-[http]
-  enabled = true
-  bind-address = "127.0.0.1:{port}"
-  log-enabled = false
-  max-row-limit = 0
-[logging]
-  level = "warn"
-[monitor]
-  store-enabled = false
-[continuous_queries]
-  enabled = false
-"""
-
-
-@dataclass
-class Influxd:
-    root: Path
-    port: int
-    rpc_port: int
-    binary: str
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        config = self.root / "influxdb.conf"
-        config.write_text(
-            INFLUXD_CONFIG.format(root=self.root, port=self.port, rpc_port=self.rpc_port)
-        )
-        log = (self.root / "influxd.log").open("ab")
-        self.proc = subprocess.Popen(
-            [self.binary, "-config", str(config)], stdout=log, stderr=subprocess.STDOUT
-        )
-        log.close()
-        deadline = time.monotonic() + 30
-        import httpx
-
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/ping", timeout=1).status_code == 204:
-                    return
-            except httpx.HTTPError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise RuntimeError(f"influxd did not start: {(self.root / 'influxd.log').read_text()}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
-
-
-def influxd_binary() -> str | None:
-    return shutil.which("influxd") or ("/usr/bin/influxd" if Path("/usr/bin/influxd").exists() else None)
-
-
 def start_influxd(root: Path) -> Influxd:
-    binary = influxd_binary()
-    if binary is None:
+    if influxd_binary() is None:
         missing("influxd not installed (scripts/test.sh runs apt-get install -y influxdb)")
-        raise AssertionError("unreachable")
-    root.mkdir(parents=True, exist_ok=True)
-    server = Influxd(root=root, port=free_port(), rpc_port=free_port(), binary=binary)
-    server.start()
-    return server
+    return _start_influxd(root)
 
 
 def system_broker() -> tuple[str, int]:

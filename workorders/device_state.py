@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from workorders.db import Database
 from workorders.errors import NotFound
 from workorders.tables import device_state
-from workorders.upsert import upsert
+from workorders.upsert import insert_for
 
 
 @dataclass(slots=True)
@@ -98,6 +98,15 @@ def _merge(old: dict[str, Any] | None, u: StateUpdate) -> dict[str, Any]:
     return row
 
 
+def _json_patch(dialect: str) -> Any:
+    """`a` with `b`'s keys laid over it, in SQL."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB
+
+        return lambda a, b: sa.cast(sa.cast(a, JSONB).op("||")(sa.cast(b, JSONB)), sa.JSON)
+    return lambda a, b: sa.func.json_patch(a, b)
+
+
 class DeviceStateRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -113,23 +122,48 @@ class DeviceStateRepository:
             self._apply(updates, conn)
 
     def _apply(self, updates: Sequence[StateUpdate], conn: sa.Connection) -> None:
-        by_device: dict[str, list[StateUpdate]] = {}
+        # Fold the updates of each device into one delta row in Python, then merge the
+        # deltas into the stored rows in SQL: one upsert, no SELECT, safe with several
+        # writers (each merge is a single statement per row).
+        deltas: dict[str, dict[str, Any]] = {}
         for u in updates:
-            by_device.setdefault(u.device_id, []).append(u)
-        ids = sorted(by_device)  # one lock order for every writer (PostgreSQL deadlocks)
-        current: dict[str, dict[str, Any]] = {}
-        for i in range(0, len(ids), 500):
-            q = sa.select(device_state).where(device_state.c.device_id.in_(ids[i : i + 500]))
-            if conn.dialect.name == "postgresql":
-                q = q.with_for_update()
-            current.update({r.device_id: dict(r._mapping) for r in conn.execute(q)})
-        rows = []
-        for device_id in ids:
-            row = current.get(device_id)
-            for u in by_device[device_id]:
-                row = _merge(row, u)
-            rows.append(row)
-        upsert(conn, device_state, rows, key=["device_id"], update=_COLUMNS)
+            deltas[u.device_id] = _merge(deltas.get(u.device_id), u)
+        rows = [deltas[d] for d in sorted(deltas)]  # one lock order (PostgreSQL deadlocks)
+        stmt = insert_for(conn, device_state)
+        t, ex = device_state.c, stmt.excluded
+        newer_values = sa.or_(t.latest_ts.is_(None), ex.latest_ts >= t.latest_ts)
+        newer_seen = sa.and_(
+            ex.last_seen_ts.is_not(None),
+            sa.or_(t.last_seen_ts.is_(None), ex.last_seen_ts >= t.last_seen_ts),
+        )
+        patch = _json_patch(conn.dialect.name)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["device_id"],
+            set_={
+                "device_type": ex.device_type,
+                "messages_total": t.messages_total + ex.messages_total,
+                "last_received_at": sa.func.coalesce(ex.last_received_at, t.last_received_at),
+                "last_seen_ts": sa.case((newer_seen, ex.last_seen_ts), else_=t.last_seen_ts),
+                "boot": sa.case((newer_seen, ex.boot), else_=t.boot),
+                "seq": sa.case((newer_seen, ex.seq), else_=t.seq),
+                "latest_ts": sa.case(
+                    (sa.and_(ex.latest_ts.is_not(None), newer_values), ex.latest_ts),
+                    else_=t.latest_ts,
+                ),
+                # newer readings overwrite; a late arrival only fills metrics never seen
+                "latest_metrics": sa.case(
+                    (newer_values, patch(t.latest_metrics, ex.latest_metrics)),
+                    else_=patch(ex.latest_metrics, t.latest_metrics),
+                ),
+                "online": ex.online,
+                "online_source": ex.online_source,
+                "online_changed_at": sa.case(
+                    (t.online != ex.online, ex.online_changed_at), else_=t.online_changed_at
+                ),
+                "firmware": sa.func.coalesce(ex.firmware, t.firmware),
+            },
+        )
+        conn.execute(stmt, rows)
 
     def mark_silent(self, silent_since: datetime, now: datetime | None = None) -> int:
         """Devices online but unheard since `silent_since` go offline; returns how many."""

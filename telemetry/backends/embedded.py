@@ -1,8 +1,8 @@
 """Embedded TelemetryStore: one SQLite file, a wide table per device type.
 
 A row per message (not per metric) keeps writes ahead of the MQTT client; the primary key
-`(device_id, boot, seq)` makes writes idempotent; a `latest` table answers "latest values"
-in O(devices) instead of scanning history. WAL lets several ingest processes share the
+`(device_id, boot, seq)` makes writes idempotent; "latest values" seeks the
+`(device_id, ts)` index backwards instead of scanning history. WAL lets several ingest processes share the
 file. SQLite was chosen over DuckDB by measurement (docs/benchmarks.md, "store choice").
 """
 
@@ -43,6 +43,10 @@ _SQL_TYPE = {MetricKind.FLOAT: "REAL", MetricKind.INT: "INTEGER", MetricKind.BOO
 _AGG_SQL = {Aggregation.MEAN: "avg", Aggregation.MIN: "min", Aggregation.MAX: "max"}
 
 
+def _key(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return row[:3]
+
+
 def _table(type_name: str) -> str:
     return f"r_{type_name}"
 
@@ -52,12 +56,14 @@ class EmbeddedStore:
 
     name = "embedded"
 
-    def __init__(self, path: str, *, durable: bool = True) -> None:
+    def __init__(self, path: str, *, durable: bool = True, cache_mb: int = 64) -> None:
         self.path = path
         self.durable = durable
+        self.cache_mb = cache_mb
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._insert_sql: dict[str, str] = {}
+        self._columns: dict[str, tuple[str, ...]] = {}
 
     # -- lifecycle -------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -94,6 +100,9 @@ class EmbeddedStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
             conn.execute("PRAGMA busy_timeout=30000")
+            # inserts over many devices touch index pages all over the file: a 2 MB default
+            # cache re-reads them constantly (docs/benchmarks.md)
+            conn.execute(f"PRAGMA cache_size=-{self.cache_mb * 1024}")
             self._migrate(conn)
         except sqlite3.Error as exc:
             raise StoreUnavailable(self.name, f"cannot open {self.path}: {exc}") from exc
@@ -114,6 +123,7 @@ class EmbeddedStore:
             for m in dt.metrics:
                 if m.name not in have:
                     conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{m.name}" {_SQL_TYPE[m.kind]}')
+            self._columns[dt.name] = tuple(m.name for m in dt.metrics)
             cols = ["device_id", "boot", "seq", "ts", *(m.name for m in dt.metrics)]
             self._insert_sql[dt.name] = (
                 f'INSERT OR IGNORE INTO "{table}" ({", ".join(cols)}) '
@@ -126,10 +136,6 @@ class EmbeddedStore:
             "WITHOUT ROWID"
         )
         conn.execute("CREATE INDEX IF NOT EXISTS events_ts ON events (device_id, ts)")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS latest (device_id TEXT PRIMARY KEY, "
-            "device_type TEXT NOT NULL, ts INTEGER NOT NULL, metrics TEXT NOT NULL)"
-        )
         conn.execute("COMMIT")
 
     def _close_sync(self) -> None:
@@ -154,21 +160,18 @@ class EmbeddedStore:
     def _write_sync(self, readings: Sequence[Reading], events: Sequence[Event]) -> WriteResult:
         conn = self._db()
         by_type: dict[str, list[tuple[Any, ...]]] = {}
-        newest: dict[str, Reading] = {}
-        merged: dict[str, dict[str, MetricValue]] = {}
-        for r in sorted(readings, key=lambda r: r.ts):
-            names = DEVICE_TYPES[r.device_type].metrics
+        for r in readings:
+            names = self._columns[r.device_type]
             m = r.metrics
             by_type.setdefault(r.device_type, []).append(
-                (r.device_id, r.boot, r.seq, r.ts, *(m.get(x.name) for x in names))
+                (r.device_id, r.boot, r.seq, r.ts, *[m.get(x) for x in names])
             )
-            newest[r.device_id] = r
-            merged.setdefault(r.device_id, {}).update(m)
         written = 0
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for type_name, rows in by_type.items():
+                    rows.sort(key=_key)  # key order: neighbouring inserts share index pages
                     cur = conn.executemany(self._insert_sql[type_name], rows)
                     written += cur.rowcount
                 if events:
@@ -181,17 +184,6 @@ class EmbeddedStore:
                         ],
                     )
                     written += cur.rowcount
-                if newest:
-                    conn.executemany(
-                        "INSERT INTO latest (device_id, device_type, ts, metrics) VALUES (?,?,?,?) "
-                        "ON CONFLICT (device_id) DO UPDATE SET "
-                        "metrics = json_patch(latest.metrics, excluded.metrics), ts = excluded.ts "
-                        "WHERE excluded.ts >= latest.ts",
-                        [
-                            (d, r.device_type, r.ts, orjson.dumps(merged[d]).decode())
-                            for d, r in newest.items()
-                        ],
-                    )
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -207,22 +199,35 @@ class EmbeddedStore:
         return await self._run(self._latest_sync, list(device_ids))
 
     def _latest_sync(self, device_ids: list[str]) -> dict[str, Latest]:
+        """Seek the (device_id, ts) index backwards: the newest row per device, then, for
+        a metric that row lacks, the newest row that has it. No table to keep up to date
+        on the write path."""
         conn = self._db()
         out: dict[str, Latest] = {}
-        for i in range(0, len(device_ids), 500):
-            chunk = device_ids[i : i + 500]
-            sql = (
-                "SELECT device_id, device_type, ts, metrics FROM latest "
-                f"WHERE device_id IN ({', '.join('?' * len(chunk))})"
-            )
-            for device_id, type_name, ts, metrics in conn.execute(sql, chunk):
-                dt = device_type(type_name)
-                values = {
-                    k: v
-                    for k, raw in orjson.loads(metrics).items()
-                    if k in dt.by_name and (v := convert(dt.by_name[k], raw)) is not None
-                }
-                out[device_id] = Latest(device_id, type_name, ts, values)
+        for device_id in device_ids:
+            best: tuple[int, str, dict[str, MetricValue]] | None = None
+            for dt in DEVICE_TYPES.values():
+                table, names = _table(dt.name), self._columns[dt.name]
+                row = conn.execute(
+                    f'SELECT ts, {", ".join(names)} FROM "{table}" WHERE device_id = ? '
+                    "ORDER BY ts DESC, boot DESC, seq DESC LIMIT 1", (device_id,)
+                ).fetchone()
+                if row is None or (best is not None and best[0] >= row[0]):
+                    continue
+                values: dict[str, MetricValue] = {}
+                for m, raw in zip(dt.metrics, row[1:], strict=True):
+                    if raw is None:
+                        raw = conn.execute(
+                            f'SELECT "{m.name}" FROM "{table}" WHERE device_id = ? AND '
+                            f'"{m.name}" IS NOT NULL ORDER BY ts DESC, boot DESC, seq DESC '
+                            "LIMIT 1", (device_id,)
+                        ).fetchone()
+                        raw = raw[0] if raw else None
+                    if (v := convert(m, raw)) is not None:
+                        values[m.name] = v
+                best = (row[0], dt.name, values)
+            if best is not None:
+                out[device_id] = Latest(device_id, best[1], best[0], best[2])
         return out
 
     async def query(self, query: RangeQuery) -> SeriesFrame:

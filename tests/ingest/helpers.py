@@ -73,6 +73,6 @@ async def wait_until(cond: Callable[[], Awaitable[bool]], timeout: float = 30.0,
 
 def settings_for(tmp_path: Path, port: int, **over: Any) -> Settings:
     ingest = {"client_id": f"test-ingest-{tmp_path.name}", "metrics_port": 0,
-              "silence_check_s": 3600, "backoff_max_s": 1.0, **over.pop("ingest", {})}
+              "silence_check_s": 3600, "state_flush_s": 0.2, "backoff_max_s": 1.0, **over.pop("ingest", {})}
     return load_settings(None, data_dir=str(tmp_path / "data"),
                          mqtt={"url": f"mqtt://127.0.0.1:{port}"}, ingest=ingest, **over)

@@ -36,6 +36,7 @@ from tests.services import Influxd
 from workorders.db import Database
 from workorders.dead_letters import DeadLetterRepository
 from workorders.device_state import DeviceStateRepository
+from workorders.errors import NotFound
 from workorders.registry import Device, DeviceRegistry
 
 
@@ -99,7 +100,7 @@ async def test_published_telemetry_lands_in_the_store_with_device_state(
         await wait_until(lambda: _count(w.store, 2000), 30, "2000 stored")
         latest = await w.store.latest(["p-00001"])
         assert latest["p-00001"].metrics["pm25"] > 0
-        await asyncio.sleep(0.3)
+        await wait_until(lambda: _state_has(w.db, "p-00001", 100), 10, "state written")
         state = DeviceStateRepository(w.db).get("p-00001")
         assert state.online and state.firmware == "3.1.0"
         assert state.messages_total == 100
@@ -122,6 +123,14 @@ async def wait_worker_up(port: int, store: TelemetryStore, log: Path) -> None:
             raise AssertionError(f"worker did not come up: {log.read_text()[-2000:]}")
         publish(port, [telemetry("warmup", 0, ts=now_ms() - 1000)])
         await asyncio.sleep(0.5)
+
+
+async def _state_has(db: Database, device_id: str, messages: int) -> bool:
+    try:
+        st = await asyncio.to_thread(DeviceStateRepository(db).get, device_id)
+    except NotFound:
+        return False
+    return st.messages_total == messages
 
 
 async def _offline(db: Database, device_id: str) -> bool:
@@ -328,5 +337,5 @@ async def test_postgresql_holds_device_state_and_dead_letters(
         publish(mosquitto.port, [*fleet_messages(200, devices=5), (topic("purifier", "p-x"), b"{")])
         await wait_until(lambda: _acked(w.metrics, 201), 30, "processed")
         assert w.db.dialect == "postgresql"
-        assert DeviceStateRepository(w.db).get("p-00003").messages_total == 40
+        await wait_until(lambda: _state_has(w.db, "p-00003", 40), 10, "state written")
         assert [d.reason for d in DeadLetterRepository(w.db).list()] == ["not_json"]
