@@ -21,9 +21,12 @@ TOPIC = "fleetcare/v1/+/+/telemetry"
 
 def _client(protocol: str, client_id: str) -> paho.Client:
     v5 = protocol == "5"
-    return paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
-                       protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
-                       clean_session=None if v5 else True)
+    return paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+        clean_session=None if v5 else True,
+    )
 
 
 def run(kind: str, port: int, n: int, args: list[str]) -> None:
@@ -41,8 +44,10 @@ def run(kind: str, port: int, n: int, args: list[str]) -> None:
 
         def post(payload: bytes) -> None:
             doc = orjson.loads(payload)
-            fields = ",".join(f"{k}={v!r}" if not isinstance(v, str) else f'{k}="{v}"'
-                              for k, v in doc["metrics"].items())
+            fields = ",".join(
+                f"{k}={v!r}" if not isinstance(v, str) else f'{k}="{v}"'
+                for k, v in doc["metrics"].items()
+            )
             line = f"purifier,device_id={doc['device_id']} {fields} {doc['ts']}"
             http.post("/write", params={"db": db, "precision": "ms"}, content=line.encode())
 
@@ -64,8 +69,12 @@ def run(kind: str, port: int, n: int, args: list[str]) -> None:
     subscribed.wait(10)
     print("ready", flush=True)
     done.wait()
-    print(orjson.dumps({"count": state["count"], "first": state["first"],
-                        "last": state["last"]}).decode(), flush=True)
+    print(
+        orjson.dumps(
+            {"count": state["count"], "first": state["first"], "last": state["last"]}
+        ).decode(),
+        flush=True,
+    )
     client.disconnect()
     client.loop_stop()
 

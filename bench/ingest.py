@@ -71,18 +71,33 @@ def _metric(port: int, name: str) -> float:
 class Worker:
     """`fleetcare ingest` as a separate process."""
 
-    def __init__(self, root: Path, broker: MosquittoProcess, store_env: dict[str, str],
-                 client_id: str, protocol: str) -> None:
+    def __init__(
+        self,
+        root: Path,
+        broker: MosquittoProcess,
+        store_env: dict[str, str],
+        client_id: str,
+        protocol: str,
+    ) -> None:
         self.metrics_port = free_port()
-        env = {**os.environ, "FLEETCARE_DATA_DIR": str(root),
-               "FLEETCARE_MQTT__URL": broker.url, "FLEETCARE_MQTT__PROTOCOL": protocol,
-               "FLEETCARE_INGEST__CLIENT_ID": client_id,
-               "FLEETCARE_INGEST__METRICS_PORT": str(self.metrics_port),
-               "FLEETCARE_INGEST__SILENCE_CHECK_S": "3600",
-               "FLEETCARE_LOG__LEVEL": "WARNING", **store_env}
+        env = {
+            **os.environ,
+            "FLEETCARE_DATA_DIR": str(root),
+            "FLEETCARE_MQTT__URL": broker.url,
+            "FLEETCARE_MQTT__PROTOCOL": protocol,
+            "FLEETCARE_INGEST__CLIENT_ID": client_id,
+            "FLEETCARE_INGEST__METRICS_PORT": str(self.metrics_port),
+            "FLEETCARE_INGEST__SILENCE_CHECK_S": "3600",
+            "FLEETCARE_LOG__LEVEL": "WARNING",
+            **store_env,
+        }
         self.log = (root / f"{client_id}.log").open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "fleetcare", "ingest"], env=env,
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "fleetcare", "ingest"],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
 
     def wait_connected(self) -> None:
         deadline = time.monotonic() + 60
@@ -101,11 +116,27 @@ class Worker:
         self.log.close()
 
 
-def _bare(broker: MosquittoProcess, n: int, devices: int, protocol: str,
-          kind: str = "bare", extra: list[str] | None = None) -> float:
+def _bare(
+    broker: MosquittoProcess,
+    n: int,
+    devices: int,
+    protocol: str,
+    kind: str = "bare",
+    extra: list[str] | None = None,
+) -> float:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.consumers", kind, str(broker.port), str(n),
-         *(extra or [protocol])], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "bench.consumers",
+            kind,
+            str(broker.port),
+            str(n),
+            *(extra or [protocol]),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None
     if proc.stdout.readline().strip() != "ready":
         raise RuntimeError(f"{kind} consumer failed")
@@ -118,8 +149,15 @@ def _bare(broker: MosquittoProcess, n: int, devices: int, protocol: str,
     return float(result["last"] - t0)
 
 
-def _ingest(root: Path, broker: MosquittoProcess, n: int, devices: int, store_env: dict[str, str],
-            protocol: str, workers: int = 1) -> tuple[float, float, list[Worker]]:
+def _ingest(
+    root: Path,
+    broker: MosquittoProcess,
+    n: int,
+    devices: int,
+    store_env: dict[str, str],
+    protocol: str,
+    workers: int = 1,
+) -> tuple[float, float, list[Worker]]:
     ws = [Worker(root, broker, store_env, f"bench-ingest-{i}", protocol) for i in range(workers)]
     for w in ws:
         w.wait_connected()
@@ -148,19 +186,32 @@ def _count_embedded(root: Path) -> int:
 
 
 def _count_influx(server: Influxd, db: str) -> int:
-    r = httpx.post(f"{server.url}/query", params={"db": db, "rp": "fleetcare"},
-                   data={"q": "SELECT count(seq) FROM purifier"}, timeout=60)
+    r = httpx.post(
+        f"{server.url}/query",
+        params={"db": db, "rp": "fleetcare"},
+        data={"q": "SELECT count(seq) FROM purifier"},
+        timeout=60,
+    )
     series = r.json()["results"][0].get("series") or [{"values": [[0, 0]]}]
     return int(series[0]["values"][0][1])
 
 
-def run_bench(*, messages: int, devices: int, scenarios: list[str], naive_messages: int,
-              rss_minutes: float, protocol: str, output: Path | None) -> list[Result]:
+def run_bench(
+    *,
+    messages: int,
+    devices: int,
+    scenarios: list[str],
+    naive_messages: int,
+    rss_minutes: float,
+    protocol: str,
+    output: Path | None,
+) -> list[Result]:
     work = Path(tempfile.mkdtemp(prefix="fleetcare-bench-"))
     influxd: Influxd | None = None
     results: list[Result] = []
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                        console=console)
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
+    )
 
     def fresh_broker(name: str) -> MosquittoProcess:
         return start_mosquitto(work / name)
@@ -175,44 +226,84 @@ def run_bench(*, messages: int, devices: int, scenarios: list[str], naive_messag
                 root.mkdir()
                 try:
                     if scenario == "bare":
-                        results.append(Result("(a) bare paho subscriber, count only",
-                                              messages, _bare(broker, messages, devices, protocol)))
+                        results.append(
+                            Result(
+                                "(a) bare paho subscriber, count only",
+                                messages,
+                                _bare(broker, messages, devices, protocol),
+                            )
+                        )
                     elif scenario == "embedded":
                         secs, rss, ws = _ingest(root, broker, messages, devices, {}, protocol)
                         for w in ws:
                             w.stop()
                         stored = _count_embedded(root)
-                        results.append(Result("(b) FleetCare ingest -> embedded (SQLite)",
-                                              messages, secs, rss, f"stored {stored}"))
+                        results.append(
+                            Result(
+                                "(b) FleetCare ingest -> embedded (SQLite)",
+                                messages,
+                                secs,
+                                rss,
+                                f"stored {stored}",
+                            )
+                        )
                     elif scenario in ("influxdb", "naive"):
                         if influxd is None:
                             influxd = start_influxd(work / "influxd")
                         db = f"bench_{uuid.uuid4().hex[:6]}"
                         if scenario == "naive":
-                            httpx.post(f"{influxd.url}/query", data={"q": f'CREATE DATABASE "{db}"'})
-                            secs = _bare(broker, naive_messages, devices, protocol, "naive",
-                                         [influxd.url, db])
-                            results.append(Result("(d) naive: one InfluxDB request per message",
-                                                  naive_messages, secs))
+                            httpx.post(
+                                f"{influxd.url}/query", data={"q": f'CREATE DATABASE "{db}"'}
+                            )
+                            secs = _bare(
+                                broker,
+                                naive_messages,
+                                devices,
+                                protocol,
+                                "naive",
+                                [influxd.url, db],
+                            )
+                            results.append(
+                                Result(
+                                    "(d) naive: one InfluxDB request per message",
+                                    naive_messages,
+                                    secs,
+                                )
+                            )
                         else:
-                            env = {"FLEETCARE_STORE__BACKEND": "influxdb",
-                                   "FLEETCARE_STORE__INFLUX_URL": influxd.url,
-                                   "FLEETCARE_STORE__INFLUX_DATABASE": db}
+                            env = {
+                                "FLEETCARE_STORE__BACKEND": "influxdb",
+                                "FLEETCARE_STORE__INFLUX_URL": influxd.url,
+                                "FLEETCARE_STORE__INFLUX_DATABASE": db,
+                            }
                             secs, rss, ws = _ingest(root, broker, messages, devices, env, protocol)
                             for w in ws:
                                 w.stop()
-                            results.append(Result("(b) FleetCare ingest -> InfluxDB 1.6",
-                                                  messages, secs, rss,
-                                                  f"stored {_count_influx(influxd, db)}"))
+                            results.append(
+                                Result(
+                                    "(b) FleetCare ingest -> InfluxDB 1.6",
+                                    messages,
+                                    secs,
+                                    rss,
+                                    f"stored {_count_influx(influxd, db)}",
+                                )
+                            )
                     elif scenario == "shared":
-                        secs, rss, ws = _ingest(root, broker, messages, devices, {}, protocol,
-                                                workers=2)
+                        secs, rss, ws = _ingest(
+                            root, broker, messages, devices, {}, protocol, workers=2
+                        )
                         split = [int(w.acked()) for w in ws]
                         for w in ws:
                             w.stop()
-                        results.append(Result("(c) two FleetCare workers, $share -> embedded",
-                                              messages, secs, rss,
-                                              f"stored {_count_embedded(root)}, split {split}"))
+                        results.append(
+                            Result(
+                                "(c) two FleetCare workers, $share -> embedded",
+                                messages,
+                                secs,
+                                rss,
+                                f"stored {_count_embedded(root)}, split {split}",
+                            )
+                        )
                     elif scenario == "rss":
                         results.append(_rss_soak(root, broker, rss_minutes, protocol, progress))
                     else:
@@ -231,8 +322,9 @@ def run_bench(*, messages: int, devices: int, scenarios: list[str], naive_messag
     return results
 
 
-def _rss_soak(root: Path, broker: MosquittoProcess, minutes: float, protocol: str,
-              progress: Progress) -> Result:
+def _rss_soak(
+    root: Path, broker: MosquittoProcess, minutes: float, protocol: str, progress: Progress
+) -> Result:
     """Sustained load over 100k distinct devices; RSS sampled through the run."""
     rate, devices = 3000.0, 100_000
     n = int(rate * minutes * 60)
@@ -255,10 +347,13 @@ def _rss_soak(root: Path, broker: MosquittoProcess, minutes: float, protocol: st
     first = [r for t, r in samples if 60 <= t < 120] or [samples[0][1]]
     last = [r for t, r in samples if t >= elapsed - 60] or [samples[-1][1]]
     peak = max(r for _, r in samples)
-    check = (f"RSS min 1-2: {sum(first) / len(first):.0f} MB, last min: "
-             f"{sum(last) / len(last):.0f} MB, peak {peak:.0f} MB; stored {_count_embedded(root)}")
-    return Result(f"RSS soak: {rate:.0f} msg/s, {devices} devices, {minutes:g} min",
-                  n, elapsed, peak, check)
+    check = (
+        f"RSS min 1-2: {sum(first) / len(first):.0f} MB, last min: "
+        f"{sum(last) / len(last):.0f} MB, peak {peak:.0f} MB; stored {_count_embedded(root)}"
+    )
+    return Result(
+        f"RSS soak: {rate:.0f} msg/s, {devices} devices, {minutes:g} min", n, elapsed, peak, check
+    )
 
 
 def _report(results: list[Result], messages: int, devices: int, protocol: str) -> str:
@@ -273,7 +368,8 @@ def _report(results: list[Result], messages: int, devices: int, protocol: str) -
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, MQTT {protocol}, "
         f"{messages} messages over {devices} device ids, QoS 1, ~200-byte payloads.",
         "",
-        "| scenario | messages | seconds | msg/s | vs (a) | vs one worker | vs (d) | worker RSS MB | check |",
+        "| scenario | messages | seconds | msg/s | vs (a) | vs one worker | vs (d) "
+        "| worker RSS MB | check |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in results:
@@ -281,6 +377,8 @@ def _report(results: list[Result], messages: int, devices: int, protocol: str) -
         vs_one = f"{r.rate / one:.2f}×" if one and "(c)" in r.scenario else ""
         vs_d = f"{r.rate / naive:.1f}×" if naive and "(b)" in r.scenario else ""
         rss = f"{r.rss_mb:.0f}" if r.rss_mb else ""
-        lines.append(f"| {r.scenario} | {r.messages} | {r.seconds:.2f} | {r.rate:,.0f} | {vs_a} "
-                     f"| {vs_one} | {vs_d} | {rss} | {r.check} |")
+        lines.append(
+            f"| {r.scenario} | {r.messages} | {r.seconds:.2f} | {r.rate:,.0f} | {vs_a} "
+            f"| {vs_one} | {vs_d} | {rss} | {r.check} |"
+        )
     return "\n".join(lines) + "\n"

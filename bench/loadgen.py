@@ -40,21 +40,38 @@ def publish_packet(topic: str, payload: bytes, packet_id: int, qos: int = 1) -> 
 
 def bench_payload(device_id: str, seq: int, ts: int) -> bytes:
     """~200 bytes, like a purifier's report."""
-    return orjson.dumps({
-        "v": 1, "device_id": device_id, "ts": ts, "seq": seq, "boot": 1,
-        "metrics": {"pm25": 12.5 + seq % 40, "fan_rpm": 1200 + seq % 300,
-                    "motor_current_ma": 350.25, "mode": "auto", "temperature_c": 22.5,
-                    "humidity_pct": 45.0, "filter_used_hours": 812.5},
-    })
+    return orjson.dumps(
+        {
+            "v": 1,
+            "device_id": device_id,
+            "ts": ts,
+            "seq": seq,
+            "boot": 1,
+            "metrics": {
+                "pm25": 12.5 + seq % 40,
+                "fan_rpm": 1200 + seq % 300,
+                "motor_current_ma": 350.25,
+                "mode": "auto",
+                "temperature_c": 22.5,
+                "humidity_pct": 45.0,
+                "filter_used_hours": 812.5,
+            },
+        }
+    )
 
 
-def messages(n: int, devices: int, *, start_seq: int = 0, prefix: str = "fleetcare",
-             ts0: int | None = None) -> Iterator[tuple[str, bytes]]:
+def messages(
+    n: int, devices: int, *, start_seq: int = 0, prefix: str = "fleetcare", ts0: int | None = None
+) -> Iterator[tuple[str, bytes]]:
+    # device time relative to this chunk (its last message is "now"), so a paced run that
+    # encodes 1,000 at a time stays inside ingest's clock-skew window
     ts0 = ts0 if ts0 is not None else int(time.time() * 1000) - n
     for i in range(start_seq, start_seq + n):
         device_id = f"bench-{i % devices:06d}"
-        yield (f"{prefix}/v1/purifier/{device_id}/telemetry",
-               bench_payload(device_id, i // devices, ts0 + i))
+        yield (
+            f"{prefix}/v1/purifier/{device_id}/telemetry",
+            bench_payload(device_id, i // devices, ts0 + (i - start_seq)),
+        )
 
 
 def encode(n: int, devices: int, start_seq: int = 0) -> bytes:
@@ -76,8 +93,16 @@ def _drain(sock: socket.socket, stop: threading.Event) -> None:
             return
 
 
-def _produce(port: int, n: int, devices: int, start_seq: int, rate: float | None,
-             ready: Any, go: Any, client_id: str) -> None:
+def _produce(
+    port: int,
+    n: int,
+    devices: int,
+    start_seq: int,
+    rate: float | None,
+    ready: Any,
+    go: Any,
+    client_id: str,
+) -> None:
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.sendall(connect_packet(client_id))
@@ -106,8 +131,16 @@ class Producer:
     """A separate process; `start()` returns once it is connected and has encoded its
     packets, `go()` makes it send (all at once, or `rate` messages a second)."""
 
-    def __init__(self, port: int, n: int, devices: int, *, start_seq: int = 0,
-                 rate: float | None = None, client_id: str = "bench-loadgen") -> None:
+    def __init__(
+        self,
+        port: int,
+        n: int,
+        devices: int,
+        *,
+        start_seq: int = 0,
+        rate: float | None = None,
+        client_id: str = "bench-loadgen",
+    ) -> None:
         ctx = mp.get_context("fork")
         self._ready, self._go = ctx.Event(), ctx.Event()
         self._proc = ctx.Process(

@@ -84,7 +84,9 @@ class Influxd:
 
 
 def influxd_binary() -> str | None:
-    return shutil.which("influxd") or ("/usr/bin/influxd" if Path("/usr/bin/influxd").exists() else None)
+    return shutil.which("influxd") or (
+        "/usr/bin/influxd" if Path("/usr/bin/influxd").exists() else None
+    )
 
 
 def start_influxd(root: Path) -> Influxd:
@@ -95,5 +97,3 @@ def start_influxd(root: Path) -> Influxd:
     server = Influxd(root=root, port=free_port(), rpc_port=free_port(), binary=binary)
     server.start()
     return server
-
-

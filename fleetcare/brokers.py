@@ -126,7 +126,10 @@ class MosquittoProcess:
 
 
 def start_mosquitto(
-    data_dir: Path, *, port: int | None = None, limits: MosquittoLimits | None = None,
+    data_dir: Path,
+    *,
+    port: int | None = None,
+    limits: MosquittoLimits | None = None,
     extra: str = "",
 ) -> MosquittoProcess:
     """Start Mosquitto on a free loopback port with a generated config."""

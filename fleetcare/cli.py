@@ -7,7 +7,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,14 +26,15 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="markdown",
 )
-db_app = typer.Typer(help="The relational database (SQLite by default, PostgreSQL by URL).",
-                     no_args_is_help=True)
-dl_app = typer.Typer(help="Messages ingest could not accept, each kept with its reason.",
-                     no_args_is_help=True)
+db_app = typer.Typer(
+    help="The relational database (SQLite by default, PostgreSQL by URL).", no_args_is_help=True
+)
+dl_app = typer.Typer(
+    help="Messages ingest could not accept, each kept with its reason.", no_args_is_help=True
+)
 devices_app = typer.Typer(help="The device registry.", no_args_is_help=True)
 telemetry_app = typer.Typer(help="Read the telemetry store.", no_args_is_help=True)
-bench_app = typer.Typer(help="Benchmarks (results go to docs/benchmarks.md).",
-                        no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks (results go to docs/benchmarks.md).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(dl_app, name="deadletters")
 app.add_typer(devices_app, name="devices")
@@ -61,11 +62,14 @@ def _settings(**overrides: Any) -> Settings:
 
 @app.callback()
 def _root(
-    config: Annotated[Optional[str], typer.Option(
-        "--config", "-c", envvar="FLEETCARE_CONFIG", help="TOML settings file.")] = None,
-    data_dir: Annotated[Optional[str], typer.Option(
-        help="Where embedded stores live (FLEETCARE_DATA_DIR).")] = None,
-    log_format: Annotated[Optional[str], typer.Option(help="console or json.")] = None,
+    config: Annotated[
+        str | None,
+        typer.Option("--config", "-c", envvar="FLEETCARE_CONFIG", help="TOML settings file."),
+    ] = None,
+    data_dir: Annotated[
+        str | None, typer.Option(help="Where embedded stores live (FLEETCARE_DATA_DIR).")
+    ] = None,
+    log_format: Annotated[str | None, typer.Option(help="console or json.")] = None,
 ) -> None:
     _State.config = config
     _State.overrides = {}
@@ -100,9 +104,11 @@ def _run_until_signal(main: Any) -> None:
 # -- schema ----------------------------------------------------------------------------
 @app.command()
 def schema(
-    device_type: Annotated[Optional[str], typer.Argument(
-        help="Only this type (purifier, water_purifier, air_conditioner).")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to a file.")] = None,
+    device_type: Annotated[
+        str | None,
+        typer.Argument(help="Only this type (purifier, water_purifier, air_conditioner)."),
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")] = None,
 ) -> None:
     """Print the JSON Schema of the device contract (topics and v1 payloads)."""
     from telemetry.errors import UnknownDeviceType
@@ -149,9 +155,11 @@ def db_current() -> None:
 # -- ingest ----------------------------------------------------------------------------
 @app.command()
 def ingest(
-    client_id: Annotated[Optional[str], typer.Option(
-        help="Fixed MQTT client id; give each worker its own (persistent session).")] = None,
-    metrics_port: Annotated[Optional[int], typer.Option(help="Prometheus port; 0 = off.")] = None,
+    client_id: Annotated[
+        str | None,
+        typer.Option(help="Fixed MQTT client id; give each worker its own (persistent session)."),
+    ] = None,
+    metrics_port: Annotated[int | None, typer.Option(help="Prometheus port; 0 = off.")] = None,
 ) -> None:
     """Run one ingest worker: MQTT (shared subscription) into the telemetry store.
 
@@ -169,7 +177,13 @@ def ingest(
     s = _settings()
     if ingest_over:
         s = s.model_copy(update={"ingest": s.ingest.model_copy(update=ingest_over)})
-    _run_until_signal(lambda stop: run_ingest(s, stop))
+    from fleetcare.wiring import SettingsError
+
+    try:
+        _run_until_signal(lambda stop: run_ingest(s, stop))
+    except SettingsError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 # -- dead letters ----------------------------------------------------------------------
@@ -182,8 +196,8 @@ def _dead_letters(s: Settings) -> Any:
 
 @dl_app.command("list")
 def dl_list(
-    reason: Annotated[Optional[str], typer.Option(help="e.g. out_of_range, not_json.")] = None,
-    device: Annotated[Optional[str], typer.Option(help="Device id.")] = None,
+    reason: Annotated[str | None, typer.Option(help="e.g. out_of_range, not_json.")] = None,
+    device: Annotated[str | None, typer.Option(help="Device id.")] = None,
     status: Annotated[str, typer.Option(help="pending, replayed, discarded or all.")] = "pending",
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
@@ -191,23 +205,42 @@ def dl_list(
     """List dead letters with their reasons (newest problems first to fix)."""
     s = _settings()
     repo = _dead_letters(s)
-    letters = repo.list(status=None if status == "all" else status, reason=reason,
-                        device_id=device, limit=limit)
+    letters = repo.list(
+        status=None if status == "all" else status, reason=reason, device_id=device, limit=limit
+    )
     if as_json:
         for d in letters:
-            sys.stdout.write(json.dumps({
-                "id": d.id, "reason": d.reason, "detail": d.detail, "topic": d.topic,
-                "count": d.count, "status": d.status, "last_seen_at": d.last_seen_at.isoformat(),
-            }) + "\n")
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        "id": d.id,
+                        "reason": d.reason,
+                        "detail": d.detail,
+                        "topic": d.topic,
+                        "count": d.count,
+                        "status": d.status,
+                        "last_seen_at": d.last_seen_at.isoformat(),
+                    }
+                )
+                + "\n"
+            )
         return
     counts = repo.counts(None if status == "all" else status)
-    table = Table(title=f"dead letters ({status}): " + (
-        ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    table = Table(
+        title=f"dead letters ({status}): "
+        + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none")
+    )
     for col in ("id", "reason", "topic", "count", "last seen", "detail"):
         table.add_column(col, overflow="fold")
     for d in letters:
-        table.add_row(str(d.id), d.reason, d.topic, str(d.count),
-                      d.last_seen_at.strftime("%Y-%m-%d %H:%M:%S"), d.detail[:120])
+        table.add_row(
+            str(d.id),
+            d.reason,
+            d.topic,
+            str(d.count),
+            d.last_seen_at.strftime("%Y-%m-%d %H:%M:%S"),
+            d.detail[:120],
+        )
     console.print(table)
 
 
@@ -226,18 +259,20 @@ def dl_show(letter_id: int) -> None:
         body = d.payload.decode("utf-8")
     except UnicodeDecodeError:
         body = "hex: " + d.payload.hex()
-    console.print(f"id: {d.id}\nstatus: {d.status}\nreason: {d.reason}\ndetail: {d.detail}\n"
-                  f"topic: {d.topic}\ndevice: {d.device_type}/{d.device_id}\n"
-                  f"count: {d.count}\nfirst seen: {d.first_seen_at}\nlast seen: {d.last_seen_at}\n"
-                  f"size: {d.payload_size} bytes{' (truncated)' if d.truncated else ''}")
+    console.print(
+        f"id: {d.id}\nstatus: {d.status}\nreason: {d.reason}\ndetail: {d.detail}\n"
+        f"topic: {d.topic}\ndevice: {d.device_type}/{d.device_id}\n"
+        f"count: {d.count}\nfirst seen: {d.first_seen_at}\nlast seen: {d.last_seen_at}\n"
+        f"size: {d.payload_size} bytes{' (truncated)' if d.truncated else ''}"
+    )
     console.print("payload:", markup=False)
     sys.stdout.write(body + "\n")
 
 
 @dl_app.command("replay")
 def dl_replay(
-    ids: Annotated[Optional[list[int]], typer.Argument(help="Dead-letter ids.")] = None,
-    reason: Annotated[Optional[str], typer.Option(help="All pending with this reason.")] = None,
+    ids: Annotated[list[int] | None, typer.Argument(help="Dead-letter ids.")] = None,
+    reason: Annotated[str | None, typer.Option(help="All pending with this reason.")] = None,
     all_pending: Annotated[bool, typer.Option("--all", help="All pending.")] = False,
     dry_run: Annotated[bool, typer.Option(help="Only say what would happen.")] = False,
 ) -> None:
@@ -273,11 +308,16 @@ async def _replay(s: Settings, ids: list[int] | None, reason: str | None, dry_ru
             if not batch:
                 break
             after = batch[-1].id
-            registry = (RegistryCache(DeviceRegistry(db), 0) if s.ingest.require_registered
-                        else None)
-            report = await replay(batch, decoder=make_decoder(s), store=store, dead_letters=repo,
-                                  state=DeviceStateRepository(db), registry=registry,
-                                  dry_run=dry_run)
+            registry = RegistryCache(DeviceRegistry(db), 0) if s.ingest.require_registered else None
+            report = await replay(
+                batch,
+                decoder=make_decoder(s),
+                store=store,
+                dead_letters=repo,
+                state=DeviceStateRepository(db),
+                registry=registry,
+                dry_run=dry_run,
+            )
             total_ok += len(report.stored)
             total_bad += len(report.still_rejected)
             for letter_id, why, detail in report.still_rejected[:20]:
@@ -290,9 +330,11 @@ async def _replay(s: Settings, ids: list[int] | None, reason: str | None, dry_ru
 @devices_app.command("add")
 def devices_add(
     device_id: str,
-    device_type: Annotated[str, typer.Option("--type", help="purifier, water_purifier, air_conditioner")],
-    model: Annotated[Optional[str], typer.Option()] = None,
-    serial: Annotated[Optional[str], typer.Option()] = None,
+    device_type: Annotated[
+        str, typer.Option("--type", help="purifier, water_purifier, air_conditioner")
+    ],
+    model: Annotated[str | None, typer.Option()] = None,
+    serial: Annotated[str | None, typer.Option()] = None,
 ) -> None:
     """Register a device (needed when FLEETCARE_INGEST__REQUIRE_REGISTERED=true)."""
     from fleetcare.wiring import open_database
@@ -325,18 +367,28 @@ def devices_list(limit: Annotated[int, typer.Option(min=1)] = 100) -> None:
     from datetime import UTC, datetime
 
     for st in DeviceStateRepository(db).list(limit=limit):
-        seen = (datetime.fromtimestamp(st.last_seen_ts / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
-                if st.last_seen_ts else "-")
-        table.add_row(st.device_id, st.device_type, "yes" if st.online else "no",
-                      st.online_source, seen, st.firmware or "-", str(st.messages_total))
+        seen = (
+            datetime.fromtimestamp(st.last_seen_ts / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+            if st.last_seen_ts
+            else "-"
+        )
+        table.add_row(
+            st.device_id,
+            st.device_type,
+            "yes" if st.online else "no",
+            st.online_source,
+            seen,
+            st.firmware or "-",
+            str(st.messages_total),
+        )
     console.print(table)
 
 
 # -- telemetry -------------------------------------------------------------------------
 @telemetry_app.command("count")
 def telemetry_count(
-    device: Annotated[Optional[str], typer.Option(help="Device id.")] = None,
-    device_type: Annotated[Optional[str], typer.Option("--type")] = None,
+    device: Annotated[str | None, typer.Option(help="Device id.")] = None,
+    device_type: Annotated[str | None, typer.Option("--type")] = None,
 ) -> None:
     """How many telemetry messages the store holds."""
     from telemetry.backends import create_store
@@ -362,8 +414,17 @@ def telemetry_latest(device_ids: list[str]) -> None:
             latest = await store.latest(device_ids)
         for d in device_ids:
             if d in latest:
-                sys.stdout.write(json.dumps({"device_id": d, "type": latest[d].device_type,
-                                             "ts": latest[d].ts, **latest[d].metrics}) + "\n")
+                sys.stdout.write(
+                    json.dumps(
+                        {
+                            "device_id": d,
+                            "type": latest[d].device_type,
+                            "ts": latest[d].ts,
+                            **latest[d].metrics,
+                        }
+                    )
+                    + "\n"
+                )
             else:
                 err.print(f"{d}: no telemetry stored")
 
@@ -375,9 +436,10 @@ def telemetry_latest(device_ids: list[str]) -> None:
 def demo(
     devices: Annotated[int, typer.Option(min=1, max=1000, help="Devices to simulate.")] = 6,
     interval: Annotated[float, typer.Option(min=0.05, help="Seconds between reports.")] = 1.0,
-    duration: Annotated[Optional[float], typer.Option(help="Stop after N seconds.")] = None,
-    broker: Annotated[Optional[str], typer.Option(
-        help="Use this broker (mqtt://host:port) instead of starting one.")] = None,
+    duration: Annotated[float | None, typer.Option(help="Stop after N seconds.")] = None,
+    broker: Annotated[
+        str | None, typer.Option(help="Use this broker (mqtt://host:port) instead of starting one.")
+    ] = None,
 ) -> None:
     """Run the engine on embedded defaults with a few publishing devices.
 
@@ -388,8 +450,11 @@ def demo(
     from fleetcare.demo import run_demo
 
     s = _settings()
-    _run_until_signal(lambda stop: run_demo(s, stop, devices=devices, interval=interval,
-                                            duration=duration, broker_url=broker))
+    _run_until_signal(
+        lambda stop: run_demo(
+            s, stop, devices=devices, interval=interval, duration=duration, broker_url=broker
+        )
+    )
 
 
 # -- bench -----------------------------------------------------------------------------
@@ -397,20 +462,43 @@ def demo(
 def bench_ingest(
     messages: Annotated[int, typer.Option(min=1000, help="Messages per scenario.")] = 200_000,
     devices: Annotated[int, typer.Option(min=1)] = 10_000,
-    scenarios: Annotated[str, typer.Option(
-        help="Comma list of: bare,embedded,influxdb,shared,naive,rss")] = "bare,embedded,influxdb,shared,naive",
+    scenarios: Annotated[
+        str, typer.Option(help="Comma list of: bare,embedded,influxdb,shared,naive,rss")
+    ] = "bare,embedded,influxdb,shared,naive",
     naive_messages: Annotated[int, typer.Option(help="Messages for the naive pipeline.")] = 5_000,
     rss_minutes: Annotated[float, typer.Option(help="Length of the rss soak.")] = 10.0,
     protocol: Annotated[str, typer.Option(help="3.1.1 or 5")] = "3.1.1",
-    output: Annotated[Optional[Path], typer.Option(help="Append a markdown report here.")] = None,
+    output: Annotated[Path | None, typer.Option(help="Append a markdown report here.")] = None,
 ) -> None:
     """Measure ingest throughput against a bare paho subscriber (ARCHITECTURE targets)."""
     from bench.ingest import run_bench
 
     _settings()
-    run_bench(messages=messages, devices=devices, scenarios=scenarios.split(","),
-              naive_messages=naive_messages, rss_minutes=rss_minutes, protocol=protocol,
-              output=output)
+    run_bench(
+        messages=messages,
+        devices=devices,
+        scenarios=scenarios.split(","),
+        naive_messages=naive_messages,
+        rss_minutes=rss_minutes,
+        protocol=protocol,
+        output=output,
+    )
+
+
+@bench_app.command("store")
+def bench_store(
+    rows: Annotated[int, typer.Option(min=10_000)] = 1_000_000,
+    devices: Annotated[int, typer.Option(min=1)] = 10_000,
+    output: Annotated[Path | None, typer.Option(help="Append a markdown report here.")] = None,
+) -> None:
+    """Measure the embedded store's contract operations on SQLite and on DuckDB.
+
+    Needs the bench extra (`pip install -e '.[bench]'`, for DuckDB).
+    """
+    from bench.store import run_store_bench
+
+    _settings()
+    run_store_bench(rows=rows, devices=devices, output=output)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -24,22 +25,31 @@ log = logging.getLogger("fleetcare.demo")
 console = Console()
 
 
-def _value(metrics: IngestMetrics, counter: object, *labels: str) -> float:
+def _value(metrics: IngestMetrics, counter: str, *labels: str) -> float:
     total = 0.0
     for family in metrics.registry.collect():
         for sample in family.samples:
-            if sample.name == counter + "_total" and all(v in sample.labels.values()
-                                                         for v in labels):
+            if sample.name == counter + "_total" and all(
+                v in sample.labels.values() for v in labels
+            ):
                 total += sample.value
     return total
 
 
-async def run_demo(settings: Settings, stop: asyncio.Event, *, devices: int, interval: float,
-                   duration: float | None, broker_url: str | None) -> None:
-    Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+async def run_demo(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    devices: int,
+    interval: float,
+    duration: float | None,
+    broker_url: str | None,
+) -> None:
+    await asyncio.to_thread(Path(settings.data_dir).mkdir, parents=True, exist_ok=True)
     mosquitto = amqtt = None
-    ingest_opts = settings.ingest.model_copy(update={
-        "client_id": "fleetcare-demo-ingest", "metrics_port": 0})
+    ingest_opts = settings.ingest.model_copy(
+        update={"client_id": "fleetcare-demo-ingest", "metrics_port": 0}
+    )
     if broker_url:
         mqtt = settings.mqtt.model_copy(update={"url": broker_url})
         kind = f"broker at {broker_url}"
@@ -61,16 +71,21 @@ async def run_demo(settings: Settings, stop: asyncio.Event, *, devices: int, int
     await store.open()
     metrics = IngestMetrics()
     worker = build_ingest(settings, store, db, metrics)
-    console.print(f"[bold]FleetCare demo[/bold]\n  broker: {kind}\n"
-                  f"  telemetry store: {store.name} in {Path(settings.data_dir).resolve()}\n"
-                  f"  database: {db.safe_url}\n  devices: {devices}, one report every "
-                  f"{interval:g} s\n  Ctrl-C to stop.\n")
+    data_dir = await asyncio.to_thread(os.path.abspath, settings.data_dir)
+    console.print(
+        f"[bold]FleetCare demo[/bold]\n  broker: {kind}\n"
+        f"  telemetry store: {store.name} in {data_dir}\n"
+        f"  database: {db.safe_url}\n  devices: {devices}, one report every "
+        f"{interval:g} s\n  Ctrl-C to stop.\n"
+    )
     worker_stop, pub_stop = asyncio.Event(), asyncio.Event()
     worker_task = asyncio.create_task(worker.run(worker_stop))
     sent: dict[str, int] = {}
     fleet_devices = fleet(devices)
-    pubs = [asyncio.create_task(run_device(d, mqtt, interval, pub_stop, i, sent))
-            for i, d in enumerate(fleet_devices)]
+    pubs = [
+        asyncio.create_task(run_device(d, mqtt, interval, pub_stop, i, sent))
+        for i, d in enumerate(fleet_devices)
+    ]
     started = time.monotonic()
     bad_sent = False
     state = DeviceStateRepository(db)
@@ -114,6 +129,8 @@ async def run_demo(settings: Settings, stop: asyncio.Event, *, devices: int, int
             mosquitto.stop()
         if amqtt:
             await amqtt.stop()
-        console.print(f"\nstopped. {count} readings in the store; see them with "
-                      f"`fleetcare --data-dir {settings.data_dir} devices list` and "
-                      f"`fleetcare --data-dir {settings.data_dir} deadletters list`.")
+        console.print(
+            f"\nstopped. {count} readings in the store; see them with "
+            f"`fleetcare --data-dir {settings.data_dir} devices list` and "
+            f"`fleetcare --data-dir {settings.data_dir} deadletters list`."
+        )

@@ -8,6 +8,7 @@ messages so the demo shows dead letters.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -52,15 +53,27 @@ def fleet(n: int) -> list[DemoDevice]:
 
 BAD_MESSAGES = [
     ("purifier", "demo-ap-bad", b"this is not json"),
-    ("purifier", "demo-ap-bad", b'{"v":1,"device_id":"demo-ap-bad","ts":%d,"seq":1,"boot":1,'
-                                b'"metrics":{"pm25":99999}}'),
-    ("purifier", "demo-ap-bad", b'{"v":1,"device_id":"someone-else","ts":%d,"seq":2,"boot":1,'
-                                b'"metrics":{"pm25":12}}'),
+    (
+        "purifier",
+        "demo-ap-bad",
+        b'{"v":1,"device_id":"demo-ap-bad","ts":%d,"seq":1,"boot":1,"metrics":{"pm25":99999}}',
+    ),
+    (
+        "purifier",
+        "demo-ap-bad",
+        b'{"v":1,"device_id":"someone-else","ts":%d,"seq":2,"boot":1,"metrics":{"pm25":12}}',
+    ),
 ]
 
 
-async def run_device(dev: DemoDevice, mqtt: MqttSettings, interval: float, stop: asyncio.Event,
-                     seed: int, sent: dict[str, int]) -> None:
+async def run_device(
+    dev: DemoDevice,
+    mqtt: MqttSettings,
+    interval: float,
+    stop: asyncio.Event,
+    seed: int,
+    sent: dict[str, int],
+) -> None:
     scheme = TopicScheme(mqtt.topic_prefix)
     status = scheme.topic(dev.device_type, dev.device_id, TopicKind.STATUS)
     topic = scheme.topic(dev.device_type, dev.device_id, TopicKind.TELEMETRY)
@@ -69,22 +82,32 @@ async def run_device(dev: DemoDevice, mqtt: MqttSettings, interval: float, stop:
     will = aiomqtt.Will(status, b"offline", qos=1, retain=True)
     while not stop.is_set():
         try:
-            async with aiomqtt.Client(addr.host, addr.port, identifier=dev.device_id, will=will,
-                                      keepalive=30) as client:
-                await client.publish(status, orjson.dumps(
-                    {"v": 1, "state": "online", "boot": dev.boot, "firmware": "1.4.2"}),
-                    qos=1, retain=True)
+            async with aiomqtt.Client(
+                addr.host, addr.port, identifier=dev.device_id, will=will, keepalive=30
+            ) as client:
+                await client.publish(
+                    status,
+                    orjson.dumps(
+                        {"v": 1, "state": "online", "boot": dev.boot, "firmware": "1.4.2"}
+                    ),
+                    qos=1,
+                    retain=True,
+                )
                 await asyncio.sleep(rng.uniform(0, interval))
                 while not stop.is_set():
                     dev.seq += 1
-                    payload = {"v": 1, "device_id": dev.device_id, "ts": int(time.time() * 1000),
-                               "seq": dev.seq, "boot": dev.boot, "metrics": dev.step(rng)}
+                    payload = {
+                        "v": 1,
+                        "device_id": dev.device_id,
+                        "ts": int(time.time() * 1000),
+                        "seq": dev.seq,
+                        "boot": dev.boot,
+                        "metrics": dev.step(rng),
+                    }
                     await client.publish(topic, orjson.dumps(payload), qos=1)
                     sent["telemetry"] = sent.get("telemetry", 0) + 1
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=interval)
-                    except TimeoutError:
-                        pass
                 await client.publish(status, b"offline", qos=1, retain=True)
         except aiomqtt.MqttError:
             await asyncio.sleep(1)
@@ -97,6 +120,7 @@ async def publish_bad(mqtt: MqttSettings) -> int:
     async with aiomqtt.Client(addr.host, addr.port, identifier="demo-bad-publisher") as client:
         for device_type, device_id, body in BAD_MESSAGES:
             payload = body % now if b"%d" in body else body
-            await client.publish(scheme.topic(device_type, device_id, TopicKind.TELEMETRY),
-                                 payload, qos=1)
+            await client.publish(
+                scheme.topic(device_type, device_id, TopicKind.TELEMETRY), payload, qos=1
+            )
     return len(BAD_MESSAGES)

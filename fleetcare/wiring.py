@@ -25,6 +25,10 @@ from workorders.registry import DeviceRegistry
 log = logging.getLogger("fleetcare")
 
 
+class SettingsError(Exception):
+    """Settings that cannot work on this machine; the message says what to change."""
+
+
 def open_database(settings: Settings) -> Database:
     db = Database.from_settings(settings.db, settings.data_dir)
     db.prepare(settings.db.auto_migrate)
@@ -49,25 +53,34 @@ class IngestParts:
     metrics: IngestMetrics
 
 
-def build_ingest(settings: Settings, store: TelemetryStore, db: Database,
-                 metrics: IngestMetrics | None = None) -> IngestWorker:
+def build_ingest(
+    settings: Settings, store: TelemetryStore, db: Database, metrics: IngestMetrics | None = None
+) -> IngestWorker:
     metrics = metrics or IngestMetrics()
     state = DeviceStateRepository(db)
     registry = (
         RegistryCache(DeviceRegistry(db), settings.ingest.registry_cache_s)
-        if settings.ingest.require_registered else None
+        if settings.ingest.require_registered
+        else None
     )
     processor = BatchProcessor(
         decoder=make_decoder(settings),
         store=store,
-        dead_letters=DeadLetterRepository(db, max_payload_bytes=settings.ingest.dead_letter_max_bytes),
+        dead_letters=DeadLetterRepository(
+            db, max_payload_bytes=settings.ingest.dead_letter_max_bytes
+        ),
         state=state,
         metrics=metrics,
         registry=registry,
         dedupe_capacity=settings.ingest.dedupe_cache,
     )
-    return IngestWorker(mqtt=settings.mqtt, options=settings.ingest, processor=processor,
-                        state=state, metrics=metrics)
+    return IngestWorker(
+        mqtt=settings.mqtt,
+        options=settings.ingest,
+        processor=processor,
+        state=state,
+        metrics=metrics,
+    )
 
 
 async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
@@ -75,17 +88,35 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
     db = await asyncio.to_thread(open_database, settings)
     metrics = IngestMetrics()
     if settings.ingest.metrics_port:
-        start_http_server(settings.ingest.metrics_port, settings.ingest.metrics_host,
-                          registry=metrics.registry)
-        log.info("metrics at /metrics", extra={"kv": {
-            "url": f"http://{settings.ingest.metrics_host}:{settings.ingest.metrics_port}/metrics"}})
+        try:
+            start_http_server(
+                settings.ingest.metrics_port,
+                settings.ingest.metrics_host,
+                registry=metrics.registry,
+            )
+        except OSError as exc:
+            raise SettingsError(
+                f"cannot serve /metrics on {settings.ingest.metrics_host}:"
+                f"{settings.ingest.metrics_port} ({exc.strerror}): another worker on this host? "
+                "give each its own --metrics-port (0 turns metrics off)"
+            ) from exc
+        log.info(
+            "metrics at /metrics",
+            extra={
+                "kv": {
+                    "url": f"http://{settings.ingest.metrics_host}:{settings.ingest.metrics_port}/metrics"
+                }
+            },
+        )
     async with AsyncExitStack() as stack:
         store = create_store(settings.store, settings.data_dir)
         await _open_store_with_retry(store, stop)
         stack.push_async_callback(store.close)
         worker = build_ingest(settings, store, db, metrics)
-        log.info("ingest worker starting", extra={"kv": {
-            "store": store.name, "db": db.safe_url, "client_id": worker.client_id}})
+        log.info(
+            "ingest worker starting",
+            extra={"kv": {"store": store.name, "db": db.safe_url, "client_id": worker.client_id}},
+        )
         await worker.run(stop)
     db.dispose()
     log.info("ingest worker stopped")

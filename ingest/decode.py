@@ -71,7 +71,9 @@ def _describe(exc: ValidationError, limit: int = 3) -> str:
     parts = []
     for err in exc.errors(include_url=False)[:limit]:
         loc = ".".join(str(p) for p in err["loc"]) or "payload"
-        got = "" if err["type"] in ("json_invalid", "missing") else f" (got {err.get('input')!r:.60})"
+        got = (
+            "" if err["type"] in ("json_invalid", "missing") else f" (got {err.get('input')!r:.60})"
+        )
         parts.append(f"{loc}: {err['msg']}{got}")
     more = len(exc.errors()) - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
@@ -111,7 +113,7 @@ class Decoder:
                 t = self.scheme.parse(topic)
             except TopicError as exc:
                 t = exc
-            if len(self._topics) > 500_000:
+            if len(self._topics) > 200_000:
                 self._topics.clear()
             self._topics[topic] = t
         return t
@@ -126,13 +128,15 @@ class Decoder:
             return Rejected(
                 Reject.UNKNOWN_DEVICE_TYPE,
                 f"device type {t.device_type!r} is not one of {', '.join(DEVICE_TYPES)}",
-                t.device_type, t.device_id,
+                t.device_type,
+                t.device_id,
             )
         if len(payload) > self.max_payload_bytes:
             return Rejected(
                 Reject.OVERSIZED,
                 f"payload is {len(payload)} bytes; the limit is {self.max_payload_bytes}",
-                t.device_type, t.device_id,
+                t.device_type,
+                t.device_id,
             )
         if t.kind is TopicKind.STATUS:
             return self._status(t, payload)
@@ -145,25 +149,27 @@ class Decoder:
             return Rejected(
                 Reject.DEVICE_MISMATCH,
                 f"payload device_id {msg.device_id!r} differs from topic device {t.device_id!r}",
-                t.device_type, t.device_id,
+                t.device_type,
+                t.device_id,
             )
         if msg.ts > now_ms + self.max_future_ms:
             return Rejected(
                 Reject.TS_FUTURE,
                 f"ts {msg.ts} is {(msg.ts - now_ms) / 1000:.0f} s ahead of the server clock "
                 f"(limit {self.max_future_ms / 1000:.0f} s): check the device clock",
-                t.device_type, t.device_id,
+                t.device_type,
+                t.device_id,
             )
         if msg.ts < now_ms - self.max_past_ms:
             return Rejected(
                 Reject.TS_PAST,
                 f"ts {msg.ts} is {(now_ms - msg.ts) / 86_400_000:.1f} days old "
                 f"(limit {self.max_past_ms / 86_400_000:.1f} days)",
-                t.device_type, t.device_id,
+                t.device_type,
+                t.device_id,
             )
         if isinstance(msg, EventPayload):
-            return Event(t.device_type, t.device_id, msg.boot, msg.seq, msg.ts, msg.event,
-                         msg.data)
+            return Event(t.device_type, t.device_id, msg.boot, msg.seq, msg.ts, msg.event, msg.data)
         metrics = msg.metrics
         if None in metrics.values():  # an explicit null means "not measured"
             metrics = {k: v for k, v in metrics.items() if v is not None}
@@ -179,5 +185,6 @@ class Decoder:
             s = StatusPayload.model_validate_json(body)
         except ValidationError as exc:
             return Rejected(_classify(exc, payload), _describe(exc), t.device_type, t.device_id)
-        return StatusChange(t.device_type, t.device_id, s.state == "online", s.ts, s.boot,
-                            s.firmware)
+        return StatusChange(
+            t.device_type, t.device_id, s.state == "online", s.ts, s.boot, s.firmware
+        )

@@ -1,7 +1,7 @@
 """Errors of the ingest package.
 
-    IngestError
-    └── BrokerUnavailable   the broker refused or dropped the first connection
+IngestError
+└── BrokerUnavailable   the broker refused or dropped the first connection
 """
 
 from __future__ import annotations

@@ -15,38 +15,72 @@ class IngestMetrics:
 
     def __post_init__(self) -> None:
         r = self.registry
-        self.received = Counter("fleetcare_ingest_received", "MQTT messages received.", ["kind"],
-                                registry=r)
-        self.stored = Counter("fleetcare_ingest_stored", "Messages newly stored.", ["kind"],
-                              registry=r)
-        self.duplicates = Counter("fleetcare_ingest_duplicates",
-                                  "Messages already stored (redeliveries, replays).", registry=r)
-        self.dead_letters = Counter("fleetcare_ingest_dead_letters",
-                                    "Messages kept as dead letters.", ["reason"], registry=r)
-        self.status_updates = Counter("fleetcare_ingest_status", "Status messages applied.",
-                                      registry=r)
-        self.acked = Counter("fleetcare_ingest_acknowledged",
-                             "Messages acknowledged to the broker after a durable write.",
-                             registry=r)
-        self.batch_seconds = Histogram("fleetcare_ingest_batch_seconds",
-                                       "Time to make one batch durable (store + database).",
-                                       buckets=_LATENCY, registry=r)
-        self.batch_size = Histogram("fleetcare_ingest_batch_size", "Messages per batch.",
-                                    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000),
-                                    registry=r)
-        self.ack_latency = Histogram("fleetcare_ingest_ack_latency_seconds",
-                                     "From receipt to acknowledgement (oldest of each batch).",
-                                     buckets=_LATENCY, registry=r)
-        self.pending = Gauge("fleetcare_ingest_pending_messages",
-                             "Received but not yet acknowledged (queue depth).", registry=r)
-        self.oldest_pending = Gauge("fleetcare_ingest_oldest_pending_seconds",
-                                    "Age of the oldest unacknowledged message (lag).", registry=r)
-        self.store_up = Gauge("fleetcare_ingest_store_up",
-                              "1 while the stores accept writes, 0 during an outage.", registry=r)
-        self.connected = Gauge("fleetcare_ingest_mqtt_connected", "1 while connected.",
-                               registry=r)
-        self.connects = Counter("fleetcare_ingest_connects", "Successful (re)connections.",
-                                registry=r)
-        self.failures = Counter("fleetcare_ingest_flush_failures",
-                                "Failed flush attempts (retried).", ["error"], registry=r)
+        self.received = Counter(
+            "fleetcare_ingest_received", "MQTT messages received.", ["kind"], registry=r
+        )
+        self.stored = Counter(
+            "fleetcare_ingest_stored", "Messages newly stored.", ["kind"], registry=r
+        )
+        self.duplicates = Counter(
+            "fleetcare_ingest_duplicates",
+            "Messages already stored (redeliveries, replays).",
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "fleetcare_ingest_dead_letters",
+            "Messages kept as dead letters.",
+            ["reason"],
+            registry=r,
+        )
+        self.status_updates = Counter(
+            "fleetcare_ingest_status", "Status messages applied.", registry=r
+        )
+        self.acked = Counter(
+            "fleetcare_ingest_acknowledged",
+            "Messages acknowledged to the broker after a durable write.",
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "fleetcare_ingest_batch_seconds",
+            "Time to make one batch durable (store + database).",
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "fleetcare_ingest_batch_size",
+            "Messages per batch.",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000),
+            registry=r,
+        )
+        self.ack_latency = Histogram(
+            "fleetcare_ingest_ack_latency_seconds",
+            "From receipt to acknowledgement (oldest of each batch).",
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.pending = Gauge(
+            "fleetcare_ingest_pending_messages",
+            "Received but not yet acknowledged (queue depth).",
+            registry=r,
+        )
+        self.oldest_pending = Gauge(
+            "fleetcare_ingest_oldest_pending_seconds",
+            "Age of the oldest unacknowledged message (lag).",
+            registry=r,
+        )
+        self.store_up = Gauge(
+            "fleetcare_ingest_store_up",
+            "1 while the stores accept writes, 0 during an outage.",
+            registry=r,
+        )
+        self.connected = Gauge("fleetcare_ingest_mqtt_connected", "1 while connected.", registry=r)
+        self.connects = Counter(
+            "fleetcare_ingest_connects", "Successful (re)connections.", registry=r
+        )
+        self.failures = Counter(
+            "fleetcare_ingest_flush_failures",
+            "Failed flush attempts (retried).",
+            ["error"],
+            registry=r,
+        )
         self.store_up.set(1)

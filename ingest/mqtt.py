@@ -48,14 +48,19 @@ def make_client(
 def connect_properties(settings: MqttSettings, receive_maximum: int, persistent: bool) -> Any:
     if settings.protocol != "5":
         return None
-    props = Properties(PacketTypes.CONNECT)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
     props.SessionExpiryInterval = SESSION_EXPIRY_S if persistent else 0
     props.ReceiveMaximum = receive_maximum
     return props
 
 
-def connect_async(client: paho.Client, settings: MqttSettings, *, receive_maximum: int = 65535,
-                  persistent: bool = True) -> None:
+def connect_async(
+    client: paho.Client,
+    settings: MqttSettings,
+    *,
+    receive_maximum: int = 65535,
+    persistent: bool = True,
+) -> None:
     addr = settings.address()
     kwargs: dict[str, Any] = {"keepalive": settings.keepalive_s}
     if settings.protocol == "5":
@@ -64,8 +69,7 @@ def connect_async(client: paho.Client, settings: MqttSettings, *, receive_maximu
     client.connect_async(addr.host, addr.port, **kwargs)
 
 
-def subscribe_all(client: paho.Client, settings: MqttSettings,
-                  filters: list[str]) -> None:
+def subscribe_all(client: paho.Client, settings: MqttSettings, filters: list[str]) -> None:
     if settings.protocol == "5":
         client.subscribe([(f, SubscribeOptions(qos=1)) for f in filters])
     else:

@@ -19,24 +19,33 @@ class IngestOptions(BaseModel):
     batch_size: int = Field(2000, ge=1, le=50_000, description="Flush when this many wait.")
     max_batch_age_ms: int = Field(200, ge=1, description="Flush when the oldest waited this long.")
     idle_flush_ms: int = Field(
-        5, ge=1, description="Flush when nothing arrived for this long (the broker's in-flight "
-        "window is full or the stream paused)."
+        5,
+        ge=1,
+        description="Flush when nothing arrived for this long (the broker's in-flight "
+        "window is full or the stream paused).",
     )
     receive_maximum: int = Field(
-        10_000, ge=1, le=65_535, description="MQTT 5 Receive Maximum: unacknowledged messages "
-        "the broker may send us (bounds memory during a store outage)."
+        10_000,
+        ge=1,
+        le=65_535,
+        description="MQTT 5 Receive Maximum: unacknowledged messages "
+        "the broker may send us (bounds memory during a store outage).",
     )
-    dedupe_cache: int = Field(200_000, ge=0, description="Recent message ids remembered.")
+    dedupe_cache: int = Field(100_000, ge=0, description="Recent message ids remembered.")
     max_payload_bytes: int = Field(16 * 1024, ge=64)
     max_future_s: float = Field(600, ge=0, description="Reject device time this far ahead.")
     max_past_s: float = Field(366 * 86400, ge=0, description="Reject device time this old.")
     require_registered: bool = Field(False, description="Dead-letter unregistered devices.")
     registry_cache_s: float = Field(30, ge=0)
     state_flush_s: float = Field(
-        5.0, gt=0, description="Device state (latest values, last seen, online) is written "
-        "this often; the telemetry itself is durable before every acknowledgement."
+        5.0,
+        gt=0,
+        description="Device state (latest values, last seen, online) is written "
+        "this often; the telemetry itself is durable before every acknowledgement.",
     )
-    offline_after_s: float = Field(900, gt=0, description="Silence after which a device is offline.")
+    offline_after_s: float = Field(
+        900, gt=0, description="Silence after which a device is offline."
+    )
     silence_check_s: float = Field(30, gt=0)
     backoff_initial_s: float = Field(0.2, gt=0)
     backoff_max_s: float = Field(5.0, gt=0)

@@ -82,7 +82,9 @@ class RegistryCache:
 
     def types(self, device_ids: set[str]) -> dict[str, str | None]:
         now = time.monotonic()
-        stale = [d for d in device_ids if d not in self._known or now - self._known[d][1] > self.ttl]
+        stale = [
+            d for d in device_ids if d not in self._known or now - self._known[d][1] > self.ttl
+        ]
         if stale:
             try:
                 found = self.registry.types_of(stale)
@@ -181,17 +183,25 @@ class BatchProcessor:
         if not ids:
             return
         types = self.registry.types(ids)
+
         def check(item: Reading | Event) -> Rejected | None:
             registered = types.get(item.device_id)
             if registered is None:
-                return Rejected(Reject.UNREGISTERED,
-                                f"device {item.device_id!r} is not in the registry (or disabled): "
-                                "register it, then replay", item.device_type, item.device_id)
+                return Rejected(
+                    Reject.UNREGISTERED,
+                    f"device {item.device_id!r} is not in the registry (or disabled): "
+                    "register it, then replay",
+                    item.device_type,
+                    item.device_id,
+                )
             if registered != item.device_type:
-                return Rejected(Reject.TYPE_MISMATCH,
-                                f"device {item.device_id!r} is registered as {registered}, "
-                                f"published as {item.device_type}", item.device_type,
-                                item.device_id)
+                return Rejected(
+                    Reject.TYPE_MISMATCH,
+                    f"device {item.device_id!r} is registered as {registered}, "
+                    f"published as {item.device_type}",
+                    item.device_type,
+                    item.device_id,
+                )
             return None
 
         for name in ("readings", "events"):
@@ -215,35 +225,46 @@ class BatchProcessor:
             if result.duplicates:
                 batch.duplicates += result.duplicates
         except StoreRejected:
-            await self._bisect(batch, batch.readings, batch.events)
+            # copies: the bisection removes refused items from the batch's own lists
+            await self._bisect(batch, list(batch.readings), list(batch.events))
         batch.store_done = True
 
     async def _bisect(self, batch: Batch, readings: list[Reading], events: list[Event]) -> None:
         """Find the messages the store refuses; store the rest, dead-letter those."""
+        await self._bisect_items(batch, [*readings, *events])
+
+    async def _bisect_items(self, batch: Batch, items: list[Reading | Event]) -> None:
+        readings = [i for i in items if isinstance(i, Reading)]
+        events = [i for i in items if isinstance(i, Event)]
         try:
             result = await self.store.write(readings, events)
             batch.stored += result.written
             return
         except StoreRejected as exc:
-            items: list[Reading | Event] = [*readings, *events]
             if len(items) == 1:
                 item = items[0]
-                batch.rejected.append((self._raw_for(batch, item),
-                                       Rejected(Reject.STORE_REJECTED, str(exc), item.device_type,
-                                                item.device_id)))
+                why = Rejected(Reject.STORE_REJECTED, str(exc), item.device_type, item.device_id)
+                batch.rejected.append((self._raw_for(batch, item), why))
                 if isinstance(item, Reading):
                     batch.readings.remove(item)
                 else:
                     batch.events.remove(item)
                 return
-        mid_r, mid_e = len(readings) // 2, len(events) // 2
-        await self._bisect(batch, readings[:mid_r], events[:mid_e])
-        await self._bisect(batch, readings[mid_r:], events[mid_e:])
+        mid = len(items) // 2  # len >= 2: both halves strictly smaller
+        for half in (items[:mid], items[mid:]):
+            await self._bisect_items(batch, half)
 
     def _persist_dead_letters(self, batch: Batch) -> None:
         letters = [
-            NewDeadLetter(raw.topic, raw.payload, r.reason.value, r.detail,
-                          datetime.fromtimestamp(raw.received_at, UTC), r.device_type, r.device_id)
+            NewDeadLetter(
+                raw.topic,
+                raw.payload,
+                r.reason.value,
+                r.detail,
+                datetime.fromtimestamp(raw.received_at, UTC),
+                r.device_type,
+                r.device_id,
+            )
             for raw, r in batch.rejected
         ]
         try:
@@ -256,8 +277,15 @@ class BatchProcessor:
         now = datetime.now(UTC)
         updates: dict[str, StateUpdate] = {}
         for s in batch.statuses:  # status first: a message in the same batch proves online
-            updates[s.device_id] = StateUpdate(s.device_id, s.device_type, now, online=s.online,
-                                               status_ts=s.ts, firmware=s.firmware, boot=s.boot)
+            updates[s.device_id] = StateUpdate(
+                s.device_id,
+                s.device_type,
+                now,
+                online=s.online,
+                status_ts=s.ts,
+                firmware=s.firmware,
+                boot=s.boot,
+            )
         out = list(updates.values())
         updates = {}
         for r in batch.readings:

@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ingest.decode import Decoder, Event, Ignored, Reject, Rejected, StatusChange
+from ingest.decode import Decoded, Decoder, Ignored, Reject, Rejected, StatusChange
 from ingest.processor import RegistryCache
-from telemetry.records import Reading
+from telemetry.records import Event, Reading
 from telemetry.store import TelemetryStore
 from workorders.dead_letters import REPLAYED, DeadLetter, DeadLetterRepository
 from workorders.device_state import DeviceStateRepository, StateUpdate
@@ -19,6 +19,19 @@ from workorders.device_state import DeviceStateRepository, StateUpdate
 class ReplayReport:
     stored: list[int] = field(default_factory=list)
     still_rejected: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+def _check_registered(d: Decoded, types: dict[str, str | None]) -> Decoded:
+    if not isinstance(d, Reading | Event):
+        return d
+    registered = types.get(d.device_id)
+    if registered is None:
+        return Rejected(Reject.UNREGISTERED, f"device {d.device_id!r} is not registered")
+    if registered != d.device_type:
+        return Rejected(
+            Reject.TYPE_MISMATCH, f"device {d.device_id!r} is registered as {registered}"
+        )
+    return d
 
 
 async def replay(
@@ -41,35 +54,39 @@ async def replay(
     if registry is not None:
         ids = {d.device_id for _, d in decoded if isinstance(d, Reading | Event)}
         types = registry.types(ids) if ids else {}
-        checked = []
-        for letter, d in decoded:
-            if isinstance(d, Reading | Event):
-                registered = types.get(d.device_id)
-                if registered is None:
-                    d = Rejected(Reject.UNREGISTERED, f"device {d.device_id!r} is not registered")
-                elif registered != d.device_type:
-                    d = Rejected(Reject.TYPE_MISMATCH,
-                                 f"device {d.device_id!r} is registered as {registered}")
-            checked.append((letter, d))
-        decoded = checked
+        decoded = [(letter, _check_registered(d, types)) for letter, d in decoded]
     for letter, d in decoded:
         if letter.truncated:
-            report.still_rejected.append((letter.id, letter.reason,
-                                          "payload was truncated when kept; cannot replay"))
+            report.still_rejected.append(
+                (letter.id, letter.reason, "payload was truncated when kept; cannot replay")
+            )
         elif isinstance(d, Rejected):
             report.still_rejected.append((letter.id, d.reason.value, d.detail))
         else:
             report.stored.append(letter.id)
             if isinstance(d, Reading):
                 readings.append(d)
-                updates.append(StateUpdate(d.device_id, d.device_type, now, messages=1,
-                                           last_seen_ts=d.ts, boot=d.boot, seq=d.seq,
-                                           latest_ts=d.ts, metrics=dict(d.metrics)))
+                updates.append(
+                    StateUpdate(
+                        d.device_id,
+                        d.device_type,
+                        now,
+                        messages=1,
+                        last_seen_ts=d.ts,
+                        boot=d.boot,
+                        seq=d.seq,
+                        latest_ts=d.ts,
+                        metrics=dict(d.metrics),
+                    )
+                )
             elif isinstance(d, Event):
                 events.append(d)
             elif isinstance(d, StatusChange):
-                updates.append(StateUpdate(d.device_id, d.device_type, now, online=d.online,
-                                           firmware=d.firmware))
+                updates.append(
+                    StateUpdate(
+                        d.device_id, d.device_type, now, online=d.online, firmware=d.firmware
+                    )
+                )
             elif isinstance(d, Ignored):
                 pass
     if dry_run:

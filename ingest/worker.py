@@ -15,9 +15,8 @@ import logging
 import socket
 import time
 from collections import deque
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import paho.mqtt.client as paho
 
@@ -37,8 +36,8 @@ log = logging.getLogger("fleetcare.ingest")
 # (topic, payload, mid, qos, connection generation, time.time() at receipt): a plain tuple,
 # because building it is most of what paho's thread does per message. Acks go only to the
 # connection (generation) a message arrived on.
-_Pending = tuple[str, bytes, int, int, int, float]
-_ARRIVED = 5
+_Pending = tuple[str, Any, int, int, int, float]
+_ARRIVED: Final = 5
 
 
 def default_client_id() -> str:
@@ -79,30 +78,48 @@ class IngestWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outage_since: float | None = None
         self._connection_error: str | None = None
+        self._state_failing = False
+        self._warned_unbounded = False
 
     # -- paho thread -----------------------------------------------------------------
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if reason.is_failure:
+            if self._connection_error != str(reason):
+                log.error("broker refused the connection", extra={"kv": {"reason": str(reason)}})
             self._connection_error = str(reason)
-            log.error("broker refused the connection", extra={"kv": {"reason": str(reason)}})
             return
+        self._connection_error = None
         self._generation += 1
         subscribe_all(client, self.mqtt, subscriptions(self.scheme, self.options.shared_group))
         self.metrics.connected.set(1)
         self.metrics.connects.inc()
-        log.info("connected to broker", extra={"kv": {
-            "broker": self.mqtt.url, "client_id": self.client_id, "protocol": self.mqtt.protocol,
-            "session_present": bool(getattr(_f, "session_present", False))}})
+        log.info(
+            "connected to broker",
+            extra={
+                "kv": {
+                    "broker": self.mqtt.url,
+                    "client_id": self.client_id,
+                    "protocol": self.mqtt.protocol,
+                    "session_present": bool(getattr(_f, "session_present", False)),
+                }
+            },
+        )
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._connected.set)
+
+    def _on_connect_fail(self, _c: Any, _u: Any) -> None:
+        if self._connection_error is None:
+            self._connection_error = "unreachable"
+            log.error("broker unreachable; retrying", extra={"kv": {"broker": self.mqtt.url}})
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.metrics.connected.set(0)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._connected.clear)
         if getattr(reason, "value", 0) != 0:  # 0 = our own clean disconnect
-            log.warning("disconnected from broker; reconnecting",
-                        extra={"kv": {"reason": str(reason)}})
+            log.warning(
+                "disconnected from broker; reconnecting", extra={"kv": {"reason": str(reason)}}
+            )
 
     def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
         now = time.time()
@@ -116,6 +133,7 @@ class IngestWorker:
         client = make_client(self.mqtt, self.client_id, manual_ack=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         self._client = client
         connect_async(client, self.mqtt, receive_maximum=self.options.receive_maximum)
@@ -139,10 +157,20 @@ class IngestWorker:
         while True:
             if stop.is_set() and stop_deadline is None:
                 stop_deadline = time.monotonic() + opts.shutdown_grace_s
-                log.info("stopping: flushing what was received",
-                         extra={"kv": {"pending": len(self._pending)}})
+                log.info(
+                    "stopping: flushing what was received",
+                    extra={"kv": {"pending": len(self._pending)}},
+                )
             n = len(self._pending)
             self.metrics.pending.set(n)
+            if n > 10 * opts.batch_size and not self._warned_unbounded:
+                # only the broker's in-flight window bounds what we hold unacknowledged
+                self._warned_unbounded = True
+                log.warning(
+                    "many unacknowledged messages held: bound the broker's in-flight window "
+                    "(Mosquitto max_inflight_messages) or use MQTT 5",
+                    extra={"kv": {"pending": n}},
+                )
             if n == 0:
                 self.metrics.oldest_pending.set(0)
                 if stop_deadline is not None:
@@ -160,9 +188,10 @@ class IngestWorker:
             ):
                 items = [self._pending.popleft() for _ in range(min(n, opts.batch_size))]
                 if not await self._flush(items, stop_deadline):
-                    log.warning("shutting down with messages not durable; the broker "
-                                "redelivers them", extra={"kv": {"unacknowledged": len(items)
-                                                                + len(self._pending)}})
+                    log.warning(
+                        "shutting down with messages not durable; the broker redelivers them",
+                        extra={"kv": {"unacknowledged": len(items) + len(self._pending)}},
+                    )
                     return
             else:
                 await asyncio.sleep(min(idle, max_age - (now - oldest)) / 2)
@@ -181,15 +210,19 @@ class IngestWorker:
                 if self._outage_since is None:
                     self._outage_since = time.monotonic()
                     self.metrics.store_up.set(0)
-                    log.error("store unreachable; holding acknowledgements and retrying",
-                              extra={"kv": {"error": str(exc), "batch": len(items)}})
+                    log.error(
+                        "store unreachable; holding acknowledgements and retrying",
+                        extra={"kv": {"error": str(exc), "batch": len(items)}},
+                    )
                 if stop_deadline is not None and time.monotonic() + delay > stop_deadline:
                     return False
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.options.backoff_max_s)
         if self._outage_since is not None:
-            log.info("store recovered", extra={"kv": {
-                "outage_s": round(time.monotonic() - self._outage_since, 1)}})
+            log.info(
+                "store recovered",
+                extra={"kv": {"outage_s": round(time.monotonic() - self._outage_since, 1)}},
+            )
             self._outage_since = None
             self.metrics.store_up.set(1)
         self._ack(items)
@@ -233,9 +266,15 @@ class IngestWorker:
             return
         try:
             await asyncio.to_thread(self.state.apply, updates)
-        except Exception as exc:  # keep them for the next round; the flush loop logs outages
+        except Exception as exc:  # keep them for the next round; log the change only
             buffer.put_back(updates)
-            log.warning("device state not written; will retry", extra={"kv": {"error": str(exc)}})
+            if not self._state_failing:
+                self._state_failing = True
+                log.error("device state not written; retrying", extra={"kv": {"error": str(exc)}})
+            return
+        if self._state_failing:
+            self._state_failing = False
+            log.info("device state written again", extra={"kv": {"updates": len(updates)}})
 
     async def _silence_loop(self, stop: asyncio.Event) -> None:
         interval = self.options.silence_check_s

@@ -6,6 +6,17 @@ from telemetry.store import TelemetryStore
 from telemetry.topics import TopicKind, TopicScheme
 
 __all__ = [
-    "DEVICE_TYPES", "Aggregation", "DeviceType", "Event", "Latest", "Metric", "MetricKind",
-    "RangeQuery", "Reading", "SeriesFrame", "TelemetryStore", "TopicKind", "TopicScheme",
+    "DEVICE_TYPES",
+    "Aggregation",
+    "DeviceType",
+    "Event",
+    "Latest",
+    "Metric",
+    "MetricKind",
+    "RangeQuery",
+    "Reading",
+    "SeriesFrame",
+    "TelemetryStore",
+    "TopicKind",
+    "TopicScheme",
 ]

@@ -44,4 +44,6 @@ class MqttSettings(BaseModel):
     def address(self) -> BrokerAddress:
         parts = urlsplit(self.url)
         tls = parts.scheme in ("mqtts", "ssl")
-        return BrokerAddress(parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883), tls)
+        return BrokerAddress(
+            parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883), tls
+        )

@@ -1,12 +1,12 @@
 """Errors of the telemetry package.
 
-    TelemetryError
-    ├── UnknownDeviceType      a device type that has no row in the metric table
-    ├── TopicError             a topic that does not follow the v1 scheme
-    └── StoreError             anything a TelemetryStore backend raises
-        ├── StoreUnavailable   the store cannot be reached or is overloaded: retry later
-        ├── StoreRejected      the store refused the data itself: retrying will not help
-        └── StoreQueryError    a read failed or was malformed
+TelemetryError
+├── UnknownDeviceType      a device type that has no row in the metric table
+├── TopicError             a topic that does not follow the v1 scheme
+└── StoreError             anything a TelemetryStore backend raises
+    ├── StoreUnavailable   the store cannot be reached or is overloaded: retry later
+    ├── StoreRejected      the store refused the data itself: retrying will not help
+    └── StoreQueryError    a read failed or was malformed
 """
 
 from __future__ import annotations

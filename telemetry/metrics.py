@@ -7,10 +7,10 @@ the embedded store's columns and the InfluxDB field types all derive from this t
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Mapping
 
 from telemetry.errors import UnknownDeviceType
 
@@ -85,7 +85,9 @@ PURIFIER = DeviceType(
     metrics=(
         _f("pm25", "µg/m³", 0, 2000, "Indoor PM2.5 concentration measured by the unit."),
         _i("fan_rpm", "rpm", 0, 5000, "Fan motor speed."),
-        _i("fan_level", "level", 0, 10, "Fan speed step chosen by the user or auto mode (0 = off)."),
+        _i(
+            "fan_level", "level", 0, 10, "Fan speed step chosen by the user or auto mode (0 = off)."
+        ),
         Metric(
             name="mode",
             unit="",
@@ -93,11 +95,23 @@ PURIFIER = DeviceType(
             choices=("off", "auto", "sleep", "manual", "turbo"),
             description="Operating mode.",
         ),
-        _f("motor_current_ma", "mA", 0, 5000, "Fan motor current; rises at fixed rpm as the filter loads."),
+        _f(
+            "motor_current_ma",
+            "mA",
+            0,
+            5000,
+            "Fan motor current; rises at fixed rpm as the filter loads.",
+        ),
         _f("power_w", "W", 0, 500, "Electrical power drawn."),
         _f("temperature_c", "°C", -30, 70, "Air temperature at the intake."),
         _f("humidity_pct", "%", 0, 100, "Relative humidity at the intake."),
-        _f("filter_life_pct", "%", 0, 100, "Filter life the device itself reports (from rated hours)."),
+        _f(
+            "filter_life_pct",
+            "%",
+            0,
+            100,
+            "Filter life the device itself reports (from rated hours).",
+        ),
         _f("filter_used_hours", "h", 0, 200_000, "Fan run time since the last filter change."),
     ),
 )
@@ -114,7 +128,12 @@ WATER_PURIFIER = DeviceType(
         _f("pressure_kpa", "kPa", 0, 1500, "Feed pressure after the booster pump."),
         _f("pump_current_ma", "mA", 0, 10_000, "Booster pump current."),
         _f("water_temp_c", "°C", 0, 100, "Feed water temperature."),
-        Metric(name="leak", unit="", kind=MetricKind.BOOL, description="Leak sensor under the unit is wet."),
+        Metric(
+            name="leak",
+            unit="",
+            kind=MetricKind.BOOL,
+            description="Leak sensor under the unit is wet.",
+        ),
         _f("filter_life_sediment_pct", "%", 0, 100, "Sediment stage life the device reports."),
         _f("filter_life_carbon_pct", "%", 0, 100, "Carbon stage life the device reports."),
         _f("filter_life_ro_pct", "%", 0, 100, "RO membrane life the device reports."),
@@ -144,7 +163,13 @@ AIR_CONDITIONER = DeviceType(
         _f("coil_temp_c", "°C", -40, 100, "Indoor coil temperature."),
         _f("supply_air_temp_c", "°C", -20, 80, "Supply (outlet) air temperature."),
         _i("indoor_fan_rpm", "rpm", 0, 3000, "Indoor fan speed."),
-        _f("filter_used_hours", "h", 0, 200_000, "Indoor fan run time since the filter was cleaned."),
+        _f(
+            "filter_used_hours",
+            "h",
+            0,
+            200_000,
+            "Indoor fan run time since the filter was cleaned.",
+        ),
     ),
 )
 

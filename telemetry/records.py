@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Mapping
 
 MetricValue = float | int | bool | str
 
@@ -71,9 +71,7 @@ class SeriesFrame:
 
     def rows(self) -> list[dict[str, MetricValue | None]]:
         names = list(self.columns)
-        return [
-            {"ts": t, **{n: self.columns[n][i] for n in names}} for i, t in enumerate(self.ts)
-        ]
+        return [{"ts": t, **{n: self.columns[n][i] for n in names}} for i, t in enumerate(self.ts)]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -48,10 +48,20 @@ def system_broker() -> tuple[str, int]:
 
 
 def postgres_admin_url() -> str:
-    url = os.environ.get("FLEETCARE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    url = os.environ.get(
+        "FLEETCARE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
     if not port_open("127.0.0.1", 5432) and "127.0.0.1:5432" in url:
         missing("no PostgreSQL on 127.0.0.1:5432")
     return url
 
 
-__all__ = ["IN_CI", "Influxd", "missing", "port_open", "start_influxd", "system_broker", "wait_port"]
+__all__ = [
+    "IN_CI",
+    "Influxd",
+    "missing",
+    "port_open",
+    "start_influxd",
+    "system_broker",
+    "wait_port",
+]

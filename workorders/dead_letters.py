@@ -64,13 +64,20 @@ class DeadLetterRepository:
                 rows[fp]["count"] = int(rows[fp]["count"]) + 1  # type: ignore[call-overload]
                 continue
             rows[fp] = {
-                "fingerprint": fp, "topic": d.topic,
-                "payload": d.payload[: self.max_payload_bytes], "payload_size": len(d.payload),
-                "truncated": len(d.payload) > self.max_payload_bytes, "reason": d.reason,
-                "detail": d.detail[:2000], "device_type": d.device_type,
+                "fingerprint": fp,
+                "topic": d.topic,
+                "payload": d.payload[: self.max_payload_bytes],
+                "payload_size": len(d.payload),
+                "truncated": len(d.payload) > self.max_payload_bytes,
+                "reason": d.reason,
+                "detail": d.detail[:2000],
+                "device_type": d.device_type,
                 "device_id": d.device_id[:128] if d.device_id else None,
-                "first_seen_at": d.received_at, "last_seen_at": d.received_at, "count": 1,
-                "status": PENDING, "resolved_at": None,
+                "first_seen_at": d.received_at,
+                "last_seen_at": d.received_at,
+                "count": 1,
+                "status": PENDING,
+                "resolved_at": None,
             }
         return list(rows.values())
 
@@ -102,7 +109,9 @@ class DeadLetterRepository:
 
     def get(self, letter_id: int) -> DeadLetter:
         with self.db.engine.connect() as conn:
-            row = conn.execute(sa.select(dead_letters).where(dead_letters.c.id == letter_id)).first()
+            row = conn.execute(
+                sa.select(dead_letters).where(dead_letters.c.id == letter_id)
+            ).first()
         if row is None:
             raise NotFound("dead letter", letter_id)
         return DeadLetter(**row._mapping)
@@ -135,14 +144,16 @@ class DeadLetterRepository:
             return
         with self.db.engine.begin() as conn:
             conn.execute(
-                dead_letters.update().where(dead_letters.c.id.in_(list(ids)))
+                dead_letters.update()
+                .where(dead_letters.c.id.in_(list(ids)))
                 .values(status=status, resolved_at=now or datetime.now(UTC))
             )
 
     def update_reason(self, letter_id: int, reason: str, detail: str) -> None:
         with self.db.engine.begin() as conn:
             conn.execute(
-                dead_letters.update().where(dead_letters.c.id == letter_id)
+                dead_letters.update()
+                .where(dead_letters.c.id == letter_id)
                 .values(reason=reason, detail=detail[:2000])
             )
 

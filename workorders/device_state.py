@@ -58,12 +58,25 @@ _COLUMNS = [c.name for c in device_state.columns if c.name != "device_id"]
 
 
 def _merge(old: dict[str, Any] | None, u: StateUpdate) -> dict[str, Any]:
-    row: dict[str, Any] = dict(old) if old else {
-        "device_id": u.device_id, "device_type": u.device_type, "online": False,
-        "online_source": "telemetry", "online_changed_at": u.received_at, "last_seen_ts": None,
-        "last_received_at": None, "boot": None, "seq": None, "firmware": None,
-        "latest_ts": None, "latest_metrics": {}, "messages_total": 0,
-    }
+    row: dict[str, Any] = (
+        dict(old)
+        if old
+        else {
+            "device_id": u.device_id,
+            "device_type": u.device_type,
+            "online": False,
+            "online_source": "telemetry",
+            "online_changed_at": u.received_at,
+            "last_seen_ts": None,
+            "last_received_at": None,
+            "boot": None,
+            "seq": None,
+            "firmware": None,
+            "latest_ts": None,
+            "latest_metrics": {},
+            "messages_total": 0,
+        }
+    )
     row["device_type"] = u.device_type
     if u.messages:
         row["messages_total"] += u.messages
@@ -104,7 +117,7 @@ def _json_patch(dialect: str) -> Any:
         from sqlalchemy.dialects.postgresql import JSONB
 
         return lambda a, b: sa.cast(sa.cast(a, JSONB).op("||")(sa.cast(b, JSONB)), sa.JSON)
-    return lambda a, b: sa.func.json_patch(a, b)
+    return sa.func.json_patch
 
 
 class DeviceStateRepository:

@@ -1,10 +1,10 @@
 """Errors of the workorders package.
 
-    WorkordersError
-    ├── DatabaseUnavailable   the database cannot be reached: retry later
-    ├── NotMigrated           the schema is behind the code: run `fleetcare db upgrade`
-    ├── NotFound              no such row
-    └── RegistryError         a registry change that is not allowed
+WorkordersError
+├── DatabaseUnavailable   the database cannot be reached: retry later
+├── NotMigrated           the schema is behind the code: run `fleetcare db upgrade`
+├── NotFound              no such row
+└── RegistryError         a registry change that is not allowed
 """
 
 from __future__ import annotations

@@ -47,16 +47,26 @@ class DeviceRegistry:
                         f"device {d.id!r} is registered as {existing[d.id]}, not {d.device_type}"
                     )
             new = [
-                {"id": d.id, "device_type": d.device_type, "model": d.model, "serial": d.serial,
-                 "firmware": d.firmware, "enabled": d.enabled, "registered_at": now}
-                for d in rows if d.id not in existing
+                {
+                    "id": d.id,
+                    "device_type": d.device_type,
+                    "model": d.model,
+                    "serial": d.serial,
+                    "firmware": d.firmware,
+                    "enabled": d.enabled,
+                    "registered_at": now,
+                }
+                for d in rows
+                if d.id not in existing
             ]
             if new:
                 conn.execute(devices.insert(), new)
             for d in rows:
                 if d.id in existing:
                     conn.execute(
-                        devices.update().where(devices.c.id == d.id).values(
+                        devices.update()
+                        .where(devices.c.id == d.id)
+                        .values(
                             model=d.model, serial=d.serial, firmware=d.firmware, enabled=d.enabled
                         )
                     )

@@ -19,12 +19,15 @@ class StoreSettings(BaseModel):
         None, description="Embedded store file; default {data_dir}/telemetry.sqlite3."
     )
     durable: bool = Field(
-        True, description="Embedded: fsync every batch (synchronous=FULL) before it is acknowledged."
+        True,
+        description="Embedded: fsync every batch (synchronous=FULL) before it is acknowledged.",
     )
     influx_url: str = "http://127.0.0.1:8086"
     influx_database: str = "fleetcare"
     influx_retention_policy: str = "fleetcare"
-    influx_retention_duration: str = Field("400d", description="InfluxQL duration; 0s keeps forever.")
+    influx_retention_duration: str = Field(
+        "400d", description="InfluxQL duration; 0s keeps forever."
+    )
     influx_create: bool = Field(
         True, description="Create database and retention policy when missing (off for 2.x/3.x)."
     )

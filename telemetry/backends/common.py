@@ -15,9 +15,7 @@ def check_metrics(type_name: str, metrics: Sequence[str]) -> list[Metric]:
     out = []
     for name in metrics:
         if name not in dt.by_name:
-            raise ValueError(
-                f"{type_name} has no metric {name!r}; known: {', '.join(dt.by_name)}"
-            )
+            raise ValueError(f"{type_name} has no metric {name!r}; known: {', '.join(dt.by_name)}")
         out.append(dt.by_name[name])
     return out
 
@@ -59,7 +57,9 @@ def aggregate_value(metric: Metric, agg: Aggregation, value: Any) -> MetricValue
 
 def drop_empty(frame: SeriesFrame) -> SeriesFrame:
     """Leave out buckets where every column is null (InfluxDB's fill(none))."""
-    keep = [i for i in range(len(frame.ts)) if any(c[i] is not None for c in frame.columns.values())]
+    keep = [
+        i for i in range(len(frame.ts)) if any(c[i] is not None for c in frame.columns.values())
+    ]
     if len(keep) == len(frame.ts):
         return frame
     return SeriesFrame(

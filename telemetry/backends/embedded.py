@@ -2,18 +2,18 @@
 
 A row per message (not per metric) keeps writes ahead of the MQTT client; the primary key
 `(device_id, boot, seq)` makes writes idempotent; "latest values" seeks the
-`(device_id, ts)` index backwards instead of scanning history. WAL lets several ingest processes share the
-file. SQLite was chosen over DuckDB by measurement (docs/benchmarks.md, "store choice").
+`(device_id, ts)` index backwards instead of scanning history. WAL lets several ingest
+processes share the file. Why SQLite and not DuckDB: docs/architecture.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import orjson
 
@@ -38,8 +38,12 @@ from telemetry.records import (
 )
 
 T = TypeVar("T")
-_SQL_TYPE = {MetricKind.FLOAT: "REAL", MetricKind.INT: "INTEGER", MetricKind.BOOL: "INTEGER",
-             MetricKind.ENUM: "TEXT"}
+_SQL_TYPE = {
+    MetricKind.FLOAT: "REAL",
+    MetricKind.INT: "INTEGER",
+    MetricKind.BOOL: "INTEGER",
+    MetricKind.ENUM: "TEXT",
+}
 _AGG_SQL = {Aggregation.MEAN: "avg", Aggregation.MIN: "min", Aggregation.MAX: "max"}
 
 
@@ -56,7 +60,7 @@ class EmbeddedStore:
 
     name = "embedded"
 
-    def __init__(self, path: str, *, durable: bool = True, cache_mb: int = 64) -> None:
+    def __init__(self, path: str, *, durable: bool = True, cache_mb: int = 16) -> None:
         self.path = path
         self.durable = durable
         self.cache_mb = cache_mb
@@ -178,8 +182,15 @@ class EmbeddedStore:
                     cur = conn.executemany(
                         "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?)",
                         [
-                            (e.device_id, e.boot, e.seq, e.ts, e.device_type, e.name,
-                             orjson.dumps(dict(e.data)).decode())
+                            (
+                                e.device_id,
+                                e.boot,
+                                e.seq,
+                                e.ts,
+                                e.device_type,
+                                e.name,
+                                orjson.dumps(dict(e.data)).decode(),
+                            )
                             for e in events
                         ],
                     )
@@ -210,25 +221,31 @@ class EmbeddedStore:
                 table, names = _table(dt.name), self._columns[dt.name]
                 row = conn.execute(
                     f'SELECT ts, {", ".join(names)} FROM "{table}" WHERE device_id = ? '
-                    "ORDER BY ts DESC, boot DESC, seq DESC LIMIT 1", (device_id,)
+                    "ORDER BY ts DESC, boot DESC, seq DESC LIMIT 1",
+                    (device_id,),
                 ).fetchone()
                 if row is None or (best is not None and best[0] >= row[0]):
                     continue
                 values: dict[str, MetricValue] = {}
-                for m, raw in zip(dt.metrics, row[1:], strict=True):
-                    if raw is None:
-                        raw = conn.execute(
-                            f'SELECT "{m.name}" FROM "{table}" WHERE device_id = ? AND '
-                            f'"{m.name}" IS NOT NULL ORDER BY ts DESC, boot DESC, seq DESC '
-                            "LIMIT 1", (device_id,)
-                        ).fetchone()
-                        raw = raw[0] if raw else None
-                    if (v := convert(m, raw)) is not None:
+                for m, newest in zip(dt.metrics, row[1:], strict=True):
+                    value = newest
+                    if value is None:
+                        value = self._last_non_null(conn, table, m.name, device_id)
+                    if (v := convert(m, value)) is not None:
                         values[m.name] = v
                 best = (row[0], dt.name, values)
             if best is not None:
                 out[device_id] = Latest(device_id, best[1], best[0], best[2])
         return out
+
+    @staticmethod
+    def _last_non_null(conn: sqlite3.Connection, table: str, name: str, device_id: str) -> Any:
+        row = conn.execute(
+            f'SELECT "{name}" FROM "{table}" WHERE device_id = ? AND "{name}" IS NOT NULL '
+            "ORDER BY ts DESC, boot DESC, seq DESC LIMIT 1",
+            (device_id,),
+        ).fetchone()
+        return row[0] if row else None
 
     async def query(self, query: RangeQuery) -> SeriesFrame:
         rows = check_query(query)
@@ -245,7 +262,8 @@ class EmbeddedStore:
             if q.aggregation is Aggregation.LAST:
                 for name in names:
                     sql = (
-                        f'SELECT b, v FROM (SELECT (ts / {q.every_ms}) * {q.every_ms} AS b, "{name}" AS v, '
+                        f"SELECT b, v FROM (SELECT (ts / {q.every_ms}) * {q.every_ms} AS b, "
+                        f'"{name}" AS v, '
                         f"row_number() OVER (PARTITION BY ts / {q.every_ms} "
                         "ORDER BY ts DESC, boot DESC, seq DESC) AS rn "
                         f'FROM "{table}" WHERE {where} AND "{name}" IS NOT NULL) WHERE rn = 1'
@@ -256,7 +274,7 @@ class EmbeddedStore:
                 fn = _AGG_SQL[q.aggregation]
                 cols = ", ".join(f'{fn}("{n}")' for n in names)
                 sql = (
-                    f"SELECT (ts / {q.every_ms}) * {q.every_ms} AS b, {cols} FROM \"{table}\" "
+                    f'SELECT (ts / {q.every_ms}) * {q.every_ms} AS b, {cols} FROM "{table}" '
                     f"WHERE {where} GROUP BY b"
                 )
                 for b, *values in conn.execute(sql, params):
@@ -281,12 +299,15 @@ class EmbeddedStore:
         end: int,
         metrics: Sequence[str] | None = None,
     ) -> SeriesFrame:
-        rows = check_metrics(device_type, metrics if metrics is not None else
-                             [m.name for m in DEVICE_TYPES[device_type].metrics])
+        rows = check_metrics(
+            device_type,
+            metrics if metrics is not None else [m.name for m in DEVICE_TYPES[device_type].metrics],
+        )
         return await self._run(self._history_sync, device_type, device_id, start, end, rows)
 
-    def _history_sync(self, type_name: str, device_id: str, start: int, end: int,
-                      rows: list[Any]) -> SeriesFrame:
+    def _history_sync(
+        self, type_name: str, device_id: str, start: int, end: int, rows: list[Any]
+    ) -> SeriesFrame:
         cols = ", ".join(f'"{m.name}"' for m in rows)
         sql = (
             f'SELECT ts, boot, seq{", " + cols if cols else ""} FROM "{_table(type_name)}" '

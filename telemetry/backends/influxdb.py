@@ -197,7 +197,9 @@ class InfluxStore:
                     raise StoreQueryError(self.name, f"{result['error']} (query: {q[:200]})")
                 series.extend(result.get("series", []))
         if resp.status_code >= 400 and not series:
-            raise StoreQueryError(self.name, f"query answered {resp.status_code}: {resp.text[:300]}")
+            raise StoreQueryError(
+                self.name, f"query answered {resp.status_code}: {resp.text[:300]}"
+            )
         return series
 
     def _from(self, types: Sequence[str]) -> str:
@@ -230,7 +232,8 @@ class InfluxStore:
                 metrics = {
                     col[5:]: v
                     for col, raw in row.items()
-                    if col.startswith("last_") and col[5:] in dt.by_name
+                    if col.startswith("last_")
+                    and col[5:] in dt.by_name
                     and (v := convert(dt.by_name[col[5:]], raw)) is not None
                 }
                 ts = times.get((type_name, device_id), 0)
@@ -267,9 +270,7 @@ class InfluxStore:
                     columns[name].append(values[index[name]] if name in index else None)
                 for m in rows:
                     raw = values[index[m.name]] if m.name in index else None
-                    columns[m.name].append(
-                        aggregate_value(m, agg, raw) if agg else convert(m, raw)
-                    )
+                    columns[m.name].append(aggregate_value(m, agg, raw) if agg else convert(m, raw))
         return SeriesFrame(ts=ts, columns=columns)
 
     async def history(
@@ -280,7 +281,9 @@ class InfluxStore:
         end: int,
         metrics: Sequence[str] | None = None,
     ) -> SeriesFrame:
-        names = metrics if metrics is not None else [m.name for m in DEVICE_TYPES[device_type].metrics]
+        names = (
+            metrics if metrics is not None else [m.name for m in DEVICE_TYPES[device_type].metrics]
+        )
         rows = check_metrics(device_type, names)
         cols = ", ".join(_ident(c) for c in ["boot", "seq", *(m.name for m in rows)])
         where = " AND ".join([f"device_id = {_literal(device_id)}", *_time_range(start, end)])
@@ -307,8 +310,15 @@ class InfluxStore:
         for s in await self._statement(q):
             for time, boot, seq, name, data in s.get("values") or []:
                 out.append(
-                    Event(device_type, device_id, int(boot), int(seq), int(time), name,
-                          orjson.loads(data))
+                    Event(
+                        device_type,
+                        device_id,
+                        int(boot),
+                        int(seq),
+                        int(time),
+                        name,
+                        orjson.loads(data),
+                    )
                 )
         return out
 

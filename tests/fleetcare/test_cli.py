@@ -21,9 +21,14 @@ def test_schema_prints_the_contract_and_matches_the_committed_copy() -> None:
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert set(doc["properties"]["telemetry"]["properties"]) == {
-        "purifier", "water_purifier", "air_conditioner"}
+        "purifier",
+        "water_purifier",
+        "air_conditioner",
+    }
     committed = Path(__file__).parents[2] / "docs" / "device-contract.schema.json"
-    assert json.loads(committed.read_text()) == doc, "run: fleetcare schema -o docs/device-contract.schema.json"
+    assert json.loads(committed.read_text()) == doc, (
+        "run: fleetcare schema -o docs/device-contract.schema.json"
+    )
 
 
 def test_an_unknown_device_type_gets_a_clear_error() -> None:
@@ -34,8 +39,9 @@ def test_an_unknown_device_type_gets_a_clear_error() -> None:
 
 def test_settings_come_from_env_over_file(tmp_path: Path, monkeypatch: object) -> None:
     cfg = tmp_path / "fc.toml"
-    cfg.write_text('data_dir = "/from/file"\n[store]\nbackend = "influxdb"\n'
-                   '[ingest]\nbatch_size = 123\n')
+    cfg.write_text(
+        'data_dir = "/from/file"\n[store]\nbackend = "influxdb"\n[ingest]\nbatch_size = 123\n'
+    )
     os.environ["FLEETCARE_INGEST__BATCH_SIZE"] = "456"
     try:
         s = load_settings(str(cfg))
@@ -58,9 +64,21 @@ def test_a_bad_setting_names_the_field() -> None:
 def test_the_demo_runs_and_stores_telemetry(tmp_path: Path) -> None:
     data = tmp_path / "data"
     proc = subprocess.run(
-        [sys.executable, "-m", "fleetcare", "--data-dir", str(data), "demo", "--duration", "6",
-         "--interval", "0.5"],
-        capture_output=True, text=True, timeout=90,
+        [
+            sys.executable,
+            "-m",
+            "fleetcare",
+            "--data-dir",
+            str(data),
+            "demo",
+            "--duration",
+            "6",
+            "--interval",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=90,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "readings in the store" in proc.stdout

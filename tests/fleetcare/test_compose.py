@@ -19,8 +19,10 @@ def test_compose_has_the_production_shape_and_its_env_is_valid_settings() -> Non
     assert {"mosquitto", "influxdb", "postgres", "migrate", "ingest"} <= set(services)
     assert services["influxdb"]["image"].startswith("influxdb:1.")
     assert "container_name" not in services["ingest"], "--scale ingest=2 needs no fixed name"
-    env = {k: re.sub(r"\$\{(\w+):-([^}]*)\}", r"\2", str(v))
-           for k, v in services["ingest"]["environment"].items()}
+    env = {
+        k: re.sub(r"\$\{(\w+):-([^}]*)\}", r"\2", str(v))
+        for k, v in services["ingest"]["environment"].items()
+    }
     saved = dict(os.environ)
     os.environ.update(env)
     try:

@@ -24,10 +24,23 @@ def topic(device_type: str, device_id: str, kind: str = "telemetry") -> str:
     return f"fleetcare/v1/{device_type}/{device_id}/{kind}"
 
 
-def telemetry(device_id: str, seq: int, *, boot: int = 1, ts: int | None = None,
-              device_type: str = "purifier", **metrics: Any) -> tuple[str, bytes]:
-    body = {"v": 1, "device_id": device_id, "ts": ts if ts is not None else now_ms(),
-            "seq": seq, "boot": boot, "metrics": metrics or {"pm25": 10.0 + seq % 50}}
+def telemetry(
+    device_id: str,
+    seq: int,
+    *,
+    boot: int = 1,
+    ts: int | None = None,
+    device_type: str = "purifier",
+    **metrics: Any,
+) -> tuple[str, bytes]:
+    body = {
+        "v": 1,
+        "device_id": device_id,
+        "ts": ts if ts is not None else now_ms(),
+        "seq": seq,
+        "boot": boot,
+        "metrics": metrics or {"pm25": 10.0 + seq % 50},
+    }
     return topic(device_type, device_id), orjson.dumps(body)
 
 
@@ -36,8 +49,15 @@ def fleet_messages(n: int, devices: int = 100, boot: int = 1) -> list[tuple[str,
     return [telemetry(f"p-{i % devices:05d}", i, boot=boot, ts=base + i) for i in range(n)]
 
 
-def publish(url_port: int, messages: Sequence[tuple[str, bytes]], *, qos: int = 1,
-            retain: bool = False, timeout: float = 120.0, client_id: str = "") -> None:
+def publish(
+    url_port: int,
+    messages: Sequence[tuple[str, bytes]],
+    *,
+    qos: int = 1,
+    retain: bool = False,
+    timeout: float = 120.0,
+    client_id: str = "",
+) -> None:
     """Publish with a real paho client and wait until the broker acknowledged all."""
     client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id)
     client.max_inflight_messages_set(1000)
@@ -56,14 +76,17 @@ def publish(url_port: int, messages: Sequence[tuple[str, bytes]], *, qos: int = 
         client.loop_stop()
 
 
-def publish_in_thread(port: int, messages: Sequence[tuple[str, bytes]], **kw: Any) -> threading.Thread:
+def publish_in_thread(
+    port: int, messages: Sequence[tuple[str, bytes]], **kw: Any
+) -> threading.Thread:
     t = threading.Thread(target=publish, args=(port, messages), kwargs=kw, daemon=True)
     t.start()
     return t
 
 
-async def wait_until(cond: Callable[[], Awaitable[bool]], timeout: float = 30.0,
-                     what: str = "condition") -> None:
+async def wait_until(
+    cond: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while not await cond():
         if time.monotonic() > deadline:
@@ -72,7 +95,18 @@ async def wait_until(cond: Callable[[], Awaitable[bool]], timeout: float = 30.0,
 
 
 def settings_for(tmp_path: Path, port: int, **over: Any) -> Settings:
-    ingest = {"client_id": f"test-ingest-{tmp_path.name}", "metrics_port": 0,
-              "silence_check_s": 3600, "state_flush_s": 0.2, "backoff_max_s": 1.0, **over.pop("ingest", {})}
-    return load_settings(None, data_dir=str(tmp_path / "data"),
-                         mqtt={"url": f"mqtt://127.0.0.1:{port}"}, ingest=ingest, **over)
+    ingest = {
+        "client_id": f"test-ingest-{tmp_path.name}",
+        "metrics_port": 0,
+        "silence_check_s": 3600,
+        "state_flush_s": 0.2,
+        "backoff_max_s": 1.0,
+        **over.pop("ingest", {}),
+    }
+    return load_settings(
+        None,
+        data_dir=str(tmp_path / "data"),
+        mqtt={"url": f"mqtt://127.0.0.1:{port}"},
+        ingest=ingest,
+        **over,
+    )

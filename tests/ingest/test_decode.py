@@ -9,8 +9,9 @@ from telemetry.records import Event, Reading
 from telemetry.topics import TopicScheme
 from tests.ingest.helpers import now_ms, telemetry
 
-decoder = Decoder(TopicScheme("fleetcare"), max_payload_bytes=2048, max_future_ms=60_000,
-                  max_past_ms=86_400_000)
+decoder = Decoder(
+    TopicScheme("fleetcare"), max_payload_bytes=2048, max_future_ms=60_000, max_past_ms=86_400_000
+)
 NOW = now_ms()
 T = "fleetcare/v1/purifier/p-1/telemetry"
 
@@ -18,8 +19,14 @@ T = "fleetcare/v1/purifier/p-1/telemetry"
 def body(**over: object) -> bytes:
     import orjson
 
-    doc: dict[str, object] = {"v": 1, "device_id": "p-1", "ts": NOW, "seq": 1, "boot": 1,
-                              "metrics": {"pm25": 12.5}}
+    doc: dict[str, object] = {
+        "v": 1,
+        "device_id": "p-1",
+        "ts": NOW,
+        "seq": 1,
+        "boot": 1,
+        "metrics": {"pm25": 12.5},
+    }
     doc.update(over)
     return orjson.dumps(doc)
 
@@ -63,14 +70,29 @@ def test_each_bad_message_is_rejected_with_its_reason(
 def test_events_and_statuses_decode() -> None:
     import orjson
 
-    e = decoder.decode("fleetcare/v1/air_conditioner/ac-1/event", orjson.dumps(
-        {"v": 1, "device_id": "ac-1", "ts": NOW, "seq": 9, "boot": 2, "event": "fault",
-         "data": {"code": "E4"}}), NOW)
+    e = decoder.decode(
+        "fleetcare/v1/air_conditioner/ac-1/event",
+        orjson.dumps(
+            {
+                "v": 1,
+                "device_id": "ac-1",
+                "ts": NOW,
+                "seq": 9,
+                "boot": 2,
+                "event": "fault",
+                "data": {"code": "E4"},
+            }
+        ),
+        NOW,
+    )
     assert e == Event("air_conditioner", "ac-1", 2, 9, NOW, "fault", {"code": "E4"})
     s = decoder.decode("fleetcare/v1/purifier/p-1/status", b"offline", NOW)
     assert s == StatusChange("purifier", "p-1", online=False)
-    s = decoder.decode("fleetcare/v1/purifier/p-1/status",
-                       b'{"v":1,"state":"online","firmware":"2.0.1","boot":4}', NOW)
+    s = decoder.decode(
+        "fleetcare/v1/purifier/p-1/status",
+        b'{"v":1,"state":"online","firmware":"2.0.1","boot":4}',
+        NOW,
+    )
     assert s == StatusChange("purifier", "p-1", True, None, 4, "2.0.1")
     assert isinstance(decoder.decode("fleetcare/v1/purifier/p-1/status", b"", NOW), Ignored)
     assert isinstance(decoder.decode("fleetcare/v1/purifier/p-1/cmd", b"{}", NOW), Ignored)

@@ -77,8 +77,11 @@ async def _connected(metrics: IngestMetrics) -> bool:
 def store_settings(kind: str, influxd: Influxd | None) -> dict[str, object]:
     if kind == "influxdb":
         assert influxd is not None
-        return {"backend": "influxdb", "influx_url": influxd.url,
-                "influx_database": f"e2e_{uuid.uuid4().hex[:8]}"}
+        return {
+            "backend": "influxdb",
+            "influx_url": influxd.url,
+            "influx_database": f"e2e_{uuid.uuid4().hex[:8]}",
+        }
     return {"backend": "embedded"}
 
 
@@ -93,9 +96,16 @@ async def test_published_telemetry_lands_in_the_store_with_device_state(
 ) -> None:
     s = settings_for(tmp_path, mosquitto.port, store=backend)
     async with running_worker(s) as w:
-        publish(mosquitto.port, [("fleetcare/v1/purifier/p-00001/status",
-                                  b'{"v":1,"state":"online","firmware":"3.1.0","boot":1}')],
-                retain=True)
+        publish(
+            mosquitto.port,
+            [
+                (
+                    "fleetcare/v1/purifier/p-00001/status",
+                    b'{"v":1,"state":"online","firmware":"3.1.0","boot":1}',
+                )
+            ],
+            retain=True,
+        )
         publish(mosquitto.port, fleet_messages(2000, devices=20))
         await wait_until(lambda: _count(w.store, 2000), 30, "2000 stored")
         latest = await w.store.latest(["p-00001"])
@@ -105,8 +115,7 @@ async def test_published_telemetry_lands_in_the_store_with_device_state(
         assert state.online and state.firmware == "3.1.0"
         assert state.messages_total == 100
         assert state.latest_metrics["pm25"] == latest["p-00001"].metrics["pm25"]
-        publish(mosquitto.port, [("fleetcare/v1/purifier/p-00001/status", b"offline")],
-                retain=True)
+        publish(mosquitto.port, [("fleetcare/v1/purifier/p-00001/status", b"offline")], retain=True)
         await wait_until(lambda: _offline(w.db, "p-00001"), 10, "offline from status")
 
 
@@ -159,24 +168,28 @@ async def _acked(metrics: IngestMetrics, n: int) -> bool:
 async def test_every_reject_is_dead_lettered_and_good_messages_around_it_are_stored(
     tmp_path: Path, mosquitto: MosquittoProcess
 ) -> None:
-    s = settings_for(tmp_path, mosquitto.port, ingest={"max_future_s": 60,
-                                                        "max_past_s": 86400})
+    s = settings_for(tmp_path, mosquitto.port, ingest={"max_future_s": 60, "max_past_s": 86400})
     now = now_ms()
     good = [telemetry("p-1", i) for i in range(10)]
     bad = {
         "not_json": (topic("purifier", "p-1"), b"not json"),
         "not_utf8": (topic("purifier", "p-1"), b"\xff\xfe\xfa"),
         "schema": (topic("purifier", "p-1"), b'{"v":1,"device_id":"p-1"}'),
-        "non_finite": (topic("purifier", "p-1"),
-                       b'{"v":1,"device_id":"p-1","ts":%d,"seq":90,"boot":1,"metrics":{"pm25":NaN}}' % now),
+        "non_finite": (
+            topic("purifier", "p-1"),
+            b'{"v":1,"device_id":"p-1","ts":%d,"seq":90,"boot":1,"metrics":{"pm25":NaN}}' % now,
+        ),
         "out_of_range": telemetry("p-1", 91, pm25=1e6),
         "oversized": (topic("purifier", "p-1"), b"{" + b" " * 20_000 + b"}"),
         "device_mismatch": (topic("purifier", "p-2"), telemetry("p-1", 92)[1]),
         "unknown_device_type": (topic("toaster", "t-1"), telemetry("t-1", 1)[1]),
         "ts_future": telemetry("p-1", 93, ts=now + 3_600_000),
         "ts_past": telemetry("p-1", 94, ts=now - 2 * 86_400_000),
-        "unsupported_version": (topic("purifier", "p-1"),
-                                telemetry("p-1", 95)[1].replace(b'"v":1', b'"v":9')),
+        "unsupported_version": (
+            topic("purifier", "p-1"),
+            telemetry("p-1", 95)[1].replace(b'"v":1', b'"v":9'),
+        ),
+        "bad_topic": ("fleetcare/v1/purifier/bad id!/telemetry", telemetry("p-1", 96)[1]),
     }
     stream = []
     for i, msg in enumerate(bad.values()):
@@ -192,17 +205,74 @@ async def test_every_reject_is_dead_lettered_and_good_messages_around_it_are_sto
         assert (d.topic, d.payload) == bad[d.reason]
 
 
+async def test_a_message_influxdb_refuses_is_dead_lettered_and_the_rest_of_its_batch_stored(
+    tmp_path: Path, mosquitto: MosquittoProcess, influxd: Influxd
+) -> None:
+    """Ingest accepts a day of history, the retention policy keeps one hour: InfluxDB
+    refuses the old point (400, partial write) and the batch is bisected down to it."""
+    backend = {**store_settings("influxdb", influxd), "influx_retention_duration": "1h"}
+    s = settings_for(
+        tmp_path,
+        mosquitto.port,
+        store=backend,
+        ingest={"max_past_s": 86400, "max_batch_age_ms": 2000, "idle_flush_ms": 500},
+    )
+    async with running_worker(s) as w:
+        msgs = [telemetry(f"p-{i}", i) for i in range(20)]
+        msgs.insert(7, telemetry("p-old", 1, ts=now_ms() - 3 * 3_600_000))
+        publish(mosquitto.port, msgs)
+        await wait_until(lambda: _acked(w.metrics, 21), 30, "processed")
+        assert await w.store.count() == 20
+        [letter] = DeadLetterRepository(w.db).list()
+    assert letter.reason == "store_rejected"
+    assert letter.device_id == "p-old"
+    assert "retention policy" in letter.detail
+
+
+async def test_a_field_type_conflict_dead_letters_everything_it_blocks_and_loses_nothing(
+    tmp_path: Path, mosquitto: MosquittoProcess, influxd: Influxd
+) -> None:
+    """InfluxDB fixes a field's type per measurement and shard: after someone writes pm25
+    as text, every float pm25 is refused until the shard rolls over. Each refused message
+    is kept as a dead letter that says why (replayable once the shard is fixed)."""
+    import httpx
+
+    backend = store_settings("influxdb", influxd)
+    s = settings_for(tmp_path, mosquitto.port, store=backend)
+    async with running_worker(s) as w:
+        poison = f'purifier,device_id=intruder pm25="oops" {(now_ms() - 5000) * 1_000_000}'
+        r = httpx.post(
+            f"{influxd.url}/write",
+            params={"db": str(backend["influx_database"]), "rp": "fleetcare"},
+            content=poison.encode(),
+        )
+        assert r.status_code == 204
+        msgs = [telemetry(f"p-{i}", i) for i in range(12)]
+        msgs.append(telemetry("ac-1", 1, device_type="air_conditioner", power_w=800.0))
+        publish(mosquitto.port, msgs)
+        await wait_until(lambda: _acked(w.metrics, 13), 30, "processed")
+        assert await w.store.count(device_type="air_conditioner") == 1
+        letters = DeadLetterRepository(w.db).list(limit=100)
+    assert sorted(d.device_id for d in letters) == sorted(f"p-{i}" for i in range(12))
+    assert {d.reason for d in letters} == {"store_rejected"}
+    assert all("field type conflict" in d.detail for d in letters)
+
+
 async def test_unregistered_devices_are_dead_lettered_when_the_registry_is_enforced(
     tmp_path: Path, mosquitto: MosquittoProcess
 ) -> None:
-    s = settings_for(tmp_path, mosquitto.port,
-                     ingest={"require_registered": True, "registry_cache_s": 0})
+    s = settings_for(
+        tmp_path, mosquitto.port, ingest={"require_registered": True, "registry_cache_s": 0}
+    )
     db = open_database(s)
-    DeviceRegistry(db).register([Device("p-known", "purifier"),
-                                 Device("ac-mislabelled", "air_conditioner")])
+    DeviceRegistry(db).register(
+        [Device("p-known", "purifier"), Device("ac-mislabelled", "air_conditioner")]
+    )
     async with running_worker(s) as w:
-        publish(mosquitto.port, [telemetry("p-known", 1), telemetry("p-stranger", 1),
-                                 telemetry("ac-mislabelled", 1)])
+        publish(
+            mosquitto.port,
+            [telemetry("p-known", 1), telemetry("p-stranger", 1), telemetry("ac-mislabelled", 1)],
+        )
         await wait_until(lambda: _acked(w.metrics, 3), 20, "processed")
         assert await w.store.count() == 1
         reasons = {d.device_id: d.reason for d in DeadLetterRepository(w.db).list()}
@@ -210,13 +280,18 @@ async def test_unregistered_devices_are_dead_lettered_when_the_registry_is_enfor
 
 
 def _worker_process(tmp_path: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "FLEETCARE_DATA_DIR": str(tmp_path / "data"),
-           "FLEETCARE_MQTT__URL": f"mqtt://127.0.0.1:{port}",
-           "FLEETCARE_INGEST__CLIENT_ID": "kill9-worker", "FLEETCARE_INGEST__METRICS_PORT": "0",
-           "FLEETCARE_LOG__FORMAT": "json"}
+    env = {
+        **os.environ,
+        "FLEETCARE_DATA_DIR": str(tmp_path / "data"),
+        "FLEETCARE_MQTT__URL": f"mqtt://127.0.0.1:{port}",
+        "FLEETCARE_INGEST__CLIENT_ID": "kill9-worker",
+        "FLEETCARE_INGEST__METRICS_PORT": "0",
+        "FLEETCARE_LOG__FORMAT": "json",
+    }
     out = log.open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "fleetcare", "ingest"], env=env,
-                            stdout=out, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleetcare", "ingest"], env=env, stdout=out, stderr=subprocess.STDOUT
+    )
     out.close()
     return proc
 
@@ -247,7 +322,10 @@ async def test_kill_9_mid_stream_loses_nothing_and_stores_nothing_twice(
         for device in ("p-00000", "p-00999"):
             h = await store.history("purifier", device, 0, now_ms() + 1, ["pm25"])
             assert len(h) == 50
-            assert len({(b, q) for b, q in zip(h.columns["boot"], h.columns["seq"], strict=True)}) == 50
+            assert (
+                len({(b, q) for b, q in zip(h.columns["boot"], h.columns["seq"], strict=True)})
+                == 50
+            )
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, log.read_text()[-2000:]
@@ -287,8 +365,9 @@ async def test_broker_restart_reconnects_and_continues(
     messages published before the worker is back are delivered. Mosquitto 2.0.11 does not
     restore $share subscriptions from persistence (docs/architecture.md): the worker
     resubscribes on reconnect and continues from there."""
-    s = settings_for(tmp_path, mosquitto.port,
-                     ingest={"shared_group": "fleetcare-ingest" if shared else None})
+    s = settings_for(
+        tmp_path, mosquitto.port, ingest={"shared_group": "fleetcare-ingest" if shared else None}
+    )
     async with running_worker(s) as w:
         publish(mosquitto.port, fleet_messages(1000, devices=10))
         await wait_until(lambda: _count(w.store, 1000), 30, "before restart")

@@ -21,14 +21,21 @@ async def test_registering_a_device_then_replaying_stores_its_messages(tmp_path:
     db = open_database(s)
     repo = DeadLetterRepository(db)
     now = datetime.now(UTC)
-    repo.record([NewDeadLetter(*telemetry("p-late", i), "unregistered", "not registered", now)
-                 for i in range(3)]
-                + [NewDeadLetter("fleetcare/v1/purifier/p-late/telemetry", b"junk", "not_json",
-                                 "bad", now)])
+    repo.record(
+        [
+            NewDeadLetter(*telemetry("p-late", i), "unregistered", "not registered", now)
+            for i in range(3)
+        ]
+        + [NewDeadLetter("fleetcare/v1/purifier/p-late/telemetry", b"junk", "not_json", "bad", now)]
+    )
     async with create_store(s.store, s.data_dir) as store:
-        kwargs = {"decoder": make_decoder(s), "store": store, "dead_letters": repo,
-                  "state": DeviceStateRepository(db),
-                  "registry": RegistryCache(DeviceRegistry(db), 0)}
+        kwargs = {
+            "decoder": make_decoder(s),
+            "store": store,
+            "dead_letters": repo,
+            "state": DeviceStateRepository(db),
+            "registry": RegistryCache(DeviceRegistry(db), 0),
+        }
         report = await replay(repo.list(), **kwargs)  # type: ignore[arg-type]
         assert report.stored == [] and len(report.still_rejected) == 4
         DeviceRegistry(db).register([Device("p-late", "purifier")])

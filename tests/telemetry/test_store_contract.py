@@ -60,8 +60,9 @@ async def test_writing_the_same_messages_again_stores_them_once(store: Telemetry
 
 async def test_identity_is_device_boot_and_seq(store: TelemetryStore) -> None:
     """The same seq after a reboot is a new message; two devices never collide."""
-    await store.write([purifier("p-1", 1, T0), purifier("p-1", 1, T0 + 5, boot=2),
-                       purifier("p-2", 1, T0)])
+    await store.write(
+        [purifier("p-1", 1, T0), purifier("p-1", 1, T0 + 5, boot=2), purifier("p-2", 1, T0)]
+    )
     assert await store.count() == 3
     assert await store.count(device_id="p-1") == 2
 
@@ -73,11 +74,13 @@ async def test_messages_out_of_order_are_all_stored_in_time_order(store: Telemet
 
 
 async def test_latest_holds_the_newest_value_of_each_metric(store: TelemetryStore) -> None:
-    await store.write([
-        purifier("p-1", 1, T0, pm25=5.0, fan_rpm=900),
-        purifier("p-1", 2, T0 + 1000, pm25=7.5),
-        Reading("water_purifier", "w-1", 1, 1, T0, {"tds_out_ppm": 12.0, "leak": False}),
-    ])
+    await store.write(
+        [
+            purifier("p-1", 1, T0, pm25=5.0, fan_rpm=900),
+            purifier("p-1", 2, T0 + 1000, pm25=7.5),
+            Reading("water_purifier", "w-1", 1, 1, T0, {"tds_out_ppm": 12.0, "leak": False}),
+        ]
+    )
     await store.write([purifier("p-1", 0, T0 - 1000, pm25=99.0)])  # late arrival: older
     latest = await store.latest(["p-1", "w-1", "never-seen"])
     assert set(latest) == {"p-1", "w-1"}
@@ -90,11 +93,19 @@ async def test_latest_holds_the_newest_value_of_each_metric(store: TelemetryStor
 
 async def test_range_query_downsamples_per_interval(store: TelemetryStore) -> None:
     # one reading a second for 3 minutes: pm25 = seconds since T0
-    await store.write([purifier("p-1", i, T0 + i * 1000, pm25=float(i), fan_rpm=i) for i in range(180)])
+    await store.write(
+        [purifier("p-1", i, T0 + i * 1000, pm25=float(i), fan_rpm=i) for i in range(180)]
+    )
     every = 60_000
     start = T0 - T0 % every  # epoch-aligned buckets
-    q = RangeQuery(device_type="purifier", device_id="p-1", metrics=("pm25", "fan_rpm"),
-                   start=T0, end=T0 + 180_000, every_ms=every)
+    q = RangeQuery(
+        device_type="purifier",
+        device_id="p-1",
+        metrics=("pm25", "fan_rpm"),
+        start=T0,
+        end=T0 + 180_000,
+        every_ms=every,
+    )
     frame = await store.query(q)
     offset = (T0 - start) // 1000
     assert frame.ts[0] == start
@@ -102,14 +113,29 @@ async def test_range_query_downsamples_per_interval(store: TelemetryStore) -> No
     expected_first = [float(i) for i in range(180) if (i + offset) // 60 == 0]
     assert frame.columns["pm25"][0] == pytest.approx(sum(expected_first) / len(expected_first))
     for agg, fn in ((Aggregation.MIN, min), (Aggregation.MAX, max)):
-        f = await store.query(RangeQuery(device_type="purifier", device_id="p-1",
-                                         metrics=("pm25",), start=T0, end=T0 + 180_000,
-                                         every_ms=every, aggregation=agg))
+        f = await store.query(
+            RangeQuery(
+                device_type="purifier",
+                device_id="p-1",
+                metrics=("pm25",),
+                start=T0,
+                end=T0 + 180_000,
+                every_ms=every,
+                aggregation=agg,
+            )
+        )
         assert f.columns["pm25"][0] == fn(expected_first)
-    last = await store.query(RangeQuery(device_type="purifier", device_id="p-1",
-                                        metrics=("pm25", "fan_rpm"), start=T0,
-                                        end=T0 + 180_000, every_ms=every,
-                                        aggregation=Aggregation.LAST))
+    last = await store.query(
+        RangeQuery(
+            device_type="purifier",
+            device_id="p-1",
+            metrics=("pm25", "fan_rpm"),
+            start=T0,
+            end=T0 + 180_000,
+            every_ms=every,
+            aggregation=Aggregation.LAST,
+        )
+    )
     assert last.columns["pm25"][0] == max(expected_first)
     assert last.columns["fan_rpm"][0] == int(max(expected_first))
 
@@ -118,25 +144,49 @@ async def test_range_query_leaves_out_empty_intervals_and_respects_bounds(
     store: TelemetryStore,
 ) -> None:
     await store.write([purifier("p-1", 1, T0), purifier("p-1", 2, T0 + 10 * 60_000)])
-    frame = await store.query(RangeQuery(device_type="purifier", device_id="p-1",
-                                         metrics=("pm25",), start=T0, end=T0 + 10 * 60_000,
-                                         every_ms=60_000))
+    frame = await store.query(
+        RangeQuery(
+            device_type="purifier",
+            device_id="p-1",
+            metrics=("pm25",),
+            start=T0,
+            end=T0 + 10 * 60_000,
+            every_ms=60_000,
+        )
+    )
     assert frame.columns["pm25"] == [1.0]  # the second reading is at the exclusive end
 
 
 async def test_last_works_on_enums_and_booleans(store: TelemetryStore) -> None:
-    await store.write([Reading("water_purifier", "w-1", 1, i, T0 + i, {"leak": i == 2})
-                       for i in range(3)])
-    frame = await store.query(RangeQuery(device_type="water_purifier", device_id="w-1",
-                                         metrics=("leak",), start=T0, end=T0 + 10,
-                                         every_ms=60_000, aggregation=Aggregation.LAST))
+    await store.write(
+        [Reading("water_purifier", "w-1", 1, i, T0 + i, {"leak": i == 2}) for i in range(3)]
+    )
+    frame = await store.query(
+        RangeQuery(
+            device_type="water_purifier",
+            device_id="w-1",
+            metrics=("leak",),
+            start=T0,
+            end=T0 + 10,
+            every_ms=60_000,
+            aggregation=Aggregation.LAST,
+        )
+    )
     assert frame.columns["leak"] == [True]
 
 
 async def test_mean_of_a_text_metric_is_refused_with_a_hint(store: TelemetryStore) -> None:
     with pytest.raises(ValueError, match="use last"):
-        await store.query(RangeQuery(device_type="purifier", device_id="p-1", metrics=("mode",),
-                                     start=T0, end=T0 + 1, every_ms=1000))
+        await store.query(
+            RangeQuery(
+                device_type="purifier",
+                device_id="p-1",
+                metrics=("mode",),
+                start=T0,
+                end=T0 + 1,
+                every_ms=1000,
+            )
+        )
     with pytest.raises(ValueError, match="no metric 'nope'"):
         await store.history("purifier", "p-1", T0, T0 + 1, ["nope"])
 
@@ -150,8 +200,10 @@ async def test_events_are_stored_once_and_read_back(store: TelemetryStore) -> No
 
 
 async def test_counts_filter_by_type_device_and_time(store: TelemetryStore) -> None:
-    await store.write([purifier("p-1", i, T0 + i * 1000) for i in range(10)]
-                      + [Reading("air_conditioner", "ac-1", 1, 1, T0, {"power_w": 800.0})])
+    await store.write(
+        [purifier("p-1", i, T0 + i * 1000) for i in range(10)]
+        + [Reading("air_conditioner", "ac-1", 1, 1, T0, {"power_w": 800.0})]
+    )
     assert await store.count(device_type="air_conditioner") == 1
     assert await store.count(start=T0 + 5000) == 5
     assert await store.count(start=T0, end=T0 + 5000) == 6

@@ -17,8 +17,11 @@ from workorders.registry import Device, DeviceRegistry
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
-    url = (f"sqlite:///{tmp_path / 'fc.sqlite3'}" if request.param == "sqlite"
-           else request.getfixturevalue("postgres_url"))
+    url = (
+        f"sqlite:///{tmp_path / 'fc.sqlite3'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
     database = Database(url)
     yield database
     database.dispose()
@@ -29,8 +32,11 @@ def test_a_new_database_is_not_migrated_until_upgraded(db: Database) -> None:
         db.check()
     db.upgrade()
     db.check()
-    assert set(sa.inspect(db.engine).get_table_names()) >= {"devices", "device_state",
-                                                            "dead_letters"}
+    assert set(sa.inspect(db.engine).get_table_names()) >= {
+        "devices",
+        "device_state",
+        "dead_letters",
+    }
     db.downgrade("base")
     assert "devices" not in sa.inspect(db.engine).get_table_names()
 
@@ -54,10 +60,36 @@ def test_device_state_merges_metrics_and_goes_offline_after_silence(db: Database
     db.upgrade()
     repo = DeviceStateRepository(db)
     t0 = datetime.now(UTC) - timedelta(hours=1)
-    repo.apply([StateUpdate("p-1", "purifier", t0, messages=2, last_seen_ts=2000, boot=1, seq=2,
-                            latest_ts=2000, metrics={"pm25": 5.0, "fan_rpm": 800})])
-    repo.apply([StateUpdate("p-1", "purifier", t0, messages=1, last_seen_ts=1000, boot=1, seq=1,
-                            latest_ts=1000, metrics={"pm25": 99.0, "humidity_pct": 40.0})])
+    repo.apply(
+        [
+            StateUpdate(
+                "p-1",
+                "purifier",
+                t0,
+                messages=2,
+                last_seen_ts=2000,
+                boot=1,
+                seq=2,
+                latest_ts=2000,
+                metrics={"pm25": 5.0, "fan_rpm": 800},
+            )
+        ]
+    )
+    repo.apply(
+        [
+            StateUpdate(
+                "p-1",
+                "purifier",
+                t0,
+                messages=1,
+                last_seen_ts=1000,
+                boot=1,
+                seq=1,
+                latest_ts=1000,
+                metrics={"pm25": 99.0, "humidity_pct": 40.0},
+            )
+        ]
+    )
     st = repo.get("p-1")
     assert st.online and st.messages_total == 3 and st.last_seen_ts == 2000
     assert st.latest_metrics == {"pm25": 5.0, "fan_rpm": 800, "humidity_pct": 40.0}

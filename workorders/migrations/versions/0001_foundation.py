@@ -47,7 +47,9 @@ def upgrade() -> None:
         sa.Column("messages_total", sa.BigInteger, nullable=False, server_default="0"),
         sa.PrimaryKeyConstraint("device_id", name="pk_device_state"),
     )
-    op.create_index("ix_device_state_online_received", "device_state", ["online", "last_received_at"])
+    op.create_index(
+        "ix_device_state_online_received", "device_state", ["online", "last_received_at"]
+    )
     op.create_table(
         "dead_letters",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
