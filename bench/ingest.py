@@ -225,7 +225,28 @@ def run_bench(
                 root = work / f"{scenario}-data"
                 root.mkdir()
                 try:
-                    if scenario == "bare":
+                    if scenario == "bare-v5":
+                        results.append(
+                            Result(
+                                "bare paho subscriber, count only, MQTT 5",
+                                messages,
+                                _bare(broker, messages, devices, "5"),
+                            )
+                        )
+                    elif scenario == "embedded-v5":
+                        secs, rss, ws = _ingest(root, broker, messages, devices, {}, "5")
+                        for w in ws:
+                            w.stop()
+                        results.append(
+                            Result(
+                                "FleetCare ingest -> embedded (SQLite), MQTT 5",
+                                messages,
+                                secs,
+                                rss,
+                                f"stored {_count_embedded(root)}",
+                            )
+                        )
+                    elif scenario == "bare":
                         results.append(
                             Result(
                                 "(a) bare paho subscriber, count only",
@@ -347,9 +368,14 @@ def _rss_soak(
     first = [r for t, r in samples if 60 <= t < 120] or [samples[0][1]]
     last = [r for t, r in samples if t >= elapsed - 60] or [samples[-1][1]]
     peak = max(r for _, r in samples)
+    per_minute = [
+        max((r for t, r in samples if m * 60 <= t < (m + 1) * 60), default=0)
+        for m in range(int(elapsed // 60) + 1)
+    ]
     check = (
-        f"RSS min 1-2: {sum(first) / len(first):.0f} MB, last min: "
-        f"{sum(last) / len(last):.0f} MB, peak {peak:.0f} MB; stored {_count_embedded(root)}"
+        f"RSS by minute (MB): {', '.join(f'{r:.0f}' for r in per_minute if r)}; "
+        f"min 1-2 avg {sum(first) / len(first):.0f}, last min avg "
+        f"{sum(last) / len(last):.0f}, peak {peak:.0f}; stored {_count_embedded(root)}"
     )
     return Result(
         f"RSS soak: {rate:.0f} msg/s, {devices} devices, {minutes:g} min", n, elapsed, peak, check
@@ -366,7 +392,8 @@ def _report(results: list[Result], messages: int, devices: int, protocol: str) -
         "",
         f"Command: `{cmd}`  ",
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, MQTT {protocol}, "
-        f"{messages} messages over {devices} device ids, QoS 1, ~200-byte payloads.",
+        f"throughput scenarios: {messages} messages over {devices} device ids, QoS 1, "
+        "~200-byte payloads.",
         "",
         "| scenario | messages | seconds | msg/s | vs (a) | vs one worker | vs (d) "
         "| worker RSS MB | check |",

@@ -43,6 +43,7 @@ class Influxd:
     rpc_port: int
     binary: str
     proc: subprocess.Popen[bytes] | None = None
+    extra_http: str = ""  # more [http] settings, e.g. auth-enabled = true
 
     @property
     def url(self) -> str:
@@ -50,9 +51,8 @@ class Influxd:
 
     def start(self) -> None:
         config = self.root / "influxdb.conf"
-        config.write_text(
-            INFLUXD_CONFIG.format(root=self.root, port=self.port, rpc_port=self.rpc_port)
-        )
+        text = INFLUXD_CONFIG.format(root=self.root, port=self.port, rpc_port=self.rpc_port)
+        config.write_text(text.replace("[logging]", f"  {self.extra_http}\n[logging]"))
         log = (self.root / "influxd.log").open("ab")
         self.proc = subprocess.Popen(
             [self.binary, "-config", str(config)], stdout=log, stderr=subprocess.STDOUT

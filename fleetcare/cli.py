@@ -463,7 +463,10 @@ def bench_ingest(
     messages: Annotated[int, typer.Option(min=1000, help="Messages per scenario.")] = 200_000,
     devices: Annotated[int, typer.Option(min=1)] = 10_000,
     scenarios: Annotated[
-        str, typer.Option(help="Comma list of: bare,embedded,influxdb,shared,naive,rss")
+        str,
+        typer.Option(
+            help="Comma list of: bare, embedded, influxdb, shared, naive, rss, bare-v5, embedded-v5"
+        ),
     ] = "bare,embedded,influxdb,shared,naive",
     naive_messages: Annotated[int, typer.Option(help="Messages for the naive pipeline.")] = 5_000,
     rss_minutes: Annotated[float, typer.Option(help="Length of the rss soak.")] = 10.0,

@@ -14,15 +14,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
-# PostgreSQL on 127.0.0.1:5432 (trust auth), started if it is not running
-if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
-  if ls /etc/postgresql >/dev/null 2>&1; then
-    ver=$(ls /etc/postgresql | head -1)
-    hba=/etc/postgresql/$ver/main/pg_hba.conf
-    grep -q "fleetcare-test" "$hba" || sed -i '1i host all all 127.0.0.1/32 trust # fleetcare-test' "$hba"
-    pg_ctlcluster --skip-systemctl-redirect "$ver" main start || true
-    for _ in $(seq 1 30); do (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null && break; sleep 0.5; done
-  fi
+# PostgreSQL on 127.0.0.1:5432 accepting user postgres without a password (tests create and
+# drop their own databases); started, and given a trust rule for 127.0.0.1, only if needed
+pg_ok() { PGCONNECT_TIMEOUT=3 psql -h 127.0.0.1 -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1; }
+if ! pg_ok && ls /etc/postgresql >/dev/null 2>&1; then
+  ver=$(ls /etc/postgresql | sort -V | tail -1)
+  hba=/etc/postgresql/$ver/main/pg_hba.conf
+  grep -q "fleetcare-test" "$hba" || sed -i '1i host all postgres 127.0.0.1/32 trust # fleetcare-test' "$hba"
+  pg_ctlcluster --skip-systemctl-redirect "$ver" main start 2>/dev/null \
+    || pg_ctlcluster --skip-systemctl-redirect "$ver" main reload || true
+  for _ in $(seq 1 30); do pg_ok && break; sleep 0.5; done
 fi
 
 # the machine's Mosquitto on 1883 (tests that need their own start one on a free port)

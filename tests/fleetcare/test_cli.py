@@ -87,3 +87,46 @@ def test_the_demo_runs_and_stores_telemetry(tmp_path: Path) -> None:
     letters = runner.invoke(app, ["--data-dir", str(data), "deadletters", "list", "--json"])
     reasons = {json.loads(line)["reason"] for line in letters.stdout.splitlines()}
     assert reasons == {"not_json", "out_of_range", "device_mismatch"}
+
+
+def test_db_devices_and_dead_letter_commands(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from fleetcare.wiring import open_database
+    from tests.ingest.helpers import telemetry
+    from workorders.dead_letters import DeadLetterRepository, NewDeadLetter
+
+    d = ["--data-dir", str(tmp_path)]
+    os.environ["FLEETCARE_DB__AUTO_MIGRATE"] = "false"
+    try:
+        assert (
+            "behind: run `fleetcare db upgrade`" in runner.invoke(app, [*d, "db", "current"]).stdout
+        )
+        assert "empty -> 0001" in runner.invoke(app, [*d, "db", "upgrade"]).stdout
+        assert "up to date" in runner.invoke(app, [*d, "db", "current"]).stdout
+    finally:
+        del os.environ["FLEETCARE_DB__AUTO_MIGRATE"]
+    bad_type = runner.invoke(app, [*d, "devices", "add", "p-1", "--type", "toaster"])
+    assert bad_type.exit_code == 2 and "purifier" in bad_type.output
+    assert runner.invoke(app, [*d, "devices", "add", "p-1", "--type", "purifier"]).exit_code == 0
+
+    settings = load_settings(None, data_dir=str(tmp_path))
+    repo = DeadLetterRepository(open_database(settings))
+    now = datetime.now(UTC)
+    repo.record(
+        [
+            NewDeadLetter(*telemetry("p-1", 1), "unregistered", "was not registered", now),
+            NewDeadLetter("fleetcare/v1/purifier/p-1/telemetry", b"\xff", "not_utf8", "x", now),
+        ]
+    )
+    shown = runner.invoke(app, [*d, "deadletters", "show", "2"])
+    assert shown.exit_code == 0 and "hex: ff" in shown.stdout and "not_utf8" in shown.stdout
+    assert runner.invoke(app, [*d, "deadletters", "show", "99"]).exit_code == 1
+    assert runner.invoke(app, [*d, "deadletters", "replay"]).exit_code == 2  # says what to name
+    dry = runner.invoke(app, [*d, "deadletters", "replay", "--all", "--dry-run"])
+    assert "would store 1; still rejected 1" in dry.stdout
+    done = runner.invoke(app, [*d, "deadletters", "replay", "--all"])
+    assert "stored 1; still rejected 1" in done.stdout
+    assert [x.reason for x in repo.list()] == ["not_utf8"]
+    count = runner.invoke(app, [*d, "telemetry", "count", "--device", "p-1"])
+    assert count.stdout.strip() == "1"

@@ -14,9 +14,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
-from fleetcare.brokers import MosquittoProcess
+from fleetcare.brokers import MosquittoProcess, free_port
 from fleetcare.settings import Settings
 from fleetcare.wiring import build_ingest, open_database
 from ingest.metrics import IngestMetrics
@@ -145,6 +146,16 @@ async def _state_has(db: Database, device_id: str, messages: int) -> bool:
 async def _offline(db: Database, device_id: str) -> bool:
     st = await asyncio.to_thread(DeviceStateRepository(db).get, device_id)
     return not st.online and st.online_source == "status"
+
+
+async def test_mqtt_5_consumers_store_the_same(tmp_path: Path, mosquitto: MosquittoProcess) -> None:
+    """MQTT 5: clean start off, a session expiry and our own Receive Maximum."""
+    s = settings_for(tmp_path, mosquitto.port, ingest={"receive_maximum": 500})
+    s = s.model_copy(update={"mqtt": s.mqtt.model_copy(update={"protocol": "5"})})
+    async with running_worker(s) as w:
+        publish(mosquitto.port, fleet_messages(3000, devices=30))
+        await wait_until(lambda: _count(w.store, 3000), 30, "3000 stored")
+        assert await w.store.count() == 3000
 
 
 async def test_device_replays_and_redeliveries_are_stored_once(
@@ -398,9 +409,25 @@ async def test_sigterm_flushes_acknowledges_and_exits_zero(
         assert proc.wait(30) == 0
         assert "stopping" in log.read_text()
         # whatever it did not store it did not acknowledge: a new worker gets the rest
-        proc = _worker_process(tmp_path, mosquitto.port, log)
+        metrics_port = free_port()
+        proc = _worker_process(tmp_path, mosquitto.port, log, metrics_port)
         await wait_until(lambda: _count(store, 3001), 30, "rest stored")
         assert await store.count() == 3001
+        # the second worker's Prometheus endpoint accounts for what it did
+        text = await asyncio.to_thread(
+            lambda: httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).text
+        )
+        samples = {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in text.splitlines()
+            if line and not line.startswith("#")
+        }
+        assert samples["fleetcare_ingest_mqtt_connected"] == 1
+        assert samples["fleetcare_ingest_store_up"] == 1
+        stored = samples['fleetcare_ingest_stored_total{kind="telemetry"}']
+        received = samples['fleetcare_ingest_received_total{kind="telemetry"}']
+        assert received >= stored  # the first worker may already have stored everything
+        assert samples["fleetcare_ingest_acknowledged_total"] >= received
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
@@ -418,3 +445,36 @@ async def test_postgresql_holds_device_state_and_dead_letters(
         assert w.db.dialect == "postgresql"
         await wait_until(lambda: _state_has(w.db, "p-00003", 40), 10, "state written")
         assert [d.reason for d in DeadLetterRepository(w.db).list()] == ["not_json"]
+
+
+async def test_works_against_the_stock_mosquitto_of_this_machine(tmp_path: Path) -> None:
+    """The machine's Mosquitto on 1883 runs Debian's defaults: 20 messages in flight per
+    client, 1,000 queued. Acknowledging after durable batches still flows (the idle flush
+    takes what the in-flight window allows). Fewer than 1,000 messages, because beyond
+    that the stock broker drops QoS 1 messages for a consumer that falls behind."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from tests.services import system_broker
+
+    _, port = system_broker()
+    prefix = f"fctest{uuid.uuid4().hex[:8]}"
+    client_id = f"fc-test-{uuid.uuid4().hex[:8]}"
+    s = settings_for(tmp_path, port, ingest={"client_id": client_id})
+    s = s.model_copy(update={"mqtt": s.mqtt.model_copy(update={"topic_prefix": prefix})})
+    msgs = [
+        (t.replace("fleetcare/", f"{prefix}/", 1), p) for t, p in fleet_messages(900, devices=30)
+    ]
+    try:
+        async with running_worker(s) as w:
+            publish(port, msgs)
+            await wait_until(lambda: _count(w.store, 900), 60, "900 stored")
+            assert await w.store.count() == 900
+    finally:  # drop the persistent session we left on the shared machine broker
+        c = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=True,
+        )
+        c.connect("127.0.0.1", port)
+        c.disconnect()

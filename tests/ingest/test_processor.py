@@ -12,6 +12,7 @@ from ingest.processor import Batch, BatchProcessor, RawMessage
 from telemetry.errors import StoreRejected
 from telemetry.records import Event, Reading, WriteResult
 from tests.ingest.helpers import now_ms, telemetry, topic
+from workorders.db import Database
 from workorders.dead_letters import DeadLetterRepository
 from workorders.device_state import DeviceStateRepository
 
@@ -33,12 +34,12 @@ class RefusingStore:
         return WriteResult(written=len(items))
 
 
-async def test_bisection_stores_everything_but_the_refused_messages(tmp_path: Path) -> None:
-    import orjson
-
+def make_processor(
+    tmp_path: Path, refuse: set[str]
+) -> tuple[RefusingStore, BatchProcessor, Database]:
     s = load_settings(None, data_dir=str(tmp_path))
     db = open_database(s)
-    store = RefusingStore({"bad-1", "bad-2"})
+    store = RefusingStore(refuse)
     processor = BatchProcessor(
         decoder=make_decoder(s),
         store=store,  # type: ignore[arg-type]
@@ -46,6 +47,13 @@ async def test_bisection_stores_everything_but_the_refused_messages(tmp_path: Pa
         state=DeviceStateRepository(db),
         metrics=IngestMetrics(),
     )
+    return store, processor, db
+
+
+async def test_bisection_stores_everything_but_the_refused_messages(tmp_path: Path) -> None:
+    import orjson
+
+    store, processor, db = make_processor(tmp_path, {"bad-1", "bad-2"})
     event = orjson.dumps(
         {
             "v": 1,
@@ -72,16 +80,7 @@ async def test_bisection_stores_everything_but_the_refused_messages(tmp_path: Pa
 async def test_one_reading_and_one_event_refused_together_terminates(tmp_path: Path) -> None:
     import orjson
 
-    s = load_settings(None, data_dir=str(tmp_path))
-    db = open_database(s)
-    store = RefusingStore({"bad"})
-    processor = BatchProcessor(
-        decoder=make_decoder(s),
-        store=store,  # type: ignore[arg-type]
-        dead_letters=DeadLetterRepository(db),
-        state=DeviceStateRepository(db),
-        metrics=IngestMetrics(),
-    )
+    store, processor, db = make_processor(tmp_path, {"bad"})
     event = orjson.dumps(
         {"v": 1, "device_id": "bad", "ts": now_ms(), "seq": 2, "boot": 1, "event": "fault"}
     )

@@ -32,6 +32,26 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield s
 
 
+def rq(
+    device_type: str,
+    device_id: str,
+    metrics: tuple[str, ...],
+    start: int,
+    end: int,
+    every_ms: int,
+    aggregation: Aggregation = Aggregation.MEAN,
+) -> RangeQuery:
+    return RangeQuery(
+        device_type=device_type,
+        device_id=device_id,
+        metrics=metrics,
+        start=start,
+        end=end,
+        every_ms=every_ms,
+        aggregation=aggregation,
+    )
+
+
 def purifier(device: str, seq: int, ts: int, boot: int = 1, **metrics: object) -> Reading:
     return Reading("purifier", device, boot, seq, ts, metrics or {"pm25": float(seq)})  # type: ignore[arg-type]
 
@@ -98,14 +118,7 @@ async def test_range_query_downsamples_per_interval(store: TelemetryStore) -> No
     )
     every = 60_000
     start = T0 - T0 % every  # epoch-aligned buckets
-    q = RangeQuery(
-        device_type="purifier",
-        device_id="p-1",
-        metrics=("pm25", "fan_rpm"),
-        start=T0,
-        end=T0 + 180_000,
-        every_ms=every,
-    )
+    q = rq("purifier", "p-1", ("pm25", "fan_rpm"), T0, T0 + 180_000, every)
     frame = await store.query(q)
     offset = (T0 - start) // 1000
     assert frame.ts[0] == start
@@ -113,28 +126,10 @@ async def test_range_query_downsamples_per_interval(store: TelemetryStore) -> No
     expected_first = [float(i) for i in range(180) if (i + offset) // 60 == 0]
     assert frame.columns["pm25"][0] == pytest.approx(sum(expected_first) / len(expected_first))
     for agg, fn in ((Aggregation.MIN, min), (Aggregation.MAX, max)):
-        f = await store.query(
-            RangeQuery(
-                device_type="purifier",
-                device_id="p-1",
-                metrics=("pm25",),
-                start=T0,
-                end=T0 + 180_000,
-                every_ms=every,
-                aggregation=agg,
-            )
-        )
+        f = await store.query(rq("purifier", "p-1", ("pm25",), T0, T0 + 180_000, every, agg))
         assert f.columns["pm25"][0] == fn(expected_first)
     last = await store.query(
-        RangeQuery(
-            device_type="purifier",
-            device_id="p-1",
-            metrics=("pm25", "fan_rpm"),
-            start=T0,
-            end=T0 + 180_000,
-            every_ms=every,
-            aggregation=Aggregation.LAST,
-        )
+        rq("purifier", "p-1", ("pm25", "fan_rpm"), T0, T0 + 180_000, every, Aggregation.LAST)
     )
     assert last.columns["pm25"][0] == max(expected_first)
     assert last.columns["fan_rpm"][0] == int(max(expected_first))
@@ -144,16 +139,7 @@ async def test_range_query_leaves_out_empty_intervals_and_respects_bounds(
     store: TelemetryStore,
 ) -> None:
     await store.write([purifier("p-1", 1, T0), purifier("p-1", 2, T0 + 10 * 60_000)])
-    frame = await store.query(
-        RangeQuery(
-            device_type="purifier",
-            device_id="p-1",
-            metrics=("pm25",),
-            start=T0,
-            end=T0 + 10 * 60_000,
-            every_ms=60_000,
-        )
-    )
+    frame = await store.query(rq("purifier", "p-1", ("pm25",), T0, T0 + 10 * 60_000, 60_000))
     assert frame.columns["pm25"] == [1.0]  # the second reading is at the exclusive end
 
 
@@ -162,31 +148,14 @@ async def test_last_works_on_enums_and_booleans(store: TelemetryStore) -> None:
         [Reading("water_purifier", "w-1", 1, i, T0 + i, {"leak": i == 2}) for i in range(3)]
     )
     frame = await store.query(
-        RangeQuery(
-            device_type="water_purifier",
-            device_id="w-1",
-            metrics=("leak",),
-            start=T0,
-            end=T0 + 10,
-            every_ms=60_000,
-            aggregation=Aggregation.LAST,
-        )
+        rq("water_purifier", "w-1", ("leak",), T0, T0 + 10, 60_000, Aggregation.LAST)
     )
     assert frame.columns["leak"] == [True]
 
 
 async def test_mean_of_a_text_metric_is_refused_with_a_hint(store: TelemetryStore) -> None:
     with pytest.raises(ValueError, match="use last"):
-        await store.query(
-            RangeQuery(
-                device_type="purifier",
-                device_id="p-1",
-                metrics=("mode",),
-                start=T0,
-                end=T0 + 1,
-                every_ms=1000,
-            )
-        )
+        await store.query(rq("purifier", "p-1", ("mode",), T0, T0 + 1, 1000))
     with pytest.raises(ValueError, match="no metric 'nope'"):
         await store.history("purifier", "p-1", T0, T0 + 1, ["nope"])
 
@@ -208,3 +177,50 @@ async def test_counts_filter_by_type_device_and_time(store: TelemetryStore) -> N
     assert await store.count(start=T0 + 5000) == 5
     assert await store.count(start=T0, end=T0 + 5000) == 6
     assert await store.count(device_id="nobody") == 0
+
+
+async def test_influxdb_with_authentication_needs_the_right_credentials(tmp_path: Path) -> None:
+    """InfluxDB with auth on: user/password works; a wrong password is an outage (data kept,
+    retried), never a silent drop."""
+    import httpx
+    from pydantic import SecretStr
+
+    from bench.services import Influxd
+    from telemetry.errors import StoreError, StoreUnavailable
+    from tests.services import influxd_binary, missing
+
+    if influxd_binary() is None:
+        missing("influxd not installed")
+    from fleetcare.brokers import free_port
+
+    server = Influxd(
+        root=tmp_path, port=free_port(), rpc_port=free_port(), binary=influxd_binary() or ""
+    )
+    server.extra_http = "auth-enabled = true"
+    server.start()
+    try:
+        httpx.post(
+            f"{server.url}/query",
+            data={"q": "CREATE USER admin WITH PASSWORD 's3cret' WITH ALL PRIVILEGES"},
+        )
+        good = StoreSettings(
+            backend="influxdb",
+            influx_url=server.url,
+            influx_username="admin",
+            influx_password="s3cret",
+        )  # type: ignore[arg-type]
+        async with create_store(good, str(tmp_path)) as store:
+            await store.write([purifier("p-1", 1, T0)])
+            assert await store.count() == 1
+        bad = good.model_copy(update={"influx_password": SecretStr("wrong")})
+        store = create_store(bad, str(tmp_path))
+        with pytest.raises(StoreError, match="authorization failed"):
+            await store.open()
+        await store.close()
+        store = create_store(bad.model_copy(update={"influx_create": False}), str(tmp_path))
+        await store.open()
+        with pytest.raises(StoreUnavailable, match="not authorised"):
+            await store.write([purifier("p-1", 2, T0)])
+        await store.close()
+    finally:
+        server.stop()
