@@ -438,7 +438,11 @@ def demo(
     interval: Annotated[float, typer.Option(min=0.05, help="Seconds between reports.")] = 1.0,
     duration: Annotated[float | None, typer.Option(help="Stop after N seconds.")] = None,
     broker: Annotated[
-        str | None, typer.Option(help="Use this broker (mqtt://host:port) instead of starting one.")
+        str | None,
+        typer.Option(
+            help="Use this broker (mqtt://host:port) instead of starting one; "
+            "`amqtt` forces the in-process fallback broker."
+        ),
     ] = None,
 ) -> None:
     """Run the engine on embedded defaults with a few publishing devices.

@@ -50,10 +50,10 @@ async def run_demo(
     ingest_opts = settings.ingest.model_copy(
         update={"client_id": "fleetcare-demo-ingest", "metrics_port": 0}
     )
-    if broker_url:
+    if broker_url and broker_url != "amqtt":
         mqtt = settings.mqtt.model_copy(update={"url": broker_url})
         kind = f"broker at {broker_url}"
-    elif mosquitto_available():
+    elif mosquitto_available() and broker_url != "amqtt":
         tmp = Path(tempfile.mkdtemp(prefix="fleetcare-mosquitto-"))
         mosquitto = start_mosquitto(tmp)
         mqtt = settings.mqtt.model_copy(update={"url": mosquitto.url})

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from fleetcare.cli import app
@@ -61,8 +62,11 @@ def test_a_bad_setting_names_the_field() -> None:
     assert "store.backend" in result.output
 
 
-def test_the_demo_runs_and_stores_telemetry(tmp_path: Path) -> None:
+@pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
+def test_the_demo_runs_and_stores_telemetry(tmp_path: Path, broker: str) -> None:
+    """With Mosquitto on the PATH the demo starts it; without, the in-process amqtt."""
     data = tmp_path / "data"
+    extra = ["--broker", "amqtt"] if broker == "amqtt" else []
     proc = subprocess.run(
         [
             sys.executable,
@@ -75,6 +79,7 @@ def test_the_demo_runs_and_stores_telemetry(tmp_path: Path) -> None:
             "6",
             "--interval",
             "0.5",
+            *extra,
         ],
         capture_output=True,
         text=True,
@@ -82,6 +87,7 @@ def test_the_demo_runs_and_stores_telemetry(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "readings in the store" in proc.stdout
+    assert ("amqtt" in proc.stdout) == (broker == "amqtt")
     count = runner.invoke(app, ["--data-dir", str(data), "telemetry", "count"])
     assert int(count.stdout.strip()) > 20
     letters = runner.invoke(app, ["--data-dir", str(data), "deadletters", "list", "--json"])
