@@ -93,8 +93,13 @@ class MosquittoProcess:
 
     def start(self) -> None:
         log = (self.data_dir / "mosquitto.log").open("ab")
+        # its own session: a Ctrl-C in the terminal reaches our process, which stops the
+        # broker last, instead of killing the broker under a draining worker
         self.proc = subprocess.Popen(
-            [self.binary, "-c", str(self.config_path)], stdout=log, stderr=subprocess.STDOUT
+            [self.binary, "-c", str(self.config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         log.close()
         try:
