@@ -40,7 +40,7 @@ class DemoDevice:
                 self.values[m.name] = False
             else:
                 span = hi - lo
-                cur = float(self.values.get(m.name, lo + span * rng.uniform(0.05, 0.3)))
+                cur = float(self.values.get(m.name, lo + span * rng.uniform(0.01, 0.04)))
                 cur = min(hi, max(lo, cur + rng.gauss(0, span * 0.005)))
                 self.values[m.name] = round(cur, 2) if m.kind is MetricKind.FLOAT else int(cur)
         return dict(self.values)
