@@ -53,7 +53,7 @@ def run(kind: str, port: int, n: int, args: list[str]) -> None:
 
     def on_message(_c: object, _u: object, msg: paho.MQTTMessage) -> None:
         if post is not None:
-            post(msg.payload)
+            post(bytes(msg.payload))
         state["count"] += 1
         if state["count"] == 1:
             state["first"] = time.time()

@@ -461,6 +461,79 @@ def demo(
     )
 
 
+# -- sim -------------------------------------------------------------------------------
+@app.command()
+def sim(
+    devices: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
+    speed: Annotated[
+        float,
+        typer.Option(min=1, help="Simulated seconds per wall second (3600: an hour a second)."),
+    ] = 3600.0,
+    report_interval: Annotated[
+        float, typer.Option(min=1, help="Simulated seconds between a device's reports.")
+    ] = 900.0,
+    start_days_ago: Annotated[
+        float, typer.Option(min=0, help="Simulated time starts this long ago.")
+    ] = 180.0,
+    seed: Annotated[int, typer.Option(help="Same seed, same fleet.")] = 1,
+    duration: Annotated[float | None, typer.Option(help="Stop after N wall seconds.")] = None,
+    broker: Annotated[
+        str | None,
+        typer.Option(help="mqtt://host:port; default: the running demo's broker, else settings."),
+    ] = None,
+    truth: Annotated[Path, typer.Option(help="Where to write the ground truth.")] = Path(
+        "ground-truth.jsonl"
+    ),
+) -> None:
+    """Simulate a fleet of air purifiers whose filters wear with real physics.
+
+    Simulated time runs `speed` times faster than the wall clock from `start-days-ago`,
+    and never ahead of now. With `fleetcare demo` running, no --broker is needed.
+    Ground truth (filter capacities, exhaustion times) goes to --truth, never over MQTT.
+    """
+    import threading
+    import time as _time
+
+    from device_sim.fleet import Fleet, FleetSpec
+    from device_sim.runner import RunOptions, run
+
+    s = _settings()
+    demo_url = Path(s.data_dir) / "broker.url"
+    url = broker or (demo_url.read_text().strip() if demo_url.exists() else s.mqtt.url)
+    mqtt = s.mqtt.model_copy(update={"url": url})
+    fleet = Fleet.create(
+        FleetSpec(devices=devices, seed=seed, start=_time.time() - start_days_ago * 86400)
+    )
+    console.print(f"simulating {devices} purifiers at ×{speed:g} into {url}; Ctrl-C to stop")
+    stop = threading.Event()
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stats = run(
+            fleet,
+            mqtt,
+            RunOptions(speed=speed, report_interval_s=report_interval, duration_s=duration),
+            stop,
+        )
+    except OSError as exc:
+        err.print(
+            f"[red]cannot reach the broker at {url}: {exc}[/red] (start `fleetcare demo` "
+            "or pass --broker)"
+        )
+        raise typer.Exit(1) from None
+    fleet.truth.save(truth)
+    exhausted = sum(1 for d in fleet.truth.devices.values() if d.exhaustions)
+    console.print(
+        f"sent {stats.sent}, acknowledged {stats.acknowledged}; simulated up to "
+        f"{_time.strftime('%Y-%m-%d %H:%M', _time.gmtime(stats.sim_time))} UTC; "
+        f"{exhausted} filters exhausted; ground truth in {truth}"
+    )
+
+
 # -- bench -----------------------------------------------------------------------------
 @bench_app.command("ingest")
 def bench_ingest(

@@ -66,6 +66,9 @@ async def run_demo(
         ingest_opts = ingest_opts.model_copy(update={"shared_group": None})
         kind = f"in-process amqtt broker on {amqtt.url} (no mosquitto on the PATH)"
     settings = settings.model_copy(update={"mqtt": mqtt, "ingest": ingest_opts})
+    # `fleetcare sim` started with the same data dir finds the demo's broker here
+    broker_file = Path(settings.data_dir) / "broker.url"
+    await asyncio.to_thread(broker_file.write_text, mqtt.url + "\n")
     db = await asyncio.to_thread(open_database, settings)
     store = create_store(settings.store, settings.data_dir)
     await store.open()
@@ -77,6 +80,8 @@ async def run_demo(
         f"  telemetry store: {store.name} in {data_dir}\n"
         f"  database: {db.safe_url}\n  devices: {devices}, one report every "
         f"{interval:g} s\n  Ctrl-C to stop.\n"
+        "  Age a simulated fleet through it from another terminal (same directory):\n"
+        "    fleetcare sim --devices 1000 --speed 3600\n"
     )
     worker_stop, pub_stop = asyncio.Event(), asyncio.Event()
     worker_task = asyncio.create_task(worker.run(worker_stop))
@@ -125,6 +130,7 @@ async def run_demo(
         count = await store.count()
         await store.close()
         db.dispose()
+        broker_file.unlink(missing_ok=True)
         if mosquitto:
             mosquitto.stop()
         if amqtt:
