@@ -1,14 +1,21 @@
-"""A fleet of simulated purifiers: identity, physics and counters, deterministic by seed."""
+"""A fleet of simulated appliances: identity, physics and counters, deterministic by seed."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
 from device_sim.environment import REGIONS, OutdoorAir
 from device_sim.purifier import Purifiers
-from device_sim.truth import DeviceTruth, GroundTruth
+from device_sim.truth import DeviceTruth, Exhaustion, GroundTruth
+from device_sim.water_purifier import WaterPurifiers
+
+Model = Purifiers | WaterPurifiers
+_SHORT = {"purifier": "ap", "water_purifier": "wp"}
+SUPPORTED = tuple(_SHORT)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -18,80 +25,146 @@ class FleetSpec:
     start: float  # simulated epoch seconds at the first tick
     physics_dt: float = 300.0  # seconds of simulated time per physics step
     smoker_share: float = 0.1
+    mix: Mapping[str, float] = field(
+        default_factory=lambda: MappingProxyType({"purifier": 0.5, "water_purifier": 0.5})
+    )
 
     def __post_init__(self) -> None:
         if self.devices < 1:
             raise ValueError("a fleet needs at least one device")
         if self.physics_dt <= 0:
             raise ValueError("physics_dt must be positive")
+        unknown = set(self.mix) - set(SUPPORTED)
+        if unknown or not self.mix or min(self.mix.values()) < 0 or sum(self.mix.values()) <= 0:
+            raise ValueError(f"mix needs non-negative shares of {', '.join(SUPPORTED)}")
+
+    def counts(self) -> dict[str, int]:
+        total = sum(self.mix.values())
+        counts = {t: int(self.devices * share / total) for t, share in self.mix.items()}
+        first = next(iter(counts))
+        counts[first] += self.devices - sum(counts.values())
+        return {t: c for t, c in counts.items() if c > 0}
+
+
+@dataclass
+class Group:
+    """The devices of one type: ids, physics state and message counters."""
+
+    device_type: str
+    ids: list[str]
+    model: Model
+    seq: np.ndarray
+    boot: np.ndarray
+
+    def stage_exhaustion(self) -> dict[str, np.ndarray]:
+        if isinstance(self.model, Purifiers):
+            return {"main": self.model.exhausted_at}
+        return self.model.exhausted_at
 
 
 @dataclass
 class Fleet:
     spec: FleetSpec
-    ids: list[str]
-    purifiers: Purifiers
-    outdoor: OutdoorAir
+    groups: dict[str, Group]
+    outdoor: OutdoorAir  # purifiers' outdoor air
     t: float
-    seq: np.ndarray
-    boot: np.ndarray
     truth: GroundTruth = field(default_factory=GroundTruth)
+
+    @property
+    def ids(self) -> list[str]:
+        return [d for g in self.groups.values() for d in g.ids]
 
     @classmethod
     def create(cls, spec: FleetSpec) -> Fleet:
         rng = np.random.default_rng(spec.seed)
-        region = rng.integers(0, len(REGIONS), spec.devices)
-        purifiers = Purifiers.create(spec.devices, rng, smoker_share=spec.smoker_share)
-        ids = [f"sim-ap-{spec.seed}-{i:06d}" for i in range(spec.devices)]
+        groups: dict[str, Group] = {}
         truth = GroundTruth()
-        for i, device_id in enumerate(ids):
-            truth.devices[device_id] = DeviceTruth(
-                device_id=device_id,
-                device_type="purifier",
-                region=REGIONS[region[i]],
-                smoker=bool(purifiers.smoker[i]),
-                filter_capacity_g=float(purifiers.capacity_g[i]),
+        outdoor = OutdoorAir.create(np.zeros(0, dtype=int), rng)
+        for device_type, n in spec.counts().items():
+            region = rng.integers(0, len(REGIONS), n)
+            ids = [f"sim-{_SHORT[device_type]}-{spec.seed}-{i:06d}" for i in range(n)]
+            model: Model
+            if device_type == "purifier":
+                model = Purifiers.create(n, rng, smoker_share=spec.smoker_share)
+                outdoor = OutdoorAir.create(region, rng)
+            else:
+                model = WaterPurifiers.create(region, rng)
+            groups[device_type] = Group(
+                device_type, ids, model, np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)
             )
-        return cls(
-            spec,
-            ids,
-            purifiers,
-            OutdoorAir.create(region, rng),
-            spec.start,
-            np.zeros(spec.devices, dtype=np.int64),
-            np.ones(spec.devices, dtype=np.int64),
-            truth,
-        )
+            for i, device_id in enumerate(ids):
+                smoker, capacity = _unit_truth(model, i)
+                truth.devices[device_id] = DeviceTruth(
+                    device_id=device_id,
+                    device_type=device_type,
+                    region=REGIONS[region[i]],
+                    smoker=smoker,
+                    capacity=capacity,
+                )
+        return cls(spec, groups, outdoor, spec.start, truth)
 
     def advance(self, until: float) -> None:
         """Run the physics up to simulated time `until` in steps of at most physics_dt."""
         while self.t < until:
             dt = min(self.spec.physics_dt, until - self.t)
-            self.outdoor.step(dt)
-            before = np.isnan(self.purifiers.exhausted_at)
-            self.purifiers.step(self.t, dt, self.outdoor.pm25(self.t))
+            for g in self.groups.values():
+                before = {s: np.isnan(a) for s, a in g.stage_exhaustion().items()}
+                if isinstance(g.model, Purifiers):
+                    self.outdoor.step(dt)
+                    g.model.step(self.t, dt, self.outdoor.pm25(self.t))
+                else:
+                    g.model.step(self.t, dt)
+                for stage, at in g.stage_exhaustion().items():
+                    for i in np.flatnonzero(before[stage] & ~np.isnan(at)):
+                        self.truth.devices[g.ids[i]].exhaustions.append(
+                            Exhaustion(stage=stage, at=float(at[i]))
+                        )
             self.t += dt
-            for i in np.flatnonzero(before & ~np.isnan(self.purifiers.exhausted_at)):
-                self.truth.devices[self.ids[i]].exhaustions.append(
-                    float(self.purifiers.exhausted_at[i])
+
+    def replace_filters(self, device_ids: list[str], stage: str = "main") -> None:
+        """Fit new filters (a stage of a water purifier; the filter of a purifier)."""
+        for g in self.groups.values():
+            index = {d: i for i, d in enumerate(g.ids)}
+            mask = np.zeros(len(g.ids), dtype=bool)
+            for d in device_ids:
+                if d in index:
+                    mask[index[d]] = True
+                    self.truth.devices[d].replacements.append(Exhaustion(stage=stage, at=self.t))
+            if not mask.any():
+                continue
+            if isinstance(g.model, Purifiers):
+                g.model.replace_filter(mask)
+            else:
+                g.model.replace_stage(stage, mask)
+
+    def readings(self) -> list[tuple[str, str, dict[str, float | int | bool], int, int]]:
+        """(device_type, device_id, metrics, boot, seq) for every device, one message each."""
+        out: list[tuple[str, str, dict[str, float | int | bool], int, int]] = []
+        for g in self.groups.values():
+            g.seq += 1
+            cols = g.model.metrics()
+            names = list(cols)
+            values = [cols[n].tolist() for n in names]
+            seq, boot = g.seq.tolist(), g.boot.tolist()
+            out.extend(
+                (
+                    g.device_type,
+                    device_id,
+                    {n: v[i] for n, v in zip(names, values, strict=True)},
+                    boot[i],
+                    seq[i],
                 )
+                for i, device_id in enumerate(g.ids)
+            )
+        return out
 
-    def replace_filters(self, device_ids: list[str]) -> None:
-        index = {d: i for i, d in enumerate(self.ids)}
-        mask = np.zeros(len(self.ids), dtype=bool)
-        for d in device_ids:
-            mask[index[d]] = True
-            self.truth.devices[d].replacements.append(self.t)
-        self.purifiers.replace_filter(mask)
 
-    def readings(self) -> list[tuple[str, dict[str, float | int], int, int]]:
-        """(device_id, metrics, boot, seq) for every device, counting one message each."""
-        self.seq += 1
-        cols = self.purifiers.metrics()
-        names = list(cols)
-        values = [cols[n].tolist() for n in names]
-        seq, boot = self.seq.tolist(), self.boot.tolist()
-        return [
-            (device_id, {n: v[i] for n, v in zip(names, values, strict=True)}, boot[i], seq[i])
-            for i, device_id in enumerate(self.ids)
-        ]
+def _unit_truth(model: Model, i: int) -> tuple[bool, dict[str, float]]:
+    """(smoker, capacities) of unit `i`, for the ground truth."""
+    if isinstance(model, Purifiers):
+        return bool(model.smoker[i]), {"main_g": round(float(model.capacity_g[i]), 3)}
+    return False, {
+        "sediment_l": round(float(model.sediment_capacity[i]), 1),
+        "carbon_l": round(float(model.carbon_capacity_l[i]), 1),
+        "feed_tds_ppm": round(float(model.tds_in[i]), 1),
+    }

@@ -102,7 +102,7 @@ def run(
     status_msgs = 0
     for device_id in fleet.ids:
         pub.publish(
-            "purifier",
+            fleet.truth.devices[device_id].device_type,
             device_id,
             TopicKind.STATUS,
             orjson.dumps({"v": 1, "state": "online", "boot": 1, "firmware": "sim-1.0"}),
@@ -121,22 +121,16 @@ def run(
             while next_report <= target and not stop.is_set():
                 fleet.advance(next_report)
                 ts = int(next_report * 1000)
-                for device_id, metrics, boot, seq in fleet.readings():
-                    pub.publish(
-                        "purifier",
-                        device_id,
-                        TopicKind.TELEMETRY,
-                        orjson.dumps(
-                            {
-                                "v": 1,
-                                "device_id": device_id,
-                                "ts": ts,
-                                "seq": seq,
-                                "boot": boot,
-                                "metrics": metrics,
-                            }
-                        ),
-                    )
+                for device_type, device_id, metrics, boot, seq in fleet.readings():
+                    payload = {
+                        "v": 1,
+                        "device_id": device_id,
+                        "ts": ts,
+                        "seq": seq,
+                        "boot": boot,
+                        "metrics": metrics,
+                    }
+                    pub.publish(device_type, device_id, TopicKind.TELEMETRY, orjson.dumps(payload))
                     stats.sent += 1
                 stats.reports += 1
                 next_report += options.report_interval_s
@@ -160,7 +154,13 @@ def run(
         pub.wait_acked(stats.sent + status_msgs)
         stats.acknowledged = max(0, pub.acked - status_msgs)
         for device_id in fleet.ids:
-            pub.publish("purifier", device_id, TopicKind.STATUS, b"offline", retain=True)
+            pub.publish(
+                fleet.truth.devices[device_id].device_type,
+                device_id,
+                TopicKind.STATUS,
+                b"offline",
+                retain=True,
+            )
         pub.wait_acked(stats.sent + 2 * status_msgs, timeout=10)
         pub.close()
     stats.sim_time = fleet.t

@@ -9,15 +9,21 @@ from pathlib import Path
 import orjson
 
 
+@dataclass(frozen=True)
+class Exhaustion:
+    stage: str  # "main" for a purifier; sediment / carbon / ro for a water purifier
+    at: float  # epoch seconds
+
+
 @dataclass
 class DeviceTruth:
     device_id: str
     device_type: str
     region: str
     smoker: bool
-    filter_capacity_g: float
-    exhaustions: list[float] = field(default_factory=list)  # epoch s the filter became full
-    replacements: list[float] = field(default_factory=list)  # epoch s a new filter went in
+    capacity: dict[str, float]  # this unit's filter capacities and feed water
+    exhaustions: list[Exhaustion] = field(default_factory=list)  # a stage became spent
+    replacements: list[Exhaustion] = field(default_factory=list)  # a new one went in
 
 
 @dataclass
@@ -38,7 +44,9 @@ class GroundTruth:
             doc = orjson.loads(line)
             if "summary" in doc:
                 truth.published = int(doc["summary"]["published"])
-            else:
-                d = DeviceTruth(**doc)
-                truth.devices[d.device_id] = d
+                continue
+            doc["exhaustions"] = [Exhaustion(**e) for e in doc["exhaustions"]]
+            doc["replacements"] = [Exhaustion(**e) for e in doc["replacements"]]
+            d = DeviceTruth(**doc)
+            truth.devices[d.device_id] = d
         return truth

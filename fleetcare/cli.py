@@ -485,7 +485,7 @@ def sim(
         "ground-truth.jsonl"
     ),
 ) -> None:
-    """Simulate a fleet of air purifiers whose filters wear with real physics.
+    """Simulate a fleet of air and water purifiers whose filters wear with real physics.
 
     Simulated time runs `speed` times faster than the wall clock from `start-days-ago`,
     and never ahead of now. With `fleetcare demo` running, no --broker is needed.
@@ -504,7 +504,7 @@ def sim(
     fleet = Fleet.create(
         FleetSpec(devices=devices, seed=seed, start=_time.time() - start_days_ago * 86400)
     )
-    console.print(f"simulating {devices} purifiers at ×{speed:g} into {url}; Ctrl-C to stop")
+    console.print(f"simulating {devices} devices at ×{speed:g} into {url}; Ctrl-C to stop")
     stop = threading.Event()
 
     def on_signal(*_: object) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 from device_sim.environment import DAY_S, OutdoorAir
 from device_sim.fleet import Fleet, FleetSpec
 from device_sim.purifier import RATED_HOURS, Purifiers
-from device_sim.truth import GroundTruth
+from device_sim.truth import Exhaustion, GroundTruth
 
 T0 = 1_767_225_600.0  # 2026-01-01, simulated
 
@@ -82,21 +82,25 @@ def test_smoky_homes_exhaust_filters_long_before_the_rated_hours() -> None:
 
 
 def test_replacing_a_filter_resets_it_and_the_fleet_records_truth() -> None:
-    fleet = Fleet.create(FleetSpec(devices=20, seed=4, start=T0, smoker_share=1.0))
+    fleet = Fleet.create(
+        FleetSpec(devices=20, seed=4, start=T0, smoker_share=1.0, mix={"purifier": 1.0})
+    )
     fleet.advance(T0 + 120 * DAY_S)
     full = [d for d, t in fleet.truth.devices.items() if t.exhaustions]
     assert full, "120 smoky days exhaust some filters"
     fleet.replace_filters(full[:1])
-    i = fleet.ids.index(full[0])
-    assert fleet.purifiers.loaded_g[i] == 0 and fleet.purifiers.used_hours[i] == 0
-    assert fleet.truth.devices[full[0]].replacements == [fleet.t]
+    purifiers = fleet.groups["purifier"].model
+    assert isinstance(purifiers, Purifiers)
+    i = fleet.groups["purifier"].ids.index(full[0])
+    assert purifiers.loaded_g[i] == 0 and purifiers.used_hours[i] == 0
+    assert fleet.truth.devices[full[0]].replacements == [Exhaustion("main", fleet.t)]
 
 
 def test_the_same_seed_gives_the_same_fleet_and_another_seed_does_not() -> None:
     def readings(seed: int) -> list[object]:
         fleet = Fleet.create(FleetSpec(devices=30, seed=seed, start=T0))
         fleet.advance(T0 + 10 * DAY_S)
-        return [m for _, m, _, _ in fleet.readings()]
+        return [m for _, _, m, _, _ in fleet.readings()]
 
     assert readings(7) == readings(7)
     assert readings(7) != readings(8)
@@ -106,6 +110,7 @@ def test_ground_truth_round_trips_through_its_file(tmp_path: object) -> None:
     from pathlib import Path
 
     fleet = Fleet.create(FleetSpec(devices=10, seed=5, start=T0, smoker_share=1.0))
+    fleet.replace_filters([fleet.ids[-1]], stage="ro")
     fleet.advance(T0 + 200 * DAY_S)
     fleet.truth.published = 123
     path = Path(str(tmp_path)) / "truth.jsonl"
