@@ -16,7 +16,8 @@ from telemetry.connection import MqttSettings
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m device_sim", description="Simulate a fleet of air and water purifiers over MQTT."
+        prog="python -m device_sim",
+        description="Simulate a fleet of air and water purifiers over MQTT.",
     )
     p.add_argument("--devices", type=int, default=100)
     p.add_argument(
