@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from device_sim.fleet import Fleet, FleetSpec
-from device_sim.runner import RunOptions, run
+from device_sim.runner import Chaos, RunOptions, run
 from telemetry.connection import MqttSettings
 
 
@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--broker", default="mqtt://127.0.0.1:1883")
     p.add_argument("--prefix", default="fleetcare")
     p.add_argument("--truth", type=Path, default=Path("ground-truth.jsonl"))
+    p.add_argument("--duplicates", type=float, default=0.0, help="chaos: share sent twice")
+    p.add_argument("--out-of-order", type=float, default=0.0, help="chaos: share sent late")
+    p.add_argument("--malformed", type=float, default=0.0, help="chaos: share sent broken")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     fleet = Fleet.create(
@@ -52,7 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         fleet,
         MqttSettings(url=args.broker, topic_prefix=args.prefix),
         RunOptions(
-            speed=args.speed, report_interval_s=args.report_interval, duration_s=args.duration
+            speed=args.speed,
+            report_interval_s=args.report_interval,
+            duration_s=args.duration,
+            chaos=Chaos(
+                duplicate=args.duplicates, out_of_order=args.out_of_order, malformed=args.malformed
+            ),
         ),
         stop,
     )

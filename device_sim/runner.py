@@ -2,25 +2,52 @@
 
 Simulated time runs `speed` times faster than the wall clock from a start in the past, and
 never ahead of the wall clock (the engine rejects device time from the future): a fleet
-started 180 days ago at ×3600 ages half a year in ~72 minutes, then goes on in real time.
+started 180 days ago at x3600 ages half a year in ~72 minutes, then goes on in real time.
+
+Chaos publishes duplicates, out-of-order and malformed messages at set rates and counts
+them in the ground truth, so ingest can be checked against it. Commands on the devices'
+`cmd` topics (e.g. `filter_replaced`) change the simulated devices: the service loop
+closes on the device.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import queue
+import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import ValidationError
 
 from device_sim.fleet import Fleet
 from telemetry.connection import MqttSettings
+from telemetry.errors import TopicError
+from telemetry.payload import CommandPayload
 from telemetry.topics import TopicKind, TopicScheme
 
 log = logging.getLogger("device_sim")
+MALFORMED_KINDS = ("not_json", "out_of_range", "device_mismatch", "non_finite")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Chaos:
+    """Rates (0..1 per message) of what misbehaving devices and networks do."""
+
+    duplicate: float = 0.0
+    out_of_order: float = 0.0
+    malformed: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("duplicate", "out_of_order", "malformed"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"chaos {name} must be between 0 and 1")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +56,7 @@ class RunOptions:
     report_interval_s: float = 900.0  # simulated seconds between a device's reports
     duration_s: float | None = None  # wall seconds; None = until stopped
     client_id: str = "fleetcare-sim"
+    chaos: Chaos = field(default_factory=Chaos)
 
     def __post_init__(self) -> None:
         if self.speed <= 0 or self.report_interval_s <= 0:
@@ -37,14 +65,19 @@ class RunOptions:
 
 @dataclass
 class RunStats:
-    sent: int = 0
-    acknowledged: int = 0
+    sent: int = 0  # distinct valid telemetry messages
+    acknowledged: int = 0  # of those, acknowledged by the broker
+    duplicates: int = 0
+    out_of_order: int = 0
+    malformed: dict[str, int] = field(default_factory=dict)
+    commands: int = 0
     reports: int = 0
     sim_time: float = 0.0
 
 
 class Publisher:
-    """One paho connection publishing for many devices (QoS 1), counting broker acks."""
+    """One paho connection publishing for many devices (QoS 1), counting broker acks, and
+    receiving their commands."""
 
     def __init__(self, mqtt: MqttSettings, client_id: str) -> None:
         self.scheme = TopicScheme(mqtt.topic_prefix)
@@ -58,15 +91,31 @@ class Publisher:
             self.client.username_pw_set(mqtt.username, password)
         self.client.max_inflight_messages_set(1000)
         self.acked = 0
+        self.published = 0
+        self.commands: queue.Queue[tuple[str, CommandPayload]] = queue.Queue()
         self._lock = threading.Lock()
+        self._subscribed = threading.Event()
         self.client.on_publish = self._on_publish
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
         addr = mqtt.address()
         self.client.connect(addr.host, addr.port, keepalive=mqtt.keepalive_s)
+        self.client.subscribe(self.scheme.filter(TopicKind.CMD), qos=1)
         self.client.loop_start()
+        self._subscribed.wait(10)
 
     def _on_publish(self, *_args: object) -> None:
         with self._lock:
             self.acked += 1
+
+    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
+        try:
+            topic = self.scheme.parse(msg.topic)
+            command = CommandPayload.model_validate_json(msg.payload)
+        except (TopicError, ValidationError) as exc:  # a device ignores what it cannot parse
+            log.warning("ignored a command", extra={"kv": {"topic": msg.topic, "error": str(exc)}})
+            return
+        self.commands.put((topic.device_id, command))
 
     def publish(
         self,
@@ -77,19 +126,98 @@ class Publisher:
         *,
         retain: bool = False,
     ) -> None:
+        self.published += 1
         self.client.publish(
             self.scheme.topic(device_type, device_id, kind), payload, qos=1, retain=retain
         )
 
-    def wait_acked(self, n: int, timeout: float = 60.0) -> bool:
+    def wait_all_acked(self, timeout: float = 60.0) -> bool:
         deadline = time.monotonic() + timeout
-        while self.acked < n and time.monotonic() < deadline:
+        while self.acked < self.published and time.monotonic() < deadline:
             time.sleep(0.02)
-        return self.acked >= n
+        return self.acked >= self.published
 
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def _malformed(kind: str, payload: dict[str, Any]) -> bytes:
+    """The same message as a broken device or link would send it."""
+    doc = dict(payload)
+    metrics = dict(doc["metrics"])
+    first = next(iter(metrics))
+    if kind == "not_json":
+        return orjson.dumps(doc)[:-7]
+    if kind == "out_of_range":
+        metrics[first] = 1e9
+        doc["metrics"] = metrics
+        return orjson.dumps(doc)
+    if kind == "device_mismatch":
+        doc["device_id"] = doc["device_id"] + "-x"
+        return orjson.dumps(doc)
+    metrics[first] = float("nan")  # non_finite: JSON's NaN literal, as some firmware sends
+    doc["metrics"] = metrics
+    return json.dumps(doc).encode()
+
+
+class _Sender:
+    """Publishes one round of readings, with chaos, and keeps the counts."""
+
+    def __init__(self, pub: Publisher, chaos: Chaos, seed: int, stats: RunStats) -> None:
+        self.pub, self.chaos, self.stats = pub, chaos, stats
+        self.rng = random.Random(seed)
+        self.delayed: list[tuple[str, str, bytes]] = []
+
+    def round(self, readings: list[tuple[str, str, dict[str, Any], int, int]], ts: int) -> None:
+        late, self.delayed = self.delayed, []
+        c = self.chaos
+        for device_type, device_id, metrics, boot, seq in readings:
+            doc = {
+                "v": 1,
+                "device_id": device_id,
+                "ts": ts,
+                "seq": seq,
+                "boot": boot,
+                "metrics": metrics,
+            }
+            if c.malformed and self.rng.random() < c.malformed:
+                kind = MALFORMED_KINDS[self.rng.randrange(len(MALFORMED_KINDS))]
+                self.stats.malformed[kind] = self.stats.malformed.get(kind, 0) + 1
+                self.pub.publish(device_type, device_id, TopicKind.TELEMETRY, _malformed(kind, doc))
+                continue
+            body = orjson.dumps(doc)
+            self.stats.sent += 1
+            if c.out_of_order and self.rng.random() < c.out_of_order:
+                self.stats.out_of_order += 1
+                self.delayed.append((device_type, device_id, body))  # goes after the next round
+                continue
+            self.pub.publish(device_type, device_id, TopicKind.TELEMETRY, body)
+            if c.duplicate and self.rng.random() < c.duplicate:
+                self.stats.duplicates += 1
+                self.pub.publish(device_type, device_id, TopicKind.TELEMETRY, body)
+        for device_type, device_id, body in late:
+            self.pub.publish(device_type, device_id, TopicKind.TELEMETRY, body)
+
+    def flush(self) -> None:
+        for device_type, device_id, body in self.delayed:
+            self.pub.publish(device_type, device_id, TopicKind.TELEMETRY, body)
+        self.delayed = []
+
+
+def _apply_commands(fleet: Fleet, pub: Publisher, stats: RunStats) -> None:
+    while True:
+        try:
+            device_id, command = pub.commands.get_nowait()
+        except queue.Empty:
+            return
+        if device_id not in fleet.truth.devices:
+            continue
+        if command.cmd == "filter_replaced":
+            fleet.replace_filters([device_id], stage=str(command.args.get("stage", "main")))
+            stats.commands += 1
+        else:
+            log.warning("unknown command", extra={"kv": {"device": device_id, "cmd": command.cmd}})
 
 
 def run(
@@ -99,16 +227,15 @@ def run(
     stop = stop or threading.Event()
     pub = Publisher(mqtt, options.client_id)
     stats = RunStats()
-    status_msgs = 0
-    for device_id in fleet.ids:
+    sender = _Sender(pub, options.chaos, fleet.spec.seed, stats)
+    for device_id, truth in fleet.truth.devices.items():
         pub.publish(
-            fleet.truth.devices[device_id].device_type,
+            truth.device_type,
             device_id,
             TopicKind.STATUS,
             orjson.dumps({"v": 1, "state": "online", "boot": 1, "firmware": "sim-1.0"}),
             retain=True,
         )
-        status_msgs += 1
     wall0, sim0 = time.time(), fleet.t
     next_report = fleet.t
     last_log = 0.0
@@ -117,21 +244,11 @@ def run(
             now = time.time()
             if options.duration_s is not None and now - wall0 >= options.duration_s:
                 break
+            _apply_commands(fleet, pub, stats)
             target = min(sim0 + (now - wall0) * options.speed, now)
             while next_report <= target and not stop.is_set():
                 fleet.advance(next_report)
-                ts = int(next_report * 1000)
-                for device_type, device_id, metrics, boot, seq in fleet.readings():
-                    payload = {
-                        "v": 1,
-                        "device_id": device_id,
-                        "ts": ts,
-                        "seq": seq,
-                        "boot": boot,
-                        "metrics": metrics,
-                    }
-                    pub.publish(device_type, device_id, TopicKind.TELEMETRY, orjson.dumps(payload))
-                    stats.sent += 1
+                sender.round(fleet.readings(), int(next_report * 1000))
                 stats.reports += 1
                 next_report += options.report_interval_s
             if now - last_log >= 5:
@@ -142,27 +259,25 @@ def run(
                         "kv": {
                             "sim_time": time.strftime("%Y-%m-%d %H:%M", time.gmtime(fleet.t)),
                             "sent": stats.sent,
-                            "acknowledged": max(0, pub.acked - status_msgs),
-                            "filters_exhausted": sum(
-                                1 for d in fleet.truth.devices.values() if d.exhaustions
+                            "stages_exhausted": sum(
+                                len(d.exhaustions) for d in fleet.truth.devices.values()
                             ),
                         }
                     },
                 )
             stop.wait(0.05)
     finally:
-        pub.wait_acked(stats.sent + status_msgs)
-        stats.acknowledged = max(0, pub.acked - status_msgs)
-        for device_id in fleet.ids:
-            pub.publish(
-                fleet.truth.devices[device_id].device_type,
-                device_id,
-                TopicKind.STATUS,
-                b"offline",
-                retain=True,
-            )
-        pub.wait_acked(stats.sent + 2 * status_msgs, timeout=10)
+        sender.flush()
+        all_acked = pub.wait_all_acked()
+        for device_id, truth in fleet.truth.devices.items():
+            pub.publish(truth.device_type, device_id, TopicKind.STATUS, b"offline", retain=True)
+        pub.wait_all_acked(timeout=10)
         pub.close()
+    stats.acknowledged = stats.sent if all_acked else 0
     stats.sim_time = fleet.t
-    fleet.truth.published = stats.acknowledged
+    truth_summary = fleet.truth
+    truth_summary.published = stats.acknowledged
+    truth_summary.duplicates = stats.duplicates
+    truth_summary.out_of_order = stats.out_of_order
+    truth_summary.malformed = dict(stats.malformed)
     return stats

@@ -29,12 +29,26 @@ class DeviceTruth:
 @dataclass
 class GroundTruth:
     devices: dict[str, DeviceTruth] = field(default_factory=dict)
-    published: int = 0  # telemetry messages acknowledged by the broker
+    published: int = 0  # distinct valid telemetry messages acknowledged by the broker
+    duplicates: int = 0  # extra copies sent (chaos)
+    out_of_order: int = 0  # messages sent after a later one (chaos)
+    malformed: dict[str, int] = field(default_factory=dict)  # by kind (chaos)
 
     def save(self, path: Path) -> None:
         """One JSON object per device per line, then a summary line."""
         lines = [orjson.dumps(asdict(d)) for d in self.devices.values()]
-        lines.append(orjson.dumps({"summary": {"published": self.published}}))
+        lines.append(
+            orjson.dumps(
+                {
+                    "summary": {
+                        "published": self.published,
+                        "duplicates": self.duplicates,
+                        "out_of_order": self.out_of_order,
+                        "malformed": self.malformed,
+                    }
+                }
+            )
+        )
         path.write_bytes(b"\n".join(lines) + b"\n")
 
     @classmethod
@@ -43,7 +57,11 @@ class GroundTruth:
         for line in path.read_bytes().splitlines():
             doc = orjson.loads(line)
             if "summary" in doc:
-                truth.published = int(doc["summary"]["published"])
+                summary = doc["summary"]
+                truth.published = int(summary["published"])
+                truth.duplicates = int(summary.get("duplicates", 0))
+                truth.out_of_order = int(summary.get("out_of_order", 0))
+                truth.malformed = dict(summary.get("malformed", {}))
                 continue
             doc["exhaustions"] = [Exhaustion(**e) for e in doc["exhaustions"]]
             doc["replacements"] = [Exhaustion(**e) for e in doc["replacements"]]

@@ -484,6 +484,15 @@ def sim(
     truth: Annotated[Path, typer.Option(help="Where to write the ground truth.")] = Path(
         "ground-truth.jsonl"
     ),
+    duplicates: Annotated[
+        float, typer.Option(min=0, max=1, help="Chaos: share of messages sent twice.")
+    ] = 0.0,
+    out_of_order: Annotated[
+        float, typer.Option(min=0, max=1, help="Chaos: share sent after a later message.")
+    ] = 0.0,
+    malformed: Annotated[
+        float, typer.Option(min=0, max=1, help="Chaos: share sent broken (dead letters).")
+    ] = 0.0,
 ) -> None:
     """Simulate a fleet of air and water purifiers whose filters wear with real physics.
 
@@ -495,7 +504,7 @@ def sim(
     import time as _time
 
     from device_sim.fleet import Fleet, FleetSpec
-    from device_sim.runner import RunOptions, run
+    from device_sim.runner import Chaos, RunOptions, run
 
     s = _settings()
     demo_url = Path(s.data_dir) / "broker.url"
@@ -513,10 +522,13 @@ def sim(
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        chaos = Chaos(duplicate=duplicates, out_of_order=out_of_order, malformed=malformed)
         stats = run(
             fleet,
             mqtt,
-            RunOptions(speed=speed, report_interval_s=report_interval, duration_s=duration),
+            RunOptions(
+                speed=speed, report_interval_s=report_interval, duration_s=duration, chaos=chaos
+            ),
             stop,
         )
     except OSError as exc:
@@ -526,11 +538,11 @@ def sim(
         )
         raise typer.Exit(1) from None
     fleet.truth.save(truth)
-    exhausted = sum(1 for d in fleet.truth.devices.values() if d.exhaustions)
+    exhausted = sum(len(d.exhaustions) for d in fleet.truth.devices.values())
     console.print(
         f"sent {stats.sent}, acknowledged {stats.acknowledged}; simulated up to "
         f"{_time.strftime('%Y-%m-%d %H:%M', _time.gmtime(stats.sim_time))} UTC; "
-        f"{exhausted} filters exhausted; ground truth in {truth}"
+        f"{exhausted} filter stages exhausted; ground truth in {truth}"
     )
 
 

@@ -81,6 +81,22 @@ class StatusPayload(BaseModel):
     firmware: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
+class CommandPayload(BaseModel):
+    """Engine -> device on `{prefix}/v1/{type}/{id}/cmd`, e.g. a technician replaced a filter:
+    `{"v": 1, "cmd": "filter_replaced", "args": {"stage": "ro"}}`."""
+
+    model_config = _STRICT
+
+    v: Literal[1] = 1
+    cmd: EventName
+    args: dict[Annotated[str, StringConstraints(max_length=64)], Scalar] = Field(
+        default_factory=dict, max_length=32
+    )
+    id: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="Correlation id (e.g. the work order)."
+    )
+
+
 @cache
 def metrics_model(type_name: str) -> Any:
     """The `metrics` object of one device type: a TypedDict, so validation yields the dict

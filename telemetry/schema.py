@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from telemetry.metrics import DEVICE_TYPES
-from telemetry.payload import EventPayload, StatusPayload, telemetry_model
+from telemetry.payload import CommandPayload, EventPayload, StatusPayload, telemetry_model
 
 SCHEMA_ID = "https://fleetcare.dev/schema/device-contract-v1.json"
 
@@ -20,7 +20,7 @@ def contract_schema() -> dict[str, Any]:
         title = schema["title"]
         defs[title] = schema
         telemetry_refs[name] = {"$ref": f"#/$defs/{title}"}
-    for model in (EventPayload, StatusPayload):
+    for model in (EventPayload, StatusPayload, CommandPayload):
         schema = model.model_json_schema(ref_template="#/$defs/{model}")
         defs.update(schema.pop("$defs", {}))
         defs[schema["title"]] = schema
@@ -30,13 +30,15 @@ def contract_schema() -> dict[str, Any]:
         "title": "FleetCare device contract v1",
         "description": (
             "Payloads devices publish on {prefix}/v1/{device_type}/{device_id}/{kind}: "
-            "telemetry per device type (QoS 1), event (QoS 1) and status (retained; Last Will)."
+            "telemetry per device type (QoS 1), event (QoS 1), status (retained; Last Will); "
+            "and cmd, which the engine sends to devices."
         ),
         "type": "object",
         "properties": {
             "telemetry": {"type": "object", "properties": telemetry_refs},
             "event": {"$ref": "#/$defs/EventPayload"},
             "status": {"$ref": "#/$defs/StatusPayload"},
+            "cmd": {"$ref": "#/$defs/CommandPayload"},
         },
         "$defs": defs,
     }

@@ -37,3 +37,94 @@ async def test_an_accelerated_fleet_lands_in_the_store_exactly_as_published(
     # simulated time ran ~20 hours per wall second from a month ago, never into the future
     assert fleet.t <= time.time()
     assert fleet.t - fleet.spec.start > 40 * 3600
+
+
+async def test_chaos_is_recorded_in_ground_truth_and_ingest_matches_it_exactly(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    """Duplicates stored once, late messages stored, every malformed one a dead letter with
+    the reason its kind implies: ingest checked against what the simulator says it did."""
+    from device_sim.runner import Chaos
+    from workorders.dead_letters import DeadLetterRepository
+
+    s = settings_for(tmp_path, mosquitto.port)
+    fleet = Fleet.create(FleetSpec(devices=30, seed=12, start=time.time() - 10 * 86400))
+    chaos = Chaos(duplicate=0.05, out_of_order=0.05, malformed=0.05)
+    async with running_worker(s) as w:
+        stats = await asyncio.to_thread(
+            run,
+            fleet,
+            s.mqtt,
+            RunOptions(speed=20 * 3600, report_interval_s=900, duration_s=3, chaos=chaos),
+        )
+        assert stats.duplicates > 10 and stats.out_of_order > 10
+        assert sum(stats.malformed.values()) > 10
+        assert set(stats.malformed) == {"not_json", "out_of_range", "device_mismatch", "non_finite"}
+
+        async def all_processed() -> bool:
+            return w.metrics.acked._value.get() >= (
+                stats.sent + stats.duplicates + sum(stats.malformed.values())
+            )
+
+        await wait_until(all_processed, 30, "every message processed")
+        assert await w.store.count() == stats.sent == fleet.truth.published
+        letters = DeadLetterRepository(w.db).list(limit=10_000)
+    by_reason: dict[str, int] = {}
+    for d in letters:
+        by_reason[d.reason] = by_reason.get(d.reason, 0) + d.count
+    assert by_reason == stats.malformed
+    assert fleet.truth.malformed == stats.malformed
+
+
+async def test_a_filter_replaced_command_resets_the_simulated_device(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    """The service loop closes on the device: the engine's cmd resets wear."""
+    import threading
+
+    from tests.ingest.helpers import publish
+
+    fleet = Fleet.create(
+        FleetSpec(
+            devices=4,
+            seed=13,
+            start=time.time() - 200 * 86400,
+            smoker_share=1.0,
+            mix={"purifier": 1.0},
+        )
+    )
+    stop = threading.Event()
+    s = settings_for(tmp_path, mosquitto.port)
+    runner = threading.Thread(
+        target=run,
+        args=(fleet, s.mqtt, RunOptions(speed=30 * 86400, report_interval_s=3600), stop),
+        daemon=True,
+    )
+    runner.start()
+    target = fleet.ids[0]
+    purifiers = fleet.groups["purifier"].model
+    try:
+
+        async def exhausted() -> bool:
+            return bool(fleet.truth.devices[target].exhaustions)
+
+        async def replaced() -> bool:
+            return bool(fleet.truth.devices[target].replacements)
+
+        await wait_until(exhausted, 20, "the filter exhausted by a smoky month")
+        publish(
+            mosquitto.port,
+            [
+                (
+                    f"fleetcare/v1/purifier/{target}/cmd",
+                    b'{"v":1,"cmd":"filter_replaced","args":{"stage":"main"}}',
+                )
+            ],
+        )
+        await wait_until(replaced, 10, "the command applied")
+    finally:
+        stop.set()
+        runner.join(30)
+    [replaced] = fleet.truth.devices[target].replacements
+    assert replaced.stage == "main"
+    assert purifiers.used_hours[0] < purifiers.used_hours[1]  # wear starts again from zero
