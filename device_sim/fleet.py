@@ -8,13 +8,14 @@ from types import MappingProxyType
 
 import numpy as np
 
+from device_sim.air_conditioner import AirConditioners
 from device_sim.environment import REGIONS, OutdoorAir
 from device_sim.purifier import Purifiers
 from device_sim.truth import DeviceTruth, Exhaustion, GroundTruth
 from device_sim.water_purifier import WaterPurifiers
 
-Model = Purifiers | WaterPurifiers
-_SHORT = {"purifier": "ap", "water_purifier": "wp"}
+Model = Purifiers | WaterPurifiers | AirConditioners
+_SHORT = {"purifier": "ap", "water_purifier": "wp", "air_conditioner": "ac"}
 SUPPORTED = tuple(_SHORT)
 
 
@@ -26,7 +27,9 @@ class FleetSpec:
     physics_dt: float = 300.0  # seconds of simulated time per physics step
     smoker_share: float = 0.1
     mix: Mapping[str, float] = field(
-        default_factory=lambda: MappingProxyType({"purifier": 0.5, "water_purifier": 0.5})
+        default_factory=lambda: MappingProxyType(
+            {"purifier": 0.4, "water_purifier": 0.3, "air_conditioner": 0.3}
+        )
     )
 
     def __post_init__(self) -> None:
@@ -59,6 +62,8 @@ class Group:
     def stage_exhaustion(self) -> dict[str, np.ndarray]:
         if isinstance(self.model, Purifiers):
             return {"main": self.model.exhausted_at}
+        if isinstance(self.model, AirConditioners):
+            return {"main": self.model.clogged_at}  # the return-air dust filter
         return self.model.exhausted_at
 
 
@@ -87,6 +92,8 @@ class Fleet:
             if device_type == "purifier":
                 model = Purifiers.create(n, rng, smoker_share=spec.smoker_share)
                 outdoor = OutdoorAir.create(region, rng)
+            elif device_type == "air_conditioner":
+                model = AirConditioners.create(region, rng)
             else:
                 model = WaterPurifiers.create(region, rng)
             groups[device_type] = Group(
@@ -134,6 +141,8 @@ class Fleet:
                 continue
             if isinstance(g.model, Purifiers):
                 g.model.replace_filter(mask)
+            elif isinstance(g.model, AirConditioners):
+                g.model.clean_filter(mask)
             else:
                 g.model.replace_stage(stage, mask)
 
@@ -163,6 +172,8 @@ def _unit_truth(model: Model, i: int) -> tuple[bool, dict[str, float]]:
     """(smoker, capacities) of unit `i`, for the ground truth."""
     if isinstance(model, Purifiers):
         return bool(model.smoker[i]), {"main_g": round(float(model.capacity_g[i]), 3)}
+    if isinstance(model, AirConditioners):
+        return False, {"filter_fan_hours": round(1 / float(model.dust_rate[i]), 1)}
     return False, {
         "sediment_l": round(float(model.sediment_capacity[i]), 1),
         "carbon_l": round(float(model.carbon_capacity_l[i]), 1),

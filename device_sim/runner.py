@@ -146,7 +146,10 @@ def _malformed(kind: str, payload: dict[str, Any]) -> bytes:
     """The same message as a broken device or link would send it."""
     doc = dict(payload)
     metrics = dict(doc["metrics"])
-    first = next(iter(metrics))
+    # a number, so that the value itself is what is wrong (a text metric would be a schema error)
+    first = next(
+        k for k, v in metrics.items() if isinstance(v, float | int) and not isinstance(v, bool)
+    )
     if kind == "not_json":
         return orjson.dumps(doc)[:-7]
     if kind == "out_of_range":

@@ -1,0 +1,173 @@
+"""Inverter split air conditioner physics, vectorised over devices.
+
+Room: one thermal mass C with losses UA to outdoors and internal gains. The unit cools or
+heats by season, holds a setpoint on an occupancy schedule with an inverter compressor
+(frequency follows the temperature error), and its capacity falls as the return-air dust
+filter loads (less airflow over the coil). Refrigerant (R32) pressures come from the
+evaporating and condensing temperatures. Equations: docs/simulator.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from device_sim.environment import DAY_S, HOUR_S, YEAR_S
+
+# outdoor temperature by region (north, east, south): annual mean, seasonal amplitude, °C
+_T_MEAN = np.array([12.0, 17.0, 22.0])
+_T_AMP = np.array([15.0, 11.0, 7.0])
+F_MIN, F_MAX = 15.0, 110.0  # compressor Hz
+KW_PER_HZ = 0.05  # capacity at a clean filter and mild lift: 5.5 kW at 110 Hz
+AIRFLOW_M3S = 0.16  # indoor fan at a clean filter
+FILTER_AIRFLOW_LOSS = 0.45  # airflow at full dust load
+FILTER_CAPACITY_H = 1500.0  # fan hours to a full filter in a typical home
+RPM_INDOOR = 1100
+
+
+def r32_pressure_kpa(sat_temp_c: np.ndarray) -> np.ndarray:
+    """R32 saturation pressure (kPa, absolute): ln P = a − b/T fitted to 813 kPa at 0 °C and
+    2,478 kPa at 40 °C (within ~1 % from −20 to 60 °C)."""
+    return np.asarray(np.exp(15.425 - 2382.0 / (sat_temp_c + 273.15)))
+
+
+@dataclass
+class AirConditioners:
+    """State of N air conditioners; advance with `step`."""
+
+    region: np.ndarray
+    ua_w_per_k: np.ndarray
+    capacitance_kj_per_k: np.ndarray
+    dust_rate: np.ndarray  # filter load per fan hour (fraction), unit and home variation
+    cool_setpoint: np.ndarray
+    heat_setpoint: np.ndarray
+    room_c: np.ndarray
+    filter_load: np.ndarray  # fraction of a full filter
+    filter_hours: np.ndarray
+    freq: np.ndarray
+    mode: np.ndarray  # 0 off, 1 cool, 2 heat
+    outdoor_c: np.ndarray
+    rng: np.random.Generator
+    clogged_at: np.ndarray = field(init=False)
+    compressor_on: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clogged_at = np.full(len(self.region), np.nan)
+        self.compressor_on = np.zeros(len(self.region), dtype=bool)
+
+    @classmethod
+    def create(cls, region: np.ndarray, rng: np.random.Generator) -> AirConditioners:
+        n = len(region)
+        return cls(
+            region=region,
+            ua_w_per_k=rng.uniform(80, 180, n),
+            capacitance_kj_per_k=rng.uniform(2000, 5000, n),
+            dust_rate=rng.lognormal(0.0, 0.3, n) / FILTER_CAPACITY_H,
+            cool_setpoint=rng.choice([24.0, 25.0, 26.0, 27.0], n),
+            heat_setpoint=rng.choice([19.0, 20.0, 21.0, 22.0], n),
+            room_c=rng.uniform(18, 26, n),
+            filter_load=np.zeros(n),
+            filter_hours=np.zeros(n),
+            freq=np.zeros(n),
+            mode=np.zeros(n, dtype=int),
+            outdoor_c=np.zeros(n),
+            rng=rng,
+        )
+
+    def __len__(self) -> int:
+        return len(self.region)
+
+    def outdoor(self, t: float) -> np.ndarray:
+        day = (t % YEAR_S) / DAY_S
+        season = -np.cos(2 * np.pi * (day - 15) / 365.25)  # -1 mid-January, +1 mid-July
+        hour = (t % DAY_S) / HOUR_S
+        diurnal = 4.0 * np.cos(2 * np.pi * (hour - 15) / 24)  # warmest at 15:00
+        return np.asarray(_T_MEAN[self.region] + _T_AMP[self.region] * season + diurnal)
+
+    def airflow_factor(self) -> np.ndarray:
+        return np.asarray(1 - FILTER_AIRFLOW_LOSS * np.clip(self.filter_load, 0, 1.5))
+
+    def capacity_kw(self) -> np.ndarray:
+        """Heat moved at the current frequency: less with a dirty filter and a big lift."""
+        lift = np.abs(self.outdoor_c - self.room_c)
+        return np.asarray(
+            KW_PER_HZ
+            * self.freq
+            * self.airflow_factor()
+            * np.clip(1 - 0.008 * (lift - 8), 0.5, 1.1)
+        )
+
+    def power_w(self) -> np.ndarray:
+        lift = np.abs(self.outdoor_c - self.room_c)
+        compressor = self.freq * 12.0 * (1 + 0.02 * lift)
+        return np.asarray(np.where(self.mode > 0, compressor + 45.0, 3.0))
+
+    def step(self, t: float, dt: float) -> None:
+        hour = (t % DAY_S) / HOUR_S
+        self.outdoor_c = self.outdoor(t) + self.rng.normal(0, 0.3, len(self))
+        home = (hour < 8.5) | (hour >= 17.5)  # occupied mornings, evenings and nights
+        want_cool = home & (self.outdoor_c > 26) | (self.mode == 1) & home & (self.outdoor_c > 24)
+        want_heat = home & (self.outdoor_c < 10) | (self.mode == 2) & home & (self.outdoor_c < 12)
+        self.mode = np.where(want_cool, 1, np.where(want_heat, 2, 0))
+        setpoint = np.where(self.mode == 1, self.cool_setpoint, self.heat_setpoint)
+        error = np.where(self.mode == 1, self.room_c - setpoint, setpoint - self.room_c)
+        # inverter: frequency follows the error, with a floor while running; below the
+        # setpoint the compressor stops (the fan runs on) and restarts once above it again
+        self.compressor_on = np.where(
+            error > 0.3, True, np.where(error < -0.7, False, self.compressor_on)
+        ) & (self.mode > 0)
+        target = np.clip(F_MIN + 40.0 * error, F_MIN, F_MAX)
+        self.freq = np.where(
+            self.compressor_on, 0.6 * np.maximum(self.freq, F_MIN) + 0.4 * target, 0.0
+        )
+        q_ac = self.capacity_kw() * 1000 * np.where(self.mode == 1, -1, 1)  # W into the room
+        internal = np.where(home, 300.0, 150.0)
+        heat_in = self.ua_w_per_k * (self.outdoor_c - self.room_c) + internal + q_ac
+        self.room_c = self.room_c + heat_in * dt / (self.capacitance_kj_per_k * 1000)
+        running = self.mode > 0
+        self.filter_hours = self.filter_hours + np.where(running, dt / HOUR_S, 0.0)
+        self.filter_load = self.filter_load + np.where(running, self.dust_rate * dt / HOUR_S, 0.0)
+        newly = np.isnan(self.clogged_at) & (self.filter_load >= 1)
+        self.clogged_at[newly] = t + dt
+
+    def clean_filter(self, mask: np.ndarray) -> None:
+        self.filter_load[mask] = 0
+        self.filter_hours[mask] = 0
+        self.clogged_at[mask] = np.nan
+
+    def metrics(self) -> dict[str, np.ndarray]:
+        n = len(self)
+        cooling, heating = self.mode == 1, self.mode == 2
+        load = self.freq / F_MAX
+        # evaporating / condensing temperatures: indoor coil in cooling, outdoor in heating
+        t_evap = np.where(cooling, self.room_c - 10 - 6 * load, self.outdoor_c - 6 - 6 * load)
+        t_cond = np.where(cooling, self.outdoor_c + 8 + 10 * load, self.room_c + 15 + 12 * load)
+        idle = ~(cooling | heating) | (self.freq == 0)
+        equal = r32_pressure_kpa(np.maximum(self.room_c, self.outdoor_c))  # pressures settle
+        suction = np.where(idle, equal, r32_pressure_kpa(t_evap))
+        discharge = np.where(idle, equal, r32_pressure_kpa(t_cond))
+        airflow = AIRFLOW_M3S * self.airflow_factor()
+        delta_t = self.capacity_kw() * 1000 / (1.2 * 1005 * airflow)
+        supply = np.where(
+            cooling, self.room_c - delta_t, np.where(heating, self.room_c + delta_t, self.room_c)
+        )
+        coil = np.where(cooling, t_evap + 2, np.where(heating, t_cond - 3, self.room_c))
+        modes = np.array(["off", "cool", "heat"])
+        return {
+            "mode": modes[self.mode],
+            "setpoint_c": np.where(cooling, self.cool_setpoint, self.heat_setpoint),
+            "room_temp_c": np.round(self.room_c, 2),
+            "outdoor_temp_c": np.round(self.outdoor_c, 2),
+            "humidity_pct": np.round(
+                np.clip(55 + 15 * cooling - 15 * heating + self.rng.normal(0, 4, n), 5, 95), 1
+            ),
+            "compressor_hz": np.round(self.freq, 1),
+            "power_w": np.round(self.power_w(), 1),
+            "suction_pressure_kpa": np.round(suction, 0),
+            "discharge_pressure_kpa": np.round(discharge, 0),
+            "coil_temp_c": np.round(coil, 2),
+            "supply_air_temp_c": np.round(supply, 2),
+            "indoor_fan_rpm": np.where(self.mode > 0, (RPM_INDOOR * np.ones(n)).astype(int), 0),
+            "filter_used_hours": np.round(self.filter_hours, 2),
+        }
