@@ -26,6 +26,8 @@ class FleetSpec:
     start: float  # simulated epoch seconds at the first tick
     physics_dt: float = 300.0  # seconds of simulated time per physics step
     smoker_share: float = 0.1
+    # installed at different times: each unit starts up to this far into its filter life
+    initial_wear: float = 0.0
     mix: Mapping[str, float] = field(
         default_factory=lambda: MappingProxyType(
             {"purifier": 0.4, "water_purifier": 0.3, "air_conditioner": 0.3}
@@ -38,6 +40,8 @@ class FleetSpec:
         if self.physics_dt <= 0:
             raise ValueError("physics_dt must be positive")
         unknown = set(self.mix) - set(SUPPORTED)
+        if not 0 <= self.initial_wear < 1:
+            raise ValueError("initial_wear is a share of filter life: 0 <= wear < 1")
         if unknown or not self.mix or min(self.mix.values()) < 0 or sum(self.mix.values()) <= 0:
             raise ValueError(f"mix needs non-negative shares of {', '.join(SUPPORTED)}")
 
@@ -96,6 +100,8 @@ class Fleet:
                 model = AirConditioners.create(region, rng)
             else:
                 model = WaterPurifiers.create(region, rng)
+            wear = rng.uniform(0, spec.initial_wear, n) if spec.initial_wear else np.zeros(n)
+            _wear(model, wear, rng)
             groups[device_type] = Group(
                 device_type, ids, model, np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)
             )
@@ -106,7 +112,7 @@ class Fleet:
                     device_type=device_type,
                     region=REGIONS[region[i]],
                     smoker=smoker,
-                    capacity=capacity,
+                    capacity={**capacity, "initial_wear": round(float(wear[i]), 4)},
                 )
         return cls(spec, groups, outdoor, spec.start, truth)
 
@@ -179,3 +185,24 @@ def _unit_truth(model: Model, i: int) -> tuple[bool, dict[str, float]]:
         "carbon_l": round(float(model.carbon_capacity_l[i]), 1),
         "feed_tds_ppm": round(float(model.tds_in[i]), 1),
     }
+
+
+def _wear(model: Model, wear: np.ndarray, rng: np.random.Generator) -> None:
+    """Start units `wear` (0..1) of the way through their filters' life."""
+    if not wear.any():
+        return
+    if isinstance(model, Purifiers):
+        model.loaded_g = wear * model.capacity_g
+        # run hours to get there depend on the home's air: not the same for every unit
+        model.used_hours = wear * 3500.0 * rng.lognormal(0.0, 0.35, len(wear))
+    elif isinstance(model, AirConditioners):
+        model.filter_load = wear.copy()
+        model.filter_hours = wear / model.dust_rate
+    else:
+        litres = wear * model.sediment_capacity / model.turbidity
+        model.sediment_load = litres * model.turbidity
+        model.carbon_l = litres.copy()
+        model.ro_dose = litres * model.tds_in
+        model.volume_stage_l = np.vstack([litres, litres, litres])
+        model.volume_total_l = litres.copy()
+        model.age_s = np.vstack([litres / 10.0 * 86400.0] * 3)  # ~10 L a day

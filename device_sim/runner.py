@@ -224,12 +224,17 @@ def _apply_commands(fleet: Fleet, pub: Publisher, stats: RunStats) -> None:
 
 
 def run(
-    fleet: Fleet, mqtt: MqttSettings, options: RunOptions, stop: threading.Event | None = None
+    fleet: Fleet,
+    mqtt: MqttSettings,
+    options: RunOptions,
+    stop: threading.Event | None = None,
+    stats: RunStats | None = None,
 ) -> RunStats:
-    """Publish the fleet until `stop` is set or `duration_s` passes; returns the counts."""
+    """Publish the fleet until `stop` is set or `duration_s` passes; returns the counts
+    (pass `stats` to watch them while it runs)."""
     stop = stop or threading.Event()
     pub = Publisher(mqtt, options.client_id)
-    stats = RunStats()
+    stats = stats if stats is not None else RunStats()
     sender = _Sender(pub, options.chaos, fleet.spec.seed, stats)
     for device_id, truth in fleet.truth.devices.items():
         pub.publish(

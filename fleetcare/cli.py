@@ -434,8 +434,10 @@ def telemetry_latest(device_ids: list[str]) -> None:
 # -- demo ------------------------------------------------------------------------------
 @app.command()
 def demo(
-    devices: Annotated[int, typer.Option(min=1, max=1000, help="Devices to simulate.")] = 6,
-    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between reports.")] = 1.0,
+    devices: Annotated[int, typer.Option(min=1, max=1000, help="Devices to simulate.")] = 30,
+    speed: Annotated[
+        float, typer.Option(min=1, help="Simulated seconds per wall second.")
+    ] = 3600.0,
     duration: Annotated[float | None, typer.Option(help="Stop after N seconds.")] = None,
     broker: Annotated[
         str | None,
@@ -445,18 +447,19 @@ def demo(
         ),
     ] = None,
 ) -> None:
-    """Run the engine on embedded defaults with a few publishing devices.
+    """Run the engine on embedded defaults with a simulated fleet.
 
     Starts a broker of its own (Mosquitto on a free port if installed, else the
-    in-process amqtt), the ingest worker and a small publisher (including a few bad
-    messages, to show dead letters). Prints what flows; Ctrl-C stops cleanly.
+    in-process amqtt), the ingest worker and a simulated fleet of purifiers, water
+    purifiers and air conditioners aging an hour a second; plus three malformed messages,
+    to show dead letters. Prints what flows; Ctrl-C stops cleanly.
     """
     from fleetcare.demo import run_demo
 
     s = _settings()
     _run_until_signal(
         lambda stop: run_demo(
-            s, stop, devices=devices, interval=interval, duration=duration, broker_url=broker
+            s, stop, devices=devices, speed=speed, duration=duration, broker_url=broker
         )
     )
 

@@ -1,4 +1,4 @@
-"""`fleetcare demo`: broker, ingest worker and publishing devices in one process."""
+"""`fleetcare demo`: broker, ingest worker and a simulated fleet in one process."""
 
 from __future__ import annotations
 
@@ -7,17 +7,22 @@ import contextlib
 import logging
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from rich.console import Console
 
-from fleetcare.brokers import AmqttBroker, mosquitto_available, start_mosquitto
-from fleetcare.publisher import fleet, publish_bad, run_device
+from device_sim.fleet import Fleet, FleetSpec
+from device_sim.runner import RunOptions, RunStats
+from device_sim.runner import run as run_fleet
+from fleetcare.brokers import AmqttBroker, MosquittoProcess, mosquitto_available, start_mosquitto
+from fleetcare.publisher import publish_bad
 from fleetcare.settings import Settings
 from fleetcare.wiring import build_ingest, open_database
 from ingest.metrics import IngestMetrics
 from telemetry.backends import create_store
+from telemetry.connection import MqttSettings
 from workorders.dead_letters import DeadLetterRepository
 from workorders.device_state import DeviceStateRepository
 
@@ -25,15 +30,43 @@ log = logging.getLogger("fleetcare.demo")
 console = Console()
 
 
-def _value(metrics: IngestMetrics, counter: str, *labels: str) -> float:
+def _value(metrics: IngestMetrics, counter: str) -> float:
     total = 0.0
     for family in metrics.registry.collect():
         for sample in family.samples:
-            if sample.name == counter + "_total" and all(
-                v in sample.labels.values() for v in labels
-            ):
+            if sample.name == counter + "_total":
                 total += sample.value
     return total
+
+
+async def _broker(
+    settings: Settings, broker_url: str | None
+) -> tuple[MqttSettings, str, MosquittoProcess | None, AmqttBroker | None]:
+    """The demo's broker: the one given, Mosquitto on a free port, or in-process amqtt."""
+    if broker_url and broker_url != "amqtt":
+        return (
+            settings.mqtt.model_copy(update={"url": broker_url}),
+            f"broker at {broker_url}",
+            None,
+            None,
+        )
+    if mosquitto_available() and broker_url != "amqtt":
+        tmp = Path(tempfile.mkdtemp(prefix="fleetcare-mosquitto-"))
+        mosquitto = start_mosquitto(tmp)
+        return (
+            settings.mqtt.model_copy(update={"url": mosquitto.url}),
+            f"Mosquitto on {mosquitto.url} (config {mosquitto.config_path})",
+            mosquitto,
+            None,
+        )
+    amqtt = AmqttBroker()
+    await amqtt.start()
+    return (
+        settings.mqtt.model_copy(update={"url": amqtt.url}),
+        f"in-process amqtt broker on {amqtt.url} (no mosquitto on the PATH)",
+        None,
+        amqtt,
+    )
 
 
 async def run_demo(
@@ -41,30 +74,18 @@ async def run_demo(
     stop: asyncio.Event,
     *,
     devices: int,
-    interval: float,
+    speed: float,
     duration: float | None,
     broker_url: str | None,
+    days: float = 60.0,
 ) -> None:
     await asyncio.to_thread(Path(settings.data_dir).mkdir, parents=True, exist_ok=True)
-    mosquitto = amqtt = None
+    mqtt, kind, mosquitto, amqtt = await _broker(settings, broker_url)
     ingest_opts = settings.ingest.model_copy(
-        update={"client_id": "fleetcare-demo-ingest", "metrics_port": 0}
+        update={"client_id": "fleetcare-demo-ingest", "metrics_port": 0, "state_flush_s": 1.0}
     )
-    if broker_url and broker_url != "amqtt":
-        mqtt = settings.mqtt.model_copy(update={"url": broker_url})
-        kind = f"broker at {broker_url}"
-    elif mosquitto_available() and broker_url != "amqtt":
-        tmp = Path(tempfile.mkdtemp(prefix="fleetcare-mosquitto-"))
-        mosquitto = start_mosquitto(tmp)
-        mqtt = settings.mqtt.model_copy(update={"url": mosquitto.url})
-        kind = f"Mosquitto on {mosquitto.url} (config {mosquitto.config_path})"
-    else:
-        amqtt = AmqttBroker()
-        await amqtt.start()
-        mqtt = settings.mqtt.model_copy(update={"url": amqtt.url})
-        # amqtt speaks 3.1.1 only and has no shared subscriptions
+    if amqtt is not None:  # amqtt speaks 3.1.1 only and has no shared subscriptions
         ingest_opts = ingest_opts.model_copy(update={"shared_group": None})
-        kind = f"in-process amqtt broker on {amqtt.url} (no mosquitto on the PATH)"
     settings = settings.model_copy(update={"mqtt": mqtt, "ingest": ingest_opts})
     # `fleetcare sim` started with the same data dir finds the demo's broker here
     broker_file = Path(settings.data_dir) / "broker.url"
@@ -74,57 +95,77 @@ async def run_demo(
     await store.open()
     metrics = IngestMetrics()
     worker = build_ingest(settings, store, db, metrics)
+    # units installed at different times: some filters run out within minutes of the demo
+    fleet = Fleet.create(
+        FleetSpec(devices=devices, seed=1, start=time.time() - days * 86400, initial_wear=0.95)
+    )
+    logging.getLogger("device_sim").setLevel(logging.WARNING)  # the demo prints its own lines
     data_dir = await asyncio.to_thread(os.path.abspath, settings.data_dir)
     console.print(
         f"[bold]FleetCare demo[/bold]\n  broker: {kind}\n"
-        f"  telemetry store: {store.name} in {data_dir}\n"
-        f"  database: {db.safe_url}\n  devices: {devices}, one report every "
-        f"{interval:g} s\n  Ctrl-C to stop.\n"
-        "  Age a simulated fleet through it from another terminal (same directory):\n"
+        f"  telemetry store: {store.name} in {data_dir}\n  database: {db.safe_url}\n"
+        f"  fleet: {devices} simulated purifiers, water purifiers and air conditioners, "
+        f"aging from {days:g} days ago at ×{speed:g} (an hour a second at 3600)\n"
+        "  Ctrl-C to stop. Another fleet can join from a second terminal (same directory):\n"
         "    fleetcare sim --devices 1000 --speed 3600\n"
     )
-    worker_stop, pub_stop = asyncio.Event(), asyncio.Event()
+    worker_stop, fleet_stop = asyncio.Event(), threading.Event()
     worker_task = asyncio.create_task(worker.run(worker_stop))
-    sent: dict[str, int] = {}
-    fleet_devices = fleet(devices)
-    pubs = [
-        asyncio.create_task(run_device(d, mqtt, interval, pub_stop, i, sent))
-        for i, d in enumerate(fleet_devices)
-    ]
+    sim_stats = RunStats()
+    fleet_task = asyncio.create_task(
+        asyncio.to_thread(
+            run_fleet,
+            fleet,
+            mqtt,
+            RunOptions(speed=speed, report_interval_s=900, client_id="fleetcare-demo-fleet"),
+            fleet_stop,
+            sim_stats,
+        )
+    )
     started = time.monotonic()
     bad_sent = False
-    state = DeviceStateRepository(db)
-    dead = DeadLetterRepository(db)
+    state, dead = DeviceStateRepository(db), DeadLetterRepository(db)
+    sample = fleet.ids[0]
     try:
-        while not stop.is_set():
+        while not stop.is_set() and not fleet_task.done():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=min(5.0, duration or 5.0))
             elapsed = time.monotonic() - started
             if not bad_sent and elapsed > 1:
-                await publish_bad(mqtt)
+                await publish_bad(mqtt)  # three broken messages: see them as dead letters
                 bad_sent = True
-            stored = _value(metrics, "fleetcare_ingest_stored")
             letters = await asyncio.to_thread(dead.counts)
             online = await asyncio.to_thread(state.counts)
-            sample = fleet_devices[0]
-            latest = (await store.latest([sample.device_id])).get(sample.device_id)
-            shown = ""
-            if latest:
-                shown = ", ".join(f"{k}={v}" for k, v in list(latest.metrics.items())[:4])
+            exhausted = sum(len(d.exhaustions) for d in fleet.truth.devices.values())
+            sim_date = time.strftime("%Y-%m-%d %H:%M", time.gmtime(fleet.t))
             console.print(
-                f"[{elapsed:5.0f}s] published {sent.get('telemetry', 0)}  stored {stored:.0f}  "
-                f"duplicates {_value(metrics, 'fleetcare_ingest_duplicates'):.0f}  "
-                f"dead letters {sum(letters.values())} {dict(letters) or ''}  "
-                f"online {online['online']}/{online['online'] + online['offline']}"
+                f"[{elapsed:5.0f}s] simulated {sim_date}"
+                f"  sent {sim_stats.sent}  stored {_value(metrics, 'fleetcare_ingest_stored'):.0f}"
+                f"  dead letters {sum(letters.values())} {dict(letters) or ''}"
+                f"  online {online['online']}/{online['online'] + online['offline']}"
+                f"  filter stages spent {exhausted}"
             )
-            if shown:
-                console.print(f"        {sample.device_id}: {shown}")
+            latest = (await store.latest([sample])).get(sample)
+            if latest:
+                m = latest.metrics
+                console.print(
+                    f"        {sample}: pm25 {m.get('pm25')} µg/m³, filter life "
+                    f"{m.get('filter_life_pct')} % (the device's own estimate), "
+                    f"motor {m.get('motor_current_ma')} mA"
+                )
             if duration is not None and elapsed >= duration:
                 break
     finally:
-        pub_stop.set()
-        await asyncio.gather(*pubs, return_exceptions=True)
-        await asyncio.sleep(0.3)
+        fleet_stop.set()
+        await fleet_task
+        # the broker has acknowledged everything the fleet sent: let the worker drain it
+        # before it stops (the demo's broker, and its queues, go away with the demo)
+        deadline = time.monotonic() + 10
+        while (  # noqa: ASYNC110 - polling a metric; there is no event to wait on
+            _value(metrics, "fleetcare_ingest_stored") < sim_stats.sent
+            and time.monotonic() < deadline
+        ):
+            await asyncio.sleep(0.1)
         worker_stop.set()
         await worker_task
         count = await store.count()

@@ -116,3 +116,18 @@ def test_ground_truth_round_trips_through_its_file(tmp_path: object) -> None:
     path = Path(str(tmp_path)) / "truth.jsonl"
     fleet.truth.save(path)
     assert GroundTruth.load(path) == fleet.truth
+
+
+def test_a_fleet_installed_over_time_starts_part_way_through_filter_life() -> None:
+    fleet = Fleet.create(FleetSpec(devices=300, seed=9, start=T0, initial_wear=0.9))
+    wear = [d.capacity["initial_wear"] for d in fleet.truth.devices.values()]
+    assert min(wear) >= 0 and max(wear) < 0.9 and np.std(wear) > 0.1
+    purifiers = fleet.groups["purifier"].model
+    assert isinstance(purifiers, Purifiers)
+    np.testing.assert_allclose(
+        purifiers.load_fraction,
+        [fleet.truth.devices[d].capacity["initial_wear"] for d in fleet.groups["purifier"].ids],
+        atol=1e-4,  # the ground truth keeps 4 decimals
+    )
+    fleet.advance(T0 + 30 * DAY_S)  # the most worn run out within the month
+    assert any(d.exhaustions for d in fleet.truth.devices.values())
