@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from device_sim.fleet import Fleet, FleetSpec
-from device_sim.runner import Chaos, RunOptions, run
+from device_sim.runner import Chaos, Connectivity, RunOptions, run
 from telemetry.connection import MqttSettings
 
 
@@ -41,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--duplicates", type=float, default=0.0, help="chaos: share sent twice")
     p.add_argument("--out-of-order", type=float, default=0.0, help="chaos: share sent late")
     p.add_argument("--malformed", type=float, default=0.0, help="chaos: share sent broken")
+    p.add_argument("--outages-per-day", type=float, default=0.0)
+    p.add_argument("--outage-hours", type=float, default=4.0)
+    p.add_argument("--buffer", type=int, default=500)
+    p.add_argument("--clock-skew", type=float, default=0.0)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     fleet = Fleet.create(
@@ -60,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
             duration_s=args.duration,
             chaos=Chaos(
                 duplicate=args.duplicates, out_of_order=args.out_of_order, malformed=args.malformed
+            ),
+            connectivity=Connectivity(
+                outages_per_day=args.outages_per_day,
+                outage_hours=args.outage_hours,
+                buffer=args.buffer,
+                clock_skew_s=args.clock_skew,
             ),
         ),
         stop,

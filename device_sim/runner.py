@@ -18,6 +18,7 @@ import queue
 import random
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,12 +52,30 @@ class Chaos:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Connectivity:
+    """Devices losing their connection: they buffer readings (bounded, oldest dropped) and
+    replay them in order when back; their clocks may be off by a few seconds."""
+
+    outages_per_day: float = 0.0  # per device, per simulated day
+    outage_hours: float = 4.0  # mean simulated length (exponential)
+    buffer: int = 500  # readings a device keeps while offline
+    clock_skew_s: float = 0.0  # standard deviation of each device's clock offset
+
+    def __post_init__(self) -> None:
+        if self.outages_per_day < 0 or self.outage_hours <= 0 or self.buffer < 1:
+            raise ValueError("outages_per_day >= 0, outage_hours > 0 and buffer >= 1")
+        if not 0 <= self.clock_skew_s <= 120:
+            raise ValueError("clock_skew_s between 0 and 120 (ingest rejects 10 min ahead)")
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunOptions:
     speed: float = 3600.0
     report_interval_s: float = 900.0  # simulated seconds between a device's reports
     duration_s: float | None = None  # wall seconds; None = until stopped
     client_id: str = "fleetcare-sim"
     chaos: Chaos = field(default_factory=Chaos)
+    connectivity: Connectivity = field(default_factory=Connectivity)
 
     def __post_init__(self) -> None:
         if self.speed <= 0 or self.report_interval_s <= 0:
@@ -71,6 +90,9 @@ class RunStats:
     out_of_order: int = 0
     malformed: dict[str, int] = field(default_factory=dict)
     commands: int = 0
+    outages: int = 0
+    dropped: int = 0  # readings lost from full on-device buffers
+    still_buffered: int = 0  # readings held by devices still offline at the end
     reports: int = 0
     sim_time: float = 0.0
 
@@ -165,25 +187,75 @@ def _malformed(kind: str, payload: dict[str, Any]) -> bytes:
 
 
 class _Sender:
-    """Publishes one round of readings, with chaos, and keeps the counts."""
+    """Publishes one round of readings, with chaos and connectivity loss, keeping counts."""
 
-    def __init__(self, pub: Publisher, chaos: Chaos, seed: int, stats: RunStats) -> None:
-        self.pub, self.chaos, self.stats = pub, chaos, stats
-        self.rng = random.Random(seed)
+    def __init__(self, pub: Publisher, options: RunOptions, fleet: Fleet, stats: RunStats) -> None:
+        self.pub, self.chaos, self.conn, self.stats = (
+            pub,
+            options.chaos,
+            options.connectivity,
+            stats,
+        )
+        self.truth = fleet.truth
+        self.rng = random.Random(fleet.spec.seed)
         self.delayed: list[tuple[str, str, bytes]] = []
+        self.offline_until: dict[str, float] = {}
+        self.buffers: dict[str, deque[bytes]] = {}
+        self.p_outage = self.conn.outages_per_day * options.report_interval_s / 86400
+        self.skew_ms: dict[str, int] = {}
+        if self.conn.clock_skew_s:
+            for device_id, truth in self.truth.devices.items():
+                skew = int(self.rng.gauss(0, self.conn.clock_skew_s * 1000))
+                self.skew_ms[device_id] = truth.clock_skew_ms = skew
+
+    def _connected(self, device_type: str, device_id: str, t: float) -> bool:
+        """Whether the device can publish now; starts and ends its outages."""
+        until = self.offline_until.get(device_id)
+        if until is not None:
+            if t < until:
+                return False
+            del self.offline_until[device_id]  # back: online again, replay in order
+            self.pub.publish(
+                device_type,
+                device_id,
+                TopicKind.STATUS,
+                orjson.dumps({"v": 1, "state": "online"}),
+                retain=True,
+            )
+            for body in self.buffers.pop(device_id, deque()):
+                self.pub.publish(device_type, device_id, TopicKind.TELEMETRY, body)
+                self.stats.sent += 1
+            return True
+        if self.p_outage and self.rng.random() < self.p_outage:
+            length = self.rng.expovariate(1 / (self.conn.outage_hours * 3600))
+            self.offline_until[device_id] = t + length
+            self.truth.devices[device_id].outages.append([t, t + length])
+            self.stats.outages += 1
+            # what the broker's Last Will says when a device drops
+            self.pub.publish(device_type, device_id, TopicKind.STATUS, b"offline", retain=True)
+            return False
+        return True
 
     def round(self, readings: list[tuple[str, str, dict[str, Any], int, int]], ts: int) -> None:
         late, self.delayed = self.delayed, []
         c = self.chaos
+        t = ts / 1000
         for device_type, device_id, metrics, boot, seq in readings:
             doc = {
                 "v": 1,
                 "device_id": device_id,
-                "ts": ts,
+                "ts": ts + self.skew_ms.get(device_id, 0),
                 "seq": seq,
                 "boot": boot,
                 "metrics": metrics,
             }
+            if not self._connected(device_type, device_id, t):
+                buffer = self.buffers.setdefault(device_id, deque(maxlen=self.conn.buffer))
+                if len(buffer) == buffer.maxlen:
+                    self.stats.dropped += 1  # the oldest goes, as on real devices
+                    self.truth.devices[device_id].dropped += 1
+                buffer.append(orjson.dumps(doc))
+                continue
             if c.malformed and self.rng.random() < c.malformed:
                 kind = MALFORMED_KINDS[self.rng.randrange(len(MALFORMED_KINDS))]
                 self.stats.malformed[kind] = self.stats.malformed.get(kind, 0) + 1
@@ -206,6 +278,7 @@ class _Sender:
         for device_type, device_id, body in self.delayed:
             self.pub.publish(device_type, device_id, TopicKind.TELEMETRY, body)
         self.delayed = []
+        self.stats.still_buffered = sum(len(b) for b in self.buffers.values())
 
 
 def _apply_commands(fleet: Fleet, pub: Publisher, stats: RunStats) -> None:
@@ -235,7 +308,7 @@ def run(
     stop = stop or threading.Event()
     pub = Publisher(mqtt, options.client_id)
     stats = stats if stats is not None else RunStats()
-    sender = _Sender(pub, options.chaos, fleet.spec.seed, stats)
+    sender = _Sender(pub, options, fleet, stats)
     for device_id, truth in fleet.truth.devices.items():
         pub.publish(
             truth.device_type,
@@ -288,4 +361,6 @@ def run(
     truth_summary.duplicates = stats.duplicates
     truth_summary.out_of_order = stats.out_of_order
     truth_summary.malformed = dict(stats.malformed)
+    truth_summary.dropped = stats.dropped
+    truth_summary.still_buffered = stats.still_buffered
     return stats

@@ -24,6 +24,9 @@ class DeviceTruth:
     capacity: dict[str, float]  # this unit's filter capacities and feed water
     exhaustions: list[Exhaustion] = field(default_factory=list)  # a stage became spent
     replacements: list[Exhaustion] = field(default_factory=list)  # a new one went in
+    outages: list[list[float]] = field(default_factory=list)  # [start, end] epoch s, offline
+    dropped: int = 0  # readings lost from the full on-device buffer
+    clock_skew_ms: int = 0
 
 
 @dataclass
@@ -33,6 +36,8 @@ class GroundTruth:
     duplicates: int = 0  # extra copies sent (chaos)
     out_of_order: int = 0  # messages sent after a later one (chaos)
     malformed: dict[str, int] = field(default_factory=dict)  # by kind (chaos)
+    dropped: int = 0  # readings lost from full device buffers during outages
+    still_buffered: int = 0  # readings still held by devices offline when the run ended
 
     def save(self, path: Path) -> None:
         """One JSON object per device per line, then a summary line."""
@@ -45,6 +50,8 @@ class GroundTruth:
                         "duplicates": self.duplicates,
                         "out_of_order": self.out_of_order,
                         "malformed": self.malformed,
+                        "dropped": self.dropped,
+                        "still_buffered": self.still_buffered,
                     }
                 }
             )
@@ -62,6 +69,8 @@ class GroundTruth:
                 truth.duplicates = int(summary.get("duplicates", 0))
                 truth.out_of_order = int(summary.get("out_of_order", 0))
                 truth.malformed = dict(summary.get("malformed", {}))
+                truth.dropped = int(summary.get("dropped", 0))
+                truth.still_buffered = int(summary.get("still_buffered", 0))
                 continue
             doc["exhaustions"] = [Exhaustion(**e) for e in doc["exhaustions"]]
             doc["replacements"] = [Exhaustion(**e) for e in doc["replacements"]]

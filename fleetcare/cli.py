@@ -496,6 +496,14 @@ def sim(
     malformed: Annotated[
         float, typer.Option(min=0, max=1, help="Chaos: share sent broken (dead letters).")
     ] = 0.0,
+    outages_per_day: Annotated[
+        float, typer.Option(min=0, help="Connection losses per device per simulated day.")
+    ] = 0.0,
+    outage_hours: Annotated[float, typer.Option(min=0.01, help="Mean outage length.")] = 4.0,
+    buffer: Annotated[int, typer.Option(min=1, help="Readings a device keeps offline.")] = 500,
+    clock_skew: Annotated[
+        float, typer.Option(min=0, max=120, help="Std. dev. of device clock offsets, s.")
+    ] = 0.0,
 ) -> None:
     """Simulate a fleet of air and water purifiers whose filters wear with real physics.
 
@@ -507,7 +515,7 @@ def sim(
     import time as _time
 
     from device_sim.fleet import Fleet, FleetSpec
-    from device_sim.runner import Chaos, RunOptions, run
+    from device_sim.runner import Chaos, Connectivity, RunOptions, run
 
     s = _settings()
     demo_url = Path(s.data_dir) / "broker.url"
@@ -530,7 +538,16 @@ def sim(
             fleet,
             mqtt,
             RunOptions(
-                speed=speed, report_interval_s=report_interval, duration_s=duration, chaos=chaos
+                speed=speed,
+                report_interval_s=report_interval,
+                duration_s=duration,
+                chaos=chaos,
+                connectivity=Connectivity(
+                    outages_per_day=outages_per_day,
+                    outage_hours=outage_hours,
+                    buffer=buffer,
+                    clock_skew_s=clock_skew,
+                ),
             ),
             stop,
         )
