@@ -45,11 +45,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--outage-hours", type=float, default=4.0)
     p.add_argument("--buffer", type=int, default=500)
     p.add_argument("--clock-skew", type=float, default=0.0)
+    p.add_argument(
+        "--faults-per-year",
+        type=float,
+        default=0.0,
+        help="faults per device per year, onsets spread over the simulated window",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     fleet = Fleet.create(
         FleetSpec(
-            devices=args.devices, seed=args.seed, start=time.time() - args.start_days_ago * 86400
+            devices=args.devices,
+            seed=args.seed,
+            start=time.time() - args.start_days_ago * 86400,
+            faults_per_device_year=args.faults_per_year,
+            fault_window_days=max(args.start_days_ago, 1.0),
         )
     )
     stop = threading.Event()

@@ -49,6 +49,7 @@ class AirConditioners:
     mode: np.ndarray  # 0 off, 1 cool, 2 heat
     outdoor_c: np.ndarray
     rng: np.random.Generator
+    faults: dict[str, np.ndarray] = field(default_factory=dict)  # severity 0..1 by kind
     clogged_at: np.ndarray = field(init=False)
     compressor_on: np.ndarray = field(init=False)
 
@@ -78,6 +79,9 @@ class AirConditioners:
     def __len__(self) -> int:
         return len(self.region)
 
+    def _severity(self, kind: str) -> np.ndarray:
+        return self.faults.get(kind, np.zeros(len(self.region)))
+
     def outdoor(self, t: float) -> np.ndarray:
         day = (t % YEAR_S) / DAY_S
         season = -np.cos(2 * np.pi * (day - 15) / 365.25)  # -1 mid-January, +1 mid-July
@@ -96,11 +100,13 @@ class AirConditioners:
             * self.freq
             * self.airflow_factor()
             * np.clip(1 - 0.008 * (lift - 8), 0.5, 1.1)
+            * (1 - 0.6 * self._severity("refrigerant_leak"))  # less refrigerant, less heat moved
         )
 
     def power_w(self) -> np.ndarray:
         lift = np.abs(self.outdoor_c - self.room_c)
         compressor = self.freq * 12.0 * (1 + 0.02 * lift)
+        compressor = compressor * (1 + 0.35 * self._severity("condenser_fouling"))
         return np.asarray(np.where(self.mode > 0, compressor + 45.0, 3.0))
 
     def step(self, t: float, dt: float) -> None:
@@ -141,8 +147,11 @@ class AirConditioners:
         cooling, heating = self.mode == 1, self.mode == 2
         load = self.freq / F_MAX
         # evaporating / condensing temperatures: indoor coil in cooling, outdoor in heating
+        leak, fouling = self._severity("refrigerant_leak"), self._severity("condenser_fouling")
         t_evap = np.where(cooling, self.room_c - 10 - 6 * load, self.outdoor_c - 6 - 6 * load)
+        t_evap = t_evap - 8 * leak  # an undercharged evaporator runs colder and starved
         t_cond = np.where(cooling, self.outdoor_c + 8 + 10 * load, self.room_c + 15 + 12 * load)
+        t_cond = t_cond + np.where(cooling, 12 * fouling, 0.0)  # a dirty condenser runs hot
         idle = ~(cooling | heating) | (self.freq == 0)
         equal = r32_pressure_kpa(np.maximum(self.room_c, self.outdoor_c))  # pressures settle
         suction = np.where(idle, equal, r32_pressure_kpa(t_evap))

@@ -10,8 +10,9 @@ import numpy as np
 
 from device_sim.air_conditioner import AirConditioners
 from device_sim.environment import REGIONS, OutdoorAir
+from device_sim.faults import FaultPlan
 from device_sim.purifier import Purifiers
-from device_sim.truth import DeviceTruth, Exhaustion, GroundTruth
+from device_sim.truth import DeviceTruth, Exhaustion, FaultTruth, GroundTruth
 from device_sim.water_purifier import WaterPurifiers
 
 Model = Purifiers | WaterPurifiers | AirConditioners
@@ -28,6 +29,9 @@ class FleetSpec:
     smoker_share: float = 0.1
     # installed at different times: each unit starts up to this far into its filter life
     initial_wear: float = 0.0
+    # faults: per device and year, with onsets spread over the first `fault_window_days`
+    faults_per_device_year: float = 0.0
+    fault_window_days: float = 365.0
     mix: Mapping[str, float] = field(
         default_factory=lambda: MappingProxyType(
             {"purifier": 0.4, "water_purifier": 0.3, "air_conditioner": 0.3}
@@ -62,6 +66,7 @@ class Group:
     model: Model
     seq: np.ndarray
     boot: np.ndarray
+    faults: FaultPlan
 
     def stage_exhaustion(self) -> dict[str, np.ndarray]:
         if isinstance(self.model, Purifiers):
@@ -86,6 +91,7 @@ class Fleet:
     @classmethod
     def create(cls, spec: FleetSpec) -> Fleet:
         rng = np.random.default_rng(spec.seed)
+        fault_rng = np.random.default_rng([spec.seed, 7])  # faults never shift the physics
         groups: dict[str, Group] = {}
         truth = GroundTruth()
         outdoor = OutdoorAir.create(np.zeros(0, dtype=int), rng)
@@ -102,8 +108,21 @@ class Fleet:
                 model = WaterPurifiers.create(region, rng)
             wear = rng.uniform(0, spec.initial_wear, n) if spec.initial_wear else np.zeros(n)
             _wear(model, wear, rng)
+            plan = FaultPlan.sample(
+                device_type,
+                n,
+                fault_rng,
+                start=spec.start,
+                end=spec.start + spec.fault_window_days * 86400,
+                per_device_year=spec.faults_per_device_year,
+            )
             groups[device_type] = Group(
-                device_type, ids, model, np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64)
+                device_type,
+                ids,
+                model,
+                np.zeros(n, dtype=np.int64),
+                np.ones(n, dtype=np.int64),
+                plan,
             )
             for i, device_id in enumerate(ids):
                 smoker, capacity = _unit_truth(model, i)
@@ -114,6 +133,15 @@ class Fleet:
                     smoker=smoker,
                     capacity={**capacity, "initial_wear": round(float(wear[i]), 4)},
                 )
+                if plan.kind[i] >= 0:
+                    kind = plan.kinds[plan.kind[i]]
+                    truth.devices[device_id].faults.append(
+                        FaultTruth(
+                            kind=kind.name,
+                            onset=float(plan.onset[i]),
+                            progression_days=kind.progression_days,
+                        )
+                    )
         return cls(spec, groups, outdoor, spec.start, truth)
 
     def advance(self, until: float) -> None:
@@ -122,6 +150,7 @@ class Fleet:
             dt = min(self.spec.physics_dt, until - self.t)
             for g in self.groups.values():
                 before = {s: np.isnan(a) for s, a in g.stage_exhaustion().items()}
+                g.model.faults = g.faults.severity(self.t)
                 if isinstance(g.model, Purifiers):
                     self.outdoor.step(dt)
                     g.model.step(self.t, dt, self.outdoor.pm25(self.t))
@@ -152,11 +181,29 @@ class Fleet:
             else:
                 g.model.replace_stage(stage, mask)
 
+    def repair(self, device_ids: list[str], fault: str) -> None:
+        """A technician fixed `fault` on these devices (the device side of `cmd repair`)."""
+        for g in self.groups.values():
+            index = {d: i for i, d in enumerate(g.ids)}
+            mask = np.zeros(len(g.ids), dtype=bool)
+            for d in device_ids:
+                i = index.get(d)
+                if (
+                    i is not None
+                    and g.faults.kind[i] >= 0
+                    and (g.faults.kinds[g.faults.kind[i]].name == fault)
+                ):
+                    mask[i] = True
+                    self.truth.devices[d].repairs.append(Exhaustion(stage=fault, at=self.t))
+            g.faults.repair(mask)
+            g.model.faults = g.faults.severity(self.t)
+
     def readings(self) -> list[tuple[str, str, dict[str, float | int | bool], int, int]]:
         """(device_type, device_id, metrics, boot, seq) for every device, one message each."""
         out: list[tuple[str, str, dict[str, float | int | bool], int, int]] = []
         for g in self.groups.values():
             g.seq += 1
+            g.model.faults = g.faults.severity(self.t)
             cols = g.model.metrics()
             names = list(cols)
             values = [cols[n].tolist() for n in names]

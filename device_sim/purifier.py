@@ -44,10 +44,16 @@ class Purifiers:
     used_hours: np.ndarray  # fan run time since the filter change
     level: np.ndarray  # 0..5
     rng: np.random.Generator
+    faults: dict[str, np.ndarray] = field(default_factory=dict)  # severity 0..1 by kind
     exhausted_at: np.ndarray = field(init=False)  # epoch s when loaded >= capacity, or nan
+    stuck_at: np.ndarray = field(init=False)  # the value a stuck PM sensor repeats
 
     def __post_init__(self) -> None:
         self.exhausted_at = np.full(len(self.pm25), np.nan)
+        self.stuck_at = np.full(len(self.pm25), np.nan)
+
+    def _severity(self, kind: str) -> np.ndarray:
+        return self.faults.get(kind, np.zeros(len(self.pm25)))
 
     @classmethod
     def create(cls, n: int, rng: np.random.Generator, *, smoker_share: float = 0.1) -> Purifiers:
@@ -81,7 +87,16 @@ class Purifiers:
 
     def motor_current_ma(self) -> np.ndarray:
         rise = 1 + CURRENT_RISE_AT_FULL * np.clip(self.load_fraction, 0, 1.5)
-        return np.asarray(_CURRENT[self.level] * rise)
+        wear = 1 + 0.6 * self._severity("motor_wear")  # a worn bearing drags
+        return np.asarray(_CURRENT[self.level] * rise * wear)
+
+    def reported_pm25(self) -> np.ndarray:
+        """What the sensor says: drifting high, or stuck at one value."""
+        value = self.pm25 * (1 + 1.5 * self._severity("pm_sensor_drift"))
+        stuck = self._severity("pm_sensor_stuck") > 0
+        self.stuck_at = np.where(stuck & np.isnan(self.stuck_at), value, self.stuck_at)
+        self.stuck_at = np.where(stuck, self.stuck_at, np.nan)
+        return np.asarray(np.where(stuck, self.stuck_at, value))
 
     def filter_life_pct(self) -> np.ndarray:
         """What the device itself reports: rated hours, blind to pollution."""
@@ -124,7 +139,7 @@ class Purifiers:
     def metrics(self) -> dict[str, np.ndarray]:
         """The readings the devices report (names and units of telemetry/metrics.py)."""
         return {
-            "pm25": np.round(np.clip(self.pm25, 0, 2000), 1),
+            "pm25": np.round(np.clip(self.reported_pm25(), 0, 2000), 1),
             "fan_level": self.level,
             "fan_rpm": _RPM[self.level],
             "motor_current_ma": np.round(self.motor_current_ma(), 1),

@@ -292,6 +292,9 @@ def _apply_commands(fleet: Fleet, pub: Publisher, stats: RunStats) -> None:
         if command.cmd == "filter_replaced":
             fleet.replace_filters([device_id], stage=str(command.args.get("stage", "main")))
             stats.commands += 1
+        elif command.cmd == "repair":
+            fleet.repair([device_id], str(command.args.get("fault", "")))
+            stats.commands += 1
         else:
             log.warning("unknown command", extra={"kv": {"device": device_id, "cmd": command.cmd}})
 

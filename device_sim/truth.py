@@ -15,6 +15,13 @@ class Exhaustion:
     at: float  # epoch seconds
 
 
+@dataclass(frozen=True)
+class FaultTruth:
+    kind: str
+    onset: float  # epoch s
+    progression_days: float  # from onset to full severity
+
+
 @dataclass
 class DeviceTruth:
     device_id: str
@@ -27,6 +34,8 @@ class DeviceTruth:
     outages: list[list[float]] = field(default_factory=list)  # [start, end] epoch s, offline
     dropped: int = 0  # readings lost from the full on-device buffer
     clock_skew_ms: int = 0
+    faults: list[FaultTruth] = field(default_factory=list)
+    repairs: list[Exhaustion] = field(default_factory=list)  # stage = the fault repaired
 
 
 @dataclass
@@ -74,6 +83,8 @@ class GroundTruth:
                 continue
             doc["exhaustions"] = [Exhaustion(**e) for e in doc["exhaustions"]]
             doc["replacements"] = [Exhaustion(**e) for e in doc["replacements"]]
+            doc["faults"] = [FaultTruth(**f) for f in doc.get("faults", [])]
+            doc["repairs"] = [Exhaustion(**e) for e in doc.get("repairs", [])]
             d = DeviceTruth(**doc)
             truth.devices[d.device_id] = d
         return truth

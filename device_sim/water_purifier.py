@@ -47,6 +47,7 @@ class WaterPurifiers:
     last_flow: np.ndarray
     water_temp: np.ndarray
     rng: np.random.Generator
+    faults: dict[str, np.ndarray] = field(default_factory=dict)  # severity 0..1 by kind
     exhausted_at: dict[str, np.ndarray] = field(init=False)
 
     STAGES = ("sediment", "carbon", "ro")
@@ -80,15 +81,20 @@ class WaterPurifiers:
     def __len__(self) -> int:
         return len(self.tds_in)
 
+    def _severity(self, kind: str) -> np.ndarray:
+        return self.faults.get(kind, np.zeros(len(self.tds_in)))
+
     def rejection(self) -> np.ndarray:
         """RO salt rejection: falls with volume × feed TDS (scaling); 0.97 when new."""
         wear = self.ro_dose * self.ro_scaling / 2.0e7  # ~8,000 L of 300 ppm -> -0.12
-        return np.asarray(np.clip(RO_REJECTION_NEW - wear, 0.3, RO_REJECTION_NEW))
+        healthy = np.clip(RO_REJECTION_NEW - wear, 0.3, RO_REJECTION_NEW)
+        return np.asarray(healthy * (1 - 0.85 * self._severity("ro_membrane_failure")))
 
     def flow_lpm(self) -> np.ndarray:
         """Product flow while drawing: the sediment stage chokes it as it loads."""
         load = np.clip(self.sediment_load / self.sediment_capacity, 0, 1.5)
-        return np.asarray(NOMINAL_FLOW_LPM * np.maximum(1 - 0.6 * load, 0.1))
+        pump = 1 - 0.6 * self._severity("pump_failure")
+        return np.asarray(NOMINAL_FLOW_LPM * np.maximum(1 - 0.6 * load, 0.1) * pump)
 
     def step(self, t: float, dt: float) -> None:
         n = len(self)
@@ -144,10 +150,14 @@ class WaterPurifiers:
             "tds_out_ppm": np.round(self.tds_in * (1 - self.rejection()), 1),
             "flow_lpm": np.round(self.last_flow, 2),
             "volume_total_l": np.round(self.volume_total_l, 1),
-            "pressure_kpa": np.round(PUMP_KPA + self.rng.normal(0, 8, n), 1),
-            "pump_current_ma": np.round(PUMP_MA + self.rng.normal(0, 15, n), 1),
+            "pressure_kpa": np.round(
+                PUMP_KPA * (1 - 0.7 * self._severity("pump_failure")) + self.rng.normal(0, 8, n), 1
+            ),
+            "pump_current_ma": np.round(
+                PUMP_MA * (1 + 1.2 * self._severity("pump_failure")) + self.rng.normal(0, 15, n), 1
+            ),
             "water_temp_c": np.round(self.water_temp, 1),
-            "leak": np.zeros(n, dtype=bool),
+            "leak": self._severity("leak") > 0,
             "filter_life_sediment_pct": np.round(self.reported_life_pct("sediment"), 1),
             "filter_life_carbon_pct": np.round(self.reported_life_pct("carbon"), 1),
             "filter_life_ro_pct": np.round(self.reported_life_pct("ro"), 1),

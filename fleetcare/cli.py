@@ -501,6 +501,9 @@ def sim(
     ] = 0.0,
     outage_hours: Annotated[float, typer.Option(min=0.01, help="Mean outage length.")] = 4.0,
     buffer: Annotated[int, typer.Option(min=1, help="Readings a device keeps offline.")] = 500,
+    faults_per_year: Annotated[
+        float, typer.Option(min=0, help="Faults per device per year (ground truth records them).")
+    ] = 0.0,
     clock_skew: Annotated[
         float, typer.Option(min=0, max=120, help="Std. dev. of device clock offsets, s.")
     ] = 0.0,
@@ -522,7 +525,13 @@ def sim(
     url = broker or (demo_url.read_text().strip() if demo_url.exists() else s.mqtt.url)
     mqtt = s.mqtt.model_copy(update={"url": url})
     fleet = Fleet.create(
-        FleetSpec(devices=devices, seed=seed, start=_time.time() - start_days_ago * 86400)
+        FleetSpec(
+            devices=devices,
+            seed=seed,
+            start=_time.time() - start_days_ago * 86400,
+            faults_per_device_year=faults_per_year,
+            fault_window_days=max(start_days_ago, 1.0),
+        )
     )
     console.print(f"simulating {devices} devices at ×{speed:g} into {url}; Ctrl-C to stop")
     stop = threading.Event()

@@ -174,3 +174,33 @@ async def test_devices_that_lose_their_connection_buffer_and_replay_in_order(
     loaded = GroundTruth.load(path)
     assert loaded.dropped == stats.dropped
     assert any(d.clock_skew_ms != 0 for d in loaded.devices.values())
+
+
+async def test_faulty_devices_still_speak_the_contract(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    """Faults change readings, never their validity: all stored, no dead letters."""
+    from workorders.dead_letters import DeadLetterRepository
+
+    s = settings_for(tmp_path, mosquitto.port)
+    fleet = Fleet.create(
+        FleetSpec(
+            devices=45,
+            seed=15,
+            start=time.time() - 40 * 86400,
+            faults_per_device_year=12,
+            fault_window_days=20,
+        )
+    )
+    assert sum(1 for t in fleet.truth.devices.values() if t.faults) > 20  # ~2/3 of 45
+    async with running_worker(s) as w:
+        stats = await asyncio.to_thread(
+            run, fleet, s.mqtt, RunOptions(speed=30 * 86400, report_interval_s=3600, duration_s=2)
+        )
+
+        async def stored_all() -> bool:
+            return await w.store.count() >= stats.sent
+
+        await wait_until(stored_all, 30, "all readings stored")
+        assert await w.store.count() == stats.sent
+        assert DeadLetterRepository(w.db).list() == []

@@ -1,0 +1,125 @@
+"""Faults: a declarative table of what can go wrong, and per-device plans of when.
+
+Each fault has an onset (ground truth) and grows from severity 0 to 1 over its
+progression time; the physics models read the severities and change what they measure
+and report. Adding a fault is adding a row here and its effect in the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, kw_only=True)
+class FaultKind:
+    name: str
+    device_type: str
+    progression_days: float  # from onset to full severity
+    description: str
+
+
+FAULTS: tuple[FaultKind, ...] = (
+    FaultKind(
+        name="motor_wear",
+        device_type="purifier",
+        progression_days=20,
+        description="Fan motor bearing wear: current rises at the same speed.",
+    ),
+    FaultKind(
+        name="pm_sensor_drift",
+        device_type="purifier",
+        progression_days=30,
+        description="PM2.5 sensor reads high, increasingly (up to +150 %).",
+    ),
+    FaultKind(
+        name="pm_sensor_stuck",
+        device_type="purifier",
+        progression_days=0.01,
+        description="PM2.5 sensor repeats one value.",
+    ),
+    FaultKind(
+        name="ro_membrane_failure",
+        device_type="water_purifier",
+        progression_days=5,
+        description="RO membrane breach: salt rejection collapses, TDS out climbs.",
+    ),
+    FaultKind(
+        name="pump_failure",
+        device_type="water_purifier",
+        progression_days=3,
+        description="Booster pump failing: pressure falls, current rises.",
+    ),
+    FaultKind(
+        name="leak",
+        device_type="water_purifier",
+        progression_days=0.01,
+        description="Water under the unit: the leak sensor trips.",
+    ),
+    FaultKind(
+        name="refrigerant_leak",
+        device_type="air_conditioner",
+        progression_days=45,
+        description="Slow refrigerant leak: capacity and suction pressure fall.",
+    ),
+    FaultKind(
+        name="condenser_fouling",
+        device_type="air_conditioner",
+        progression_days=60,
+        description="Dirty condenser: head pressure and power rise.",
+    ),
+)
+BY_NAME = {f.name: f for f in FAULTS}
+
+
+def kinds_for(device_type: str) -> tuple[FaultKind, ...]:
+    return tuple(f for f in FAULTS if f.device_type == device_type)
+
+
+@dataclass
+class FaultPlan:
+    """At most one fault per device: which (index into `kinds`, -1 none) and from when."""
+
+    kinds: tuple[FaultKind, ...]
+    kind: np.ndarray
+    onset: np.ndarray  # epoch s, nan = healthy
+
+    @classmethod
+    def healthy(cls, device_type: str, n: int) -> FaultPlan:
+        return cls(kinds_for(device_type), np.full(n, -1), np.full(n, np.nan))
+
+    @classmethod
+    def sample(
+        cls,
+        device_type: str,
+        n: int,
+        rng: np.random.Generator,
+        *,
+        start: float,
+        end: float,
+        per_device_year: float,
+    ) -> FaultPlan:
+        """Each device gets a fault with probability rate × years, onset uniform in the
+        window, kind uniform among its type's kinds."""
+        plan = cls.healthy(device_type, n)
+        if not plan.kinds or per_device_year <= 0 or end <= start:
+            return plan
+        years = (end - start) / (365.25 * 86400)
+        faulty = rng.random(n) < min(1.0, per_device_year * years)
+        plan.kind = np.where(faulty, rng.integers(0, len(plan.kinds), n), -1)
+        plan.onset = np.where(faulty, rng.uniform(start, end, n), np.nan)
+        return plan
+
+    def severity(self, t: float) -> dict[str, np.ndarray]:
+        """Severity 0..1 of each kind at time t (0 where a device does not have it)."""
+        out = {}
+        for i, k in enumerate(self.kinds):
+            has = (self.kind == i) & (self.onset <= t)
+            grown = (t - np.nan_to_num(self.onset, nan=t)) / (k.progression_days * 86400)
+            out[k.name] = np.where(has, np.clip(grown, 0, 1), 0.0)
+        return out
+
+    def repair(self, mask: np.ndarray) -> None:
+        self.kind[mask] = -1
+        self.onset[mask] = np.nan

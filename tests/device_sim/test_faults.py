@@ -1,0 +1,139 @@
+"""Injected faults change what devices measure, as the physics says they would."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from device_sim.air_conditioner import AirConditioners
+from device_sim.environment import DAY_S
+from device_sim.faults import FAULTS, FaultPlan, kinds_for
+from device_sim.fleet import Fleet, FleetSpec
+from device_sim.purifier import Purifiers
+from device_sim.water_purifier import WaterPurifiers
+
+T0 = 1_767_225_600.0
+JULY_EVENING = T0 + 190 * DAY_S + 19 * 3600
+
+
+def twins(model_cls: type, n: int = 10, seed: int = 1) -> tuple[object, object]:
+    """Two identical sets of devices: healthy, and the same with a fault."""
+
+    def make() -> object:
+        rng = np.random.default_rng(seed)
+        if model_cls is Purifiers:
+            return Purifiers.create(n, rng)
+        region = np.zeros(n, dtype=int)
+        return model_cls.create(region, rng)
+
+    return make(), make()
+
+
+def test_every_device_type_has_faults_and_every_fault_a_type() -> None:
+    for device_type in ("purifier", "water_purifier", "air_conditioner"):
+        assert kinds_for(device_type)
+    assert len({f.name for f in FAULTS}) == len(FAULTS)
+
+
+def test_a_refrigerant_leak_cuts_capacity_and_suction_pressure() -> None:
+    healthy, leaking = twins(AirConditioners)
+    assert isinstance(healthy, AirConditioners) and isinstance(leaking, AirConditioners)
+    for ac in (healthy, leaking):
+        ac.step(JULY_EVENING, 300.0)
+        ac.mode[:] = 1
+        ac.freq[:] = 80.0
+    leaking.faults = {"refrigerant_leak": np.ones(10)}
+    assert np.all(leaking.capacity_kw() < 0.5 * healthy.capacity_kw())
+    h, lk = healthy.metrics(), leaking.metrics()
+    assert np.all(lk["suction_pressure_kpa"] < h["suction_pressure_kpa"])
+
+
+def test_a_fouled_condenser_raises_head_pressure_and_power() -> None:
+    healthy, fouled = twins(AirConditioners)
+    assert isinstance(healthy, AirConditioners) and isinstance(fouled, AirConditioners)
+    for ac in (healthy, fouled):
+        ac.step(JULY_EVENING, 300.0)
+        ac.mode[:] = 1
+        ac.freq[:] = 80.0
+    fouled.faults = {"condenser_fouling": np.ones(10)}
+    assert np.all(
+        fouled.metrics()["discharge_pressure_kpa"] > healthy.metrics()["discharge_pressure_kpa"]
+    )
+    assert np.all(fouled.power_w() > healthy.power_w())
+
+
+def test_purifier_motor_wear_and_sensor_faults() -> None:
+    healthy, faulty = twins(Purifiers)
+    assert isinstance(healthy, Purifiers) and isinstance(faulty, Purifiers)
+    faulty.faults = {"motor_wear": np.ones(10)}
+    assert np.all(faulty.motor_current_ma() > 1.5 * healthy.motor_current_ma() - 1e-9)
+    faulty.faults = {"pm_sensor_drift": np.ones(10)}
+    assert np.allclose(faulty.reported_pm25(), 2.5 * faulty.pm25)
+    faulty.faults = {"pm_sensor_stuck": np.ones(10)}
+    first = faulty.reported_pm25().copy()
+    for i in range(12):
+        faulty.step(T0 + 18 * 3600 + i * 600, 600.0, np.full(10, 80.0))
+    assert np.array_equal(faulty.reported_pm25(), first)
+    assert not np.allclose(faulty.pm25, first)  # the air changed; the sensor did not
+
+
+def test_water_purifier_membrane_pump_and_leak_faults() -> None:
+    healthy, faulty = twins(WaterPurifiers)
+    assert isinstance(healthy, WaterPurifiers) and isinstance(faulty, WaterPurifiers)
+    faulty.faults = {
+        "ro_membrane_failure": np.ones(10),
+        "pump_failure": np.ones(10),
+        "leak": np.ones(10),
+    }
+    h, f = healthy.metrics(), faulty.metrics()
+    assert np.all(f["tds_out_ppm"] > 5 * h["tds_out_ppm"])
+    assert np.all(f["pressure_kpa"] < 0.5 * h["pressure_kpa"])
+    assert np.all(f["pump_current_ma"] > h["pump_current_ma"])
+    assert f["leak"].all() and not h["leak"].any()
+
+
+def test_severity_grows_from_onset_and_a_repair_ends_it() -> None:
+    plan = FaultPlan.sample(
+        "air_conditioner",
+        500,
+        np.random.default_rng(3),
+        start=T0,
+        end=T0 + 365 * DAY_S,
+        per_device_year=0.5,
+    )
+    faulty = plan.kind >= 0
+    assert 0.35 < faulty.mean() < 0.65
+    i = int(np.flatnonzero(faulty)[0])
+    kind = plan.kinds[plan.kind[i]]
+    onset = plan.onset[i]
+    assert plan.severity(onset - 1)[kind.name][i] == 0
+    half = plan.severity(onset + kind.progression_days * DAY_S / 2)[kind.name][i]
+    assert 0.45 < half < 0.55
+    assert plan.severity(onset + 2 * kind.progression_days * DAY_S)[kind.name][i] == 1
+    plan.repair(np.arange(500) == i)
+    assert plan.severity(onset + 400 * DAY_S)[kind.name][i] == 0
+
+
+def test_fleet_faults_are_in_ground_truth_and_do_not_change_healthy_physics() -> None:
+    def fleet(rate: float) -> Fleet:
+        f = Fleet.create(
+            FleetSpec(
+                devices=60, seed=21, start=T0, faults_per_device_year=rate, fault_window_days=30
+            )
+        )
+        f.advance(T0 + 40 * DAY_S)
+        return f
+
+    healthy, faulty = fleet(0.0), fleet(12.0)  # 12 a year over 30 days: ~all get one
+    with_fault = [d for d, t in faulty.truth.devices.items() if t.faults]
+    assert len(with_fault) > 40
+    assert all(not t.faults for t in healthy.truth.devices.values())
+    # the same seed: devices without a fault behave exactly the same in both fleets
+    clean = [d for d, t in faulty.truth.devices.items() if not t.faults]
+    a = {d: m for _, d, m, _, _ in healthy.readings()}
+    b = {d: m for _, d, m, _, _ in faulty.readings()}
+    for d in clean:
+        assert a[d] == b[d]
+    target = with_fault[0]
+    kind = faulty.truth.devices[target].faults[0].kind
+    faulty.repair([target], kind)
+    assert faulty.truth.devices[target].repairs[0].stage == kind
