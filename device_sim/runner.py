@@ -34,6 +34,7 @@ from telemetry.payload import CommandPayload
 from telemetry.topics import TopicKind, TopicScheme
 
 log = logging.getLogger("device_sim")
+MAX_UNACKED = 20_000
 MALFORMED_KINDS = ("not_json", "out_of_range", "device_mismatch", "non_finite")
 
 
@@ -95,6 +96,7 @@ class RunStats:
     still_buffered: int = 0  # readings held by devices still offline at the end
     reports: int = 0
     sim_time: float = 0.0
+    elapsed_s: float = 0.0  # wall time until everything sent was acknowledged
 
 
 class Publisher:
@@ -148,6 +150,10 @@ class Publisher:
         *,
         retain: bool = False,
     ) -> None:
+        # backpressure: never more than MAX_UNACKED waiting on the broker (paho's own queue
+        # is unbounded), so a fast simulation runs as fast as the broker and engine take it
+        while self.published - self.acked >= MAX_UNACKED:
+            time.sleep(0.001)
         self.published += 1
         self.client.publish(
             self.scheme.topic(device_type, device_id, kind), payload, qos=1, retain=retain
@@ -331,6 +337,8 @@ def run(
             _apply_commands(fleet, pub, stats)
             target = min(sim0 + (now - wall0) * options.speed, now)
             while next_report <= target and not stop.is_set():
+                if options.duration_s is not None and time.time() - wall0 >= options.duration_s:
+                    break
                 fleet.advance(next_report)
                 sender.round(fleet.readings(), int(next_report * 1000))
                 stats.reports += 1
@@ -352,12 +360,16 @@ def run(
             stop.wait(0.05)
     finally:
         sender.flush()
+        statuses = len(fleet.truth.devices)
         all_acked = pub.wait_all_acked()
+        telemetry_acked = max(0, pub.acked - statuses)  # statuses were published first
         for device_id, truth in fleet.truth.devices.items():
             pub.publish(truth.device_type, device_id, TopicKind.STATUS, b"offline", retain=True)
         pub.wait_all_acked(timeout=10)
         pub.close()
-    stats.acknowledged = stats.sent if all_acked else 0
+    stats.elapsed_s = time.time() - wall0
+    # everything acknowledged, or (broker gone) what was, counted from the broker's PUBACKs
+    stats.acknowledged = stats.sent if all_acked else min(stats.sent, telemetry_acked)
     stats.sim_time = fleet.t
     truth_summary = fleet.truth
     truth_summary.published = stats.acknowledged

@@ -606,6 +606,19 @@ def bench_ingest(
     )
 
 
+@bench_app.command("sim")
+def bench_sim(
+    devices: Annotated[int, typer.Option(min=1000)] = 100_000,
+    seconds: Annotated[float, typer.Option(min=1, help="Length of the publish test.")] = 20.0,
+    output: Annotated[Path | None, typer.Option(help="Append a markdown report here.")] = None,
+) -> None:
+    """Measure the simulator: memory for N devices, physics per simulated day, publish rate."""
+    from bench.sim import run_sim_bench
+
+    _settings()
+    run_sim_bench(devices=devices, seconds=seconds, output=output)
+
+
 @bench_app.command("store")
 def bench_store(
     rows: Annotated[int, typer.Option(min=10_000)] = 1_000_000,
