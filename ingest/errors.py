@@ -1,7 +1,7 @@
 """Errors of the ingest package.
 
-IngestError
-└── BrokerUnavailable   the broker refused or dropped the first connection
+    IngestError   root; ingest raises the stores' and the database's own errors
+                  (StoreUnavailable, DatabaseUnavailable) and retries them itself
 """
 
 from __future__ import annotations
@@ -9,7 +9,3 @@ from __future__ import annotations
 
 class IngestError(Exception):
     """Root of every error raised by `ingest`."""
-
-
-class BrokerUnavailable(IngestError):
-    pass

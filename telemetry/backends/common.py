@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from telemetry.metrics import DEVICE_TYPES, Metric, MetricKind, device_type
+from telemetry.metrics import Metric, MetricKind, device_type
 from telemetry.records import Aggregation, MetricValue, RangeQuery, SeriesFrame
 
 
@@ -66,7 +66,3 @@ def drop_empty(frame: SeriesFrame) -> SeriesFrame:
         ts=[frame.ts[i] for i in keep],
         columns={k: [v[i] for i in keep] for k, v in frame.columns.items()},
     )
-
-
-def type_names() -> list[str]:
-    return list(DEVICE_TYPES)

@@ -28,6 +28,17 @@ def twins(model_cls: type, n: int = 10, seed: int = 1) -> tuple[object, object]:
     return make(), make()
 
 
+def cooling_twins() -> tuple[AirConditioners, AirConditioners]:
+    """Two identical ACs cooling hard on a July evening: one stays healthy."""
+    healthy, faulty = twins(AirConditioners)
+    assert isinstance(healthy, AirConditioners) and isinstance(faulty, AirConditioners)
+    for ac in (healthy, faulty):
+        ac.step(JULY_EVENING, 300.0)
+        ac.mode[:] = 1
+        ac.freq[:] = 80.0
+    return healthy, faulty
+
+
 def test_every_device_type_has_faults_and_every_fault_a_type() -> None:
     for device_type in ("purifier", "water_purifier", "air_conditioner"):
         assert kinds_for(device_type)
@@ -35,12 +46,7 @@ def test_every_device_type_has_faults_and_every_fault_a_type() -> None:
 
 
 def test_a_refrigerant_leak_cuts_capacity_and_suction_pressure() -> None:
-    healthy, leaking = twins(AirConditioners)
-    assert isinstance(healthy, AirConditioners) and isinstance(leaking, AirConditioners)
-    for ac in (healthy, leaking):
-        ac.step(JULY_EVENING, 300.0)
-        ac.mode[:] = 1
-        ac.freq[:] = 80.0
+    healthy, leaking = cooling_twins()
     leaking.faults = {"refrigerant_leak": np.ones(10)}
     assert np.all(leaking.capacity_kw() < 0.5 * healthy.capacity_kw())
     h, lk = healthy.metrics(), leaking.metrics()
@@ -48,12 +54,7 @@ def test_a_refrigerant_leak_cuts_capacity_and_suction_pressure() -> None:
 
 
 def test_a_fouled_condenser_raises_head_pressure_and_power() -> None:
-    healthy, fouled = twins(AirConditioners)
-    assert isinstance(healthy, AirConditioners) and isinstance(fouled, AirConditioners)
-    for ac in (healthy, fouled):
-        ac.step(JULY_EVENING, 300.0)
-        ac.mode[:] = 1
-        ac.freq[:] = 80.0
+    healthy, fouled = cooling_twins()
     fouled.faults = {"condenser_fouling": np.ones(10)}
     assert np.all(
         fouled.metrics()["discharge_pressure_kpa"] > healthy.metrics()["discharge_pressure_kpa"]

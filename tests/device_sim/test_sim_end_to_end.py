@@ -9,8 +9,19 @@ from pathlib import Path
 from device_sim.fleet import Fleet, FleetSpec
 from device_sim.runner import RunOptions, run
 from fleetcare.brokers import MosquittoProcess
+from telemetry.store import TelemetryStore
 from tests.ingest.helpers import settings_for, wait_until
 from tests.ingest.test_ingest_e2e import running_worker
+
+
+async def stored_exactly(store: TelemetryStore, n: int) -> None:
+    """Wait until the store holds n readings, then check it holds no more."""
+
+    async def enough() -> bool:
+        return await store.count() >= n
+
+    await wait_until(enough, 30, f"{n} readings stored")
+    assert await store.count() == n
 
 
 async def test_an_accelerated_fleet_lands_in_the_store_exactly_as_published(
@@ -25,11 +36,7 @@ async def test_an_accelerated_fleet_lands_in_the_store_exactly_as_published(
         assert stats.sent > 1000
         assert stats.acknowledged == stats.sent == fleet.truth.published
 
-        async def stored_all() -> bool:
-            return await w.store.count() >= stats.sent
-
-        await wait_until(stored_all, 30, "all simulated readings stored")
-        assert await w.store.count() == stats.sent
+        await stored_exactly(w.store, stats.sent)
         device = fleet.ids[0]
         latest = (await w.store.latest([device]))[device]
         assert 0 <= latest.metrics["filter_life_pct"] <= 100
@@ -151,11 +158,7 @@ async def test_devices_that_lose_their_connection_buffer_and_replay_in_order(
         )
         assert stats.outages > 5 and stats.dropped > 0
 
-        async def stored_all() -> bool:
-            return await w.store.count() >= stats.sent
-
-        await wait_until(stored_all, 30, "all sent readings stored")
-        assert await w.store.count() == stats.sent
+        await stored_exactly(w.store, stats.sent)
         generated = stats.reports * 20
         assert stats.sent + stats.dropped + stats.still_buffered == generated
         # per device: whatever was not dropped from its buffer arrived, once
@@ -198,9 +201,5 @@ async def test_faulty_devices_still_speak_the_contract(
             run, fleet, s.mqtt, RunOptions(speed=30 * 86400, report_interval_s=3600, duration_s=2)
         )
 
-        async def stored_all() -> bool:
-            return await w.store.count() >= stats.sent
-
-        await wait_until(stored_all, 30, "all readings stored")
-        assert await w.store.count() == stats.sent
+        await stored_exactly(w.store, stats.sent)
         assert DeadLetterRepository(w.db).list() == []
