@@ -11,15 +11,30 @@ from pathlib import Path
 
 from device_sim.fleet import Fleet, FleetSpec
 from device_sim.runner import Chaos, Connectivity, RunOptions, run
+from device_sim.transport import PerDeviceOptions
 from telemetry.connection import MqttSettings
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m device_sim",
-        description="Simulate a fleet of air and water purifiers over MQTT.",
+        description="Simulate air purifiers, water purifiers and air conditioners over MQTT.",
     )
     p.add_argument("--devices", type=int, default=100)
+    p.add_argument(
+        "--mode",
+        choices=("accelerated", "realtime", "backfill"),
+        default="accelerated",
+        help="backfill: the history up to now as fast as the engine takes it, then stop",
+    )
+    p.add_argument("--processes", type=int, default=1, help="publisher processes")
+    p.add_argument(
+        "--per-device",
+        action="store_true",
+        help="one connection per device with its own credentials and Last Will",
+    )
+    p.add_argument("--device-secret", default="fleetcare-sim")
+    p.add_argument("--max-backlog", type=int, default=None)
     p.add_argument(
         "--speed",
         type=float,
@@ -69,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         fleet,
         MqttSettings(url=args.broker, topic_prefix=args.prefix),
         RunOptions(
+            mode=args.mode,
+            processes=args.processes,
+            per_device=PerDeviceOptions(secret=args.device_secret) if args.per_device else None,
+            max_backlog=args.max_backlog,
             speed=args.speed,
             report_interval_s=args.report_interval,
             duration_s=args.duration,

@@ -90,7 +90,8 @@ class AirConditioners:
         return np.asarray(_T_MEAN[self.region] + _T_AMP[self.region] * season + diurnal)
 
     def airflow_factor(self) -> np.ndarray:
-        return np.asarray(1 - FILTER_AIRFLOW_LOSS * np.clip(self.filter_load, 0, 1.5))
+        fan = 1 - 0.25 * self._severity("fan_bearing_wear")  # a dragging fan moves less air
+        return np.asarray((1 - FILTER_AIRFLOW_LOSS * np.clip(self.filter_load, 0, 1.5)) * fan)
 
     def capacity_kw(self) -> np.ndarray:
         """Heat moved at the current frequency: less with a dirty filter and a big lift."""
@@ -101,13 +102,22 @@ class AirConditioners:
             * self.airflow_factor()
             * np.clip(1 - 0.008 * (lift - 8), 0.5, 1.1)
             * (1 - 0.6 * self._severity("refrigerant_leak"))  # less refrigerant, less heat moved
+            * (1 - 0.4 * self._severity("compressor_degradation"))  # leaky valves pump less
         )
 
     def power_w(self) -> np.ndarray:
         lift = np.abs(self.outdoor_c - self.room_c)
         compressor = self.freq * 12.0 * (1 + 0.02 * lift)
         compressor = compressor * (1 + 0.35 * self._severity("condenser_fouling"))
-        return np.asarray(np.where(self.mode > 0, compressor + 45.0, 3.0))
+        compressor = compressor * (1 + 0.25 * self._severity("compressor_degradation"))
+        fan = 45.0 + 30.0 * self._severity("fan_bearing_wear")  # the motor works harder
+        return np.asarray(np.where(self.mode > 0, compressor + fan, 3.0))
+
+    def indoor_fan_rpm(self) -> np.ndarray:
+        """A worn bearing drags the fan down and makes it hunt around its speed."""
+        wear = self._severity("fan_bearing_wear")
+        hunt = self.rng.normal(0, 1, len(self)) * 60 * wear
+        return np.asarray(np.round(RPM_INDOOR * (1 - 0.25 * wear) + hunt).astype(int))
 
     def step(self, t: float, dt: float) -> None:
         hour = (t % DAY_S) / HOUR_S
@@ -152,6 +162,9 @@ class AirConditioners:
         t_evap = t_evap - 8 * leak  # an undercharged evaporator runs colder and starved
         t_cond = np.where(cooling, self.outdoor_c + 8 + 10 * load, self.room_c + 15 + 12 * load)
         t_cond = t_cond + np.where(cooling, 12 * fouling, 0.0)  # a dirty condenser runs hot
+        # worn valves leak discharge gas back: the pressure ratio collapses
+        worn = self._severity("compressor_degradation") * (self.freq > 0)
+        t_evap, t_cond = t_evap + 5 * worn, t_cond - 6 * worn
         idle = ~(cooling | heating) | (self.freq == 0)
         equal = r32_pressure_kpa(np.maximum(self.room_c, self.outdoor_c))  # pressures settle
         suction = np.where(idle, equal, r32_pressure_kpa(t_evap))
@@ -177,6 +190,6 @@ class AirConditioners:
             "discharge_pressure_kpa": np.round(discharge, 0),
             "coil_temp_c": np.round(coil, 2),
             "supply_air_temp_c": np.round(supply, 2),
-            "indoor_fan_rpm": np.where(self.mode > 0, (RPM_INDOOR * np.ones(n)).astype(int), 0),
+            "indoor_fan_rpm": np.where(self.mode > 0, self.indoor_fan_rpm(), 0),
             "filter_used_hours": np.round(self.filter_hours, 2),
         }

@@ -11,11 +11,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from telemetry.metrics import device_type as device_type_row
+
+ANY = "*"  # a fault any device type can have
+# the sensor that sensor faults hit, per device type
+SENSOR_OF = {"purifier": "pm25", "water_purifier": "tds_out_ppm", "air_conditioner": "room_temp_c"}
+SPIKE_RATE = 0.05  # share of readings spiked at full severity
+DROPOUT_RATE = 0.4  # share of readings missing at full severity
+
 
 @dataclass(frozen=True, kw_only=True)
 class FaultKind:
     name: str
-    device_type: str
+    device_type: str  # or ANY
     progression_days: float  # from onset to full severity
     description: str
 
@@ -52,6 +60,12 @@ FAULTS: tuple[FaultKind, ...] = (
         description="Booster pump failing: pressure falls, current rises.",
     ),
     FaultKind(
+        name="clogged_prefilter",
+        device_type="purifier",
+        progression_days=10,
+        description="Pre-filter matted with lint and hair: airflow falls, current rises.",
+    ),
+    FaultKind(
         name="leak",
         device_type="water_purifier",
         progression_days=0.01,
@@ -69,25 +83,83 @@ FAULTS: tuple[FaultKind, ...] = (
         progression_days=60,
         description="Dirty condenser: head pressure and power rise.",
     ),
+    FaultKind(
+        name="compressor_degradation",
+        device_type="air_conditioner",
+        progression_days=90,
+        description="Worn compressor valves: capacity falls and power rises at the same "
+        "frequency; suction pressure up, discharge down.",
+    ),
+    FaultKind(
+        name="fan_bearing_wear",
+        device_type="air_conditioner",
+        progression_days=30,
+        description="Indoor fan bearing wear: the fan slows and hunts, airflow and capacity "
+        "fall, fan power rises.",
+    ),
+    FaultKind(
+        name="sensor_spikes",
+        device_type=ANY,
+        progression_days=1,
+        description="A loose sensor connection: occasional readings several times the true "
+        "value (inside the sensor's range), up to 5 % of readings.",
+    ),
+    FaultKind(
+        name="sensor_dropout",
+        device_type=ANY,
+        progression_days=1,
+        description="A failing sensor: readings missing (null), up to 40 % of them.",
+    ),
 )
 BY_NAME = {f.name: f for f in FAULTS}
 
 
 def kinds_for(device_type: str) -> tuple[FaultKind, ...]:
-    return tuple(f for f in FAULTS if f.device_type == device_type)
+    return tuple(f for f in FAULTS if f.device_type in (device_type, ANY))
+
+
+def apply_sensor_faults(
+    metrics: dict[str, np.ndarray], plan: FaultPlan, t: float, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Spikes and dropouts on the type's main sensor. Draws come from their own stream,
+    for every device, so they never shift the physics or differ between processes."""
+    severity = plan.severity(t)
+    spikes = severity.get("sensor_spikes")
+    dropout = severity.get("sensor_dropout")
+    if spikes is None or dropout is None or not (spikes.any() or dropout.any()):
+        return metrics
+    name = SENSOR_OF[plan.device_type]
+    row = device_type_row(plan.device_type).by_name[name]
+    n = len(spikes)
+    u_spike, factor, u_drop = rng.random(n), rng.uniform(3, 8, n), rng.random(n)
+    values = np.asarray(metrics[name], dtype=float)
+    spiked = u_spike < SPIKE_RATE * spikes
+    hi = row.maximum if row.maximum is not None else np.inf
+    values = np.where(spiked, np.minimum(np.abs(values) * factor + 50, hi), values)
+    out = dict(metrics)
+    values = np.round(values) if row.kind.value == "int" else np.round(values, 2)
+    missing = u_drop < DROPOUT_RATE * dropout
+    if missing.any():
+        obj = values.astype(object)
+        obj[missing] = None
+        out[name] = obj
+    else:
+        out[name] = values
+    return out
 
 
 @dataclass
 class FaultPlan:
     """At most one fault per device: which (index into `kinds`, -1 none) and from when."""
 
+    device_type: str
     kinds: tuple[FaultKind, ...]
     kind: np.ndarray
     onset: np.ndarray  # epoch s, nan = healthy
 
     @classmethod
     def healthy(cls, device_type: str, n: int) -> FaultPlan:
-        return cls(kinds_for(device_type), np.full(n, -1), np.full(n, np.nan))
+        return cls(device_type, kinds_for(device_type), np.full(n, -1), np.full(n, np.nan))
 
     @classmethod
     def sample(

@@ -10,12 +10,14 @@ import numpy as np
 
 from device_sim.air_conditioner import AirConditioners
 from device_sim.environment import REGIONS, OutdoorAir
-from device_sim.faults import FaultPlan
+from device_sim.faults import FaultPlan, apply_sensor_faults
 from device_sim.purifier import Purifiers
 from device_sim.truth import DeviceTruth, Exhaustion, FaultTruth, GroundTruth
 from device_sim.water_purifier import WaterPurifiers
 
 Model = Purifiers | WaterPurifiers | AirConditioners
+# (index in the fleet, device_type, device_id, metrics, boot, seq)
+Reading = tuple[int, str, str, dict[str, float | int | bool | str | None], int, int]
 _SHORT = {"purifier": "ap", "water_purifier": "wp", "air_conditioner": "ac"}
 SUPPORTED = tuple(_SHORT)
 
@@ -67,6 +69,7 @@ class Group:
     seq: np.ndarray
     boot: np.ndarray
     faults: FaultPlan
+    sensor_rng: np.random.Generator  # sensor faults' own stream: never shifts the physics
 
     def stage_exhaustion(self) -> dict[str, np.ndarray]:
         if isinstance(self.model, Purifiers):
@@ -95,7 +98,7 @@ class Fleet:
         groups: dict[str, Group] = {}
         truth = GroundTruth()
         outdoor = OutdoorAir.create(np.zeros(0, dtype=int), rng)
-        for device_type, n in spec.counts().items():
+        for g_index, (device_type, n) in enumerate(spec.counts().items()):
             region = rng.integers(0, len(REGIONS), n)
             ids = [f"sim-{_SHORT[device_type]}-{spec.seed}-{i:06d}" for i in range(n)]
             model: Model
@@ -123,6 +126,7 @@ class Fleet:
                 np.zeros(n, dtype=np.int64),
                 np.ones(n, dtype=np.int64),
                 plan,
+                np.random.default_rng([spec.seed, 13, g_index]),
             )
             for i, device_id in enumerate(ids):
                 smoker, capacity = _unit_truth(model, i)
@@ -198,26 +202,42 @@ class Fleet:
             g.faults.repair(mask)
             g.model.faults = g.faults.severity(self.t)
 
-    def readings(self) -> list[tuple[str, str, dict[str, float | int | bool], int, int]]:
-        """(device_type, device_id, metrics, boot, seq) for every device, one message each."""
-        out: list[tuple[str, str, dict[str, float | int | bool], int, int]] = []
+    def owned(self, shard: tuple[int, int] = (0, 1)) -> list[tuple[int, str, str]]:
+        """(index, device_type, device_id) of the devices shard k of n publishes."""
+        k, n = shard
+        return [
+            (i, g.device_type, d)
+            for i, (g, d) in enumerate((g, d) for g in self.groups.values() for d in g.ids)
+            if i % n == k
+        ]
+
+    def readings(self, shard: tuple[int, int] = (0, 1)) -> list[Reading]:
+        """(index, device_type, device_id, metrics, boot, seq) of every device of shard k
+        of n, one message each. Every device's counters and sensors advance, whatever the
+        shard, so all processes sharing a fleet stay identical."""
+        k, n = shard
+        out: list[Reading] = []
+        offset = 0
         for g in self.groups.values():
             g.seq += 1
             g.model.faults = g.faults.severity(self.t)
-            cols = g.model.metrics()
+            cols = apply_sensor_faults(g.model.metrics(), g.faults, self.t, g.sensor_rng)
+            first = (k - offset) % n  # this shard's first device in the group
             names = list(cols)
-            values = [cols[n].tolist() for n in names]
-            seq, boot = g.seq.tolist(), g.boot.tolist()
+            values = [cols[m][first::n].tolist() for m in names]
+            seq, boot = g.seq[first::n].tolist(), g.boot[first::n].tolist()
             out.extend(
                 (
+                    offset + first + j * n,
                     g.device_type,
                     device_id,
-                    {n: v[i] for n, v in zip(names, values, strict=True)},
-                    boot[i],
-                    seq[i],
+                    {m: v[j] for m, v in zip(names, values, strict=True)},
+                    boot[j],
+                    seq[j],
                 )
-                for i, device_id in enumerate(g.ids)
+                for j, device_id in enumerate(g.ids[first::n])
             )
+            offset += len(g.ids)
         return out
 
 

@@ -80,7 +80,8 @@ class Purifiers:
     def airflow_m3h(self) -> np.ndarray:
         """Airflow at the current fan level, reduced as the filter loads."""
         loss = 1 - AIRFLOW_LOSS_AT_FULL * np.clip(self.load_fraction, 0, 1.5)
-        return np.asarray(_AIRFLOW[self.level] * np.maximum(loss, 0.1))
+        prefilter = 1 - 0.6 * self._severity("clogged_prefilter")  # matted with lint and hair
+        return np.asarray(_AIRFLOW[self.level] * np.maximum(loss, 0.1) * prefilter)
 
     def cadr_m3h(self) -> np.ndarray:
         return np.asarray(self.airflow_m3h() * EFFICIENCY)
@@ -88,7 +89,8 @@ class Purifiers:
     def motor_current_ma(self) -> np.ndarray:
         rise = 1 + CURRENT_RISE_AT_FULL * np.clip(self.load_fraction, 0, 1.5)
         wear = 1 + 0.6 * self._severity("motor_wear")  # a worn bearing drags
-        return np.asarray(_CURRENT[self.level] * rise * wear)
+        clogged = 1 + 0.25 * self._severity("clogged_prefilter")  # more pressure drop
+        return np.asarray(_CURRENT[self.level] * rise * wear * clogged)
 
     def reported_pm25(self) -> np.ndarray:
         """What the sensor says: drifting high, or stuck at one value."""

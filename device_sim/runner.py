@@ -1,8 +1,11 @@
-"""Drive a fleet in accelerated time and publish it over MQTT (multiplexed connection).
+"""Drive a fleet through simulated time and publish it over MQTT.
 
-Simulated time runs `speed` times faster than the wall clock from a start in the past, and
-never ahead of the wall clock (the engine rejects device time from the future): a fleet
-started 180 days ago at x3600 ages half a year in ~72 minutes, then goes on in real time.
+Time modes: `accelerated` runs simulated time `speed` times faster than the wall clock
+from a start in the past, never ahead of the wall clock (the engine rejects device time
+from the future): a fleet started 180 days ago at x3600 ages half a year in ~72 minutes,
+then goes on in real time. `realtime` is x1. `backfill` publishes the history from the
+start up to now as fast as the engine takes it (paced by the broker's backlog, see
+`pacing`), then stops.
 
 Chaos publishes duplicates, out-of-order and malformed messages at set rates and counts
 them in the ground truth, so ingest can be checked against it. Commands on the devices'
@@ -14,27 +17,26 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
-import random
+import math
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 import orjson
-import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
-from pydantic import ValidationError
 
-from device_sim.fleet import Fleet
+from device_sim.fleet import Fleet, Reading
+from device_sim.pacing import BrokerBacklog
+from device_sim.transport import Multiplexed, PerDevice, PerDeviceOptions, Transport
 from telemetry.connection import MqttSettings
-from telemetry.errors import TopicError
-from telemetry.payload import CommandPayload
-from telemetry.topics import TopicKind, TopicScheme
+from telemetry.topics import TopicKind
 
 log = logging.getLogger("device_sim")
-MAX_UNACKED = 20_000
+MAX_UNACKED = 20_000  # per connection: backpressure from the broker
+DEFAULT_BACKFILL_BACKLOG = 100_000
+Mode = Literal["accelerated", "realtime", "backfill"]
 MALFORMED_KINDS = ("not_json", "out_of_range", "device_mismatch", "non_finite")
 
 
@@ -71,16 +73,33 @@ class Connectivity:
 
 @dataclass(frozen=True, kw_only=True)
 class RunOptions:
-    speed: float = 3600.0
+    mode: Mode = "accelerated"
+    speed: float = 3600.0  # accelerated: simulated seconds per wall second
     report_interval_s: float = 900.0  # simulated seconds between a device's reports
-    duration_s: float | None = None  # wall seconds; None = until stopped
+    duration_s: float | None = None  # wall seconds; None = until stopped (or caught up)
     client_id: str = "fleetcare-sim"
     chaos: Chaos = field(default_factory=Chaos)
     connectivity: Connectivity = field(default_factory=Connectivity)
+    per_device: PerDeviceOptions | None = None  # one connection per device; None: multiplexed
+    processes: int = 1  # publisher processes, each owning a share of the devices
+    # wait while the broker holds more than this for its subscribers (backfill: default 100k)
+    max_backlog: int | None = None
 
     def __post_init__(self) -> None:
         if self.speed <= 0 or self.report_interval_s <= 0:
             raise ValueError("speed and report interval must be positive")
+        if self.mode not in ("accelerated", "realtime", "backfill"):
+            raise ValueError("mode is one of accelerated, realtime, backfill")
+        if not 1 <= self.processes <= 64:
+            raise ValueError("processes between 1 and 64")
+        if self.max_backlog is not None and self.max_backlog < 1:
+            raise ValueError("max_backlog must be at least 1")
+
+    @property
+    def backlog_bound(self) -> int | None:
+        if self.max_backlog is not None:
+            return self.max_backlog
+        return DEFAULT_BACKFILL_BACKLOG if self.mode == "backfill" else None
 
 
 @dataclass
@@ -95,79 +114,29 @@ class RunStats:
     dropped: int = 0  # readings lost from full on-device buffers
     still_buffered: int = 0  # readings held by devices still offline at the end
     reports: int = 0
+    waits: int = 0  # backfill: times publishing paused for the engine to catch up
     sim_time: float = 0.0
     elapsed_s: float = 0.0  # wall time until everything sent was acknowledged
 
-
-class Publisher:
-    """One paho connection publishing for many devices (QoS 1), counting broker acks, and
-    receiving their commands."""
-
-    def __init__(self, mqtt: MqttSettings, client_id: str) -> None:
-        self.scheme = TopicScheme(mqtt.topic_prefix)
-        self.client = paho.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            clean_session=True,
-        )
-        if mqtt.username:
-            password = mqtt.password.get_secret_value() if mqtt.password else None
-            self.client.username_pw_set(mqtt.username, password)
-        self.client.max_inflight_messages_set(1000)
-        self.acked = 0
-        self.published = 0
-        self.commands: queue.Queue[tuple[str, CommandPayload]] = queue.Queue()
-        self._lock = threading.Lock()
-        self._subscribed = threading.Event()
-        self.client.on_publish = self._on_publish
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = lambda *_: self._subscribed.set()
-        addr = mqtt.address()
-        self.client.connect(addr.host, addr.port, keepalive=mqtt.keepalive_s)
-        self.client.subscribe(self.scheme.filter(TopicKind.CMD), qos=1)
-        self.client.loop_start()
-        self._subscribed.wait(10)
-
-    def _on_publish(self, *_args: object) -> None:
-        with self._lock:
-            self.acked += 1
-
-    def _on_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
-        try:
-            topic = self.scheme.parse(msg.topic)
-            command = CommandPayload.model_validate_json(msg.payload)
-        except (TopicError, ValidationError) as exc:  # a device ignores what it cannot parse
-            log.warning("ignored a command", extra={"kv": {"topic": msg.topic, "error": str(exc)}})
-            return
-        self.commands.put((topic.device_id, command))
-
-    def publish(
-        self,
-        device_type: str,
-        device_id: str,
-        kind: TopicKind,
-        payload: bytes,
-        *,
-        retain: bool = False,
-    ) -> None:
-        # backpressure: never more than MAX_UNACKED waiting on the broker (paho's own queue
-        # is unbounded), so a fast simulation runs as fast as the broker and engine take it
-        while self.published - self.acked >= MAX_UNACKED:
-            time.sleep(0.001)
-        self.published += 1
-        self.client.publish(
-            self.scheme.topic(device_type, device_id, kind), payload, qos=1, retain=retain
-        )
-
-    def wait_all_acked(self, timeout: float = 60.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while self.acked < self.published and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return self.acked >= self.published
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+    def add(self, other: RunStats) -> None:
+        """Fold in another process's counts."""
+        for name in (
+            "sent",
+            "acknowledged",
+            "duplicates",
+            "out_of_order",
+            "commands",
+            "outages",
+            "dropped",
+            "still_buffered",
+            "waits",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for kind, n in other.malformed.items():
+            self.malformed[kind] = self.malformed.get(kind, 0) + n
+        self.reports = max(self.reports, other.reports)
+        self.sim_time = max(self.sim_time, other.sim_time)
+        self.elapsed_s = max(self.elapsed_s, other.elapsed_s)
 
 
 def _malformed(kind: str, payload: dict[str, Any]) -> bytes:
@@ -193,116 +162,126 @@ def _malformed(kind: str, payload: dict[str, Any]) -> bytes:
 
 
 class _Sender:
-    """Publishes one round of readings, with chaos and connectivity loss, keeping counts."""
+    """Publishes one round of readings, with chaos and connectivity loss, keeping counts.
 
-    def __init__(self, pub: Publisher, options: RunOptions, fleet: Fleet, stats: RunStats) -> None:
-        self.pub, self.chaos, self.conn, self.stats = (
-            pub,
-            options.chaos,
-            options.connectivity,
-            stats,
-        )
+    Random decisions are drawn for the whole fleet every round from one seeded stream, and
+    each process uses its own devices' rows: the same seed gives every device the same
+    outages, skew and chaos however many processes share the fleet.
+    """
+
+    def __init__(
+        self, transport: Transport, options: RunOptions, fleet: Fleet, stats: RunStats
+    ) -> None:
+        self.transport, self.stats = transport, stats
+        self.chaos, self.conn = options.chaos, options.connectivity
         self.truth = fleet.truth
-        self.rng = random.Random(fleet.spec.seed)
+        self.n = len(fleet.ids)
+        self.rng = np.random.default_rng([fleet.spec.seed, 11])
         self.delayed: list[tuple[str, str, bytes]] = []
         self.offline_until: dict[str, float] = {}
         self.buffers: dict[str, deque[bytes]] = {}
         self.p_outage = self.conn.outages_per_day * options.report_interval_s / 86400
-        self.skew_ms: dict[str, int] = {}
+        c = self.chaos
+        self.random = bool(self.p_outage or c.duplicate or c.out_of_order or c.malformed)
+        self.skew_ms = np.zeros(self.n, dtype=np.int64)
         if self.conn.clock_skew_s:
-            for device_id, truth in self.truth.devices.items():
-                skew = int(self.rng.gauss(0, self.conn.clock_skew_s * 1000))
-                self.skew_ms[device_id] = truth.clock_skew_ms = skew
+            self.skew_ms = self.rng.normal(0, self.conn.clock_skew_s * 1000, self.n).astype(
+                np.int64
+            )
 
-    def _connected(self, device_type: str, device_id: str, t: float) -> bool:
+    def own(self, owned: list[tuple[int, str, str]]) -> None:
+        """Record the clock skew of the devices this process publishes."""
+        if self.conn.clock_skew_s:
+            for index, _t, device_id in owned:
+                self.truth.devices[device_id].clock_skew_ms = int(self.skew_ms[index])
+
+    def _connected(self, device_type: str, device_id: str, t: float, u: np.ndarray) -> bool:
         """Whether the device can publish now; starts and ends its outages."""
         until = self.offline_until.get(device_id)
         if until is not None:
             if t < until:
                 return False
             del self.offline_until[device_id]  # back: online again, replay in order
-            self.pub.publish(
-                device_type,
-                device_id,
-                TopicKind.STATUS,
-                orjson.dumps({"v": 1, "state": "online"}),
-                retain=True,
-            )
+            self.transport.came_back(device_type, device_id)
             for body in self.buffers.pop(device_id, deque()):
-                self.pub.publish(device_type, device_id, TopicKind.TELEMETRY, body)
+                self.transport.publish(
+                    device_type, device_id, TopicKind.TELEMETRY, body, counted=True
+                )
                 self.stats.sent += 1
             return True
-        if self.p_outage and self.rng.random() < self.p_outage:
-            length = self.rng.expovariate(1 / (self.conn.outage_hours * 3600))
+        if self.p_outage and u[0] < self.p_outage:
+            length = -math.log(1 - u[1]) * self.conn.outage_hours * 3600  # exponential
             self.offline_until[device_id] = t + length
             self.truth.devices[device_id].outages.append([t, t + length])
             self.stats.outages += 1
-            # what the broker's Last Will says when a device drops
-            self.pub.publish(device_type, device_id, TopicKind.STATUS, b"offline", retain=True)
+            self.transport.went_offline(device_type, device_id)
             return False
         return True
 
-    def round(self, readings: list[tuple[str, str, dict[str, Any], int, int]], ts: int) -> None:
+    def round(self, readings: list[Reading], ts: int) -> None:
         late, self.delayed = self.delayed, []
-        c = self.chaos
+        c, pub = self.chaos, self.transport.publish
         t = ts / 1000
-        for device_type, device_id, metrics, boot, seq in readings:
+        # columns: outage?, outage length, malformed?, which kind, late?, duplicate?
+        draws = self.rng.random((self.n, 6)) if self.random else None
+        u = np.ones(6)
+        for index, device_type, device_id, metrics, boot, seq in readings:
             doc = {
                 "v": 1,
                 "device_id": device_id,
-                "ts": ts + self.skew_ms.get(device_id, 0),
+                "ts": ts + int(self.skew_ms[index]),
                 "seq": seq,
                 "boot": boot,
                 "metrics": metrics,
             }
-            if not self._connected(device_type, device_id, t):
-                buffer = self.buffers.setdefault(device_id, deque(maxlen=self.conn.buffer))
-                if len(buffer) == buffer.maxlen:
-                    self.stats.dropped += 1  # the oldest goes, as on real devices
-                    self.truth.devices[device_id].dropped += 1
-                buffer.append(orjson.dumps(doc))
-                continue
-            if c.malformed and self.rng.random() < c.malformed:
-                kind = MALFORMED_KINDS[self.rng.randrange(len(MALFORMED_KINDS))]
-                self.stats.malformed[kind] = self.stats.malformed.get(kind, 0) + 1
-                self.pub.publish(device_type, device_id, TopicKind.TELEMETRY, _malformed(kind, doc))
-                continue
+            if draws is not None:
+                u = draws[index]
+                if not self._connected(device_type, device_id, t, u):
+                    buffer = self.buffers.setdefault(device_id, deque(maxlen=self.conn.buffer))
+                    if len(buffer) == buffer.maxlen:
+                        self.stats.dropped += 1  # the oldest goes, as on real devices
+                        self.truth.devices[device_id].dropped += 1
+                    buffer.append(orjson.dumps(doc))
+                    continue
+                if u[2] < c.malformed:
+                    kind = MALFORMED_KINDS[int(u[3] * len(MALFORMED_KINDS))]
+                    self.stats.malformed[kind] = self.stats.malformed.get(kind, 0) + 1
+                    pub(device_type, device_id, TopicKind.TELEMETRY, _malformed(kind, doc))
+                    continue
             body = orjson.dumps(doc)
             self.stats.sent += 1
-            if c.out_of_order and self.rng.random() < c.out_of_order:
+            if u[4] < c.out_of_order:
                 self.stats.out_of_order += 1
                 self.delayed.append((device_type, device_id, body))  # goes after the next round
                 continue
-            self.pub.publish(device_type, device_id, TopicKind.TELEMETRY, body)
-            if c.duplicate and self.rng.random() < c.duplicate:
+            pub(device_type, device_id, TopicKind.TELEMETRY, body, counted=True)
+            if u[5] < c.duplicate:
                 self.stats.duplicates += 1
-                self.pub.publish(device_type, device_id, TopicKind.TELEMETRY, body)
+                pub(device_type, device_id, TopicKind.TELEMETRY, body)
         for device_type, device_id, body in late:
-            self.pub.publish(device_type, device_id, TopicKind.TELEMETRY, body)
+            pub(device_type, device_id, TopicKind.TELEMETRY, body, counted=True)
 
     def flush(self) -> None:
         for device_type, device_id, body in self.delayed:
-            self.pub.publish(device_type, device_id, TopicKind.TELEMETRY, body)
+            self.transport.publish(device_type, device_id, TopicKind.TELEMETRY, body, counted=True)
         self.delayed = []
         self.stats.still_buffered = sum(len(b) for b in self.buffers.values())
 
 
-def _apply_commands(fleet: Fleet, pub: Publisher, stats: RunStats) -> None:
-    while True:
-        try:
-            device_id, command = pub.commands.get_nowait()
-        except queue.Empty:
-            return
+def _apply_commands(fleet: Fleet, transport: Transport, stats: RunStats, owned: set[str]) -> None:
+    while not transport.commands.empty():
+        device_id, command = transport.commands.get_nowait()
         if device_id not in fleet.truth.devices:
             continue
         if command.cmd == "filter_replaced":
             fleet.replace_filters([device_id], stage=str(command.args.get("stage", "main")))
-            stats.commands += 1
         elif command.cmd == "repair":
             fleet.repair([device_id], str(command.args.get("fault", "")))
-            stats.commands += 1
         else:
             log.warning("unknown command", extra={"kv": {"device": device_id, "cmd": command.cmd}})
+            continue
+        # every process of a multiplexed fleet hears every command; the owner counts it
+        stats.commands += device_id in owned
 
 
 def run(
@@ -312,20 +291,65 @@ def run(
     stop: threading.Event | None = None,
     stats: RunStats | None = None,
 ) -> RunStats:
-    """Publish the fleet until `stop` is set or `duration_s` passes; returns the counts
-    (pass `stats` to watch them while it runs)."""
+    """Publish the fleet until `stop` is set, `duration_s` passes or (backfill) the run
+    catches up with now; returns the counts (pass `stats` to watch them while it runs).
+
+    With `processes > 1` the fleet is rebuilt from its spec in each process; the ground
+    truth of every device comes back into `fleet.truth`.
+    """
     stop = stop or threading.Event()
-    pub = Publisher(mqtt, options.client_id)
     stats = stats if stats is not None else RunStats()
-    sender = _Sender(pub, options, fleet, stats)
-    for device_id, truth in fleet.truth.devices.items():
-        pub.publish(
-            truth.device_type,
-            device_id,
-            TopicKind.STATUS,
-            orjson.dumps({"v": 1, "state": "online", "boot": 1, "firmware": "sim-1.0"}),
-            retain=True,
-        )
+    if options.processes > 1:
+        from device_sim.parallel import run_parallel
+
+        return run_parallel(fleet, mqtt, options, stop, stats)
+    run_shard(fleet, mqtt, options, stop, stats, shard=(0, 1))
+    _summarise(fleet, stats)
+    return stats
+
+
+def _summarise(fleet: Fleet, stats: RunStats) -> None:
+    t = fleet.truth
+    t.published, t.duplicates, t.out_of_order = (
+        stats.acknowledged,
+        stats.duplicates,
+        stats.out_of_order,
+    )
+    t.malformed, t.dropped, t.still_buffered = (
+        dict(stats.malformed),
+        stats.dropped,
+        stats.still_buffered,
+    )
+
+
+def run_shard(
+    fleet: Fleet,
+    mqtt: MqttSettings,
+    options: RunOptions,
+    stop: threading.Event,
+    stats: RunStats,
+    *,
+    shard: tuple[int, int],
+) -> None:
+    """Run the whole fleet's physics; publish the devices of `shard` (k of n)."""
+    k, n = shard
+    client_id = options.client_id if n == 1 else f"{options.client_id}-{k}"
+    owned = fleet.owned(shard)
+    owned_ids = {device_id for _i, _t, device_id in owned}
+    transport: Transport = (
+        PerDevice(mqtt, options.per_device)
+        if options.per_device is not None
+        else Multiplexed(mqtt, client_id, window=MAX_UNACKED)
+    )
+    transport.start([(device_type, device_id) for _i, device_type, device_id in owned])
+    bound = options.backlog_bound
+    backlog = (
+        BrokerBacklog(mqtt, f"{client_id}-pace", transport.published) if bound is not None else None
+    )
+    sender = _Sender(transport, options, fleet, stats)
+    sender.own(owned)
+    del owned
+    speed = 1.0 if options.mode == "realtime" else options.speed
     wall0, sim0 = time.time(), fleet.t
     next_report = fleet.t
     last_log = 0.0
@@ -334,48 +358,57 @@ def run(
             now = time.time()
             if options.duration_s is not None and now - wall0 >= options.duration_s:
                 break
-            _apply_commands(fleet, pub, stats)
-            target = min(sim0 + (now - wall0) * options.speed, now)
+            if options.mode == "backfill" and next_report > now:
+                break  # caught up with the present
+            target = now if options.mode == "backfill" else min(sim0 + (now - wall0) * speed, now)
+            waiting = False
             while next_report <= target and not stop.is_set():
                 if options.duration_s is not None and time.time() - wall0 >= options.duration_s:
                     break
+                _apply_commands(fleet, transport, stats, owned_ids)
+                if backlog is not None and bound is not None:
+                    held = backlog.backlog()
+                    if held is not None and held > bound:
+                        waiting = True
+                        stats.waits += 1
+                        break
                 fleet.advance(next_report)
-                sender.round(fleet.readings(), int(next_report * 1000))
+                sender.round(fleet.readings(shard), int(next_report * 1000))
+                transport.flush()
                 stats.reports += 1
+                stats.sim_time = fleet.t
                 next_report += options.report_interval_s
-            if now - last_log >= 5:
-                last_log = now
-                log.info(
-                    "fleet",
-                    extra={
-                        "kv": {
-                            "sim_time": time.strftime("%Y-%m-%d %H:%M", time.gmtime(fleet.t)),
-                            "sent": stats.sent,
-                            "stages_exhausted": sum(
-                                len(d.exhaustions) for d in fleet.truth.devices.values()
-                            ),
-                        }
-                    },
-                )
-            stop.wait(0.05)
+                if time.time() - last_log >= 5:
+                    break  # report progress and hear commands during a long catch-up
+            _apply_commands(fleet, transport, stats, owned_ids)
+            transport.flush()
+            if time.time() - last_log >= 5 and k == 0:
+                last_log = time.time()
+                _log_progress(fleet, stats, waiting)
+            if waiting or next_report > target:
+                stop.wait(0.2 if waiting else 0.05)
     finally:
         sender.flush()
-        statuses = len(fleet.truth.devices)
-        all_acked = pub.wait_all_acked()
-        telemetry_acked = max(0, pub.acked - statuses)  # statuses were published first
-        for device_id, truth in fleet.truth.devices.items():
-            pub.publish(truth.device_type, device_id, TopicKind.STATUS, b"offline", retain=True)
-        pub.wait_all_acked(timeout=10)
-        pub.close()
-    stats.elapsed_s = time.time() - wall0
-    # everything acknowledged, or (broker gone) what was, counted from the broker's PUBACKs
-    stats.acknowledged = stats.sent if all_acked else min(stats.sent, telemetry_acked)
-    stats.sim_time = fleet.t
-    truth_summary = fleet.truth
-    truth_summary.published = stats.acknowledged
-    truth_summary.duplicates = stats.duplicates
-    truth_summary.out_of_order = stats.out_of_order
-    truth_summary.malformed = dict(stats.malformed)
-    truth_summary.dropped = stats.dropped
-    truth_summary.still_buffered = stats.still_buffered
-    return stats
+        transport.wait_acked(60)
+        # exact: the broker's PUBACKs of distinct valid readings (all of them, unless the
+        # broker went away for good)
+        stats.acknowledged = transport.acked_counted()
+        transport.close()
+        if backlog is not None:
+            backlog.close()
+        stats.elapsed_s = time.time() - wall0
+        stats.sim_time = fleet.t
+
+
+def _log_progress(fleet: Fleet, stats: RunStats, waiting: bool) -> None:
+    log.info(
+        "fleet",
+        extra={
+            "kv": {
+                "sim_time": time.strftime("%Y-%m-%d %H:%M", time.gmtime(fleet.t)),
+                "sent": stats.sent,
+                "stages_exhausted": sum(len(d.exhaustions) for d in fleet.truth.devices.values()),
+                **({"waiting_for_engine": True} if waiting else {}),
+            }
+        },
+    )

@@ -68,6 +68,8 @@ def mosquitto_config(
         f"persistence {'true' if persistence else 'false'}",
         f"persistence_location {data_dir}/",
         "autosave_interval 1",
+        # $SYS every second: the simulator's backfill paces itself by the queued count
+        "sys_interval 1",
         "log_dest stdout",
         "log_type error",
         "log_type warning",

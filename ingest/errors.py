@@ -1,7 +1,7 @@
 """Errors of the ingest package.
 
-    IngestError   root; ingest raises the stores' and the database's own errors
-                  (StoreUnavailable, DatabaseUnavailable) and retries them itself
+IngestError   root; ingest raises the stores' and the database's own errors
+              (StoreUnavailable, DatabaseUnavailable) and retries them itself
 """
 
 from __future__ import annotations

@@ -130,11 +130,70 @@ def test_fleet_faults_are_in_ground_truth_and_do_not_change_healthy_physics() ->
     assert all(not t.faults for t in healthy.truth.devices.values())
     # the same seed: devices without a fault behave exactly the same in both fleets
     clean = [d for d, t in faulty.truth.devices.items() if not t.faults]
-    a = {d: m for _, d, m, _, _ in healthy.readings()}
-    b = {d: m for _, d, m, _, _ in faulty.readings()}
+    a = {d: m for _, _, d, m, _, _ in healthy.readings()}
+    b = {d: m for _, _, d, m, _, _ in faulty.readings()}
     for d in clean:
         assert a[d] == b[d]
     target = with_fault[0]
     kind = faulty.truth.devices[target].faults[0].kind
     faulty.repair([target], kind)
     assert faulty.truth.devices[target].repairs[0].stage == kind
+
+
+def test_a_degraded_compressor_moves_less_heat_for_more_power_at_the_same_frequency() -> None:
+    healthy, worn = cooling_twins()
+    worn.faults = {"compressor_degradation": np.ones(10)}
+    assert np.array_equal(worn.freq, healthy.freq)
+    assert np.all(worn.capacity_kw() < 0.7 * healthy.capacity_kw())
+    assert np.all(worn.power_w() > healthy.power_w())
+    h, w = healthy.metrics(), worn.metrics()
+    # leaky valves: the pressure ratio collapses (suction up, discharge down)
+    assert np.all(w["suction_pressure_kpa"] > h["suction_pressure_kpa"])
+    assert np.all(w["discharge_pressure_kpa"] < h["discharge_pressure_kpa"])
+
+
+def test_a_worn_indoor_fan_bearing_slows_the_fan_and_cuts_airflow() -> None:
+    healthy, worn = cooling_twins()
+    worn.faults = {"fan_bearing_wear": np.ones(10)}
+    assert np.all(worn.airflow_factor() < healthy.airflow_factor())
+    assert np.all(worn.capacity_kw() < healthy.capacity_kw())
+    rpm_h, rpm_w = healthy.metrics()["indoor_fan_rpm"], worn.metrics()["indoor_fan_rpm"]
+    assert rpm_w.mean() < 0.85 * rpm_h.mean()
+    assert rpm_w.std() > rpm_h.std()  # it hunts
+
+
+def test_a_clogged_prefilter_cuts_airflow_and_raises_motor_current() -> None:
+    healthy, clogged = twins(Purifiers)
+    assert isinstance(healthy, Purifiers) and isinstance(clogged, Purifiers)
+    clogged.faults = {"clogged_prefilter": np.ones(10)}
+    assert np.all(clogged.cadr_m3h() <= 0.4 * healthy.cadr_m3h() + 1e-9)
+    assert np.all(clogged.motor_current_ma() >= 1.25 * healthy.motor_current_ma() - 1e-9)
+
+
+def test_sensor_spikes_stay_in_range_and_dropouts_are_nulls_on_the_main_sensor() -> None:
+    from device_sim.faults import SENSOR_OF, apply_sensor_faults
+    from telemetry.metrics import device_type
+
+    n = 4000
+    for kind in ("purifier", "water_purifier", "air_conditioner"):
+        plan = FaultPlan.healthy(kind, n)
+        names = [k.name for k in plan.kinds]
+        half = n // 2
+        plan.kind[:half] = names.index("sensor_spikes")
+        plan.kind[half:] = names.index("sensor_dropout")
+        plan.onset[:] = T0 - 10 * DAY_S  # fully grown
+        sensor = SENSOR_OF[kind]
+        row = device_type(kind).by_name[sensor]
+        clean = {sensor: np.full(n, 20.0), "other": np.full(n, 1.0)}
+        out = apply_sensor_faults(clean, plan, T0, np.random.default_rng(1))
+        values = list(out[sensor])
+        spiked = [v for v in values[:half] if v is not None and v > 20.0]
+        missing = [v for v in values[half:] if v is None]
+        assert 0.02 * half < len(spiked) < 0.09 * half, kind  # ~5 % at full severity
+        assert all(row.minimum <= v <= row.maximum for v in spiked)  # type: ignore[operator]
+        assert None not in values[:half]
+        assert 0.3 * half < len(missing) < 0.5 * half, kind  # ~40 %
+        assert np.array_equal(out["other"], clean["other"])  # one sensor, not the device
+        # before onset nothing happens
+        plan.onset[:] = T0 + DAY_S
+        assert apply_sensor_faults(clean, plan, T0, np.random.default_rng(1)) is clean

@@ -100,7 +100,7 @@ def test_the_same_seed_gives_the_same_fleet_and_another_seed_does_not() -> None:
     def readings(seed: int) -> list[object]:
         fleet = Fleet.create(FleetSpec(devices=30, seed=seed, start=T0))
         fleet.advance(T0 + 10 * DAY_S)
-        return [m for _, _, m, _, _ in fleet.readings()]
+        return [m for _, _, _, m, _, _ in fleet.readings()]
 
     assert readings(7) == readings(7)
     assert readings(7) != readings(8)
