@@ -24,6 +24,13 @@ AIRFLOW_M3S = 0.16  # indoor fan at a clean filter
 FILTER_AIRFLOW_LOSS = 0.45  # airflow at full dust load
 FILTER_CAPACITY_H = 1500.0  # fan hours to a full filter in a typical home
 RPM_INDOOR = 1100
+# device error codes, in priority order: (code, what the manual says, when it trips)
+ERROR_CODES = (
+    ("P1", "high discharge pressure protection", "discharge above 4,200 kPa"),
+    ("E6", "low refrigerant: suction pressure low while cooling", "suction below 750 kPa"),
+    ("E4", "indoor fan speed abnormal", "fan below 85 % of its set speed while running"),
+)
+ERROR_TEXT = {code: text for code, text, _ in ERROR_CODES}
 
 
 def r32_pressure_kpa(sat_temp_c: np.ndarray) -> np.ndarray:
@@ -118,6 +125,19 @@ class AirConditioners:
         wear = self._severity("fan_bearing_wear")
         hunt = self.rng.normal(0, 1, len(self)) * 60 * wear
         return np.asarray(np.round(RPM_INDOOR * (1 - 0.25 * wear) + hunt).astype(int))
+
+    def error_codes(self, metrics: dict[str, np.ndarray]) -> np.ndarray:
+        """The code each unit's controller shows now ('' = none), from what it measures."""
+        running = self.mode > 0
+        tripped = [
+            metrics["discharge_pressure_kpa"] > 4200,
+            (self.mode == 1) & (self.freq > 0) & (metrics["suction_pressure_kpa"] < 750),
+            running & (metrics["indoor_fan_rpm"] < 0.85 * RPM_INDOOR),
+        ]
+        codes = np.full(len(self), "", dtype=object)
+        for (code, _text, _when), hit in reversed(list(zip(ERROR_CODES, tripped, strict=True))):
+            codes[hit] = code  # the first in priority order wins
+        return codes
 
     def step(self, t: float, dt: float) -> None:
         hour = (t % DAY_S) / HOUR_S

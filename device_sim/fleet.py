@@ -70,6 +70,8 @@ class Group:
     boot: np.ndarray
     faults: FaultPlan
     sensor_rng: np.random.Generator  # sensor faults' own stream: never shifts the physics
+    shown: np.ndarray | None = None  # error code each unit shows ('' none); ACs only
+    new_codes: np.ndarray | None = None  # indexes of units whose code appeared this round
 
     def stage_exhaustion(self) -> dict[str, np.ndarray]:
         if isinstance(self.model, Purifiers):
@@ -202,6 +204,46 @@ class Fleet:
             g.faults.repair(mask)
             g.model.faults = g.faults.severity(self.t)
 
+    def _error_codes(self, g: Group, metrics: dict[str, np.ndarray]) -> None:
+        """Edge-triggered: a code appearing is an event (with the next seq); ground truth."""
+        assert isinstance(g.model, AirConditioners)
+        codes = g.model.error_codes(metrics)
+        shown = g.shown if g.shown is not None else np.full(len(codes), "", dtype=object)
+        new = np.flatnonzero((codes != "") & (codes != shown))
+        g.shown, g.new_codes = codes, new
+        g.seq[new] += 1  # events share the device's counter, after this round's telemetry
+        for i in new:
+            self.truth.devices[g.ids[i]].error_codes.append([str(codes[i]), self.t])
+
+    def events(
+        self, shard: tuple[int, int] = (0, 1)
+    ) -> list[tuple[int, str, str, dict[str, str], int, int]]:
+        """(index, device_type, device_id, data, boot, seq) of the `error_code` events of
+        the last round, for the devices of shard k of n."""
+        from device_sim.air_conditioner import ERROR_TEXT
+
+        k, n = shard
+        out = []
+        offset = 0
+        for g in self.groups.values():
+            if g.new_codes is not None and g.shown is not None:
+                for i in g.new_codes:
+                    if (offset + i) % n == k:
+                        code = str(g.shown[i])
+                        data = {"code": code, "text": ERROR_TEXT[code]}
+                        out.append(
+                            (
+                                offset + int(i),
+                                g.device_type,
+                                g.ids[i],
+                                data,
+                                int(g.boot[i]),
+                                int(g.seq[i]),
+                            )
+                        )
+            offset += len(g.ids)
+        return out
+
     def owned(self, shard: tuple[int, int] = (0, 1)) -> list[tuple[int, str, str]]:
         """(index, device_type, device_id) of the devices shard k of n publishes."""
         k, n = shard
@@ -220,12 +262,16 @@ class Fleet:
         offset = 0
         for g in self.groups.values():
             g.seq += 1
+            telemetry_seq = g.seq.copy()  # an error-code event takes the next one
             g.model.faults = g.faults.severity(self.t)
-            cols = apply_sensor_faults(g.model.metrics(), g.faults, self.t, g.sensor_rng)
+            raw = g.model.metrics()
+            if isinstance(g.model, AirConditioners):
+                self._error_codes(g, raw)
+            cols = apply_sensor_faults(raw, g.faults, self.t, g.sensor_rng)
             first = (k - offset) % n  # this shard's first device in the group
             names = list(cols)
             values = [cols[m][first::n].tolist() for m in names]
-            seq, boot = g.seq[first::n].tolist(), g.boot[first::n].tolist()
+            seq, boot = telemetry_seq[first::n].tolist(), g.boot[first::n].tolist()
             out.extend(
                 (
                     offset + first + j * n,

@@ -113,6 +113,7 @@ class RunStats:
     outages: int = 0
     dropped: int = 0  # readings lost from full on-device buffers
     still_buffered: int = 0  # readings held by devices still offline at the end
+    events: int = 0  # error-code events published
     reports: int = 0
     waits: int = 0  # backfill: times publishing paused for the engine to catch up
     sim_time: float = 0.0
@@ -123,6 +124,7 @@ class RunStats:
         for name in (
             "sent",
             "acknowledged",
+            "events",
             "duplicates",
             "out_of_order",
             "commands",
@@ -180,6 +182,7 @@ class _Sender:
         self.delayed: list[tuple[str, str, bytes]] = []
         self.offline_until: dict[str, float] = {}
         self.buffers: dict[str, deque[bytes]] = {}
+        self.held_events: dict[str, list[bytes]] = {}  # rare: kept whole while offline
         self.p_outage = self.conn.outages_per_day * options.report_interval_s / 86400
         c = self.chaos
         self.random = bool(self.p_outage or c.duplicate or c.out_of_order or c.malformed)
@@ -208,6 +211,9 @@ class _Sender:
                     device_type, device_id, TopicKind.TELEMETRY, body, counted=True
                 )
                 self.stats.sent += 1
+            for body in self.held_events.pop(device_id, []):
+                self.transport.publish(device_type, device_id, TopicKind.EVENT, body)
+                self.stats.events += 1
             return True
         if self.p_outage and u[0] < self.p_outage:
             length = -math.log(1 - u[1]) * self.conn.outage_hours * 3600  # exponential
@@ -218,6 +224,16 @@ class _Sender:
             return False
         return True
 
+    def _envelope(self, index: int, device_id: str, ts: int, boot: int, seq: int) -> dict[str, Any]:
+        """What every message carries, with the device's own (possibly skewed) clock."""
+        return {
+            "v": 1,
+            "device_id": device_id,
+            "ts": ts + int(self.skew_ms[index]),
+            "seq": seq,
+            "boot": boot,
+        }
+
     def round(self, readings: list[Reading], ts: int) -> None:
         late, self.delayed = self.delayed, []
         c, pub = self.chaos, self.transport.publish
@@ -226,14 +242,8 @@ class _Sender:
         draws = self.rng.random((self.n, 6)) if self.random else None
         u = np.ones(6)
         for index, device_type, device_id, metrics, boot, seq in readings:
-            doc = {
-                "v": 1,
-                "device_id": device_id,
-                "ts": ts + int(self.skew_ms[index]),
-                "seq": seq,
-                "boot": boot,
-                "metrics": metrics,
-            }
+            doc = self._envelope(index, device_id, ts, boot, seq)
+            doc["metrics"] = metrics
             if draws is not None:
                 u = draws[index]
                 if not self._connected(device_type, device_id, t, u):
@@ -260,6 +270,18 @@ class _Sender:
                 pub(device_type, device_id, TopicKind.TELEMETRY, body)
         for device_type, device_id, body in late:
             pub(device_type, device_id, TopicKind.TELEMETRY, body, counted=True)
+
+    def events(self, events: list[tuple[int, str, str, dict[str, str], int, int]], ts: int) -> None:
+        """Publish this round's error-code events (held while the device is offline)."""
+        for index, device_type, device_id, data, boot, seq in events:
+            doc = self._envelope(index, device_id, ts, boot, seq)
+            doc.update(event="error_code", data=data)
+            body = orjson.dumps(doc)
+            if device_id in self.offline_until:
+                self.held_events.setdefault(device_id, []).append(body)
+                continue
+            self.transport.publish(device_type, device_id, TopicKind.EVENT, body)
+            self.stats.events += 1
 
     def flush(self) -> None:
         for device_type, device_id, body in self.delayed:
@@ -320,6 +342,7 @@ def _summarise(fleet: Fleet, stats: RunStats) -> None:
         stats.dropped,
         stats.still_buffered,
     )
+    t.events = stats.events
 
 
 def run_shard(
@@ -374,6 +397,7 @@ def run_shard(
                         break
                 fleet.advance(next_report)
                 sender.round(fleet.readings(shard), int(next_report * 1000))
+                sender.events(fleet.events(shard), int(next_report * 1000))
                 transport.flush()
                 stats.reports += 1
                 stats.sim_time = fleet.t

@@ -36,6 +36,7 @@ class DeviceTruth:
     clock_skew_ms: int = 0
     faults: list[FaultTruth] = field(default_factory=list)
     repairs: list[Exhaustion] = field(default_factory=list)  # stage = the fault repaired
+    error_codes: list[list[str | float]] = field(default_factory=list)  # [code, epoch s]
 
 
 @dataclass
@@ -47,6 +48,7 @@ class GroundTruth:
     malformed: dict[str, int] = field(default_factory=dict)  # by kind (chaos)
     dropped: int = 0  # readings lost from full device buffers during outages
     still_buffered: int = 0  # readings still held by devices offline when the run ended
+    events: int = 0  # error-code events acknowledged by the broker
 
     def save(self, path: Path) -> None:
         """One JSON object per device per line, then a summary line."""
@@ -61,6 +63,7 @@ class GroundTruth:
                         "malformed": self.malformed,
                         "dropped": self.dropped,
                         "still_buffered": self.still_buffered,
+                        "events": self.events,
                     }
                 }
             )
@@ -80,6 +83,7 @@ class GroundTruth:
                 truth.malformed = dict(summary.get("malformed", {}))
                 truth.dropped = int(summary.get("dropped", 0))
                 truth.still_buffered = int(summary.get("still_buffered", 0))
+                truth.events = int(summary.get("events", 0))
                 continue
             doc["exhaustions"] = [Exhaustion(**e) for e in doc["exhaustions"]]
             doc["replacements"] = [Exhaustion(**e) for e in doc["replacements"]]

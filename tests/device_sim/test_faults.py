@@ -197,3 +197,53 @@ def test_sensor_spikes_stay_in_range_and_dropouts_are_nulls_on_the_main_sensor()
         # before onset nothing happens
         plan.onset[:] = T0 + DAY_S
         assert apply_sensor_faults(clean, plan, T0, np.random.default_rng(1)) is clean
+
+
+def test_air_conditioners_show_error_codes_from_what_they_measure() -> None:
+    from device_sim.air_conditioner import RPM_INDOOR
+
+    healthy, faulty = cooling_twins()
+    assert set(healthy.error_codes(healthy.metrics())) == {""}
+    faulty.faults = {"fan_bearing_wear": np.ones(10)}
+    assert set(faulty.error_codes(faulty.metrics())) == {"E4"}
+    faulty.faults = {"refrigerant_leak": np.ones(10)}
+    m = faulty.metrics()
+    low = m["suction_pressure_kpa"] < 750
+    assert list(faulty.error_codes(m)) == ["E6" if x else "" for x in low]
+    faulty.faults = {}
+    m = faulty.metrics()
+    m["discharge_pressure_kpa"] = np.full(10, 4500.0)
+    m["indoor_fan_rpm"] = np.full(10, int(0.5 * RPM_INDOOR))
+    assert set(faulty.error_codes(m)) == {"P1"}  # the first in priority order
+
+
+async def test_error_codes_are_events_with_the_next_seq_and_in_ground_truth() -> None:
+    fleet = Fleet.create(
+        FleetSpec(
+            devices=60,
+            seed=31,
+            start=JULY_EVENING - 3 * DAY_S,
+            mix={"air_conditioner": 1.0},
+            faults_per_device_year=40,
+            fault_window_days=2,
+        )
+    )
+    for g in fleet.groups.values():  # grown to full severity before the run starts
+        g.faults.onset = np.where(g.faults.kind >= 0, fleet.t - 100 * DAY_S, np.nan)
+    seen: dict[str, list[int]] = {}
+    events = []
+    t = fleet.t
+    for _ in range(3 * 96):
+        t += 900
+        fleet.advance(t)
+        for _, _, device_id, _, _, seq in fleet.readings():
+            seen.setdefault(device_id, []).append(seq)
+        for e in fleet.events():
+            events.append(e)
+            seen[e[2]].append(e[5])
+    assert events, "faults this strong show codes"
+    assert {e[3]["code"] for e in events} <= {"P1", "E6", "E4"}
+    for seqs in seen.values():  # telemetry and events share the counter, no repeats
+        assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    in_truth = sum(len(d.error_codes) for d in fleet.truth.devices.values())
+    assert in_truth == len(events)

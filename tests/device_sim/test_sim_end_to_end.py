@@ -203,3 +203,11 @@ async def test_faulty_devices_still_speak_the_contract(
 
         await stored_exactly(w.store, stats.sent)
         assert DeadLetterRepository(w.db).list() == []
+        # air conditioners' error codes arrive as events, each stored once
+        stored_events = 0
+        for device_id, truth in fleet.truth.devices.items():
+            if truth.device_type == "air_conditioner":
+                found = await w.store.events("air_conditioner", device_id, 0, 2**62)
+                assert [e.data["code"] for e in found] == [c for c, _ in truth.error_codes]
+                stored_events += len(found)
+        assert stored_events == stats.events == fleet.truth.events
