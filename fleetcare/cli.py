@@ -34,11 +34,17 @@ dl_app = typer.Typer(
     help="Messages ingest could not accept, each kept with its reason.", no_args_is_help=True
 )
 devices_app = typer.Typer(help="The device registry.", no_args_is_help=True)
+registry_app = typer.Typer(
+    help="The service registry: outlets, territories, customers, technicians, parts, "
+    "stock, and where each device is.",
+    no_args_is_help=True,
+)
 telemetry_app = typer.Typer(help="Read the telemetry store.", no_args_is_help=True)
 bench_app = typer.Typer(help="Benchmarks (results go to docs/benchmarks.md).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(dl_app, name="deadletters")
 app.add_typer(devices_app, name="devices")
+app.add_typer(registry_app, name="registry")
 app.add_typer(telemetry_app, name="telemetry")
 app.add_typer(bench_app, name="bench")
 
@@ -325,6 +331,79 @@ async def _replay(s: Settings, ids: list[int] | None, reason: str | None, dry_ru
                 console.print(f"  #{letter_id} still rejected: {why}: {detail}")
     verb = "would store" if dry_run else "stored"
     console.print(f"{verb} {total_ok}; still rejected {total_bad}")
+
+
+# -- registry --------------------------------------------------------------------------
+@registry_app.command("import")
+def registry_import(
+    files: Annotated[list[Path], typer.Argument(help=".json (all kinds) or .csv (one kind)")],
+    kind: Annotated[
+        str | None,
+        typer.Option(help="For a CSV not named after its kind (customers.csv, technicians.csv…)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Validate only.")] = False,
+) -> None:
+    """Import registry rows, all or nothing: a bad row is named by file, line and field.
+
+    JSON: {"outlets": [...], "territories": [...], "customers": [...], "technicians":
+    [...], "parts": [...], "stock": [...], "devices": [...]}. CSV: one kind per file;
+    lists are `;`-separated, skills `device_type:problem_kind`, working hours
+    `mon=08:00-18:00;tue=08:00-18:00`. Rows that exist are updated. See
+    docs/workorders.md for every field.
+    """
+    from fleetcare.wiring import open_database
+    from workorders.service_registry import (
+        RegistryData,
+        RegistryImportError,
+        ServiceRegistry,
+        read_file,
+    )
+
+    merged = RegistryData({})
+    try:
+        for f in files:
+            if not f.exists():
+                err.print(f"[red]{f}: no such file[/red]")
+                raise typer.Exit(2)
+            for k, rows in read_file(f, kind).rows.items():
+                merged.rows.setdefault(k, []).extend(rows)
+        if dry_run:
+            console.print(f"valid: {merged.count()}")
+            return
+        for k in (
+            "outlets",
+            "territories",
+            "customers",
+            "technicians",
+            "parts",
+            "stock",
+            "devices",
+        ):
+            merged.rows.setdefault(k, [])
+        counts = ServiceRegistry(open_database(_settings())).load(merged)
+    except RegistryImportError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"imported {counts}")
+
+
+@registry_app.command("generate")
+def registry_generate(
+    devices: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
+    seed: Annotated[int, typer.Option(help="The fleet's seed, as for `fleetcare sim`.")] = 1,
+    output: Annotated[Path, typer.Option(help="Where to write the JSON.")] = Path("registry.json"),
+) -> None:
+    """Write a registry consistent with `fleetcare sim --devices N --seed S`: the same
+    device ids, with owners, territories, outlets, technicians, parts and stock."""
+    from fleetcare.registry_gen import for_sim_fleet
+
+    rows = for_sim_fleet(devices, seed)
+    output.write_text(json.dumps(rows, indent=1, ensure_ascii=False))
+    console.print(
+        f"wrote {output}: "
+        + ", ".join(f"{len(v)} {k}" for k, v in rows.items())
+        + f"; load it with `fleetcare registry import {output}`"
+    )
 
 
 # -- devices ---------------------------------------------------------------------------

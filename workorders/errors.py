@@ -4,7 +4,9 @@ WorkordersError
 ├── DatabaseUnavailable   the database cannot be reached: retry later
 ├── NotMigrated           the schema is behind the code: run `fleetcare db upgrade`
 ├── NotFound              no such row
-└── RegistryError         a registry change that is not allowed
+├── RegistryError         a registry change that is not allowed
+├── InvalidTransition     the lifecycle does not allow that move from this state
+└── ConcurrentChange      someone changed the order first: read it again
 """
 
 from __future__ import annotations
@@ -35,3 +37,24 @@ class NotFound(WorkordersError):
 
 class RegistryError(WorkordersError):
     pass
+
+
+class InvalidTransition(WorkordersError):
+    def __init__(self, order_id: int, state: object, to: object) -> None:
+        from workorders.lifecycle import State, allowed
+
+        frm = State(str(state))
+        moves = allowed(frm)
+        self.order_id, self.state, self.to = order_id, frm, to
+        self.allowed = moves
+        super().__init__(
+            f"work order {order_id} is {frm.value}: it cannot go to {State(str(to)).value}; "
+            + (f"allowed: {', '.join(moves)}" if moves else f"{frm.value} is final")
+        )
+
+
+class ConcurrentChange(WorkordersError):
+    def __init__(self, order_id: int, *, expected: object, found: object) -> None:
+        self.order_id, self.expected, self.found = order_id, expected, found
+        now = f"it is now {found}" if found is not None else "it changed meanwhile"
+        super().__init__(f"work order {order_id} was {expected} when read, {now}: read it again")

@@ -89,3 +89,172 @@ dead_letters = sa.Table(
     sa.Index("ix_dead_letters_status_reason", "status", "reason"),
     sa.Index("ix_dead_letters_device", "device_id"),
 )
+
+# -- the service domain (issue 4) ---------------------------------------------------------
+LIVE_STATES = ("proposed", "open", "assigned", "accepted", "scheduled", "in_progress", "on_hold")
+LIVE_WHERE = (
+    "state IN ('proposed','open','assigned','accepted','scheduled','in_progress','on_hold')"
+)
+
+outlets = sa.Table(
+    "outlets",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+)
+
+territories = sa.Table(
+    "territories",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("outlet_id", sa.String(64), sa.ForeignKey("outlets.id"), nullable=False),
+)
+
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("tier", sa.String(16), nullable=False),  # standard | vip
+    sa.Column("channel", sa.String(8), nullable=False),  # app | phone | sms
+    sa.Column("phone", sa.String(32)),
+    sa.Column("email", sa.String(128)),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("language", sa.String(16), nullable=False),
+    sa.Column("quiet_start", sa.String(5)),  # local HH:MM; no messages from here...
+    sa.Column("quiet_end", sa.String(5)),  # ...to here
+    sa.Column("filter_package", sa.Boolean, nullable=False),
+    sa.Column("butler_technician_id", sa.String(64)),  # preferred technician
+)
+
+parts = sa.Table(
+    "parts",
+    metadata,
+    sa.Column("sku", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("device_type", sa.String(48)),
+    sa.Column("price_cents", sa.Integer, nullable=False),
+)
+
+outlet_stock = sa.Table(
+    "outlet_stock",
+    metadata,
+    sa.Column("outlet_id", sa.String(64), sa.ForeignKey("outlets.id"), primary_key=True),
+    sa.Column("sku", sa.String(64), sa.ForeignKey("parts.sku"), primary_key=True),
+    sa.Column("qty", sa.Integer, nullable=False),
+    sa.CheckConstraint("qty >= 0", name="ck_outlet_stock_qty"),
+)
+
+technicians = sa.Table(
+    "technicians",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("outlet_id", sa.String(64), sa.ForeignKey("outlets.id"), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    # {"mon": ["08:00", "18:00"], ...}: local working hours by weekday
+    sa.Column("working_hours", sa.JSON, nullable=False),
+    sa.Column("daily_capacity", sa.Integer, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+)
+
+technician_skills = sa.Table(
+    "technician_skills",
+    metadata,
+    sa.Column("technician_id", sa.String(64), sa.ForeignKey("technicians.id"), primary_key=True),
+    sa.Column("device_type", sa.String(48), primary_key=True),
+    sa.Column("problem_kind", sa.String(48), primary_key=True),  # "*": any problem
+)
+
+technician_territories = sa.Table(
+    "technician_territories",
+    metadata,
+    sa.Column("technician_id", sa.String(64), sa.ForeignKey("technicians.id"), primary_key=True),
+    sa.Column("territory_id", sa.String(64), sa.ForeignKey("territories.id"), primary_key=True),
+)
+
+van_stock = sa.Table(
+    "van_stock",
+    metadata,
+    sa.Column("technician_id", sa.String(64), sa.ForeignKey("technicians.id"), primary_key=True),
+    sa.Column("sku", sa.String(64), sa.ForeignKey("parts.sku"), primary_key=True),
+    sa.Column("qty", sa.Integer, nullable=False),
+    sa.CheckConstraint("qty >= 0", name="ck_van_stock_qty"),
+)
+
+# where a device is and whose it is (devices itself is the ingest registry)
+device_sites = sa.Table(
+    "device_sites",
+    metadata,
+    sa.Column("device_id", sa.String(64), sa.ForeignKey("devices.id"), primary_key=True),
+    sa.Column("customer_id", sa.String(64), sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("territory_id", sa.String(64), sa.ForeignKey("territories.id"), nullable=False),
+    sa.Column("address", sa.String(256), nullable=False),
+    sa.Column("installed_on", sa.Date),
+)
+
+work_orders = sa.Table(
+    "work_orders",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("device_id", sa.String(64), sa.ForeignKey("devices.id"), nullable=False),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("problem_kind", sa.String(48), nullable=False),
+    sa.Column("origin", sa.String(8), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),  # bumped by every change
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("customer_id", sa.String(64)),
+    sa.Column("territory_id", sa.String(64)),
+    sa.Column("outlet_id", sa.String(64)),
+    sa.Column("technician_id", sa.String(64)),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("evidence_count", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("due_at", UTCDateTime),
+    sa.Column("scheduled_start", UTCDateTime),
+    sa.Column("scheduled_end", UTCDateTime),
+    sa.Column("closed_at", UTCDateTime),
+    # one live order per device and problem: the database decides, not a read-then-write
+    sa.Index(
+        "uq_work_orders_live_problem",
+        "device_id",
+        "problem_kind",
+        unique=True,
+        sqlite_where=sa.text(LIVE_WHERE),
+        postgresql_where=sa.text(LIVE_WHERE),
+    ),
+    sa.Index("ix_work_orders_state", "state"),
+    sa.Index("ix_work_orders_technician_state", "technician_id", "state"),
+)
+
+work_order_events = sa.Table(
+    "work_order_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("from_state", sa.String(16)),
+    sa.Column("to_state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Index("ix_work_order_events_order", "order_id"),
+)
+
+work_order_evidence = sa.Table(
+    "work_order_evidence",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("origin", sa.String(8), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),  # rule or model name, app, caller
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Index("ix_work_order_evidence_order", "order_id"),
+)

@@ -136,3 +136,27 @@ def test_db_devices_and_dead_letter_commands(tmp_path: Path) -> None:
     assert [x.reason for x in repo.list()] == ["not_utf8"]
     count = runner.invoke(app, [*d, "telemetry", "count", "--device", "p-1"])
     assert count.stdout.strip() == "1"
+
+
+def test_a_generated_registry_matches_the_simulated_fleet_and_imports(tmp_path: Path) -> None:
+    import json
+
+    from device_sim.fleet import Fleet, FleetSpec
+
+    out = tmp_path / "registry.json"
+    env = {"FLEETCARE_DATA_DIR": str(tmp_path / "data")}
+    r = runner.invoke(
+        app,
+        ["registry", "generate", "--devices", "40", "--seed", "3", "--output", str(out)],
+        env=env,
+    )
+    assert r.exit_code == 0, r.output
+    rows = json.loads(out.read_text())
+    fleet = Fleet.create(FleetSpec(devices=40, seed=3, start=0))
+    assert [d["id"] for d in rows["devices"]] == fleet.ids
+    assert [d["device_type"] for d in rows["devices"]] == [
+        fleet.truth.devices[i].device_type for i in fleet.ids
+    ]
+    r = runner.invoke(app, ["registry", "import", str(out)], env=env)
+    assert r.exit_code == 0, r.output
+    assert "'devices': 40" in r.output

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -13,18 +12,6 @@ from workorders.dead_letters import DeadLetterRepository, NewDeadLetter
 from workorders.device_state import DeviceStateRepository, StateUpdate
 from workorders.errors import NotMigrated, RegistryError
 from workorders.registry import Device, DeviceRegistry
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
-    url = (
-        f"sqlite:///{tmp_path / 'fc.sqlite3'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    database = Database(url)
-    yield database
-    database.dispose()
 
 
 def test_a_new_database_is_not_migrated_until_upgraded(db: Database) -> None:
