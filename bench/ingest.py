@@ -26,6 +26,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench.loadgen import Producer
+from bench.report import emit
 from bench.services import Influxd, start_influxd
 from fleetcare.brokers import MosquittoProcess, free_port, start_mosquitto
 
@@ -336,10 +337,7 @@ def run_bench(
         if influxd is not None:
             influxd.stop()
     report = _report(results, messages, devices, protocol)
-    console.print(report)
-    if output is not None:
-        with output.open("a") as f:
-            f.write(report + "\n")
+    emit(report, output)
     return results
 
 

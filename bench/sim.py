@@ -19,6 +19,8 @@ from pathlib import Path
 
 from rich.console import Console
 
+from bench.report import emit
+
 console = Console()
 
 _CHILD = r"""
@@ -170,8 +172,5 @@ def run_sim_bench(*, devices: int, seconds: float, output: Path | None) -> str:
             "",
         ]
     )
-    console.print(report)
-    if output is not None:
-        with output.open("a") as f:
-            f.write(report + "\n")
+    emit(report, output)
     return report

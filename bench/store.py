@@ -20,6 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
+from bench.report import emit
 from telemetry.backends.embedded import EmbeddedStore
 from telemetry.records import RangeQuery, Reading
 
@@ -227,8 +228,5 @@ def run_store_bench(*, rows: int, devices: int, output: Path | None) -> str:
             f"{r['count'] * 1000:.1f} | {sizes[name] / 1e6:.0f} | {share[name]} |"
         )
     report = "\n".join(lines) + "\n"
-    console.print(report)
-    if output is not None:
-        with output.open("a") as f:
-            f.write(report + "\n")
+    emit(report, output)
     return report

@@ -852,6 +852,25 @@ def bench_sim(
     run_sim_bench(devices=devices, seconds=seconds, output=output)
 
 
+@bench_app.command("dispatch")
+def bench_dispatch(
+    orders: Annotated[int, typer.Option(min=10)] = 10_000,
+    technicians: Annotated[int, typer.Option(min=1)] = 1_000,
+    postgres: Annotated[
+        str,
+        typer.Option(
+            help="Admin URL of a PostgreSQL server; a fresh database is created and dropped."
+        ),
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    output: Annotated[Path | None, typer.Option(help="Append a markdown report here.")] = None,
+) -> None:
+    """Time one auto-dispatch run of N open orders over M technicians (target ≤ 10 s)."""
+    from bench.dispatch import run_dispatch_bench
+
+    _settings()
+    run_dispatch_bench(orders=orders, technicians=technicians, admin_url=postgres, output=output)
+
+
 @bench_app.command("store")
 def bench_store(
     rows: Annotated[int, typer.Option(min=10_000)] = 1_000_000,

@@ -67,6 +67,9 @@ class WorkOrder:
     scheduled_start: datetime | None
     scheduled_end: datetime | None
     closed_at: datetime | None
+    declined_by: list[str]
+    unassignable_reason: str | None
+    first_offer_accepted: bool | None
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> WorkOrder:
@@ -208,6 +211,8 @@ class WorkOrders:
                 values["closed_at"] = now
             if to is State.OPEN:
                 values.setdefault("technician_id", None)  # back to dispatch
+            if to is State.ASSIGNED:
+                values.setdefault("unassignable_reason", None)
             done = conn.execute(
                 work_orders.update()
                 .where(work_orders.c.id == order_id, work_orders.c.version == order.version)

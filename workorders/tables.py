@@ -219,6 +219,11 @@ work_orders = sa.Table(
     sa.Column("scheduled_start", UTCDateTime),
     sa.Column("scheduled_end", UTCDateTime),
     sa.Column("closed_at", UTCDateTime),
+    # dispatch: who declined it (never offered to them again), why nobody can take it,
+    # and whether the first technician it went to accepted it
+    sa.Column("declined_by", sa.JSON, nullable=False, server_default="[]"),
+    sa.Column("unassignable_reason", sa.Text),
+    sa.Column("first_offer_accepted", sa.Boolean),
     # one live order per device and problem: the database decides, not a read-then-write
     sa.Index(
         "uq_work_orders_live_problem",

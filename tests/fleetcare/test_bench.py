@@ -27,3 +27,29 @@ def test_bench_ingest_measures_the_ceiling_and_fleetcare_storing_everything(
     assert bare.rate > 0 and ingest.rate > 0
     assert ingest.check == "stored 3000"  # every message durable exactly once
     assert "| (b) FleetCare ingest -> embedded (SQLite) | 3000 |" in report.read_text()
+
+
+def test_bench_dispatch_assigns_on_a_fresh_postgres_database_and_drops_it(
+    tmp_path: Path,
+) -> None:
+    import sqlalchemy as sa
+
+    from bench.dispatch import run_dispatch_bench
+    from tests.services import postgres_admin_url
+
+    admin = postgres_admin_url()
+    report = tmp_path / "dispatch.md"
+    text = run_dispatch_bench(orders=300, technicians=30, admin_url=admin, output=report)
+    assert "one `Dispatcher.run()` over all open orders" in report.read_text()
+    assigned = int(text.split("| assigned | ")[1].split(" |")[0].replace(",", ""))
+    flagged = int(text.split("| flagged unassignable | ")[1].split(" |")[0].replace(",", ""))
+    assert assigned + flagged == 300 and assigned > 200
+    engine = sa.create_engine(admin)
+    with engine.connect() as conn:
+        left = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_database WHERE datname LIKE 'fleetcare_bench_dispatch_%'"
+            )
+        ).scalar_one()
+    engine.dispose()
+    assert left == 0
