@@ -23,7 +23,7 @@ from rich.console import Console
 from bench.report import emit
 from workorders.db import Database
 from workorders.dispatch import Dispatcher
-from workorders.service_registry import ServiceRegistry, parse
+from workorders.service_registry import ServiceRegistry, parse_doc
 from workorders.tables import work_orders
 
 console = Console()
@@ -145,7 +145,7 @@ def run_dispatch_bench(
         rng = random.Random(1)
         t0 = time.perf_counter()
         rows = _registry(orders, technicians, rng)
-        ServiceRegistry(db).load(parse({k: list(enumerate(v, 1)) for k, v in rows.items()}))
+        ServiceRegistry(db).load(parse_doc(rows))
         _seed_orders(db, orders)
         seed_s = time.perf_counter() - t0
         report = Dispatcher(db).run(now=MONDAY)

@@ -333,6 +333,24 @@ async def _replay(s: Settings, ids: list[int] | None, reason: str | None, dry_ru
     console.print(f"{verb} {total_ok}; still rejected {total_bad}")
 
 
+# -- device commands -------------------------------------------------------------------
+@app.command("send-commands")
+def send_commands(
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between outbox scans.")] = 1.0,
+) -> None:
+    """Send the device-command outbox (e.g. `filter_replaced` after a completed job) to
+    each device's `cmd` topic, QoS 1, marking each sent once the broker acknowledged it.
+    Runs until Ctrl-C."""
+    from fleetcare.commands import run_command_publisher
+    from fleetcare.wiring import open_database
+    from workorders.commands import CommandOutbox
+
+    s = _settings()
+    outbox = CommandOutbox(open_database(s))
+    console.print(f"sending device commands to {s.mqtt.url}; Ctrl-C to stop")
+    _run_until_signal(lambda stop: run_command_publisher(outbox, s.mqtt, stop, interval_s=interval))
+
+
 # -- registry --------------------------------------------------------------------------
 @registry_app.command("import")
 def registry_import(

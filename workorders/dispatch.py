@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from workorders.catalog import parts_for
 from workorders.db import Database
-from workorders.errors import ConcurrentChange, WorkordersError
+from workorders.errors import ConcurrentChange, NotTheAssignee
 from workorders.lifecycle import State
 from workorders.orders import WorkOrder, WorkOrders
 from workorders.tables import (
@@ -96,13 +96,6 @@ class DispatchReport:
     assigned: int = 0
     unassignable: dict[int, str] = field(default_factory=dict)
     seconds: float = 0.0
-
-
-class NotTheAssignee(WorkordersError):
-    def __init__(self, order_id: int, technician_id: str, assignee: str | None) -> None:
-        super().__init__(
-            f"work order {order_id} is assigned to {assignee or 'nobody'}, not {technician_id}"
-        )
 
 
 class Dispatcher:

@@ -19,9 +19,12 @@ from sqlalchemy.engine import Connection
 from workorders.db import Database
 from workorders.errors import ConcurrentChange, InvalidTransition, NotFound
 from workorders.lifecycle import LIVE, Origin, State, initial_state, verb
+from workorders.sla import SlaPolicy, SlaStatus
 from workorders.tables import (
+    customers,
     device_sites,
     devices,
+    outlets,
     territories,
     work_order_events,
     work_order_evidence,
@@ -67,6 +70,11 @@ class WorkOrder:
     scheduled_start: datetime | None
     scheduled_end: datetime | None
     closed_at: datetime | None
+    completed_at: datetime | None
+    outcome: str | None
+    confirmed_serial: str | None
+    total_cents: int | None
+    notes: str | None
     declined_by: list[str]
     unassignable_reason: str | None
     first_offer_accepted: bool | None
@@ -98,8 +106,9 @@ class Opened:
 class WorkOrders:
     """The service interface rules, models and the API call. No SQL outside this room."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, sla: SlaPolicy | None = None) -> None:
         self.db = db
+        self.sla = sla or SlaPolicy()
 
     # -- intake ------------------------------------------------------------------------
     def open_or_attach(
@@ -128,12 +137,25 @@ class WorkOrders:
             raise NotFound("device", r.device_id)
         site = conn.execute(
             sa.select(
-                device_sites.c.customer_id, device_sites.c.territory_id, territories.c.outlet_id
+                device_sites.c.customer_id,
+                device_sites.c.territory_id,
+                territories.c.outlet_id,
+                customers.c.tier,
+                outlets.c.timezone,
             )
             .join(territories, territories.c.id == device_sites.c.territory_id)
+            .join(outlets, outlets.c.id == territories.c.outlet_id)
+            .join(customers, customers.c.id == device_sites.c.customer_id)
             .where(device_sites.c.device_id == r.device_id)
         ).first()
         state = initial_state(r.origin)
+        due = self.sla.due(
+            problem_kind=r.problem_kind,
+            tier=site.tier if site else "standard",
+            opened=now,
+            timezone=site.timezone if site else "UTC",
+            not_after=r.due_at,
+        )
         order_id = conn.execute(
             work_orders.insert()
             .values(
@@ -152,7 +174,7 @@ class WorkOrders:
                 evidence_count=1,
                 created_at=now,
                 updated_at=now,
-                due_at=r.due_at,
+                due_at=due,
             )
             .returning(work_orders.c.id)
         ).scalar_one()
@@ -200,29 +222,49 @@ class WorkOrders:
         someone else changed the order first (or it is no longer in `expect`)."""
         now = now or datetime.now(UTC)
         with self.db.engine.begin() as conn:
-            order = self._get(conn, order_id)
-            if expect is not None and order.state is not expect:
-                raise ConcurrentChange(order_id, expected=expect, found=order.state)
-            action = verb(order.state, to)
-            if action is None:
-                raise InvalidTransition(order_id, order.state, to)
-            values: dict[str, Any] = {"state": to.value, "updated_at": now, **changes}
-            if to in (State.CLOSED, State.REJECTED, State.CANCELLED):
-                values["closed_at"] = now
-            if to is State.OPEN:
-                values.setdefault("technician_id", None)  # back to dispatch
-            if to is State.ASSIGNED:
-                values.setdefault("unassignable_reason", None)
-            done = conn.execute(
-                work_orders.update()
-                .where(work_orders.c.id == order_id, work_orders.c.version == order.version)
-                .values(version=order.version + 1, **values)
-            ).rowcount
-            if done != 1:  # changed between our read and our write
-                raise ConcurrentChange(order_id, expected=order.state, found=None)
-            data = {k: _jsonable(v) for k, v in changes.items()}
-            self._audit(conn, order_id, now, actor, action, order.state, to, reason, data)
-            return self._get(conn, order_id)
+            return self.transition_in(
+                conn, order_id, to, actor=actor, reason=reason, expect=expect, now=now, **changes
+            )
+
+    def transition_in(
+        self,
+        conn: Connection,
+        order_id: int,
+        to: State,
+        *,
+        actor: str,
+        reason: str,
+        expect: State | None,
+        now: datetime,
+        **changes: Any,
+    ) -> WorkOrder:
+        """`transition` inside the caller's transaction (completion writes stock, labels
+        and commands with it: all or nothing)."""
+        order = self._get(conn, order_id)
+        if expect is not None and order.state is not expect:
+            raise ConcurrentChange(order_id, expected=expect, found=order.state)
+        action = verb(order.state, to)
+        if action is None:
+            raise InvalidTransition(order_id, order.state, to)
+        values: dict[str, Any] = {"state": to.value, "updated_at": now, **changes}
+        if to in (State.CLOSED, State.REJECTED, State.CANCELLED):
+            values["closed_at"] = now
+        if to is State.COMPLETED:
+            values["completed_at"] = now
+        if to is State.OPEN:
+            values.setdefault("technician_id", None)  # back to dispatch
+        if to is State.ASSIGNED:
+            values.setdefault("unassignable_reason", None)
+        done = conn.execute(
+            work_orders.update()
+            .where(work_orders.c.id == order_id, work_orders.c.version == order.version)
+            .values(version=order.version + 1, **values)
+        ).rowcount
+        if done != 1:  # changed between our read and our write
+            raise ConcurrentChange(order_id, expected=order.state, found=None)
+        data = {k: _jsonable(v) for k, v in changes.items()}
+        self._audit(conn, order_id, now, actor, action, order.state, to, reason, data)
+        return self._get(conn, order_id)
 
     @staticmethod
     def _audit(
@@ -253,6 +295,9 @@ class WorkOrders:
     def get(self, order_id: int) -> WorkOrder:
         with self.db.engine.connect() as conn:
             return self._get(conn, order_id)
+
+    def get_in(self, conn: Connection, order_id: int) -> WorkOrder:
+        return self._get(conn, order_id)
 
     def history(self, order_id: int) -> list[AuditEvent]:
         with self.db.engine.connect() as conn:
@@ -287,7 +332,7 @@ class WorkOrders:
         with self.db.engine.connect() as conn:
             return self._live(conn, device_id, problem_kind)
 
-    def list(
+    def find(
         self, *, states: set[State] | None = None, limit: int = 100, offset: int = 0
     ) -> list[WorkOrder]:
         q = sa.select(work_orders).order_by(work_orders.c.id).limit(limit).offset(offset)
@@ -295,6 +340,26 @@ class WorkOrders:
             q = q.where(work_orders.c.state.in_([s.value for s in states]))
         with self.db.engine.connect() as conn:
             return [WorkOrder.from_row(r) for r in conn.execute(q)]
+
+    def sla_status(self, order: WorkOrder, now: datetime | None = None) -> SlaStatus:
+        return self.sla.status(
+            due_at=order.due_at, completed_at=order.completed_at, now=now or datetime.now(UTC)
+        )
+
+    def sla_board(self, now: datetime | None = None) -> list[tuple[WorkOrder, SlaStatus]]:
+        """Live orders breached or at risk, most overdue first: what ops chase."""
+        now = now or datetime.now(UTC)
+        q = (
+            sa.select(work_orders)
+            .where(
+                work_orders.c.state.in_([s.value for s in LIVE]),
+                work_orders.c.due_at <= now + self.sla.at_risk,
+            )
+            .order_by(work_orders.c.due_at, work_orders.c.id)
+        )
+        with self.db.engine.connect() as conn:
+            orders = [WorkOrder.from_row(r) for r in conn.execute(q)]
+        return [(o, self.sla_status(o, now)) for o in orders]
 
     @staticmethod
     def _get(conn: Connection, order_id: int) -> WorkOrder:

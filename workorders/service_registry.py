@@ -9,7 +9,7 @@ reported with its kind, line and field; nothing of the batch is applied then.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -195,6 +195,11 @@ class RegistryData:
 
     def count(self) -> dict[str, int]:
         return {k: len(v) for k, v in self.rows.items() if v}
+
+
+def parse_doc(doc: Mapping[str, Sequence[Mapping[str, Any]]]) -> RegistryData:
+    """The JSON form, `{"outlets": [...], ...}`: lines are positions in each list."""
+    return parse({k: [(i, dict(row)) for i, row in enumerate(v, 1)] for k, v in doc.items()})
 
 
 def parse(kind_rows: dict[str, Iterable[tuple[int, dict[str, Any]]]]) -> RegistryData:
@@ -440,7 +445,7 @@ def read_file(path: Path, kind: str | None = None) -> RegistryData:
             raise RegistryImportError(
                 [RowError(path.name, 1, "", "expected an object of lists, one per kind")]
             )
-        return parse({k: list(enumerate(v, 1)) for k, v in doc.items()})
+        return parse_doc(doc)
     if path.suffix.lower() == ".csv":
         kind = kind or path.stem
         if kind not in KINDS:

@@ -219,6 +219,11 @@ work_orders = sa.Table(
     sa.Column("scheduled_start", UTCDateTime),
     sa.Column("scheduled_end", UTCDateTime),
     sa.Column("closed_at", UTCDateTime),
+    sa.Column("completed_at", UTCDateTime),  # the SLA is met or missed here
+    sa.Column("outcome", sa.String(16)),  # fixed | no_fault_found | follow_up
+    sa.Column("confirmed_serial", sa.String(64)),
+    sa.Column("total_cents", sa.Integer),  # parts + fees, as billed
+    sa.Column("notes", sa.Text),
     # dispatch: who declined it (never offered to them again), why nobody can take it,
     # and whether the first technician it went to accepted it
     sa.Column("declined_by", sa.JSON, nullable=False, server_default="[]"),
@@ -234,6 +239,7 @@ work_orders = sa.Table(
         postgresql_where=sa.text(LIVE_WHERE),
     ),
     sa.Index("ix_work_orders_state", "state"),
+    sa.Index("ix_work_orders_state_due", "state", "due_at"),
     sa.Index("ix_work_orders_technician_state", "technician_id", "state"),
 )
 
@@ -262,4 +268,82 @@ work_order_evidence = sa.Table(
     sa.Column("source", sa.String(64), nullable=False),  # rule or model name, app, caller
     sa.Column("data", sa.JSON, nullable=False),
     sa.Index("ix_work_order_evidence_order", "order_id"),
+)
+
+# -- completion (issue 4) --------------------------------------------------------------
+work_order_parts = sa.Table(
+    "work_order_parts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("sku", sa.String(64), sa.ForeignKey("parts.sku"), nullable=False),
+    sa.Column("qty", sa.Integer, nullable=False),
+    sa.Column("source", sa.String(8), nullable=False),  # van | outlet
+    sa.Column("unit_price_cents", sa.Integer, nullable=False),
+    sa.Index("ix_work_order_parts_order", "order_id"),
+)
+
+work_order_fees = sa.Table(
+    "work_order_fees",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("item", sa.String(128), nullable=False),
+    sa.Column("cents", sa.Integer, nullable=False),
+    sa.Index("ix_work_order_fees_order", "order_id"),
+)
+
+work_order_photos = sa.Table(
+    "work_order_photos",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("path", sa.String(512), nullable=False),
+    sa.Column("content_type", sa.String(32), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Index("ix_work_order_photos_order", "order_id"),
+)
+
+# what technicians found: the labels models learn from
+service_labels = sa.Table(
+    "service_labels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("problem_kind", sa.String(48), nullable=False),  # what was suspected
+    sa.Column("outcome", sa.String(16), nullable=False),  # fixed | no_fault_found | follow_up
+    sa.Column("confirmed_fault", sa.String(48)),  # what it really was
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_service_labels_device", "device_id"),
+)
+
+# a filter (stage) fitted: where filter wear restarts from
+filter_replacements = sa.Table(
+    "filter_replacements",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("stage", sa.String(32), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id")),
+    sa.Index("ix_filter_replacements_device", "device_id", "at"),
+)
+
+# commands for devices, written with the change that causes them (a transactional
+# outbox); a publisher sends them on the device's `cmd` topic
+device_commands = sa.Table(
+    "device_commands",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("cmd", sa.String(48), nullable=False),
+    sa.Column("args", sa.JSON, nullable=False),
+    sa.Column("correlation", sa.String(64)),  # e.g. the work order
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Index("ix_device_commands_unsent", "sent_at", "id"),
 )

@@ -10,10 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from workorders.db import Database
-from workorders.dispatch import Dispatcher, NotTheAssignee
+from workorders.dispatch import Dispatcher
+from workorders.errors import NotTheAssignee
 from workorders.lifecycle import Origin, State
 from workorders.orders import OrderRequest, WorkOrders
-from workorders.service_registry import ServiceRegistry, parse
+from workorders.service_registry import ServiceRegistry, parse_doc
 from workorders.tables import work_order_events
 
 MONDAY = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -88,7 +89,7 @@ def world(db: Database) -> tuple[WorkOrders, Dispatcher]:
             *(device(f"ac-{i}", "air_conditioner", "c-2", "t-1") for i in range(10, 24)),
         ],
     }
-    ServiceRegistry(db).load(parse({k: list(enumerate(v, 1)) for k, v in rows.items()}))
+    ServiceRegistry(db).load(parse_doc(rows))
     return WorkOrders(db), Dispatcher(db)
 
 

@@ -13,12 +13,12 @@ from workorders.db import Database
 from workorders.errors import ConcurrentChange, InvalidTransition, NotFound
 from workorders.lifecycle import LIVE, TERMINAL, TRANSITIONS, Origin, State
 from workorders.orders import Opened, OrderRequest, WorkOrders
-from workorders.service_registry import ServiceRegistry, parse
+from workorders.service_registry import ServiceRegistry, parse_doc
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
 
-def small_registry() -> dict[str, list[tuple[int, dict[str, object]]]]:
+def small_registry() -> dict[str, list[dict[str, object]]]:
     rows: dict[str, list[dict[str, object]]] = {
         "outlets": [{"id": "o-sh", "name": "Shanghai Xuhui", "timezone": "Asia/Shanghai"}],
         "territories": [{"id": "t-xh", "name": "Xuhui", "outlet_id": "o-sh"}],
@@ -47,13 +47,13 @@ def small_registry() -> dict[str, list[tuple[int, dict[str, object]]]]:
             for i in range(3)
         ],
     }
-    return {k: list(enumerate(v, 1)) for k, v in rows.items()}
+    return rows
 
 
 @pytest.fixture
 def orders(db: Database) -> WorkOrders:
     db.upgrade()
-    ServiceRegistry(db).load(parse(small_registry()))
+    ServiceRegistry(db).load(parse_doc(small_registry()))
     return WorkOrders(db)
 
 
