@@ -45,6 +45,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(dl_app, name="deadletters")
 app.add_typer(devices_app, name="devices")
 app.add_typer(registry_app, name="registry")
+orders_app = typer.Typer(
+    help="Work orders: the queue, dispatch, SLA, settlement.", no_args_is_help=True
+)
+app.add_typer(orders_app, name="orders")
 app.add_typer(telemetry_app, name="telemetry")
 app.add_typer(bench_app, name="bench")
 
@@ -331,6 +335,104 @@ async def _replay(s: Settings, ids: list[int] | None, reason: str | None, dry_ru
                 console.print(f"  #{letter_id} still rejected: {why}: {detail}")
     verb = "would store" if dry_run else "stored"
     console.print(f"{verb} {total_ok}; still rejected {total_bad}")
+
+
+# -- work orders -----------------------------------------------------------------------
+@orders_app.command("list")
+def orders_list(
+    state: Annotated[
+        list[str] | None, typer.Option(help="Only these states (repeat the option).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
+    """The work-order queue, with SLA status and the reason when nobody can take one."""
+    from fleetcare.wiring import open_database
+    from workorders.lifecycle import State
+    from workorders.orders import WorkOrders
+
+    try:
+        states = {State(x) for x in state} if state else None
+    except ValueError:
+        err.print(f"state is one of {', '.join(s.value for s in State)}")
+        raise typer.Exit(2) from None
+    orders = WorkOrders(open_database(_settings()))
+    table = Table()
+    for col in ("#", "device", "problem", "origin", "state", "technician", "due", "SLA", "note"):
+        table.add_column(col)
+    for o in orders.find(states=states, limit=limit):
+        table.add_row(
+            str(o.id),
+            o.device_id,
+            o.problem_kind,
+            o.origin.value,
+            o.state.value,
+            o.technician_id or "-",
+            o.due_at.strftime("%Y-%m-%d %H:%M") if o.due_at else "-",
+            orders.sla_status(o).value,
+            o.unassignable_reason or "",
+        )
+    console.print(table)
+
+
+@orders_app.command("dispatch")
+def orders_dispatch() -> None:
+    """Assign every open order now (territory, skill, calendar, capacity, parts, butler,
+    load); print who got what and why the rest could not be assigned."""
+    from fleetcare.wiring import open_database
+    from workorders.dispatch import Dispatcher
+
+    report = Dispatcher(open_database(_settings())).run()
+    console.print(f"assigned {report.assigned} in {report.seconds:.2f} s")
+    for order_id, why in sorted(report.unassignable.items()):
+        console.print(f"  #{order_id}: {why}")
+
+
+@orders_app.command("sla")
+def orders_sla() -> None:
+    """Live orders at risk (due within 4 h) or breached, most overdue first."""
+    from fleetcare.wiring import open_database
+    from workorders.orders import WorkOrders
+
+    board = WorkOrders(open_database(_settings())).sla_board()
+    if not board:
+        console.print("nothing at risk or breached")
+    for o, status in board:
+        due = o.due_at.strftime("%Y-%m-%d %H:%M UTC") if o.due_at else "-"
+        console.print(
+            f"#{o.id} {status.value:9} due {due}  {o.device_id} {o.problem_kind} ({o.state.value})"
+        )
+
+
+@orders_app.command("settlement")
+def orders_settlement(
+    start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
+    end: Annotated[str, typer.Option("--to", help="Day after the last, YYYY-MM-DD (UTC).")],
+    output: Annotated[Path | None, typer.Option(help="Write CSV here (default: print).")] = None,
+    grace_days: Annotated[int, typer.Option(min=0, help="Days a job waits for a rating.")] = 7,
+) -> None:
+    """Commission payable per outlet and technician in a period (CSV): a job's commission
+    is payable once the customer rated it, or after the grace days without a rating."""
+    from datetime import UTC, datetime
+
+    from fleetcare.wiring import open_database
+    from workorders.orders import WorkOrders
+    from workorders.settlement import Callbacks, settlement_csv
+
+    try:
+        a, b = (datetime.strptime(x, "%Y-%m-%d").replace(tzinfo=UTC) for x in (start, end))
+    except ValueError:
+        err.print("dates are YYYY-MM-DD, e.g. --from 2026-11-01 --to 2026-12-01")
+        raise typer.Exit(2) from None
+    if b <= a:
+        err.print("--to must be after --from")
+        raise typer.Exit(2)
+    cb = Callbacks(WorkOrders(open_database(_settings())), grace_days=grace_days)
+    text = settlement_csv(cb.settlement(a, b))
+    if output is None:
+        console.print(text, end="")
+    else:
+        output.write_text(text)
+        console.print(f"wrote {output}")
 
 
 # -- device commands -------------------------------------------------------------------

@@ -19,10 +19,13 @@ from device_sim.runner import run as run_fleet
 from fleetcare.brokers import AmqttBroker, MosquittoProcess, mosquitto_available, start_mosquitto
 from fleetcare.publisher import publish_bad
 from fleetcare.settings import Settings
+from fleetcare.walkthrough import walk_service_loop
 from fleetcare.wiring import build_ingest, open_database
 from ingest.metrics import IngestMetrics
 from telemetry.backends import create_store
 from telemetry.connection import MqttSettings
+from telemetry.store import TelemetryStore
+from workorders.db import Database
 from workorders.dead_letters import DeadLetterRepository
 from workorders.device_state import DeviceStateRepository
 
@@ -67,6 +70,25 @@ async def _broker(
         None,
         amqtt,
     )
+
+
+async def _walk(
+    settings: Settings, db: Database, fleet: Fleet, store: TelemetryStore, mqtt: MqttSettings
+) -> str | None:
+    """The service loop, once; a failure is shown, never fatal to the demo."""
+    console.print("[bold]service loop[/bold] (a scripted walk-through until rules open orders)")
+    try:
+        return await walk_service_loop(
+            db=db,
+            fleet=fleet,
+            store=store,
+            mqtt=mqtt,
+            photo_dir=Path(settings.data_dir) / "photos",
+            say=lambda line: console.print(f"        {line}"),
+        )
+    except Exception as exc:  # the demo goes on; the reason is on screen
+        console.print(f"        [red]the walk-through stopped: {exc}[/red]")
+        return None
 
 
 async def run_demo(
@@ -124,6 +146,7 @@ async def run_demo(
     )
     started = time.monotonic()
     bad_sent = False
+    walked, watched = False, None
     state, dead = DeviceStateRepository(db), DeadLetterRepository(db)
     sample = fleet.ids[0]
     try:
@@ -134,6 +157,12 @@ async def run_demo(
             if not bad_sent and elapsed > 1:
                 await publish_bad(mqtt)  # three broken messages: see them as dead letters
                 bad_sent = True
+            if not walked and elapsed > 3:
+                walked = True
+                watched = await _walk(settings, db, fleet, store, mqtt)
+            if watched and fleet.truth.devices[watched].replacements:
+                console.print(f"        {watched} fitted its new filter: the loop is closed")
+                watched = None
             letters = await asyncio.to_thread(dead.counts)
             online = await asyncio.to_thread(state.counts)
             exhausted = sum(len(d.exhaustions) for d in fleet.truth.devices.values())

@@ -80,7 +80,7 @@ def generate(fleet: Fleet, *, seed: int | None = None) -> dict[str, list[dict[st
             )
     out["technicians"] = technicians
     out["stock"] = [
-        {"outlet_id": o["id"], "sku": s, "qty": rng.randint(0, 30)}
+        {"outlet_id": o["id"], "sku": s, "qty": rng.randint(5, 30)}
         for o in out["outlets"]
         for s, *_ in PARTS
     ] + [

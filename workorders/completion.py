@@ -35,6 +35,7 @@ from workorders.errors import (
 )
 from workorders.lifecycle import State
 from workorders.orders import WorkOrder, WorkOrders
+from workorders.settlement import CommissionTable
 from workorders.tables import (
     device_commands,
     devices,
@@ -120,8 +121,11 @@ def stages_for(problem_kind: str, given: Sequence[str]) -> list[str]:
 
 
 class Completion:
-    def __init__(self, orders: WorkOrders, photo_dir: Path) -> None:
+    def __init__(
+        self, orders: WorkOrders, photo_dir: Path, commissions: CommissionTable | None = None
+    ) -> None:
         self.orders, self.photo_dir = orders, photo_dir
+        self.commissions = commissions or CommissionTable()
 
     def complete(
         self, order_id: int, report: CompletionReport, *, now: datetime | None = None
@@ -168,6 +172,8 @@ class Completion:
                     confirmed_serial=report.serial,
                     total_cents=total,
                     notes=report.notes,
+                    # fixed now: a later change to the table does not rewrite past jobs
+                    commission_cents=self.commissions.for_problem(order.problem_kind),
                 )
         except BaseException:
             for path in written:

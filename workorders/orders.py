@@ -75,6 +75,7 @@ class WorkOrder:
     confirmed_serial: str | None
     total_cents: int | None
     notes: str | None
+    commission_cents: int | None
     declined_by: list[str]
     unassignable_reason: str | None
     first_offer_accepted: bool | None

@@ -224,6 +224,7 @@ work_orders = sa.Table(
     sa.Column("confirmed_serial", sa.String(64)),
     sa.Column("total_cents", sa.Integer),  # parts + fees, as billed
     sa.Column("notes", sa.Text),
+    sa.Column("commission_cents", sa.Integer),  # the technician's, fixed at completion
     # dispatch: who declined it (never offered to them again), why nobody can take it,
     # and whether the first technician it went to accepted it
     sa.Column("declined_by", sa.JSON, nullable=False, server_default="[]"),
@@ -346,4 +347,16 @@ device_commands = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("sent_at", UTCDateTime),
     sa.Index("ix_device_commands_unsent", "sent_at", "id"),
+)
+
+# -- callback and settlement (issue 4) --------------------------------------------------
+callbacks = sa.Table(
+    "callbacks",
+    metadata,
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), primary_key=True),
+    sa.Column("rating", sa.Integer, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("channel", sa.String(8), nullable=False),  # app | phone | sms
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("rating BETWEEN 1 AND 5", name="ck_callbacks_rating"),
 )
