@@ -23,3 +23,8 @@ REQUIRED_PARTS: dict[tuple[str, str], tuple[str, ...]] = {
 
 def parts_for(device_type: str, problem_kind: str) -> tuple[str, ...]:
     return REQUIRED_PARTS.get((device_type, problem_kind), ())
+
+
+def filter_problem(stage: str) -> str:
+    """The problem kind that replaces a filter stage ("main" is a purifier's only one)."""
+    return "filter_replacement" if stage == "main" else f"filter_replacement_{stage}"

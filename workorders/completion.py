@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from workorders.errors import (
     SerialMismatch,
 )
 from workorders.lifecycle import State
+from workorders.messages import Kind
 from workorders.orders import WorkOrder, WorkOrders
 from workorders.settlement import CommissionTable
 from workorders.tables import (
@@ -122,9 +123,14 @@ def stages_for(problem_kind: str, given: Sequence[str]) -> list[str]:
 
 class Completion:
     def __init__(
-        self, orders: WorkOrders, photo_dir: Path, commissions: CommissionTable | None = None
+        self,
+        orders: WorkOrders,
+        photo_dir: Path,
+        commissions: CommissionTable | None = None,
+        *,
+        rating_delay: timedelta = timedelta(hours=1),
     ) -> None:
-        self.orders, self.photo_dir = orders, photo_dir
+        self.orders, self.photo_dir, self.rating_delay = orders, photo_dir, rating_delay
         self.commissions = commissions or CommissionTable()
 
     def complete(
@@ -174,6 +180,12 @@ class Completion:
                     notes=report.notes,
                     # fixed now: a later change to the table does not rewrite past jobs
                     commission_cents=self.commissions.for_problem(order.problem_kind),
+                )
+                bill = [[item, cents] for item, cents in lines]
+                self.orders.tell_in(conn, done, Kind.COMPLETED, now, lines=bill, total_cents=total)
+                # asked once the technician has left, not while they pack up
+                self.orders.tell_in(
+                    conn, done, Kind.RATING_REQUEST, now, not_before=now + self.rating_delay
                 )
         except BaseException:
             for path in written:

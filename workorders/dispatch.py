@@ -32,6 +32,7 @@ from workorders.catalog import parts_for
 from workorders.db import Database
 from workorders.errors import ConcurrentChange, NotTheAssignee
 from workorders.lifecycle import State
+from workorders.localtime import WEEKDAYS
 from workorders.orders import WorkOrder, WorkOrders
 from workorders.tables import (
     customers,
@@ -46,7 +47,6 @@ from workorders.tables import (
 
 BUSY = (State.ASSIGNED, State.ACCEPTED, State.SCHEDULED, State.IN_PROGRESS)
 DISPATCH_LOCK = 0x46C_D15  # an arbitrary, fixed advisory-lock key
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 @dataclass

@@ -8,6 +8,7 @@ WorkordersError
 ├── InvalidTransition     the lifecycle does not allow that move from this state
 ├── ConcurrentChange      someone changed the order first: read it again
 ├── NotTheAssignee        a technician acting on an order that is not theirs
+├── SlotUnavailable       a visit time that cannot be booked, and why
 └── CompletionRefused     a completion report that cannot be accepted as it is
     ├── PartNotInStock    a part neither in the van nor at the outlet
     ├── SerialMismatch    the unit on site is not the registered device
@@ -70,6 +71,12 @@ class NotTheAssignee(WorkordersError):
         super().__init__(
             f"work order {order_id} is assigned to {assignee or 'nobody'}, not {technician_id}"
         )
+
+
+class SlotUnavailable(WorkordersError):
+    def __init__(self, order_id: int, why: str) -> None:
+        self.order_id, self.why = order_id, why
+        super().__init__(f"work order {order_id}: cannot book that visit: {why}")
 
 
 class CompletionRefused(WorkordersError):

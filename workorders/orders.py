@@ -19,6 +19,8 @@ from sqlalchemy.engine import Connection
 from workorders.db import Database
 from workorders.errors import ConcurrentChange, InvalidTransition, NotFound
 from workorders.lifecycle import LIVE, Origin, State, initial_state, verb
+from workorders.messages import Kind
+from workorders.notifications import enqueue, technician_name
 from workorders.sla import SlaPolicy, SlaStatus
 from workorders.tables import (
     customers,
@@ -76,6 +78,7 @@ class WorkOrder:
     total_cents: int | None
     notes: str | None
     commission_cents: int | None
+    resolution: str | None
     declined_by: list[str]
     unassignable_reason: str | None
     first_offer_accepted: bool | None
@@ -181,6 +184,8 @@ class WorkOrders:
         ).scalar_one()
         self._evidence(conn, order_id, r, now)
         self._audit(conn, order_id, now, actor, "open", None, state, r.title, {"origin": r.origin})
+        if state is State.OPEN:  # the customer hears at once; a proposal waits for ops
+            self.tell_in(conn, self._get(conn, order_id), Kind.JOB_OPENED, now)
         return int(order_id)
 
     def _attach(
@@ -265,7 +270,53 @@ class WorkOrders:
             raise ConcurrentChange(order_id, expected=order.state, found=None)
         data = {k: _jsonable(v) for k, v in changes.items()}
         self._audit(conn, order_id, now, actor, action, order.state, to, reason, data)
-        return self._get(conn, order_id)
+        moved = self._get(conn, order_id)
+        if order.state is State.PROPOSED and to is State.OPEN:
+            self.tell_in(conn, moved, Kind.JOB_OPENED, now)
+        if to is State.SCHEDULED and moved.scheduled_start is not None:
+            start = moved.scheduled_start.isoformat()
+            self.tell_in(conn, moved, Kind.APPOINTMENT_CONFIRMED, now, key=start, start=start)
+        return moved
+
+    def audit_in(
+        self,
+        conn: Connection,
+        order: WorkOrder,
+        now: datetime,
+        actor: str,
+        action: str,
+        reason: str,
+    ) -> None:
+        """Record something that happened to an order without moving it (e.g. on the way)."""
+        self._audit(conn, order.id, now, actor, action, order.state, order.state, reason, {})
+
+    def tell_in(
+        self,
+        conn: Connection,
+        order: WorkOrder,
+        kind: Kind,
+        now: datetime,
+        *,
+        key: str = "",
+        not_before: datetime | None = None,
+        **data: Any,
+    ) -> None:
+        """Queue a message to the order's customer, in this transaction."""
+        enqueue(
+            conn,
+            customer_id=order.customer_id,
+            kind=kind,
+            order_id=order.id,
+            key=key,
+            now=now,
+            not_before=not_before,
+            data={
+                "title": order.title,
+                "device_type": order.device_type,
+                "technician": technician_name(conn, order.technician_id),
+                **data,
+            },
+        )
 
     @staticmethod
     def _audit(

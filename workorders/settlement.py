@@ -70,9 +70,11 @@ class Callbacks:
         comment: str = "",
         *,
         channel: str = "app",
+        complaint: bool | None = None,
         now: datetime | None = None,
     ) -> WorkOrder:
-        """Record the customer's rating and close the order."""
+        """Record the customer's rating and close the order. A rating of 1 or 2 counts as a
+        complaint unless `complaint` says otherwise (a complaint can come with any rating)."""
         if not 1 <= rating <= 5:
             raise RatingRefused(f"a rating is 1 to 5 stars, not {rating}")
         now = now or datetime.now(UTC)
@@ -90,7 +92,12 @@ class Callbacks:
                 raise RatingRefused(f"work order {order_id} cannot be rated: {why}")
             conn.execute(
                 callbacks.insert().values(
-                    order_id=order_id, rating=rating, comment=comment, channel=channel, at=now
+                    order_id=order_id,
+                    rating=rating,
+                    comment=comment,
+                    channel=channel,
+                    at=now,
+                    complaint=rating <= 2 if complaint is None else complaint,
                 )
             )
             return self.orders.transition_in(

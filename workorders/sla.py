@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+from workorders.localtime import WEEKDAYS
 
 
 class SlaStatus(StrEnum):

@@ -225,6 +225,7 @@ work_orders = sa.Table(
     sa.Column("total_cents", sa.Integer),  # parts + fees, as billed
     sa.Column("notes", sa.Text),
     sa.Column("commission_cents", sa.Integer),  # the technician's, fixed at completion
+    sa.Column("resolution", sa.String(32)),  # e.g. resolved_online: closed without a visit
     # dispatch: who declined it (never offered to them again), why nobody can take it,
     # and whether the first technician it went to accepted it
     sa.Column("declined_by", sa.JSON, nullable=False, server_default="[]"),
@@ -358,5 +359,58 @@ callbacks = sa.Table(
     sa.Column("comment", sa.Text, nullable=False),
     sa.Column("channel", sa.String(8), nullable=False),  # app | phone | sms
     sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("complaint", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.CheckConstraint("rating BETWEEN 1 AND 5", name="ck_callbacks_rating"),
+)
+
+# -- appointments, notifications, predicted demand (issue 4) -----------------------------
+# the slots offered to a customer for an order; the newest offer supersedes the older
+appointment_offers = sa.Table(
+    "appointment_offers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("technician_id", sa.String(64), nullable=False),
+    sa.Column("slot_start", UTCDateTime, nullable=False),
+    sa.Column("slot_end", UTCDateTime, nullable=False),
+    sa.Column("offered_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # offered | taken | superseded
+    sa.Index("ix_appointment_offers_order", "order_id", "status"),
+)
+
+# every customer-facing message, written with the change that causes it (an outbox)
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.String(64), sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id")),
+    sa.Column("kind", sa.String(32), nullable=False),
+    # one message per key, ever: a retry or a race never sends it twice
+    sa.Column("dedupe_key", sa.String(160), nullable=False, unique=True),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("not_before", UTCDateTime, nullable=False),  # held (quiet hours, retry)
+    sa.Column("status", sa.String(12), nullable=False),  # pending | sent | suppressed | failed
+    sa.Column("note", sa.Text),  # why held, suppressed or failed
+    sa.Column("channel", sa.String(8)),  # chosen when sent: the customer's preference then
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("claimed_until", UTCDateTime),  # a sender's lease: at-least-once, not twice
+    sa.Column("sent_at", UTCDateTime),
+    sa.Index("ix_notifications_status_due", "status", "not_before"),
+    sa.Index("ix_notifications_customer_sent", "customer_id", "sent_at"),
+)
+
+# predicted filter exhaustions, from the models (issue 6) or any other source: the
+# parts forecast reads them; one row per device and stage, replaced by newer predictions
+filter_predictions = sa.Table(
+    "filter_predictions",
+    metadata,
+    sa.Column("device_id", sa.String(64), sa.ForeignKey("devices.id"), primary_key=True),
+    sa.Column("stage", sa.String(32), primary_key=True),
+    sa.Column("exhausted_at", UTCDateTime, nullable=False),
+    sa.Column("probability", sa.Float, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("probability >= 0 AND probability <= 1", name="ck_filter_predictions_p"),
 )
