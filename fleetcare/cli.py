@@ -46,7 +46,8 @@ app.add_typer(dl_app, name="deadletters")
 app.add_typer(devices_app, name="devices")
 app.add_typer(registry_app, name="registry")
 orders_app = typer.Typer(
-    help="Work orders: the queue, dispatch, SLA, settlement.", no_args_is_help=True
+    help="Work orders: the queue, dispatch, appointments, SLA, settlement, KPIs, parts.",
+    no_args_is_help=True,
 )
 app.add_typer(orders_app, name="orders")
 app.add_typer(telemetry_app, name="telemetry")
@@ -1005,6 +1006,15 @@ def bench_store(
 
     _settings()
     run_store_bench(rows=rows, devices=devices, output=output)
+
+
+def _register_service_commands() -> None:
+    from fleetcare.cli_service import register
+
+    register(orders_app, app, _settings)
+
+
+_register_service_commands()
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -31,6 +31,15 @@ class LogSettings(BaseSettings):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class NotifySettings(BaseSettings):
+    """Where customer messages go. Without a webhook they are written to the log."""
+
+    webhook_url: str | None = Field(None, description="POST each message here as JSON.")
+    webhook_secret: SecretStr | None = Field(None, description="HMAC-SHA256 signing key.")
+    weekly_cap: int = Field(3, ge=0, description="Proactive messages per customer per 7 days.")
+    max_attempts: int = Field(5, ge=1, description="Sends before a message is marked failed.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FLEETCARE_", env_nested_delimiter="__", extra="forbid"
@@ -42,6 +51,7 @@ class Settings(BaseSettings):
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     ingest: IngestOptions = Field(default_factory=IngestOptions)
     log: LogSettings = Field(default_factory=LogSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
 
     toml_file: ClassVar[Path | None] = None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,13 @@ from fleetcare.registry_gen import generate
 from telemetry.connection import MqttSettings
 from telemetry.store import TelemetryStore
 from telemetry.topics import TopicScheme
+from workorders.appointments import Appointments
 from workorders.commands import CommandOutbox
 from workorders.completion import Completion, CompletionReport, Fee, Outcome, PartUsed
 from workorders.db import Database
 from workorders.dispatch import Dispatcher
 from workorders.lifecycle import Origin, State
+from workorders.notifications import OutboundMessage, Outbox
 from workorders.orders import OrderRequest, WorkOrders
 from workorders.service_registry import ServiceRegistry, parse_doc
 from workorders.settlement import Callbacks
@@ -88,17 +90,24 @@ async def walk_service_loop(
     why = (await asyncio.to_thread(orders.history, o.id))[-1].reason
     say(f"#{o.id} dispatched to {tech} ({why})")
     await asyncio.to_thread(dispatcher.accept, o.id, tech)
-    slot = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-    await asyncio.to_thread(
-        orders.transition,
-        o.id,
-        State.SCHEDULED,
-        actor=f"customer:{o.customer_id}",
-        scheduled_start=slot,
-        scheduled_end=slot + timedelta(hours=2),
+    appointments = Appointments(orders, lead=timedelta(0))
+    offered = await asyncio.to_thread(appointments.offer, o.id)
+    customer_tz = next(c["timezone"] for c in rows["customers"] if c["id"] == o.customer_id)
+    choice = ", ".join(
+        s.label(customer_tz) + ("" if s.before_due else " (after the SLA)") for s in offered
     )
-    say(f"#{o.id} accepted; the customer confirmed {slot:%Y-%m-%d %H:%M} UTC")
-    await asyncio.to_thread(orders.transition, o.id, State.IN_PROGRESS, actor=tech)
+    say(f"#{o.id} accepted by {tech}; slots offered to the customer: {choice}")
+    picked = ([s for s in offered if s.before_due] or offered)[-1]
+    await asyncio.to_thread(
+        appointments.confirm, o.id, picked.start, actor=f"customer:{o.customer_id}"
+    )
+    say(f"#{o.id} the customer picked {picked.label(customer_tz)}")
+    await asyncio.to_thread(
+        appointments.on_the_way, o.id, tech, picked.start, now=picked.start - timedelta(hours=1)
+    )
+    await asyncio.to_thread(
+        orders.transition, o.id, State.IN_PROGRESS, actor=tech, now=picked.start
+    )
     done, bill = await asyncio.to_thread(
         Completion(orders, photo_dir).complete,
         o.id,
@@ -110,6 +119,7 @@ async def walk_service_loop(
             fees=[Fee("Call-out", 4900)],
             notes="old filter grey; housing cleaned",
         ),
+        now=picked.start + timedelta(hours=1),  # the demo's clock follows the visit
     )
     items = ", ".join(f"{item} {_yuan(c)}" for item, c in bill.lines)
     say(
@@ -120,9 +130,27 @@ async def walk_service_loop(
     async with aiomqtt.Client(addr.host, addr.port, identifier="fleetcare-demo-commands") as client:
         sent = await send_pending(CommandOutbox(db), client, TopicScheme(mqtt.topic_prefix))
     say(f"#{o.id} the device is told: {sent} command(s) on {device}'s cmd topic (filter_replaced)")
-    closed = await asyncio.to_thread(Callbacks(orders).rate, o.id, 5, "on time, tidy")
+    rated_at = picked.start + timedelta(hours=3)
+    closed = await asyncio.to_thread(Callbacks(orders).rate, o.id, 5, "on time, tidy", now=rated_at)
     say(
         f"#{o.id} rated 5/5 by the customer → {closed.state.value}; commission "
         f"{_yuan(done.commission_cents or 0)} payable to {tech}"
     )
+    # what the customer received, as the outbox delivered it by then (quiet hours and
+    # the weekly cap apply)
+    inbox = _Inbox()
+    delivered = await Outbox(db, {"*": inbox}).deliver(rated_at)
+    say(f"#{o.id} messages to the customer ({delivered.held} held for quiet hours):")
+    for m in inbox.got:
+        say(f"  → {m.channel}: {m.text}")
     return device
+
+
+class _Inbox:
+    """The demo's delivery adapter: keeps the messages to print them."""
+
+    def __init__(self) -> None:
+        self.got: list[OutboundMessage] = []
+
+    async def send(self, message: OutboundMessage) -> None:
+        self.got.append(message)

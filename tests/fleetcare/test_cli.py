@@ -87,6 +87,9 @@ def test_the_demo_runs_and_stores_telemetry(tmp_path: Path, broker: str) -> None
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "readings in the store" in proc.stdout
+    for step in ("proposed (auto)", "dispatched to", "the customer picked", "completed on site",
+                 "rated 5/5", "messages to the customer"):  # fmt: skip
+        assert step in proc.stdout, f"the walk-through lacks {step!r}"
     assert ("amqtt" in proc.stdout) == (broker == "amqtt")
     count = runner.invoke(app, ["--data-dir", str(data), "telemetry", "count"])
     assert int(count.stdout.strip()) > 100  # 12 devices reporting 4 times a wall second

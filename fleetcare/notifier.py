@@ -1,0 +1,54 @@
+"""Sending the notifications outbox: adapters from settings, a loop until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fleetcare.settings import NotifySettings
+from workorders.db import Database
+from workorders.delivery import LogAdapter, WebhookAdapter
+from workorders.notifications import Adapter, DeliveryReport, NotifyPolicy, Outbox
+
+log = logging.getLogger("fleetcare.notifier")
+
+
+def make_outbox(db: Database, settings: NotifySettings) -> tuple[Outbox, WebhookAdapter | None]:
+    """The outbox with the configured adapter for every channel: the webhook when one is
+    set, else the log. Returns the webhook too, for the caller to close."""
+    webhook = None
+    adapter: Adapter = LogAdapter()
+    if settings.webhook_url:
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
+        webhook = WebhookAdapter(settings.webhook_url, secret=secret)
+        adapter = webhook
+    policy = NotifyPolicy(weekly_cap=settings.weekly_cap, max_attempts=settings.max_attempts)
+    return Outbox(db, {"*": adapter}, policy), webhook
+
+
+async def run_notifier(
+    outbox: Outbox, stop: asyncio.Event, *, interval_s: float = 5.0
+) -> DeliveryReport:
+    """Until `stop`: deliver what is due every `interval_s`; returns the totals."""
+    total = DeliveryReport()
+    while not stop.is_set():
+        r = await outbox.deliver()
+        for name in ("sent", "held", "suppressed", "retrying", "failed"):
+            setattr(total, name, getattr(total, name) + getattr(r, name))
+        if r.sent or r.held or r.suppressed or r.failed:
+            log.info(
+                "notifications",
+                extra={
+                    "kv": {
+                        "sent": r.sent,
+                        "held": r.held,
+                        "suppressed": r.suppressed,
+                        "retrying": r.retrying,
+                        "failed": r.failed,
+                    }
+                },
+            )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval_s)
+    return total
