@@ -60,6 +60,16 @@ class Aggregation(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Agg:
+    """A numeric metric over a window: how many values, their mean, minimum and maximum."""
+
+    count: int
+    mean: float | None
+    min: float | None
+    max: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class SeriesFrame:
     """Column-oriented rows ordered by time: `ts[i]` with `columns[name][i]`."""
 

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, Self, runtime_checkable
 
-from telemetry.records import Event, Latest, RangeQuery, Reading, SeriesFrame, WriteResult
+from telemetry.records import (
+    Agg,
+    Event,
+    Latest,
+    RangeQuery,
+    Reading,
+    SeriesFrame,
+    WriteResult,
+)
 
 
 @runtime_checkable
@@ -52,6 +60,16 @@ class TelemetryStore(Protocol):
 
     async def events(self, device_type: str, device_id: str, start: int, end: int) -> list[Event]:
         """A device's events in `[start, end)` ordered by time."""
+
+    async def aggregate(
+        self, device_type: str, start: int, end: int, metrics: Sequence[str]
+    ) -> dict[str, dict[str, Agg]]:
+        """Per device of the type: count, mean, min and max of each numeric metric over
+        `[start, end)`. Devices without a reading there are absent. One query for the
+        whole fleet: what the rules evaluator reads each pass."""
+
+    async def recent_events(self, device_type: str, start: int, end: int) -> list[Event]:
+        """Every device's events of the type in `[start, end)`, ordered by time."""
 
     async def count(
         self,

@@ -6,7 +6,7 @@ topic (Last Will), from any message arriving, and goes offline after a silence.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -204,6 +204,23 @@ class DeviceStateRepository:
             q = q.where(device_state.c.online == online)
         with self.db.engine.connect() as conn:
             return [DeviceState(**r._mapping) for r in conn.execute(q)]
+
+    def every(self, batch: int = 5000) -> Iterator[DeviceState]:
+        """Every device's state, in id order, read in batches (100k devices is fine)."""
+        after = ""
+        while True:
+            q = (
+                sa.select(device_state)
+                .where(device_state.c.device_id > after)
+                .order_by(device_state.c.device_id)
+                .limit(batch)
+            )
+            with self.db.engine.connect() as conn:
+                rows = [DeviceState(**r._mapping) for r in conn.execute(q)]
+            yield from rows
+            if len(rows) < batch:
+                return
+            after = rows[-1].device_id
 
     def counts(self) -> dict[str, int]:
         with self.db.engine.connect() as conn:

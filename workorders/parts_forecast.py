@@ -17,13 +17,12 @@ from __future__ import annotations
 import csv
 import io
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from workorders.catalog import filter_problem, parts_for
 from workorders.db import Database
@@ -40,6 +39,7 @@ from workorders.tables import (
     van_stock,
     work_orders,
 )
+from workorders.upsert import insert_for
 
 
 class BadPrediction(WorkordersError):
@@ -95,8 +95,7 @@ class Predictions:
             unknown = sorted({r["device_id"] for r in rows} - known)
             if unknown:
                 raise BadPrediction(f"unknown devices: {', '.join(unknown[:10])}")
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-            stmt = dialect.insert(filter_predictions)
+            stmt = insert_for(conn, filter_predictions)
             conn.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["device_id", "stage"],
@@ -108,6 +107,22 @@ class Predictions:
                 rows,
             )
         return len(rows)
+
+    def for_devices(self, device_ids: Sequence[str]) -> list[PredictedExhaustion]:
+        """The current predictions of these devices (every stage)."""
+        fp = filter_predictions
+        out: list[PredictedExhaustion] = []
+        ids = list(device_ids)
+        with self.db.engine.connect() as conn:
+            for i in range(0, len(ids), 5000):
+                rows = conn.execute(sa.select(fp).where(fp.c.device_id.in_(ids[i : i + 5000])))
+                out += [
+                    PredictedExhaustion(
+                        r.device_id, r.stage, r.exhausted_at, r.probability, r.source
+                    )
+                    for r in rows
+                ]
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -414,3 +414,90 @@ filter_predictions = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.CheckConstraint("probability >= 0 AND probability <= 1", name="ck_filter_predictions_p"),
 )
+
+# -- rules and alerts (issue 5) -------------------------------------------------------------
+# what the evaluator remembers per rule and device between passes (and restarts)
+rule_states = sa.Table(
+    "rule_states",
+    metadata,
+    sa.Column("rule_id", sa.String(64), primary_key=True),
+    sa.Column("device_id", sa.String(64), primary_key=True),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("phase", sa.String(8), nullable=False),  # inactive | pending | firing
+    sa.Column("since", UTCDateTime),
+    sa.Column("changes", sa.JSON, nullable=False),  # ISO times of recent verdict changes
+    sa.Column("flapping", sa.Boolean, nullable=False),
+    sa.Column("clear_since", UTCDateTime),
+    sa.Column("cooldown_until", UTCDateTime),
+    sa.Column("value", sa.Float),
+    sa.Column("evaluated_at", UTCDateTime),
+    sa.Index("ix_rule_states_device", "device_id"),
+)
+
+FIRING_WHERE = "state = 'firing'"
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule_id", sa.String(64), nullable=False),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("customer_id", sa.String(64)),
+    sa.Column("severity", sa.String(8), nullable=False),
+    sa.Column("problem_kind", sa.String(48)),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(8), nullable=False),  # firing | resolved
+    sa.Column("pending_since", UTCDateTime),
+    sa.Column("fired_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("value", sa.Float),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("silenced_by", sa.Integer),  # the silence that matched when it fired
+    sa.Column("inhibited_by", sa.Text),  # why it is inhibited (device offline, open job)
+    sa.Column("work_order_id", sa.Integer, sa.ForeignKey("work_orders.id")),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # one firing alert per rule and device: two evaluators racing open one
+    sa.Index(
+        "uq_alerts_firing",
+        "rule_id",
+        "device_id",
+        unique=True,
+        sqlite_where=sa.text(FIRING_WHERE),
+        postgresql_where=sa.text(FIRING_WHERE),
+    ),
+    sa.Index("ix_alerts_state_fired", "state", "fired_at"),
+    sa.Index("ix_alerts_device", "device_id", "fired_at"),
+)
+
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # fired | resolved | work_order | ...
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Index("ix_alert_events_alert", "alert_id"),
+)
+
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # every matcher given must match; at least one is given
+    sa.Column("rule_id", sa.String(64)),
+    sa.Column("device_id", sa.String(64)),
+    sa.Column("customer_id", sa.String(64)),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(
+        "rule_id IS NOT NULL OR device_id IS NOT NULL OR customer_id IS NOT NULL",
+        name="ck_silences_matcher",
+    ),
+    sa.CheckConstraint("ends_at > starts_at", name="ck_silences_span"),
+    sa.Index("ix_silences_ends", "ends_at"),
+)

@@ -20,6 +20,15 @@ def check_metrics(type_name: str, metrics: Sequence[str]) -> list[Metric]:
     return out
 
 
+def check_numeric(type_name: str, metrics: Sequence[str]) -> list[Metric]:
+    """The rows for `metrics`, or ValueError naming one that cannot be averaged."""
+    rows = check_metrics(type_name, metrics)
+    for m in rows:
+        if m.kind not in (MetricKind.FLOAT, MetricKind.INT):
+            raise ValueError(f"{type_name}.{m.name} is {m.kind.value}: only numbers aggregate")
+    return rows
+
+
 def check_query(query: RangeQuery) -> list[Metric]:
     rows = check_metrics(query.device_type, query.metrics)
     if query.aggregation is not Aggregation.LAST:

@@ -20,6 +20,7 @@ import orjson
 from telemetry.backends.common import (
     aggregate_value,
     check_metrics,
+    check_numeric,
     check_query,
     convert,
     drop_empty,
@@ -27,6 +28,7 @@ from telemetry.backends.common import (
 from telemetry.errors import StoreQueryError, StoreUnavailable
 from telemetry.metrics import DEVICE_TYPES, MetricKind, device_type
 from telemetry.records import (
+    Agg,
     Aggregation,
     Event,
     Latest,
@@ -336,6 +338,47 @@ class EmbeddedStore:
                 for t, d, b, s, ts, n, data in self._db().execute(
                     sql, (device_id, device_type, start, end)
                 )
+            ]
+
+        return await self._run(run)
+
+    async def aggregate(
+        self, device_type: str, start: int, end: int, metrics: Sequence[str]
+    ) -> dict[str, dict[str, Agg]]:
+        rows = check_numeric(device_type, metrics)
+        if not rows:
+            return {}
+
+        def run() -> dict[str, dict[str, Agg]]:
+            cols = ", ".join(
+                f'count("{m.name}"), avg("{m.name}"), min("{m.name}"), max("{m.name}")'
+                for m in rows
+            )
+            sql = (
+                f'SELECT device_id, {cols} FROM "{_table(device_type)}" '
+                "WHERE ts >= ? AND ts < ? GROUP BY device_id"
+            )
+            out: dict[str, dict[str, Agg]] = {}
+            for device_id, *values in self._db().execute(sql, (start, end)):
+                out[device_id] = {
+                    m.name: Agg(int(values[4 * i]), *values[4 * i + 1 : 4 * i + 4])
+                    for i, m in enumerate(rows)
+                }
+            return out
+
+        return await self._run(run)
+
+    async def recent_events(self, device_type: str, start: int, end: int) -> list[Event]:
+        check_metrics(device_type, [])
+
+        def run() -> list[Event]:
+            sql = (
+                "SELECT device_type, device_id, boot, seq, ts, name, data FROM events "
+                "WHERE device_type = ? AND ts >= ? AND ts < ? ORDER BY ts, boot, seq"
+            )
+            return [
+                Event(t, d, b, s, ts, n, orjson.loads(data))
+                for t, d, b, s, ts, n, data in self._db().execute(sql, (device_type, start, end))
             ]
 
         return await self._run(run)

@@ -18,6 +18,7 @@ from telemetry.backends import StoreSettings
 from telemetry.backends.common import (
     aggregate_value,
     check_metrics,
+    check_numeric,
     check_query,
     convert,
     drop_empty,
@@ -26,6 +27,7 @@ from telemetry.errors import StoreQueryError, StoreRejected, StoreUnavailable
 from telemetry.lineprotocol import EVENT_MEASUREMENT, event_line, reading_line
 from telemetry.metrics import DEVICE_TYPES, device_type
 from telemetry.records import (
+    Agg,
     Event,
     Latest,
     MetricValue,
@@ -318,6 +320,59 @@ class InfluxStore:
                         int(time),
                         name,
                         orjson.loads(data),
+                    )
+                )
+        return out
+
+    async def aggregate(
+        self, device_type: str, start: int, end: int, metrics: Sequence[str]
+    ) -> dict[str, dict[str, Agg]]:
+        rows = check_numeric(device_type, metrics)
+        if not rows:
+            return {}
+        cols = ", ".join(
+            f"count({_ident(m.name)}) AS {_ident('c_' + m.name)}, "
+            f"mean({_ident(m.name)}) AS {_ident('a_' + m.name)}, "
+            f"min({_ident(m.name)}) AS {_ident('n_' + m.name)}, "
+            f"max({_ident(m.name)}) AS {_ident('x_' + m.name)}"
+            for m in rows
+        )
+        where = " AND ".join(_time_range(start, end))
+        q = f"SELECT {cols} FROM {self._from([device_type])} WHERE {where} GROUP BY device_id"
+        out: dict[str, dict[str, Agg]] = {}
+        for s in await self._statement(q):
+            row = dict(zip(s["columns"], s["values"][0], strict=True))
+            out[s["tags"]["device_id"]] = {
+                m.name: Agg(
+                    int(row.get("c_" + m.name) or 0),
+                    row.get("a_" + m.name),
+                    row.get("n_" + m.name),
+                    row.get("x_" + m.name),
+                )
+                for m in rows
+            }
+        return out
+
+    async def recent_events(self, device_type: str, start: int, end: int) -> list[Event]:
+        check_metrics(device_type, [])
+        where = " AND ".join([f"device_type = {_literal(device_type)}", *_time_range(start, end)])
+        q = (
+            f'SELECT "device_id", "boot", "seq", "name", "data" '
+            f"FROM {self._from([EVENT_MEASUREMENT])} WHERE {where} ORDER BY time ASC"
+        )
+        out = []
+        for s in await self._statement(q):
+            index = {c: i for i, c in enumerate(s["columns"])}
+            for values in s.get("values") or []:
+                out.append(
+                    Event(
+                        device_type,
+                        str(values[index["device_id"]]),
+                        int(values[index["boot"]]),
+                        int(values[index["seq"]]),
+                        int(values[index["time"]]),
+                        values[index["name"]],
+                        orjson.loads(values[index["data"]]),
                     )
                 )
         return out

@@ -168,6 +168,35 @@ async def test_events_are_stored_once_and_read_back(store: TelemetryStore) -> No
     assert events == [e]
 
 
+async def test_aggregate_gives_each_device_its_window_in_one_read(store: TelemetryStore) -> None:
+    await store.write(
+        [purifier("p-1", i, T0 + i * 1000, pm25=float(i), fan_rpm=100 * i) for i in range(10)]
+        + [purifier("p-2", i, T0 + i * 1000, pm25=50.0) for i in range(3)]
+        + [purifier("p-3", 1, T0 - 60_000, pm25=1.0)]  # before the window
+        + [Reading("water_purifier", "w-1", 1, 1, T0, {"tds_out_ppm": 9.0})]  # another type
+    )
+    aggs = await store.aggregate("purifier", T0, T0 + 5000, ["pm25", "fan_rpm"])
+    assert set(aggs) == {"p-1", "p-2"}
+    p1 = aggs["p-1"]["pm25"]
+    assert (p1.count, p1.mean, p1.min, p1.max) == (5, 2.0, 0.0, 4.0)
+    assert aggs["p-1"]["fan_rpm"].max == 400
+    assert aggs["p-2"]["fan_rpm"].count == 0  # never reported in the window
+    with pytest.raises(ValueError, match="only numbers"):
+        await store.aggregate("purifier", T0, T0 + 5000, ["mode"])
+
+
+async def test_recent_events_of_every_device_of_a_type(store: TelemetryStore) -> None:
+    events = [
+        Event("air_conditioner", "ac-1", 1, 7, T0, "error_code", {"code": "E6"}),
+        Event("air_conditioner", "ac-2", 1, 3, T0 + 10, "error_code", {"code": "P1"}),
+        Event("air_conditioner", "ac-2", 1, 4, T0 + 5000, "error_code", {"code": "E4"}),
+        Event("water_purifier", "w-1", 1, 2, T0 + 20, "filter_replaced", {"stage": "ro"}),
+    ]
+    await store.write([], events)
+    got = await store.recent_events("air_conditioner", T0, T0 + 1000)
+    assert got == events[:2]
+
+
 async def test_counts_filter_by_type_device_and_time(store: TelemetryStore) -> None:
     await store.write(
         [purifier("p-1", i, T0 + i * 1000) for i in range(10)]

@@ -1,0 +1,312 @@
+"""The periodic evaluator: every rule on every device of this replica's partition, once
+per pass, the way Prometheus evaluates alerting rules.
+
+A pass reads in bulk (a few store queries per device type, not one per device): the
+device states (last values, online, last heard), window aggregates, recent events and
+model outputs. It evaluates each rule's condition, steps its state machine, acts (fire
+or resolve the alert, open or join the work order), and then saves the states. Acting
+before saving makes a crash safe: a repeated fire finds the alert already firing (the
+database's unique index), a repeated resolve finds nothing to resolve.
+
+Devices are split over replicas by a stable hash of their id (`partition=(k, n)`), so
+`n` evaluators share a fleet without talking to each other; if two ever overlap, the
+alert and work-order uniqueness in the database still makes one of each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rules.catalog import Catalog
+from rules.conditions import DeviceView, EventSeen, Verdict, WindowKey, evaluate, event_window
+from rules.conditions import windows_of as _windows_of
+from rules.machine import Action, Phase, RuleState, step
+from rules.outputs import ModelOutputs
+from rules.spec import Rule
+from telemetry.store import TelemetryStore
+from workorders.alerts import AlertStore, NewAlert
+from workorders.db import Database
+from workorders.device_state import DeviceState, DeviceStateRepository
+from workorders.errors import NotFound
+from workorders.lifecycle import Origin, State
+from workorders.orders import OrderRequest, WorkOrders
+
+log = logging.getLogger("fleetcare.rules")
+
+
+def in_partition(device_id: str, partition: tuple[int, int]) -> bool:
+    k, n = partition
+    return n == 1 or zlib.crc32(device_id.encode()) % n == k
+
+
+@dataclass
+class PassReport:
+    devices: int = 0
+    evaluations: int = 0
+    pending: int = 0
+    fired: int = 0
+    resolved: int = 0
+    withdrawn: int = 0
+    silenced: int = 0
+    inhibited: int = 0
+    orders_opened: int = 0
+    orders_joined: int = 0
+    seconds: float = 0.0
+    fired_rules: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Decision:
+    rule: Rule
+    device: DeviceState
+    before: RuleState
+    after: RuleState
+    verdict: Verdict
+    action: Action
+
+
+class Evaluator:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        store: TelemetryStore,
+        catalog: Catalog,
+        outputs: ModelOutputs | None = None,
+        partition: tuple[int, int] = (0, 1),
+        device_time: bool = False,
+        actor: str = "rules",
+    ) -> None:
+        """`device_time`: judge silence by the devices' own clock (replays and accelerated
+        simulations) instead of when we received their messages."""
+        k, n = partition
+        if not 0 <= k < n:
+            raise ValueError(f"partition {k}/{n}: the index must be 0 to {n - 1}")
+        self.db, self.store, self.catalog, self.outputs = db, store, catalog, outputs
+        self.partition, self.device_time, self.actor = partition, device_time, actor
+        self.alerts = AlertStore(db)
+        self.orders = WorkOrders(db)
+        self.states = DeviceStateRepository(db)
+
+    async def run_pass(self, now: datetime | None = None) -> PassReport:
+        started = time.perf_counter()
+        now = now or datetime.now(UTC)
+        report = PassReport()
+        devices = await asyncio.to_thread(self._devices)
+        report.devices = len(devices)
+        ids = [d.device_id for d in devices]
+        saved = await asyncio.to_thread(self.alerts.load_states, ids)
+        outputs = await asyncio.to_thread(self.outputs.values, ids, now) if self.outputs else {}
+        by_type: dict[str, list[DeviceState]] = defaultdict(list)
+        for d in devices:
+            by_type[d.device_type].append(d)
+        decisions: list[_Decision] = []
+        for device_type, group in by_type.items():
+            rules = self.catalog.enabled(device_type)
+            if rules:
+                views = await self._views(device_type, group, rules, outputs, now)
+                decisions += self._decide(rules, group, views, saved, now)
+        report.evaluations = len(decisions)
+        for decision in decisions:
+            await self._act(decision, now, report)
+        changed = [_row(d.after) for d in decisions if _key(d.after) != _key(d.before)]
+        await asyncio.to_thread(self.alerts.save_states, changed)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _devices(self) -> list[DeviceState]:
+        return [s for s in self.states.every() if in_partition(s.device_id, self.partition)]
+
+    async def _views(
+        self,
+        device_type: str,
+        group: Sequence[DeviceState],
+        rules: Sequence[Rule],
+        outputs: dict[str, dict[tuple[str, str], float]],
+        now: datetime,
+    ) -> dict[str, DeviceView]:
+        views = {
+            d.device_id: DeviceView(
+                device_id=d.device_id,
+                device_type=device_type,
+                now=now,
+                latest=d.latest_metrics,
+                last_received_at=_ms(d.latest_ts) if self.device_time else d.last_received_at,
+                online=d.online,
+                online_changed_at=d.online_changed_at,
+                outputs=outputs.get(d.device_id, {}),
+            )
+            for d in group
+        }
+        spans: dict[tuple[timedelta, timedelta], set[str]] = defaultdict(set)
+        for rule in rules:
+            for key in _windows_of(rule.when):
+                spans[(key.start_ago, key.end_ago)].add(key.metric)
+        for (start_ago, end_ago), metrics in spans.items():
+            aggs = await self.store.aggregate(
+                device_type, _epoch(now - start_ago), _epoch(now - end_ago), sorted(metrics)
+            )
+            for device_id, per_metric in aggs.items():
+                view = views.get(device_id)
+                if view is not None:
+                    for metric, agg in per_metric.items():
+                        view.windows[WindowKey(metric, start_ago, end_ago)] = agg
+        longest = max((w for r in rules if (w := event_window(r.when)) is not None), default=None)
+        if longest is not None:
+            seen: dict[str, list[EventSeen]] = defaultdict(list)
+            for e in await self.store.recent_events(
+                device_type, _epoch(now - longest), _epoch(now) + 1
+            ):
+                code = e.data.get("code")
+                seen[e.device_id].append(
+                    EventSeen(_ms(e.ts) or now, e.name, str(code) if code is not None else None)
+                )
+            for device_id, events in seen.items():
+                if device_id in views:
+                    views[device_id].events = events
+        return views
+
+    def _decide(
+        self,
+        rules: Sequence[Rule],
+        group: Sequence[DeviceState],
+        views: dict[str, DeviceView],
+        saved: dict[tuple[str, str], dict[str, Any]],
+        now: datetime,
+    ) -> list[_Decision]:
+        out = []
+        for device in group:
+            view = views[device.device_id]
+            for rule in rules:
+                before = _state(saved.get((rule.id, device.device_id)), rule.id, device.device_id)
+                if rule.sensor and not device.online:
+                    # offline inhibits sensor rules: old values neither fire nor resolve
+                    verdict = Verdict(None, evidence={"inhibited": "device offline"})
+                else:
+                    verdict = evaluate(rule.when, view, before.active)
+                after, action = step(before, verdict.active, rule, now, verdict.value)
+                out.append(_Decision(rule, device, before, after, verdict, action))
+        return out
+
+    async def _act(self, d: _Decision, now: datetime, report: PassReport) -> None:
+        if d.action is Action.PENDING:
+            report.pending += 1
+        elif d.action is Action.WITHDRAWN:
+            report.withdrawn += 1
+        elif d.action is Action.FIRE:
+            await asyncio.to_thread(self._fire, d, now, report)
+        elif d.action is Action.RESOLVE:
+            resolved = await asyncio.to_thread(
+                self.alerts.resolve, d.rule.id, d.device.device_id, now, d.verdict.evidence
+            )
+            report.resolved += resolved is not None
+
+    def _fire(self, d: _Decision, now: datetime, report: PassReport) -> None:
+        rule = d.rule
+        evidence = {**d.verdict.evidence, "rule": rule.id, "severity": rule.severity}
+        alert, created = self.alerts.fire(
+            NewAlert(
+                rule_id=rule.id,
+                device_id=d.device.device_id,
+                device_type=d.device.device_type,
+                severity=rule.severity,
+                problem_kind=rule.problem_kind,
+                title=rule.title,
+                pending_since=d.before.since if d.before.phase is Phase.PENDING else None,
+                fired_at=now,
+                value=d.verdict.value,
+                evidence=evidence,
+            )
+        )
+        if not created:
+            return  # another evaluator (or this one before a crash) fired it
+        report.fired += 1
+        report.fired_rules[rule.id] = report.fired_rules.get(rule.id, 0) + 1
+        if alert.silenced_by is not None:
+            report.silenced += 1
+            return
+        if rule.work_order.open == "none" or rule.problem_kind is None:
+            return
+        request = OrderRequest(
+            device_id=d.device.device_id,
+            problem_kind=rule.problem_kind,
+            origin=Origin.AUTO,
+            source=f"rule:{rule.id}",
+            title=rule.title,
+            description=rule.wording.get("en", ""),
+            evidence=evidence,
+            priority=rule.work_order.priority,
+        )
+        try:
+            opened = self.orders.open_or_attach(request, actor=self.actor, now=now)
+        except NotFound as e:
+            self.alerts.annotate(alert.id, now, inhibited_by=f"no work order: {e}")
+            report.inhibited += 1
+            return
+        order = opened.order
+        if not opened.created:
+            # an open job for the problem inhibits the new alert: its evidence joins it
+            report.orders_joined += 1
+            report.inhibited += 1
+            why = f"work order #{order.id} is already {order.state.value} for {rule.problem_kind}"
+            self.alerts.annotate(alert.id, now, work_order_id=order.id, inhibited_by=why)
+            return
+        report.orders_opened += 1
+        if rule.work_order.open == "auto":
+            self.orders.transition(
+                order.id,
+                State.OPEN,
+                actor=self.actor,
+                reason=f"rule {rule.id} opens jobs straight to dispatch",
+                expect=State.PROPOSED,
+                now=now,
+            )
+        self.alerts.annotate(alert.id, now, work_order_id=order.id)
+
+
+def _epoch(t: datetime) -> int:
+    return int(t.timestamp() * 1000)
+
+
+def _ms(ts: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ts / 1000, UTC) if ts is not None else None
+
+
+def _state(row: dict[str, Any] | None, rule_id: str, device_id: str) -> RuleState:
+    if row is None:
+        return RuleState(rule_id, device_id)
+    return RuleState(
+        rule_id=rule_id,
+        device_id=device_id,
+        active=row["active"],
+        phase=Phase(row["phase"]),
+        since=row["since"],
+        changes=tuple(datetime.fromisoformat(t) for t in row["changes"]),
+        flapping=row["flapping"],
+        clear_since=row["clear_since"],
+        cooldown_until=row["cooldown_until"],
+        value=row["value"],
+        evaluated_at=row["evaluated_at"],
+    )
+
+
+def _row(s: RuleState) -> dict[str, Any]:
+    row = asdict(s)
+    row["phase"] = s.phase.value
+    row["changes"] = [t.isoformat() for t in s.changes]
+    return row
+
+
+def _key(s: RuleState) -> dict[str, Any]:
+    """What is worth a write: everything but when it was last evaluated."""
+    row = _row(s)
+    row.pop("evaluated_at")
+    return row
