@@ -8,6 +8,7 @@ import pytest
 
 from fleetcare.brokers import MosquittoProcess, mosquitto_available, start_mosquitto
 from tests.services import Influxd, missing, postgres_admin_url, start_influxd
+from workorders.db import Database
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +54,27 @@ def postgres_url(postgres_server_url: str) -> Iterator[str]:
         )
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
+
+
+# -- the relational side, on SQLite and on the real PostgreSQL --------------------------
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    url = (
+        f"sqlite:///{tmp_path / 'fc.sqlite3'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    database = Database(url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def world(db: Database) -> Database:
+    """`db`, migrated, with the WORLD registry loaded."""
+    from tests.world import WORLD
+    from workorders.service_registry import ServiceRegistry, parse_doc
+
+    db.upgrade()
+    ServiceRegistry(db).load(parse_doc(WORLD))  # type: ignore[arg-type]
+    return db

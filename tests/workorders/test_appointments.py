@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from tests.workorders.conftest import WORLD
 from tests.workorders.helpers import accepted
+from tests.world import WORLD
 from workorders.appointments import Appointments
 from workorders.db import Database
 from workorders.errors import SlotUnavailable
