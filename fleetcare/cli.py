@@ -1012,6 +1012,9 @@ def _register_service_commands() -> None:
     from fleetcare.cli_service import register
 
     register(orders_app, app, _settings)
+    from fleetcare.cli_rules import register as register_rules
+
+    register_rules(app, _settings)
 
 
 _register_service_commands()

@@ -9,6 +9,7 @@ import os
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -22,6 +23,9 @@ from fleetcare.settings import Settings
 from fleetcare.walkthrough import walk_service_loop
 from fleetcare.wiring import build_ingest, open_database
 from ingest.metrics import IngestMetrics
+from rules.catalog import load_catalog
+from rules.evaluator import Evaluator
+from rules.outputs import FilterLifeOutputs
 from telemetry.backends import create_store
 from telemetry.connection import MqttSettings
 from telemetry.store import TelemetryStore
@@ -70,6 +74,27 @@ async def _broker(
         None,
         amqtt,
     )
+
+
+async def _evaluate(evaluator: Evaluator, sim_t: float, seen: int) -> int:
+    """One rules pass at the fleet's simulated time; print the alerts it raised."""
+    report = await evaluator.run_pass(datetime.fromtimestamp(sim_t, UTC))
+    fresh = [a for a in await asyncio.to_thread(evaluator.alerts.find, limit=50) if a.id > seen]
+    if report.fired or report.resolved:
+        console.print(
+            f"        [bold]rules[/bold]: {report.devices} devices, fired {report.fired}, "
+            f"resolved {report.resolved}, jobs opened {report.orders_opened}"
+        )
+    for a in sorted(fresh, key=lambda a: a.id)[:6]:
+        job = f" → job #{a.work_order_id}" if a.work_order_id else ""
+        note = f" ({a.inhibited_by})" if a.inhibited_by else ""
+        console.print(
+            f"        alert #{a.id} {a.severity}: {a.title} on {a.device_id} "
+            f"(value {a.value:g}){job}{note}"
+            if a.value is not None
+            else f"        alert #{a.id} {a.severity}: {a.title} on {a.device_id}{job}{note}"
+        )
+    return max([seen, *(a.id for a in fresh)])
 
 
 async def _walk(
@@ -149,6 +174,11 @@ async def run_demo(
     walked, watched = False, None
     state, dead = DeviceStateRepository(db), DeadLetterRepository(db)
     sample = fleet.ids[0]
+    # rules on the simulated clock: the fleet ages an hour a second
+    evaluator = Evaluator(
+        db=db, store=store, catalog=load_catalog(), outputs=FilterLifeOutputs(db), device_time=True
+    )
+    seen_alert = 0
     try:
         while not stop.is_set() and not fleet_task.done():
             with contextlib.suppress(TimeoutError):
@@ -160,6 +190,8 @@ async def run_demo(
             if not walked and elapsed > 3:
                 walked = True
                 watched = await _walk(settings, db, fleet, store, mqtt)
+            if walked:
+                seen_alert = await _evaluate(evaluator, fleet.t, seen_alert)
             if watched and fleet.truth.devices[watched].replacements:
                 console.print(f"        {watched} fitted its new filter: the loop is closed")
                 watched = None

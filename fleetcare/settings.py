@@ -40,6 +40,21 @@ class NotifySettings(BaseSettings):
     max_attempts: int = Field(5, ge=1, description="Sends before a message is marked failed.")
 
 
+class RulesSettings(BaseSettings):
+    """The rules evaluator (docs/rules.md)."""
+
+    files: list[str] = Field(
+        default_factory=list, description="User rule files (YAML), globs allowed."
+    )
+    interval_s: float = Field(60.0, gt=0, description="Seconds between evaluation passes.")
+    partition: str = Field(
+        "0/1", pattern=r"^\d+/\d+$", description="This replica's share: k/n (0-based)."
+    )
+    device_time: bool = Field(
+        False, description="Judge silence by device clocks (replays, accelerated sims)."
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="FLEETCARE_", env_nested_delimiter="__", extra="forbid"
@@ -52,6 +67,7 @@ class Settings(BaseSettings):
     ingest: IngestOptions = Field(default_factory=IngestOptions)
     log: LogSettings = Field(default_factory=LogSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    rules: RulesSettings = Field(default_factory=RulesSettings)
 
     toml_file: ClassVar[Path | None] = None
 

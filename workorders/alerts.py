@@ -306,7 +306,7 @@ class AlertStore:
             else:
                 conn.execute(silences.update().where(where).values(ends_at=now))
 
-    def silences(
+    def list_silences(
         self, now: datetime | None = None, *, include_expired: bool = False
     ) -> list[Silence]:
         now = now or datetime.now(UTC)

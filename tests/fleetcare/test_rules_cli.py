@@ -1,0 +1,94 @@
+"""`fleetcare rules …`, `fleetcare evaluate-rules` and `fleetcare alerts …` as ops use them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from fleetcare.cli import app
+
+runner = CliRunner()
+
+GOOD_AND_BAD = """\
+rules:
+  - id: pm_very_high
+    device_type: purifier
+    title: PM2.5 very high
+    problem_kind: air_quality
+    when:
+      threshold: {metric: pm25, above: 150, clear: 100}
+    work_order: {open: review}
+  - id: typo
+    device_type: purifier
+    title: Typo
+    when:
+      threshold: {metric: pm_25, above: 1}
+    work_order: {open: none}
+"""
+
+
+def test_rules_are_listed_checked_and_shown(tmp_path: Path) -> None:
+    f = tmp_path / "team.yaml"
+    f.write_text(GOOD_AND_BAD)
+    env = {"FLEETCARE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200",
+           "FLEETCARE_RULES__FILES": f'["{tmp_path}/*.yaml"]'}  # fmt: skip
+    checked = runner.invoke(app, ["rules", "check", str(f)], env=env)
+    assert checked.exit_code == 1
+    assert f"{f}:9: rule typo" in checked.output and "no metric pm_25" in checked.output
+    assert "1 rules OK, 1 problems" in checked.output
+    listed = runner.invoke(app, ["rules", "list", "--device-type", "purifier"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "pm_very_high" in listed.output and "purifier_filter_low" in listed.output
+    assert "ac_refrigerant_leak" not in listed.output
+    shown = runner.invoke(app, ["rules", "show", "water_pump_failure"], env=env)
+    assert shown.exit_code == 0 and "pressure_kpa" in shown.output and "for: 1h" in shown.output
+    assert runner.invoke(app, ["rules", "show", "nope"], env=env).exit_code == 1
+
+
+def test_an_evaluation_pass_and_the_alert_commands(tmp_path: Path) -> None:
+    from fleetcare.settings import load_settings
+    from fleetcare.wiring import open_database
+    from workorders.device_state import DeviceStateRepository, StateUpdate
+
+    env = {"FLEETCARE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
+    db = open_database(load_settings(None, data_dir=env["FLEETCARE_DATA_DIR"]))
+    now = datetime.now(UTC)
+    DeviceStateRepository(db).apply(
+        [
+            StateUpdate(
+                "wp-9",
+                "water_purifier",
+                received_at=now,
+                messages=1,
+                latest_ts=0,
+                metrics={"leak": True},
+                online=True,
+            )
+        ]
+    )
+    bad = runner.invoke(app, ["evaluate-rules", "--once", "--partition", "2/2"], env=env)
+    assert bad.exit_code == 2 and "0 <= k < n" in bad.output
+    ran = runner.invoke(app, ["evaluate-rules", "--once"], env=env)
+    assert ran.exit_code == 0, ran.output
+    assert "1 devices" in ran.output and "fired 1" in ran.output
+    listed = runner.invoke(app, ["alerts", "list"], env=env)
+    assert "water_leak" in listed.output and "wp-9" in listed.output
+    assert "no work order" in listed.output  # wp-9 is not in the service registry
+    shown = runner.invoke(app, ["alerts", "show", "1"], env=env)
+    assert "fired" in shown.output and "inhibited" in shown.output
+    assert runner.invoke(app, ["alerts", "show", "99"], env=env).exit_code == 1
+
+    refused = runner.invoke(app, ["alerts", "silence", "--for", "2", "--comment", "x"], env=env)
+    assert refused.exit_code == 2 and "needs a rule, a device or a customer" in refused.output
+    made = runner.invoke(
+        app,
+        ["alerts", "silence", "--for", "2", "--device", "wp-9", "--comment", "plumber"],
+        env=env,
+    )
+    assert made.exit_code == 0 and "silence #1" in made.output
+    assert "device=wp-9" in runner.invoke(app, ["alerts", "silences"], env=env).output
+    assert runner.invoke(app, ["alerts", "unsilence", "1"], env=env).exit_code == 0
+    assert "wp-9" not in runner.invoke(app, ["alerts", "silences"], env=env).output
+    assert runner.invoke(app, ["alerts", "unsilence", "1"], env=env).exit_code == 1
