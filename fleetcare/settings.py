@@ -53,6 +53,9 @@ class RulesSettings(BaseSettings):
     device_time: bool = Field(
         False, description="Judge silence by device clocks (replays, accelerated sims)."
     )
+    at_ingest: bool = Field(
+        True, description="Ingest workers fire per-message rules as each batch is stored."
+    )
 
 
 class Settings(BaseSettings):

@@ -12,7 +12,7 @@ from prometheus_client import start_http_server
 from fleetcare.settings import Settings
 from ingest.decode import Decoder
 from ingest.metrics import IngestMetrics
-from ingest.processor import BatchProcessor, RegistryCache
+from ingest.processor import BatchObserver, BatchProcessor, RegistryCache
 from ingest.worker import IngestWorker
 from telemetry.backends import create_store
 from telemetry.store import TelemetryStore
@@ -35,6 +35,13 @@ def open_database(settings: Settings) -> Database:
     return db
 
 
+def _stream_rules(settings: Settings, db: Database) -> list[BatchObserver]:
+    from fleetcare.rules_runner import catalog_from
+    from rules.stream import StreamChecks
+
+    return [StreamChecks(db, catalog_from(settings.rules))]
+
+
 def make_decoder(settings: Settings) -> Decoder:
     o = settings.ingest
     return Decoder(
@@ -54,8 +61,15 @@ class IngestParts:
 
 
 def build_ingest(
-    settings: Settings, store: TelemetryStore, db: Database, metrics: IngestMetrics | None = None
+    settings: Settings,
+    store: TelemetryStore,
+    db: Database,
+    metrics: IngestMetrics | None = None,
+    *,
+    rules: bool | None = None,
 ) -> IngestWorker:
+    """The ingest worker; with `rules` (default: settings.rules.at_ingest) the rules that
+    can fire from one message are checked on each stored batch."""
     metrics = metrics or IngestMetrics()
     state = DeviceStateRepository(db)
     registry = (
@@ -73,6 +87,9 @@ def build_ingest(
         metrics=metrics,
         registry=registry,
         dedupe_capacity=settings.ingest.dedupe_cache,
+        observers=_stream_rules(settings, db)
+        if (settings.rules.at_ingest if rules is None else rules)
+        else (),
     )
     return IngestWorker(
         mqtt=settings.mqtt,

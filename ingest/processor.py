@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 import sqlalchemy as sa
 
@@ -119,6 +120,13 @@ class StateBuffer:
         return len(self._updates)
 
 
+class BatchObserver(Protocol):
+    """Told of each batch once it is durable (e.g. the per-message rules). It must not
+    raise: ingest does not wait on what it derives."""
+
+    async def on_batch(self, readings: Sequence[Reading], events: Sequence[Event]) -> None: ...
+
+
 class BatchProcessor:
     def __init__(
         self,
@@ -130,8 +138,10 @@ class BatchProcessor:
         metrics: IngestMetrics,
         registry: RegistryCache | None = None,
         dedupe_capacity: int = 200_000,
+        observers: Sequence[BatchObserver] = (),
     ) -> None:
         self.decoder = decoder
+        self.observers = list(observers)
         self.store = store
         self.dead_letters = dead_letters
         self.state = state
@@ -151,6 +161,8 @@ class BatchProcessor:
             batch.db_done = True
             self.pending_state.add(self._state_updates(batch))
             self._count(batch)
+            for observer in self.observers:
+                await observer.on_batch(batch.readings, batch.events)
         return batch
 
     async def _decode(self, batch: Batch) -> None:

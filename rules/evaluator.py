@@ -21,10 +21,11 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from rules.actions import AlertActions, Tally
 from rules.catalog import Catalog
 from rules.conditions import DeviceView, EventSeen, Verdict, WindowKey, evaluate, event_window
 from rules.conditions import windows_of as _windows_of
@@ -32,12 +33,9 @@ from rules.machine import Action, Phase, RuleState, step
 from rules.outputs import ModelOutputs
 from rules.spec import Rule
 from telemetry.store import TelemetryStore
-from workorders.alerts import AlertStore, NewAlert
+from workorders.alerts import AlertStore
 from workorders.db import Database
 from workorders.device_state import DeviceState, DeviceStateRepository
-from workorders.errors import NotFound
-from workorders.lifecycle import Origin, State
-from workorders.orders import OrderRequest, WorkOrders
 
 log = logging.getLogger("fleetcare.rules")
 
@@ -48,19 +46,13 @@ def in_partition(device_id: str, partition: tuple[int, int]) -> bool:
 
 
 @dataclass
-class PassReport:
+class PassReport(Tally):
     devices: int = 0
     evaluations: int = 0
     pending: int = 0
-    fired: int = 0
     resolved: int = 0
     withdrawn: int = 0
-    silenced: int = 0
-    inhibited: int = 0
-    orders_opened: int = 0
-    orders_joined: int = 0
     seconds: float = 0.0
-    fired_rules: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +85,7 @@ class Evaluator:
         self.db, self.store, self.catalog, self.outputs = db, store, catalog, outputs
         self.partition, self.device_time, self.actor = partition, device_time, actor
         self.alerts = AlertStore(db)
-        self.orders = WorkOrders(db)
+        self.actions = AlertActions(db, actor=actor)
         self.states = DeviceStateRepository(db)
 
     async def run_pass(self, now: datetime | None = None) -> PassReport:
@@ -104,6 +96,7 @@ class Evaluator:
         report.devices = len(devices)
         ids = [d.device_id for d in devices]
         saved = await asyncio.to_thread(self.alerts.load_states, ids)
+        firing = await asyncio.to_thread(self.alerts.firing_for, ids)
         outputs = await asyncio.to_thread(self.outputs.values, ids, now) if self.outputs else {}
         by_type: dict[str, list[DeviceState]] = defaultdict(list)
         for d in devices:
@@ -113,11 +106,11 @@ class Evaluator:
             rules = self.catalog.enabled(device_type)
             if rules:
                 views = await self._views(device_type, group, rules, outputs, now)
-                decisions += self._decide(rules, group, views, saved, now)
+                decisions += self._decide(rules, group, views, saved, firing, now)
         report.evaluations = len(decisions)
         for decision in decisions:
             await self._act(decision, now, report)
-        changed = [_row(d.after) for d in decisions if _key(d.after) != _key(d.before)]
+        changed = [row_of(d.after) for d in decisions if _key(d.after) != _key(d.before)]
         await asyncio.to_thread(self.alerts.save_states, changed)
         report.seconds = time.perf_counter() - started
         return report
@@ -180,13 +173,18 @@ class Evaluator:
         group: Sequence[DeviceState],
         views: dict[str, DeviceView],
         saved: dict[tuple[str, str], dict[str, Any]],
+        firing: dict[tuple[str, str], datetime],
         now: datetime,
     ) -> list[_Decision]:
         out = []
         for device in group:
             view = views[device.device_id]
             for rule in rules:
-                before = _state(saved.get((rule.id, device.device_id)), rule.id, device.device_id)
+                key = (rule.id, device.device_id)
+                before = state_of(saved.get(key), rule.id, device.device_id)
+                if key in firing and before.phase is not Phase.FIRING:
+                    # fired elsewhere (at ingest): this evaluator owns its resolving
+                    before = replace(before, phase=Phase.FIRING, active=True, since=firing[key])
                 if rule.sensor and not device.online:
                     # offline inhibits sensor rules: old values neither fire nor resolve
                     verdict = Verdict(None, evidence={"inhibited": "device offline"})
@@ -210,66 +208,11 @@ class Evaluator:
             report.resolved += resolved is not None
 
     def _fire(self, d: _Decision, now: datetime, report: PassReport) -> None:
-        rule = d.rule
-        evidence = {**d.verdict.evidence, "rule": rule.id, "severity": rule.severity}
-        alert, created = self.alerts.fire(
-            NewAlert(
-                rule_id=rule.id,
-                device_id=d.device.device_id,
-                device_type=d.device.device_type,
-                severity=rule.severity,
-                problem_kind=rule.problem_kind,
-                title=rule.title,
-                pending_since=d.before.since if d.before.phase is Phase.PENDING else None,
-                fired_at=now,
-                value=d.verdict.value,
-                evidence=evidence,
-            )
-        )
-        if not created:
-            return  # another evaluator (or this one before a crash) fired it
-        report.fired += 1
-        report.fired_rules[rule.id] = report.fired_rules.get(rule.id, 0) + 1
-        if alert.silenced_by is not None:
-            report.silenced += 1
-            return
-        if rule.work_order.open == "none" or rule.problem_kind is None:
-            return
-        request = OrderRequest(
-            device_id=d.device.device_id,
-            problem_kind=rule.problem_kind,
-            origin=Origin.AUTO,
-            source=f"rule:{rule.id}",
-            title=rule.title,
-            description=rule.wording.get("en", ""),
-            evidence=evidence,
-            priority=rule.work_order.priority,
-        )
-        try:
-            opened = self.orders.open_or_attach(request, actor=self.actor, now=now)
-        except NotFound as e:
-            self.alerts.annotate(alert.id, now, inhibited_by=f"no work order: {e}")
-            report.inhibited += 1
-            return
-        order = opened.order
-        if not opened.created:
-            # an open job for the problem inhibits the new alert: its evidence joins it
-            report.orders_joined += 1
-            report.inhibited += 1
-            why = f"work order #{order.id} is already {order.state.value} for {rule.problem_kind}"
-            self.alerts.annotate(alert.id, now, work_order_id=order.id, inhibited_by=why)
-            return
-        report.orders_opened += 1
-        if rule.work_order.open == "auto":
-            self.orders.transition(
-                order.id,
-                State.OPEN,
-                actor=self.actor,
-                reason=f"rule {rule.id} opens jobs straight to dispatch",
-                expect=State.PROPOSED,
-                now=now,
-            )
-        self.alerts.annotate(alert.id, now, work_order_id=order.id)
+        pending_since = d.before.since if d.before.phase is Phase.PENDING else None
+        self.actions.fire(
+            d.rule, d.device.device_id, d.device.device_type, d.verdict, now, report,
+            pending_since=pending_since,
+        )  # fmt: skip
 
 
 def _epoch(t: datetime) -> int:
@@ -280,7 +223,7 @@ def _ms(ts: int | None) -> datetime | None:
     return datetime.fromtimestamp(ts / 1000, UTC) if ts is not None else None
 
 
-def _state(row: dict[str, Any] | None, rule_id: str, device_id: str) -> RuleState:
+def state_of(row: dict[str, Any] | None, rule_id: str, device_id: str) -> RuleState:
     if row is None:
         return RuleState(rule_id, device_id)
     return RuleState(
@@ -298,7 +241,7 @@ def _state(row: dict[str, Any] | None, rule_id: str, device_id: str) -> RuleStat
     )
 
 
-def _row(s: RuleState) -> dict[str, Any]:
+def row_of(s: RuleState) -> dict[str, Any]:
     row = asdict(s)
     row["phase"] = s.phase.value
     row["changes"] = [t.isoformat() for t in s.changes]
@@ -307,6 +250,6 @@ def _row(s: RuleState) -> dict[str, Any]:
 
 def _key(s: RuleState) -> dict[str, Any]:
     """What is worth a write: everything but when it was last evaluated."""
-    row = _row(s)
+    row = row_of(s)
     row.pop("evaluated_at")
     return row

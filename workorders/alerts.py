@@ -109,6 +109,18 @@ class AlertStore:
             for i in range(0, len(rows), 2000):
                 conn.execute(upsert, list(rows[i : i + 2000]))
 
+    def firing_for(self, device_ids: Collection[str]) -> dict[tuple[str, str], datetime]:
+        """(rule, device) -> fired at, of the alerts firing on these devices."""
+        out: dict[tuple[str, str], datetime] = {}
+        ids = list(device_ids)
+        with self.db.engine.connect() as conn:
+            for i in range(0, len(ids), 5000):
+                q = sa.select(alerts.c.rule_id, alerts.c.device_id, alerts.c.fired_at).where(
+                    alerts.c.state == "firing", alerts.c.device_id.in_(ids[i : i + 5000])
+                )
+                out.update({(r.rule_id, r.device_id): r.fired_at for r in conn.execute(q)})
+        return out
+
     # -- alerts ------------------------------------------------------------------------
     def fire(self, new: NewAlert) -> tuple[Alert, bool]:
         """Open the firing alert for this rule and device, or return the one already

@@ -1,0 +1,105 @@
+"""What a firing alert does: the alert row, then (unless silenced or inhibited) the work
+order. Shared by the evaluator and the per-message checks at ingest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rules.conditions import Verdict
+from rules.spec import Rule
+from workorders.alerts import AlertStore, NewAlert
+from workorders.db import Database
+from workorders.errors import NotFound
+from workorders.lifecycle import Origin, State
+from workorders.orders import OrderRequest, WorkOrders
+
+
+@dataclass
+class Tally:
+    fired: int = 0
+    silenced: int = 0
+    inhibited: int = 0
+    orders_opened: int = 0
+    orders_joined: int = 0
+    fired_rules: dict[str, int] = field(default_factory=dict)
+
+
+class AlertActions:
+    def __init__(self, db: Database, *, actor: str = "rules") -> None:
+        self.alerts = AlertStore(db)
+        self.orders = WorkOrders(db)
+        self.actor = actor
+
+    def fire(
+        self,
+        rule: Rule,
+        device_id: str,
+        device_type: str,
+        verdict: Verdict,
+        now: datetime,
+        tally: Tally,
+        *,
+        pending_since: datetime | None = None,
+    ) -> bool:
+        """Fire the rule's alert for the device; False when it was already firing."""
+        evidence = {**verdict.evidence, "rule": rule.id, "severity": rule.severity}
+        alert, created = self.alerts.fire(
+            NewAlert(
+                rule_id=rule.id,
+                device_id=device_id,
+                device_type=device_type,
+                severity=rule.severity,
+                problem_kind=rule.problem_kind,
+                title=rule.title,
+                pending_since=pending_since,
+                fired_at=now,
+                value=verdict.value,
+                evidence=evidence,
+            )
+        )
+        if not created:
+            return False  # another evaluator, ingest, or this one before a crash fired it
+        tally.fired += 1
+        tally.fired_rules[rule.id] = tally.fired_rules.get(rule.id, 0) + 1
+        if alert.silenced_by is not None:
+            tally.silenced += 1
+            return True
+        if rule.work_order.open == "none" or rule.problem_kind is None:
+            return True
+        request = OrderRequest(
+            device_id=device_id,
+            problem_kind=rule.problem_kind,
+            origin=Origin.AUTO,
+            source=f"rule:{rule.id}",
+            title=rule.title,
+            description=rule.wording.get("en", ""),
+            evidence=evidence,
+            priority=rule.work_order.priority,
+        )
+        try:
+            opened = self.orders.open_or_attach(request, actor=self.actor, now=now)
+        except NotFound as e:
+            self.alerts.annotate(alert.id, now, inhibited_by=f"no work order: {e}")
+            tally.inhibited += 1
+            return True
+        order = opened.order
+        if not opened.created:
+            # an open job for the problem inhibits the new alert: its evidence joins it
+            tally.orders_joined += 1
+            tally.inhibited += 1
+            why = f"work order #{order.id} is already {order.state.value} for {rule.problem_kind}"
+            self.alerts.annotate(alert.id, now, work_order_id=order.id, inhibited_by=why)
+            return True
+        tally.orders_opened += 1
+        if rule.work_order.open == "auto":
+            self.orders.transition(
+                order.id,
+                State.OPEN,
+                actor=self.actor,
+                reason=f"rule {rule.id} opens jobs straight to dispatch",
+                expect=State.PROPOSED,
+                now=now,
+            )
+        self.alerts.annotate(alert.id, now, work_order_id=order.id)
+        return True
