@@ -145,7 +145,11 @@ class Evaluator:
                 spans[(key.start_ago, key.end_ago)].add(key.metric)
         for (start_ago, end_ago), metrics in spans.items():
             aggs = await self.store.aggregate(
-                device_type, _epoch(now - start_ago), _epoch(now - end_ago), sorted(metrics)
+                device_type,
+                _epoch(now - start_ago),
+                _epoch(now - end_ago),
+                sorted(metrics),
+                device_ids=list(views),
             )
             for device_id, per_metric in aggs.items():
                 view = views.get(device_id)

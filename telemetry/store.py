@@ -62,11 +62,16 @@ class TelemetryStore(Protocol):
         """A device's events in `[start, end)` ordered by time."""
 
     async def aggregate(
-        self, device_type: str, start: int, end: int, metrics: Sequence[str]
+        self,
+        device_type: str,
+        start: int,
+        end: int,
+        metrics: Sequence[str],
+        device_ids: Sequence[str] | None = None,
     ) -> dict[str, dict[str, Agg]]:
-        """Per device of the type: count, mean, min and max of each numeric metric over
-        `[start, end)`. Devices without a reading there are absent. One query for the
-        whole fleet: what the rules evaluator reads each pass."""
+        """Per device of the type (or of `device_ids`): count, mean, min and max of each
+        numeric metric over `[start, end)`. Devices without a reading there are absent.
+        A few queries for the whole fleet: what the rules evaluator reads each pass."""
 
     async def recent_events(self, device_type: str, start: int, end: int) -> list[Event]:
         """Every device's events of the type in `[start, end)`, ordered by time."""

@@ -343,7 +343,12 @@ class EmbeddedStore:
         return await self._run(run)
 
     async def aggregate(
-        self, device_type: str, start: int, end: int, metrics: Sequence[str]
+        self,
+        device_type: str,
+        start: int,
+        end: int,
+        metrics: Sequence[str],
+        device_ids: Sequence[str] | None = None,
     ) -> dict[str, dict[str, Agg]]:
         rows = check_numeric(device_type, metrics)
         if not rows:
@@ -354,16 +359,26 @@ class EmbeddedStore:
                 f'count("{m.name}"), avg("{m.name}"), min("{m.name}"), max("{m.name}")'
                 for m in rows
             )
-            sql = (
-                f'SELECT device_id, {cols} FROM "{_table(device_type)}" '
-                "WHERE ts >= ? AND ts < ? GROUP BY device_id"
+            sql = f'SELECT device_id, {cols} FROM "{_table(device_type)}" WHERE ts >= ? AND ts < ?'
+            # naming the devices lets SQLite seek its (device_id, ts) index per device
+            # instead of scanning the whole table for the time range
+            chunks: list[list[str] | None] = (
+                [list(device_ids[i : i + 5000]) for i in range(0, len(device_ids), 5000)]
+                if device_ids is not None
+                else [None]
             )
             out: dict[str, dict[str, Agg]] = {}
-            for device_id, *values in self._db().execute(sql, (start, end)):
-                out[device_id] = {
-                    m.name: Agg(int(values[4 * i]), *values[4 * i + 1 : 4 * i + 4])
-                    for i, m in enumerate(rows)
-                }
+            for chunk in chunks:
+                q = sql
+                params: list[object] = [start, end]
+                if chunk is not None:
+                    q += f" AND device_id IN ({', '.join('?' * len(chunk))})"
+                    params += chunk
+                for device_id, *values in self._db().execute(q + " GROUP BY device_id", params):
+                    out[device_id] = {
+                        m.name: Agg(int(values[4 * i]), *values[4 * i + 1 : 4 * i + 4])
+                        for i, m in enumerate(rows)
+                    }
             return out
 
         return await self._run(run)

@@ -181,6 +181,8 @@ async def test_aggregate_gives_each_device_its_window_in_one_read(store: Telemet
     assert (p1.count, p1.mean, p1.min, p1.max) == (5, 2.0, 0.0, 4.0)
     assert aggs["p-1"]["fan_rpm"].max == 400
     assert aggs["p-2"]["fan_rpm"].count == 0  # never reported in the window
+    only = await store.aggregate("purifier", T0, T0 + 5000, ["pm25"], device_ids=["p-2", "p-9"])
+    assert set(only) == {"p-2"} and only["p-2"]["pm25"].mean == 50.0
     with pytest.raises(ValueError, match="only numbers"):
         await store.aggregate("purifier", T0, T0 + 5000, ["mode"])
 
