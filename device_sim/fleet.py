@@ -169,6 +169,23 @@ class Fleet:
                         )
             self.t += dt
 
+    def inject(self, device_id: str, fault: str, onset: float) -> None:
+        """Give a device a fault from `onset` (epoch s) on, with its ground truth; it
+        replaces any fault the plan had drawn for the device."""
+        for g in self.groups.values():
+            if device_id in g.ids:
+                names = [k.name for k in g.faults.kinds]
+                if fault not in names:
+                    raise ValueError(f"{g.device_type} has no fault {fault!r}; one of {names}")
+                i = g.ids.index(device_id)
+                g.faults.kind[i], g.faults.onset[i] = names.index(fault), onset
+                kind = g.faults.kinds[names.index(fault)]
+                self.truth.devices[device_id].faults = [
+                    FaultTruth(kind=fault, onset=onset, progression_days=kind.progression_days)
+                ]
+                return
+        raise ValueError(f"no device {device_id!r} in the fleet")
+
     def replace_filters(self, device_ids: list[str], stage: str = "main") -> None:
         """Fit new filters (a stage of a water purifier; the filter of a purifier)."""
         for g in self.groups.values():

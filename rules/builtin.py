@@ -71,8 +71,10 @@ _ROWS: list[dict[str, Any]] = [
                 "numerator": "motor_current_ma",
                 "denominator": "fan_rpm",
                 "over": "6h",
-                "above": 0.42,
-                "clear": 0.36,
+                # mA per rpm: ~0.24 with a clean filter, ~0.32 with a full one; a worn
+                # bearing adds up to 60 %
+                "above": 0.35,
+                "clear": 0.31,
             }
         },
         "for": "6h",
@@ -90,10 +92,12 @@ _ROWS: list[dict[str, Any]] = [
         "problem_kind": "sensor_fault",
         "when": {
             "all": [
-                {"threshold": {"metric": "pm25", "over": "3h", "agg": "spread", "below": 0.01}},
-                {"threshold": {"metric": "pm25", "over": "3h", "agg": "count", "above": 20}},
+                # a whole day on one value: clean air still moves with cooking and traffic
+                {"threshold": {"metric": "pm25", "over": "24h", "agg": "spread", "below": 0.01}},
+                {"threshold": {"metric": "pm25", "over": "24h", "agg": "count", "above": 50}},
             ]
         },
+        "cooldown": "1d",
         "work_order": {"open": "review", "priority": 1},
         "wording": {
             "en": "Your air purifier's air-quality sensor seems stuck; we will check it.",
@@ -200,7 +204,8 @@ _ROWS: list[dict[str, Any]] = [
         "title": "Refrigerant leak suspected (E6)",
         "severity": "critical",
         "problem_kind": "refrigerant_leak",
-        "when": {"event": {"codes": ["E6"], "within": "1h"}},
+        "when": {"event": {"codes": ["E6"], "within": "2d"}},
+        "cooldown": "1d",
         "work_order": {"open": "auto", "priority": 3},
         "wording": {
             "en": "Your air conditioner may be losing refrigerant; we will check it.",
@@ -213,7 +218,8 @@ _ROWS: list[dict[str, Any]] = [
         "title": "High discharge pressure protection (P1)",
         "severity": "warning",
         "problem_kind": "condenser_fouling",
-        "when": {"event": {"codes": ["P1"], "within": "1h"}},
+        "when": {"event": {"codes": ["P1"], "within": "2d"}},
+        "cooldown": "1d",
         "work_order": {"open": "review", "priority": 2},
         "wording": {
             "en": "Your air conditioner's outdoor unit is overheating; it likely needs cleaning.",
@@ -226,11 +232,39 @@ _ROWS: list[dict[str, Any]] = [
         "title": "Indoor fan speed abnormal (E4)",
         "severity": "warning",
         "problem_kind": "fan_bearing_wear",
-        "when": {"event": {"codes": ["E4"], "within": "1h"}},
+        "when": {"event": {"codes": ["E4"], "within": "2d"}},
+        "cooldown": "1d",
         "work_order": {"open": "review", "priority": 2},
         "wording": {
             "en": "Your air conditioner's indoor fan is not turning as it should.",
             "zh": "您的空调室内风机转速异常。",
+        },
+    },
+    {
+        "id": "ac_fan_slow",
+        "device_type": "air_conditioner",
+        "title": "Indoor fan turning slower than set",
+        "severity": "warning",
+        "problem_kind": "fan_bearing_wear",
+        # the fastest it ran in 12 h: a worn bearing drags it down
+        "when": {
+            "threshold": {
+                "metric": "indoor_fan_rpm",
+                "over": "12h",
+                "agg": "max",
+                "below": 1060,
+                "clear": 1090,
+            }
+        },
+        # judged only if it ran at all (a fan that was off says nothing)
+        "requires": {
+            "threshold": {"metric": "indoor_fan_rpm", "over": "12h", "agg": "max", "above": 500}
+        },
+        "cooldown": "1d",
+        "work_order": {"open": "review", "priority": 2},
+        "wording": {
+            "en": "Your air conditioner's indoor fan is slowing down; its bearing may be worn.",
+            "zh": "您的空调室内风机转速下降，轴承可能磨损。",
         },
     },
     # -- every device ----------------------------------------------------------------

@@ -23,6 +23,7 @@ from rules.spec import (
     Offline,
     Prediction,
     Ratio,
+    Rule,
     Threshold,
     Trend,
     _Bound,
@@ -80,6 +81,19 @@ def windows_of(cond: Condition) -> set[WindowKey]:
             half = b.window / 2
             keys |= {WindowKey(b.metric, b.window, half), WindowKey(b.metric, half)}
     return keys
+
+
+def judge(rule: Rule, view: DeviceView, was_active: bool) -> Verdict:
+    """The rule's verdict: its condition, unless its `requires` does not hold."""
+    if rule.requires is not None:
+        gate = evaluate(rule.requires, view, False)
+        if gate.active is not True:
+            return Verdict(None, evidence={"requires": "not met", **gate.evidence})
+    return evaluate(rule.when, view, was_active)
+
+
+def rule_windows(rule: Rule) -> set[WindowKey]:
+    return windows_of(rule.when) | (windows_of(rule.requires) if rule.requires else set())
 
 
 def event_window(cond: Condition) -> timedelta | None:

@@ -27,8 +27,15 @@ from typing import Any
 
 from rules.actions import AlertActions, Tally
 from rules.catalog import Catalog
-from rules.conditions import DeviceView, EventSeen, Verdict, WindowKey, evaluate, event_window
-from rules.conditions import windows_of as _windows_of
+from rules.conditions import (
+    DeviceView,
+    EventSeen,
+    Verdict,
+    WindowKey,
+    event_window,
+    judge,
+    rule_windows,
+)
 from rules.machine import Action, Phase, RuleState, step
 from rules.outputs import ModelOutputs
 from rules.spec import Rule
@@ -141,7 +148,7 @@ class Evaluator:
         }
         spans: dict[tuple[timedelta, timedelta], set[str]] = defaultdict(set)
         for rule in rules:
-            for key in _windows_of(rule.when):
+            for key in rule_windows(rule):
                 spans[(key.start_ago, key.end_ago)].add(key.metric)
         for (start_ago, end_ago), metrics in spans.items():
             aggs = await self.store.aggregate(
@@ -156,7 +163,15 @@ class Evaluator:
                 if view is not None:
                     for metric, agg in per_metric.items():
                         view.windows[WindowKey(metric, start_ago, end_ago)] = agg
-        longest = max((w for r in rules if (w := event_window(r.when)) is not None), default=None)
+        longest = max(
+            (
+                w
+                for r in rules
+                for c in (r.when, r.requires)
+                if c is not None and (w := event_window(c)) is not None
+            ),
+            default=None,
+        )
         if longest is not None:
             seen: dict[str, list[EventSeen]] = defaultdict(list)
             for e in await self.store.recent_events(
@@ -193,7 +208,7 @@ class Evaluator:
                     # offline inhibits sensor rules: old values neither fire nor resolve
                     verdict = Verdict(None, evidence={"inhibited": "device offline"})
                 else:
-                    verdict = evaluate(rule.when, view, before.active)
+                    verdict = judge(rule, view, before.active)
                 after, action = step(before, verdict.active, rule, now, verdict.value)
                 out.append(_Decision(rule, device, before, after, verdict, action))
         return out

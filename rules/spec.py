@@ -235,6 +235,9 @@ class Rule(_Spec):
     severity: Literal["info", "warning", "critical"] = "warning"
     problem_kind: str | None = None
     when: Condition
+    # judged only while this holds (e.g. the fan ran): otherwise the rule says nothing,
+    # neither firing nor resolving
+    requires: Condition | None = None
     for_: Duration = Field(timedelta(0), alias="for")
     cooldown: Duration = timedelta(0)
     flap: Flap = Field(default_factory=Flap)
@@ -251,7 +254,8 @@ class Rule(_Spec):
             raise ValueError(
                 f"unknown device_type {self.device_type!r}; one of {', '.join(DEVICE_TYPES)}"
             )
-        unknown = sorted(self.when.metrics() - set(row.by_name))
+        used = self.when.metrics() | (self.requires.metrics() if self.requires else set())
+        unknown = sorted(used - set(row.by_name))
         if unknown:
             raise ValueError(
                 f"{self.device_type} has no metric {', '.join(unknown)}; it has "
@@ -272,7 +276,7 @@ class Rule(_Spec):
         no `for`. Clearing, and everything else, is the evaluator's."""
         b = self.when.body
         simple = self.when.kind == "event" or (isinstance(b, Threshold) and b.over is None)
-        return simple and self.for_ == timedelta(0)
+        return simple and self.for_ == timedelta(0) and self.requires is None
 
 
 class RuleFile(_Spec):
