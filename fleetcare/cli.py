@@ -992,6 +992,24 @@ def bench_dispatch(
     run_dispatch_bench(orders=orders, technicians=technicians, admin_url=postgres, output=output)
 
 
+@bench_app.command("rules")
+def bench_rules(
+    devices: Annotated[int, typer.Option(min=100, help="Devices in the windowed pass.")] = 100_000,
+    rate: Annotated[float, typer.Option(min=10, help="Background msg/s.")] = 5_000.0,
+    seconds: Annotated[float, typer.Option(min=2, help="Length of the latency test.")] = 20.0,
+    db_url: Annotated[
+        str | None, typer.Option(help="Database for the windowed pass (default: SQLite).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="Append a markdown report here.")] = None,
+) -> None:
+    """Time one evaluation pass of every built-in rule over N simulated devices (target
+    ≤ 60 s), and publish → alert latency of a per-message rule under load (p99 ≤ 1 s)."""
+    from bench.rules import run_rules_bench
+
+    _settings()
+    run_rules_bench(devices=devices, rate=rate, seconds=seconds, db_url=db_url, output=output)
+
+
 @bench_app.command("store")
 def bench_store(
     rows: Annotated[int, typer.Option(min=10_000)] = 1_000_000,

@@ -76,6 +76,31 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
         if catalog.errors:
             raise typer.Exit(1)
 
+    @rules_app.command("test")
+    def rules_test(
+        files: Annotated[list[Path], typer.Argument(help="Rule test files (YAML).")],
+    ) -> None:
+        """Run rule unit tests: a device's samples in, the alerts that should be firing
+        out, each in a scratch store and database. Exit 1 if any fails. The format is in
+        docs/rules.md."""
+        from rules.testing import RuleTestError, read_tests, run_case
+
+        failed = 0
+        for path in files:
+            try:
+                spec, catalog = read_tests(path)
+            except RuleTestError as e:
+                err.print(f"[red]{e}[/red]")
+                raise typer.Exit(2) from None
+            for case in spec.tests:
+                outcome = asyncio.run(run_case(case, catalog))
+                mark = "[green]ok[/green]  " if outcome.passed else "[red]FAIL[/red]"
+                console.print(f"{mark} {path.name}: {outcome.name}: {outcome.detail}")
+                failed += not outcome.passed
+        if failed:
+            err.print(f"{failed} failed")
+            raise typer.Exit(1)
+
     @rules_app.command("show")
     def rules_show(rule_id: Annotated[str, typer.Argument(help="The rule's id.")]) -> None:
         """One rule in full, as YAML (copy it into your file to retune it)."""

@@ -53,3 +53,15 @@ def test_bench_dispatch_assigns_on_a_fresh_postgres_database_and_drops_it(
         ).scalar_one()
     engine.dispose()
     assert left == 0
+
+
+def test_bench_rules_times_a_pass_and_the_per_message_latency(tmp_path: Path) -> None:
+    from bench.rules import run_rules_bench
+
+    report = tmp_path / "rules.md"
+    run_rules_bench(devices=300, rate=500, seconds=3, db_url=None, output=report)
+    text = report.read_text()
+    assert "one windowed pass, 300 devices" in text
+    leaks = text.split("per-message rule")[1]
+    alerted, sent = leaks.split("(")[1].split(" leaks")[0].split(" of ")
+    assert int(alerted) == int(sent) > 5  # every leak raised its alert

@@ -92,3 +92,52 @@ def test_an_evaluation_pass_and_the_alert_commands(tmp_path: Path) -> None:
     assert runner.invoke(app, ["alerts", "unsilence", "1"], env=env).exit_code == 0
     assert "wp-9" not in runner.invoke(app, ["alerts", "silences"], env=env).output
     assert runner.invoke(app, ["alerts", "unsilence", "1"], env=env).exit_code == 1
+
+
+RULE_TESTS = """\
+rule_files: [team.yaml]
+tests:
+  - name: a weak pump fires after its hour
+    device: {id: wp-1, type: water_purifier}
+    interval: 10m
+    series:
+      # the 2 h maximum drops under 420 once the 600 leaves the window, then `for: 1h`
+      pressure_kpa: [600, 350, 350, 350, 350, 350, 350, 350, 350, 350, 350, 350, 350, 350,
+                     350, 350, 350, 350, 350, 350, 350, 350, 350, 350, 350]
+    expect:
+      firing: [water_pump_failure]
+  - name: an E6 code fires the refrigerant rule
+    device: {id: ac-1, type: air_conditioner}
+    interval: 10m
+    series:
+      indoor_fan_rpm: [1100, 1100, 1100]
+    events:
+      - [1, error_code, E6]
+    expect:
+      firing: [ac_refrigerant_leak]
+  - name: our own rule, and a wrong expectation
+    device: {id: ap-1, type: purifier}
+    series:
+      pm25: [20, 180, 190]
+    expect:
+      firing: []
+"""
+
+
+def test_rule_unit_tests_pass_and_fail_with_the_difference(tmp_path: Path) -> None:
+    (tmp_path / "team.yaml").write_text(GOOD_AND_BAD.split("  - id: typo", maxsplit=1)[0])
+    tests = tmp_path / "team_test.yaml"
+    tests.write_text(RULE_TESTS)
+    result = runner.invoke(app, ["rules", "test", str(tests)], env={"COLUMNS": "200"})
+    assert result.exit_code == 1, result.output
+    lines = result.output.splitlines()
+    assert any(line.startswith("ok") and "weak pump" in line for line in lines)
+    assert any(line.startswith("ok") and "E6" in line for line in lines)
+    assert any(
+        line.startswith("FAIL") and "expected firing nothing, got ['pm_very_high']" in line
+        for line in lines
+    )
+    broken = tmp_path / "broken_test.yaml"
+    broken.write_text("tests: [{name: x}]\n")
+    bad = runner.invoke(app, ["rules", "test", str(broken)])
+    assert bad.exit_code == 2 and "device" in bad.output
