@@ -104,6 +104,23 @@ _ROWS: list[dict[str, Any]] = [
             "zh": "您的空气净化器空气质量传感器读数异常，我们将为您检查。",
         },
     },
+    {
+        "id": "purifier_pm_sensor_drift",
+        "device_type": "purifier",
+        "title": "PM2.5 sensor drifting",
+        "severity": "warning",
+        "problem_kind": "sensor_fault",
+        # the models' anomaly score, scaled so that 1 is the model's learned threshold
+        "when": {
+            "prediction": {"model": "anomaly", "output": "pm25_drift", "above": 1, "clear": 0.8}
+        },
+        "for": "6h",
+        "work_order": {"open": "review", "priority": 1},
+        "wording": {
+            "en": "Your air purifier's air-quality sensor reads higher than it should.",
+            "zh": "您的空气净化器空气质量传感器读数偏高。",
+        },
+    },
     # -- water purifier --------------------------------------------------------------
     *[
         {
@@ -117,6 +134,34 @@ _ROWS: list[dict[str, Any]] = [
             "wording": {
                 "en": f"Your water purifier's {label.lower()} filter is nearly used up.",
                 "zh": f"您的净水器{zh}滤芯即将用尽。",
+            },
+        }
+        for stage, label, zh in (
+            ("sediment", "Sediment", "PP棉"),
+            ("carbon", "Carbon", "活性炭"),
+            ("ro", "RO", "RO膜"),
+        )
+    ],
+    *[
+        {
+            "id": f"water_filter_{stage}_predicted",
+            "device_type": "water_purifier",
+            "title": f"{label} filter predicted spent within two weeks",
+            "severity": "info",
+            "problem_kind": f"filter_replacement_{stage}",
+            "when": {
+                "prediction": {
+                    "model": "filter_life",
+                    "output": f"days_to_exhaustion_{stage}",
+                    "below": 14,
+                    "clear": 30,
+                }
+            },
+            "work_order": {"open": "review", "priority": 1},
+            "wording": {
+                "en": f"Your water purifier's {label.lower()} filter will be used up in about "
+                "two weeks.",
+                "zh": f"您的净水器{zh}滤芯预计两周内用尽。",
             },
         }
         for stage, label, zh in (
@@ -210,6 +255,48 @@ _ROWS: list[dict[str, Any]] = [
         "wording": {
             "en": "Your air conditioner may be losing refrigerant; we will check it.",
             "zh": "您的空调可能存在冷媒泄漏，我们将上门检查。",
+        },
+    },
+    {
+        "id": "ac_refrigerant_leak_trend",
+        "device_type": "air_conditioner",
+        "title": "Refrigerant leak suspected: suction pressure falling",
+        "severity": "warning",
+        "problem_kind": "refrigerant_leak",
+        # a slow leak lowers the suction pressure day after day, long before the unit's
+        # own E6 protection trips; weather moves it far less (kPa per hour, over 4 days,
+        # only while cooling: a cold indoor coil; heating reads the outdoor coil)
+        "when": {
+            "trend": {
+                "metric": "suction_pressure_kpa",
+                "window": "4d",
+                "while": [
+                    {"metric": "compressor_hz", "above": 0},
+                    {"metric": "coil_temp_c", "below": 18},
+                ],
+                "below": -0.18,
+                "clear": -0.08,
+            }
+        },
+        "requires": {
+            "threshold": {
+                "metric": "suction_pressure_kpa",
+                "over": "4d",
+                "agg": "count",
+                "while": [
+                    {"metric": "compressor_hz", "above": 0},
+                    {"metric": "coil_temp_c", "below": 18},
+                ],
+                "above": 30,
+            }
+        },
+        "for": "2d",
+        "cooldown": "1d",
+        "work_order": {"open": "review", "priority": 2},
+        "wording": {
+            "en": "Your air conditioner seems to be slowly losing refrigerant; we will "
+            "check it before it stops cooling.",
+            "zh": "您的空调冷媒可能在缓慢泄漏，我们将在制冷失效前上门检查。",
         },
     },
     {

@@ -27,6 +27,7 @@ from rules.spec import (
     Threshold,
     Trend,
     _Bound,
+    filters_key,
 )
 from telemetry.records import Agg
 
@@ -38,6 +39,7 @@ class WindowKey:
     metric: str
     start_ago: timedelta
     end_ago: timedelta = timedelta(0)
+    where: tuple[tuple[str, str, float], ...] = ()  # only readings where these hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +76,12 @@ def windows_of(cond: Condition) -> set[WindowKey]:
     for c in cond.walk():
         b = c.body
         if isinstance(b, Threshold) and b.over is not None:
-            keys.add(WindowKey(b.metric, b.over))
+            keys.add(_key(b.metric, b.over, b))
         elif isinstance(b, Ratio) and b.over is not None:
-            keys |= {WindowKey(b.numerator, b.over), WindowKey(b.denominator, b.over)}
+            keys |= {_key(b.numerator, b.over, b), _key(b.denominator, b.over, b)}
         elif isinstance(b, Trend):
             half = b.window / 2
-            keys |= {WindowKey(b.metric, b.window, half), WindowKey(b.metric, half)}
+            keys |= {_key(b.metric, b.window, b, half), _key(b.metric, half, b)}
     return keys
 
 
@@ -94,6 +96,12 @@ def judge(rule: Rule, view: DeviceView, was_active: bool) -> Verdict:
 
 def rule_windows(rule: Rule) -> set[WindowKey]:
     return windows_of(rule.when) | (windows_of(rule.requires) if rule.requires else set())
+
+
+def _key(
+    metric: str, ago: timedelta, b: Threshold | Ratio | Trend, end: timedelta = timedelta(0)
+) -> WindowKey:
+    return WindowKey(metric, ago, end, filters_key(b.while_))
 
 
 def event_window(cond: Condition) -> timedelta | None:
@@ -182,15 +190,15 @@ def _pick(agg: Agg | None, how: str) -> float | None:
 def _threshold_value(b: Threshold, view: DeviceView) -> float | None:
     if b.over is None:
         return _num(view.latest.get(b.metric))
-    return _pick(view.windows.get(WindowKey(b.metric, b.over)), b.agg)
+    return _pick(view.windows.get(_key(b.metric, b.over, b)), b.agg)
 
 
 def _ratio_value(b: Ratio, view: DeviceView) -> float | None:
     if b.over is None:
         num, den = _num(view.latest.get(b.numerator)), _num(view.latest.get(b.denominator))
     else:
-        num = _pick(view.windows.get(WindowKey(b.numerator, b.over)), "mean")
-        den = _pick(view.windows.get(WindowKey(b.denominator, b.over)), "mean")
+        num = _pick(view.windows.get(_key(b.numerator, b.over, b)), "mean")
+        den = _pick(view.windows.get(_key(b.denominator, b.over, b)), "mean")
     if num is None or den is None or den == 0:
         return None
     return num / den
@@ -198,8 +206,8 @@ def _ratio_value(b: Ratio, view: DeviceView) -> float | None:
 
 def _trend_value(b: Trend, view: DeviceView) -> float | None:
     half = b.window / 2
-    early = _pick(view.windows.get(WindowKey(b.metric, b.window, half)), "mean")
-    late = _pick(view.windows.get(WindowKey(b.metric, half)), "mean")
+    early = _pick(view.windows.get(_key(b.metric, b.window, b, half)), "mean")
+    late = _pick(view.windows.get(_key(b.metric, half, b)), "mean")
     if early is None or late is None:
         return None
     return (late - early) / (half.total_seconds() / 3600)

@@ -146,23 +146,26 @@ class Evaluator:
             )
             for d in group
         }
-        spans: dict[tuple[timedelta, timedelta], set[str]] = defaultdict(set)
+        spans: dict[tuple[timedelta, timedelta, tuple[tuple[str, str, float], ...]], set[str]] = (
+            defaultdict(set)
+        )
         for rule in rules:
             for key in rule_windows(rule):
-                spans[(key.start_ago, key.end_ago)].add(key.metric)
-        for (start_ago, end_ago), metrics in spans.items():
+                spans[(key.start_ago, key.end_ago, key.where)].add(key.metric)
+        for (start_ago, end_ago, where), metrics in spans.items():
             aggs = await self.store.aggregate(
                 device_type,
                 _epoch(now - start_ago),
                 _epoch(now - end_ago),
                 sorted(metrics),
                 device_ids=list(views),
+                where=where,
             )
             for device_id, per_metric in aggs.items():
                 view = views.get(device_id)
                 if view is not None:
                     for metric, agg in per_metric.items():
-                        view.windows[WindowKey(metric, start_ago, end_ago)] = agg
+                        view.windows[WindowKey(metric, start_ago, end_ago, where)] = agg
         longest = max(
             (
                 w

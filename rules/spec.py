@@ -104,15 +104,52 @@ class _Bound(_Spec):
         return self.above is not None
 
 
+class While(_Spec):
+    """Only the readings where another metric is past a value count in a window, e.g.
+    suction pressure while the compressor runs: `while: {metric: compressor_hz, above: 0}`."""
+
+    metric: str
+    above: float | None = None
+    below: float | None = None
+
+    @model_validator(mode="after")
+    def _one_side(self) -> Self:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("`while` takes exactly one of `above` and `below`")
+        return self
+
+    @property
+    def key(self) -> tuple[str, str, float]:
+        if self.above is not None:
+            return (self.metric, ">", self.above)
+        assert self.below is not None
+        return (self.metric, "<", self.below)
+
+
+def _listed(value: Any) -> Any:
+    return [value] if isinstance(value, dict) else value
+
+
+# one filter, or a list of them that must all hold
+Filters = Annotated[list[While], BeforeValidator(_listed)]
+
+
+def filters_key(filters: list[While] | None) -> tuple[tuple[str, str, float], ...]:
+    return tuple(sorted(f.key for f in filters or ()))
+
+
 class Threshold(_Bound):
     metric: str
     over: Duration | None = None  # aggregate over this window; without it, the last value
     agg: Agg = "last"
+    while_: Filters | None = Field(None, alias="while")
 
     @model_validator(mode="after")
     def _window(self) -> Self:
         if self.agg != "last" and self.over is None:
             raise ValueError(f"agg {self.agg!r} needs a window: add `over`, e.g. over: 30m")
+        if self.while_ is not None and self.over is None:
+            raise ValueError("`while` filters a window: add `over`, e.g. over: 30m")
         return self
 
 
@@ -121,12 +158,14 @@ class Trend(_Bound):
 
     metric: str
     window: Duration
+    while_: Filters | None = Field(None, alias="while")
 
 
 class Ratio(_Bound):
     numerator: str
     denominator: str
     over: Duration | None = None  # means over this window; without it, the last values
+    while_: Filters | None = Field(None, alias="while")
 
 
 class Absent(_Spec):
@@ -212,6 +251,8 @@ class Condition(_Spec):
                 names.add(b.metric)
             elif isinstance(b, Ratio):
                 names |= {b.numerator, b.denominator}
+            if isinstance(b, Threshold | Trend | Ratio):
+                names |= {f.metric for f in b.while_ or ()}
         return names
 
 

@@ -68,9 +68,11 @@ class TelemetryStore(Protocol):
         end: int,
         metrics: Sequence[str],
         device_ids: Sequence[str] | None = None,
+        where: Sequence[tuple[str, str, float]] | None = None,
     ) -> dict[str, dict[str, Agg]]:
         """Per device of the type (or of `device_ids`): count, mean, min and max of each
-        numeric metric over `[start, end)`. Devices without a reading there are absent.
+        numeric metric over `[start, end)`, counting only the readings where every `where`
+        filter (metric, ">" or "<", value) holds. Devices without a reading there are absent.
         A few queries for the whole fleet: what the rules evaluator reads each pass."""
 
     async def recent_events(self, device_type: str, start: int, end: int) -> list[Event]:

@@ -29,6 +29,20 @@ def check_numeric(type_name: str, metrics: Sequence[str]) -> list[Metric]:
     return rows
 
 
+def check_where(
+    type_name: str, where: Sequence[tuple[str, str, float]] | None
+) -> list[tuple[str, str, float]]:
+    """Window filters `(metric, ">" or "<", number)`, all to hold; checked, as they are
+    put into a query."""
+    out = []
+    for metric, op, value in where or ():
+        check_numeric(type_name, [metric])
+        if op not in (">", "<"):
+            raise ValueError(f"a window filter compares with > or <, not {op!r}")
+        out.append((metric, op, float(value)))
+    return out
+
+
 def check_query(query: RangeQuery) -> list[Metric]:
     rows = check_metrics(query.device_type, query.metrics)
     if query.aggregation is not Aggregation.LAST:

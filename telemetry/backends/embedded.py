@@ -22,6 +22,7 @@ from telemetry.backends.common import (
     check_metrics,
     check_numeric,
     check_query,
+    check_where,
     convert,
     drop_empty,
 )
@@ -349,10 +350,12 @@ class EmbeddedStore:
         end: int,
         metrics: Sequence[str],
         device_ids: Sequence[str] | None = None,
+        where: Sequence[tuple[str, str, float]] | None = None,
     ) -> dict[str, dict[str, Agg]]:
         rows = check_numeric(device_type, metrics)
         if not rows:
             return {}
+        conditions = check_where(device_type, where)
 
         def run() -> dict[str, dict[str, Agg]]:
             cols = ", ".join(
@@ -360,6 +363,8 @@ class EmbeddedStore:
                 for m in rows
             )
             sql = f'SELECT device_id, {cols} FROM "{_table(device_type)}" WHERE ts >= ? AND ts < ?'
+            for metric, op, value in conditions:
+                sql += f' AND "{metric}" {op} {value!r}'
             # naming the devices lets SQLite seek its (device_id, ts) index per device
             # instead of scanning the whole table for the time range
             chunks: list[list[str] | None] = (

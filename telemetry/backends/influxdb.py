@@ -20,6 +20,7 @@ from telemetry.backends.common import (
     check_metrics,
     check_numeric,
     check_query,
+    check_where,
     convert,
     drop_empty,
 )
@@ -331,10 +332,12 @@ class InfluxStore:
         end: int,
         metrics: Sequence[str],
         device_ids: Sequence[str] | None = None,
+        where: Sequence[tuple[str, str, float]] | None = None,
     ) -> dict[str, dict[str, Agg]]:
         rows = check_numeric(device_type, metrics)
         if not rows:
             return {}
+        conditions = check_where(device_type, where)
         cols = ", ".join(
             f"count({_ident(m.name)}) AS {_ident('c_' + m.name)}, "
             f"mean({_ident(m.name)}) AS {_ident('a_' + m.name)}, "
@@ -342,8 +345,13 @@ class InfluxStore:
             f"max({_ident(m.name)}) AS {_ident('x_' + m.name)}"
             for m in rows
         )
-        where = " AND ".join(_time_range(start, end))
-        q = f"SELECT {cols} FROM {self._from([device_type])} WHERE {where} GROUP BY device_id"
+        clauses = _time_range(start, end)
+        for metric, op, value in conditions:
+            clauses.append(f"{_ident(metric)} {op} {value!r}")
+        q = (
+            f"SELECT {cols} FROM {self._from([device_type])} WHERE {' AND '.join(clauses)} "
+            "GROUP BY device_id"
+        )
         # InfluxDB indexes by time: one query for the type, then keep the devices asked for
         wanted = set(device_ids) if device_ids is not None else None
         out: dict[str, dict[str, Agg]] = {}

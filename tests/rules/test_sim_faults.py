@@ -27,7 +27,11 @@ COVERED = {
     "pump_failure": "water_purifier",
     "leak": "water_purifier",
     "fan_bearing_wear": "air_conditioner",
+    "refrigerant_leak": "air_conditioner",
 }
+# autumn: air conditioners switch from cooling to heating, the hardest month for the
+# refrigerant-leak pattern (it watches suction pressure while cooling)
+AUTUMN = datetime(2026, 10, 1, tzinfo=UTC).timestamp()
 
 
 async def run(tmp_path: Path, fleet: Fleet, days: float) -> tuple[ReplayResult, Database]:
@@ -55,7 +59,7 @@ async def test_every_covered_fault_raises_its_alert_and_opens_one_job(tmp_path: 
     orders = Counter((o.device_id, o.problem_kind) for o in WorkOrders(db).find(limit=1000))
     for device, fault in faulty.items():
         assert orders[(device, PROBLEM_OF[fault])] == 1, f"{fault}: one job, not more"
-    assert result.false_alerts == []
+    assert [(a.rule_id, a.device_id, a.value) for a in result.false_alerts] == []
     per_rule = Counter((a.rule_id, a.device_id) for a in result.alerts)
     assert max(per_rule.values()) == 1  # no storms: one alert per rule and device
     db.dispose()
@@ -65,7 +69,7 @@ async def test_every_covered_fault_raises_its_alert_and_opens_one_job(tmp_path: 
 async def test_a_healthy_fleet_raises_under_one_false_alert_per_1000_device_days(
     tmp_path: Path,
 ) -> None:
-    fleet = Fleet.create(FleetSpec(devices=40, seed=11, start=START))
+    fleet = Fleet.create(FleetSpec(devices=40, seed=11, start=AUTUMN))
     result, db = await run(tmp_path, fleet, days=30)
     print(  # the figure, for docs/benchmarks.md
         f"healthy fleet: {len(result.false_alerts)} false alerts in "

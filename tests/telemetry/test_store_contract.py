@@ -183,8 +183,14 @@ async def test_aggregate_gives_each_device_its_window_in_one_read(store: Telemet
     assert aggs["p-2"]["fan_rpm"].count == 0  # never reported in the window
     only = await store.aggregate("purifier", T0, T0 + 5000, ["pm25"], device_ids=["p-2", "p-9"])
     assert set(only) == {"p-2"} and only["p-2"]["pm25"].mean == 50.0
+    running = await store.aggregate(
+        "purifier", T0, T0 + 5000, ["pm25"], where=[("fan_rpm", ">", 150.0), ("pm25", "<", 4.5)]
+    )  # only readings 2, 3 and 4 ran the fan faster than 150 rpm (with pm25 under 4.5)
+    assert (running["p-1"]["pm25"].count, running["p-1"]["pm25"].mean) == (3, 3.0)
     with pytest.raises(ValueError, match="only numbers"):
         await store.aggregate("purifier", T0, T0 + 5000, ["mode"])
+    with pytest.raises(ValueError, match="> or <"):
+        await store.aggregate("purifier", T0, T0 + 5000, ["pm25"], where=[("fan_rpm", "=", 1.0)])
 
 
 async def test_recent_events_of_every_device_of_a_type(store: TelemetryStore) -> None:
