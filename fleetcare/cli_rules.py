@@ -128,6 +128,7 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
         database, so a restart loses no pending duration and fires nothing twice."""
         from fleetcare.cli import _run_until_signal
         from fleetcare.rules_runner import run_evaluator
+        from fleetcare.wiring import SettingsError
 
         s = settings()
         over: dict[str, object] = {}
@@ -143,7 +144,11 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
             s = s.model_copy(update={"rules": s.rules.model_copy(update=over)})
 
         async def go(stop: asyncio.Event) -> None:
-            last = await run_evaluator(s, stop, once=once)
+            try:
+                last = await run_evaluator(s, stop, once=once)
+            except SettingsError as e:
+                err.print(f"[red]{e}[/red]")
+                raise typer.Exit(2) from None
             if once and last is not None:
                 console.print(
                     f"{last.devices} devices, {last.evaluations} evaluations in "

@@ -8,9 +8,13 @@ import glob
 import logging
 from pathlib import Path
 
+from prometheus_client import start_http_server
+
 from fleetcare.settings import RulesSettings, Settings
+from fleetcare.wiring import SettingsError
 from rules.catalog import Catalog, load_catalog
 from rules.evaluator import Evaluator, PassReport
+from rules.metrics import RulesMetrics
 from rules.outputs import FilterLifeOutputs
 from telemetry.backends import create_store
 
@@ -34,6 +38,19 @@ def catalog_from(settings: RulesSettings) -> Catalog:
     return catalog
 
 
+def _observe(m: RulesMetrics, r: PassReport) -> None:
+    m.pass_seconds.observe(r.seconds)
+    m.devices.set(r.devices)
+    m.evaluations.inc(r.evaluations)
+    for rule, n in r.fired_rules.items():
+        m.fired.labels(rule).inc(n)
+    m.resolved.inc(r.resolved)
+    m.pending.set(r.pending)
+    m.orders.labels("opened").inc(r.orders_opened)
+    m.orders.labels("joined").inc(r.orders_joined)
+    m.last_pass.set_to_current_time()
+
+
 def partition_of(text: str) -> tuple[int, int]:
     k, n = (int(x) for x in text.split("/"))
     return k, n
@@ -47,6 +64,15 @@ async def run_evaluator(
 
     db = open_database(settings)
     catalog = catalog_from(settings.rules)
+    metrics = RulesMetrics()
+    if settings.rules.metrics_port and not once:
+        try:
+            start_http_server(settings.rules.metrics_port, "0.0.0.0", registry=metrics.registry)
+        except OSError as exc:
+            raise SettingsError(
+                f"cannot serve /metrics on port {settings.rules.metrics_port} ({exc.strerror}): "
+                "give each evaluator its own FLEETCARE_RULES__METRICS_PORT (0 turns it off)"
+            ) from exc
     last: PassReport | None = None
     async with create_store(settings.store, settings.data_dir) as store:
         evaluator = Evaluator(
@@ -69,6 +95,7 @@ async def run_evaluator(
         )
         while not stop.is_set():
             last = await evaluator.run_pass()
+            _observe(metrics, last)
             log.info(
                 "evaluation pass",
                 extra={

@@ -53,6 +53,7 @@ class RulesSettings(BaseSettings):
     device_time: bool = Field(
         False, description="Judge silence by device clocks (replays, accelerated sims)."
     )
+    metrics_port: int = Field(9465, ge=0, description="Prometheus /metrics port; 0 = off.")
     at_ingest: bool = Field(
         True, description="Ingest workers fire per-message rules as each batch is stored."
     )

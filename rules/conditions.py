@@ -28,6 +28,7 @@ from rules.spec import (
     Trend,
     _Bound,
     filters_key,
+    format_duration,
 )
 from telemetry.records import Agg
 
@@ -124,13 +125,17 @@ def evaluate(cond: Condition, view: DeviceView, was_active: bool) -> Verdict:
             return Verdict(True, value, evidence)
         return Verdict(None if None in verdicts else False, value, evidence)
     if isinstance(b, Threshold):
-        return _bound(b, _threshold_value(b, view), was_active, {"metric": b.metric})
+        what: dict[str, Any] = {"metric": b.metric}
+        if b.over is not None:
+            what |= {"over": format_duration(b.over), "agg": b.agg}
+        return _bound(b, _threshold_value(b, view), was_active, what)
     if isinstance(b, Ratio):
         return _bound(
             b, _ratio_value(b, view), was_active, {"ratio": f"{b.numerator}/{b.denominator}"}
         )
     if isinstance(b, Trend):
-        return _bound(b, _trend_value(b, view), was_active, {"trend_per_h": b.metric})
+        trend = {"trend_per_h": b.metric, "window": format_duration(b.window)}
+        return _bound(b, _trend_value(b, view), was_active, trend)
     if isinstance(b, Prediction):
         value = view.outputs.get((b.model, b.output))
         return _bound(b, value, was_active, {"model": b.model, "output": b.output})

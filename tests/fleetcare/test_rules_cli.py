@@ -141,3 +141,35 @@ def test_rule_unit_tests_pass_and_fail_with_the_difference(tmp_path: Path) -> No
     broken.write_text("tests: [{name: x}]\n")
     bad = runner.invoke(app, ["rules", "test", str(broken)])
     assert bad.exit_code == 2 and "device" in bad.output
+
+
+async def test_the_evaluator_serves_prometheus_metrics(tmp_path: Path) -> None:
+    import asyncio
+
+    import httpx
+
+    from fleetcare.brokers import free_port
+    from fleetcare.rules_runner import run_evaluator
+    from fleetcare.settings import load_settings
+
+    port = free_port()
+    settings = load_settings(
+        None, data_dir=str(tmp_path / "data"), rules={"metrics_port": port, "interval_s": 0.2}
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_evaluator(settings, stop))
+    try:
+        text = ""
+        for _ in range(50):
+            await asyncio.sleep(0.1)
+            try:
+                text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+            except httpx.HTTPError:
+                continue
+            if "fleetcare_rules_pass_seconds_count 2.0" in text:
+                break
+        assert "fleetcare_rules_pass_seconds_count 2.0" in text
+        assert "fleetcare_rules_last_pass_timestamp_seconds" in text
+    finally:
+        stop.set()
+        await task

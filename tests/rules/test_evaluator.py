@@ -116,6 +116,7 @@ async def test_a_windowed_rule_fires_after_for_and_opens_one_job_straight_to_dis
     (alert,) = AlertStore(world).find(state="firing")
     assert alert.pending_since == T0 + 30 * M and alert.customer_id == "c-sms"
     assert alert.evidence["value"] == 350.0 and alert.evidence["raise_at"] == 400
+    assert (alert.evidence["over"], alert.evidence["agg"]) == ("30m", "mean")
     order = WorkOrders(world).get(alert.work_order_id or 0)
     assert order.state is State.OPEN and order.priority == 3  # `auto`: no review
     assert order.problem_kind == "pump_failure" and order.origin is Origin.AUTO
