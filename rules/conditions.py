@@ -111,7 +111,16 @@ def event_window(cond: Condition) -> timedelta | None:
 
 
 def evaluate(cond: Condition, view: DeviceView, was_active: bool) -> Verdict:
-    b = cond.body
+    # plain field reads: this runs for every rule on every device, every pass
+    b = (
+        cond.threshold
+        or cond.ratio
+        or cond.trend
+        or cond.prediction
+        or cond.event
+        or cond.absent
+        or cond.offline
+    )
     if cond.all is not None or cond.any is not None:
         parts = [evaluate(c, view, was_active) for c in (cond.all or cond.any or [])]
         verdicts = [p.active for p in parts]

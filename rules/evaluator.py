@@ -21,7 +21,7 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -199,6 +199,7 @@ class Evaluator:
         now: datetime,
     ) -> list[_Decision]:
         out = []
+        sensor = {rule.id: rule.sensor for rule in rules}  # walks the condition: once
         for device in group:
             view = views[device.device_id]
             for rule in rules:
@@ -207,7 +208,7 @@ class Evaluator:
                 if key in firing and before.phase is not Phase.FIRING:
                     # fired elsewhere (at ingest): this evaluator owns its resolving
                     before = replace(before, phase=Phase.FIRING, active=True, since=firing[key])
-                if rule.sensor and not device.online:
+                if sensor[rule.id] and not device.online:
                     # offline inhibits sensor rules: old values neither fire nor resolve
                     verdict = Verdict(None, evidence={"inhibited": "device offline"})
                 else:
@@ -264,14 +265,30 @@ def state_of(row: dict[str, Any] | None, rule_id: str, device_id: str) -> RuleSt
 
 
 def row_of(s: RuleState) -> dict[str, Any]:
-    row = asdict(s)
-    row["phase"] = s.phase.value
-    row["changes"] = [t.isoformat() for t in s.changes]
-    return row
+    return {
+        "rule_id": s.rule_id,
+        "device_id": s.device_id,
+        "active": s.active,
+        "phase": s.phase.value,
+        "since": s.since,
+        "changes": [t.isoformat() for t in s.changes],
+        "flapping": s.flapping,
+        "clear_since": s.clear_since,
+        "cooldown_until": s.cooldown_until,
+        "value": s.value,
+        "evaluated_at": s.evaluated_at,
+    }
 
 
-def _key(s: RuleState) -> dict[str, Any]:
+def _key(s: RuleState) -> tuple[Any, ...]:
     """What is worth a write: everything but when it was last evaluated."""
-    row = row_of(s)
-    row.pop("evaluated_at")
-    return row
+    return (
+        s.active,
+        s.phase,
+        s.since,
+        s.changes,
+        s.flapping,
+        s.clear_since,
+        s.cooldown_until,
+        s.value,
+    )

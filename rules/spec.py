@@ -34,6 +34,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    PrivateAttr,
     StringConstraints,
     model_validator,
 )
@@ -215,6 +216,7 @@ class Condition(_Spec):
     prediction: Prediction | None = None
     all: list[Condition] | None = None
     any: list[Condition] | None = None
+    _kind: str = PrivateAttr("")  # which one: looked up once, read on every evaluation
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Self:
@@ -226,11 +228,12 @@ class Condition(_Spec):
             )
         if given[0] in ("all", "any") and not getattr(self, given[0]):
             raise ValueError(f"`{given[0]}` needs at least one condition")
+        self._kind = given[0]
         return self
 
     @property
     def kind(self) -> str:
-        return next(k for k in type(self).model_fields if getattr(self, k) is not None)
+        return self._kind
 
     @property
     def body(self) -> Any:
