@@ -19,6 +19,7 @@ from device_sim.runner import RunOptions, RunStats
 from device_sim.runner import run as run_fleet
 from fleetcare.brokers import AmqttBroker, MosquittoProcess, mosquitto_available, start_mosquitto
 from fleetcare.publisher import publish_bad
+from fleetcare.registry_gen import generate
 from fleetcare.settings import Settings
 from fleetcare.walkthrough import walk_service_loop
 from fleetcare.wiring import build_ingest, open_database
@@ -32,6 +33,7 @@ from telemetry.store import TelemetryStore
 from workorders.db import Database
 from workorders.dead_letters import DeadLetterRepository
 from workorders.device_state import DeviceStateRepository
+from workorders.service_registry import ServiceRegistry, parse_doc
 
 log = logging.getLogger("fleetcare.demo")
 console = Console()
@@ -147,6 +149,9 @@ async def run_demo(
         FleetSpec(devices=devices, seed=1, start=time.time() - days * 86400, initial_wear=0.95)
     )
     logging.getLogger("device_sim").setLevel(logging.WARNING)  # the demo prints its own lines
+    # who owns each simulated device, where, and who serves it: before the first message,
+    # so the first alerts can open jobs
+    await asyncio.to_thread(ServiceRegistry(db).load, parse_doc(generate(fleet)))
     data_dir = await asyncio.to_thread(os.path.abspath, settings.data_dir)
     console.print(
         f"[bold]FleetCare demo[/bold]\n  broker: {kind}\n"

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from rules.conditions import Verdict
 from rules.spec import Rule
-from workorders.alerts import AlertStore, NewAlert
+from workorders.alerts import Alert, AlertStore, NewAlert
 from workorders.db import Database
 from workorders.errors import NotFound
 from workorders.lifecycle import Origin, State
@@ -65,8 +65,22 @@ class AlertActions:
         if alert.silenced_by is not None:
             tally.silenced += 1
             return True
+        self.open_job(alert, rule, now, tally)
+        return True
+
+    def follow_up(self, alert: Alert, rule: Rule, now: datetime, tally: Tally) -> None:
+        """A firing alert with no job yet: open it once nothing holds it back any more
+        (its silence ended, the device is now in the service registry)."""
+        if self.alerts.get(alert.id).state != "firing":
+            return  # resolved meanwhile
+        if self.alerts.silenced(rule.id, alert.device_id, now) is None:
+            self.open_job(alert, rule, now, tally)
+
+    def open_job(self, alert: Alert, rule: Rule, now: datetime, tally: Tally) -> None:
         if rule.work_order.open == "none" or rule.problem_kind is None:
-            return True
+            return
+        evidence = alert.evidence
+        device_id = alert.device_id
         request = OrderRequest(
             device_id=device_id,
             problem_kind=rule.problem_kind,
@@ -80,9 +94,11 @@ class AlertActions:
         try:
             opened = self.orders.open_or_attach(request, actor=self.actor, now=now)
         except NotFound as e:
-            self.alerts.annotate(alert.id, now, inhibited_by=f"no work order: {e}")
-            tally.inhibited += 1
-            return True
+            why = f"no work order: {e}"
+            if alert.inhibited_by != why:
+                self.alerts.annotate(alert.id, now, inhibited_by=why)
+                tally.inhibited += 1
+            return
         order = opened.order
         if not opened.created:
             # an open job for the problem inhibits the new alert: its evidence joins it
@@ -90,7 +106,7 @@ class AlertActions:
             tally.inhibited += 1
             why = f"work order #{order.id} is already {order.state.value} for {rule.problem_kind}"
             self.alerts.annotate(alert.id, now, work_order_id=order.id, inhibited_by=why)
-            return True
+            return
         tally.orders_opened += 1
         if rule.work_order.open == "auto":
             self.orders.transition(
@@ -102,4 +118,3 @@ class AlertActions:
                 now=now,
             )
         self.alerts.annotate(alert.id, now, work_order_id=order.id)
-        return True

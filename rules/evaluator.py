@@ -104,6 +104,7 @@ class Evaluator:
         ids = [d.device_id for d in devices]
         saved = await asyncio.to_thread(self.alerts.load_states, ids)
         firing = await asyncio.to_thread(self.alerts.firing_for, ids)
+        orphans = await asyncio.to_thread(self.alerts.firing_without_job, ids)
         outputs = await asyncio.to_thread(self.outputs.values, ids, now) if self.outputs else {}
         by_type: dict[str, list[DeviceState]] = defaultdict(list)
         for d in devices:
@@ -117,6 +118,10 @@ class Evaluator:
         report.evaluations = len(decisions)
         for decision in decisions:
             await self._act(decision, now, report)
+        for alert in orphans:  # their silence ended, or their device joined the registry
+            rule = self.catalog.rules.get(alert.rule_id)
+            if rule is not None and rule.enabled:
+                await asyncio.to_thread(self.actions.follow_up, alert, rule, now, report)
         changed = [row_of(d.after) for d in decisions if _key(d.after) != _key(d.before)]
         await asyncio.to_thread(self.alerts.save_states, changed)
         report.seconds = time.perf_counter() - started

@@ -121,6 +121,21 @@ class AlertStore:
                 out.update({(r.rule_id, r.device_id): r.fired_at for r in conn.execute(q)})
         return out
 
+    def firing_without_job(self, device_ids: Collection[str]) -> list[Alert]:
+        """Firing alerts of these devices that have no work order (silenced, or the
+        device was not in the service registry when they fired)."""
+        out: list[Alert] = []
+        ids = list(device_ids)
+        with self.db.engine.connect() as conn:
+            for i in range(0, len(ids), 5000):
+                q = sa.select(alerts).where(
+                    alerts.c.state == "firing",
+                    alerts.c.work_order_id.is_(None),
+                    alerts.c.device_id.in_(ids[i : i + 5000]),
+                )
+                out += [Alert.from_row(r) for r in conn.execute(q)]
+        return out
+
     # -- alerts ------------------------------------------------------------------------
     def fire(self, new: NewAlert) -> tuple[Alert, bool]:
         """Open the firing alert for this rule and device, or return the one already

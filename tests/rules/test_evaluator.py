@@ -179,6 +179,14 @@ async def test_a_silence_keeps_the_alert_but_opens_no_job(
     assert (report.fired, report.silenced, report.orders_opened) == (1, 1, 0)
     (alert,) = AlertStore(world).find()
     assert alert.silenced_by is not None and WorkOrders(world).find() == []
+    # the silence ends while the alert still fires: now the job opens, once
+    later = T0 + timedelta(hours=3)
+    await feed(store, world, "ap-1", "purifier", later, pm25=130.0)
+    evaluator = Evaluator(db=world, store=store, catalog=catalog(PM_HIGH))
+    assert (await evaluator.run_pass(later)).orders_opened == 1
+    assert (await evaluator.run_pass(later + M)).orders_opened == 0
+    assert AlertStore(world).get(alert.id).work_order_id is not None
+    assert len(WorkOrders(world).find()) == 1
 
 
 async def test_an_open_job_for_the_problem_inhibits_a_new_alert_and_gets_its_evidence(
