@@ -62,23 +62,7 @@ async def windowed_pass(devices: int, db_url: str | None, root: Path) -> dict[st
             await store.write(batch)
             now = datetime.fromtimestamp(t, UTC)
             for i in range(0, len(batch), 10_000):
-                states.apply(
-                    [
-                        StateUpdate(
-                            r.device_id,
-                            r.device_type,
-                            received_at=now,
-                            messages=1,
-                            last_seen_ts=ts,
-                            boot=r.boot,
-                            seq=r.seq,
-                            latest_ts=ts,
-                            metrics=dict(r.metrics),
-                            online=True,
-                        )
-                        for r in batch[i : i + 10_000]
-                    ]
-                )
+                states.apply([StateUpdate.of_reading(r, now) for r in batch[i : i + 10_000]])
             console.print(f"  seeded {k + 1}/6 rounds of {len(batch):,} readings")
         seed_s = time.perf_counter() - seeded
         evaluator = Evaluator(db=db, store=store, catalog=load_catalog(), device_time=True)

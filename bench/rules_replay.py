@@ -118,23 +118,7 @@ async def replay(
         await store.write(batch, events)
         readings += len(batch)
         now = datetime.fromtimestamp(t, UTC)
-        states.apply(
-            [
-                StateUpdate(
-                    r.device_id,
-                    r.device_type,
-                    received_at=now,
-                    messages=1,
-                    last_seen_ts=ts,
-                    boot=r.boot,
-                    seq=r.seq,
-                    latest_ts=ts,
-                    metrics=dict(r.metrics),
-                    online=True,
-                )
-                for r in batch
-            ]
-        )
+        states.apply([StateUpdate.of_reading(r, now) for r in batch])
         await stream.on_batch(batch, events)
         if t >= next_eval or t >= end:
             await evaluator.run_pass(now)

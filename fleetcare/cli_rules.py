@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import yaml
@@ -15,6 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from fleetcare.settings import Settings
+
+if TYPE_CHECKING:
+    from workorders.alerts import AlertStore
 
 console = Console()
 err = Console(stderr=True)
@@ -159,7 +162,7 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
         _run_until_signal(go)
 
     # -- alerts ------------------------------------------------------------------------
-    def store() -> object:
+    def store() -> AlertStore:
         from fleetcare.wiring import open_database
         from workorders.alerts import AlertStore
 
@@ -173,13 +176,11 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
         limit: Annotated[int, typer.Option(min=1)] = 50,
     ) -> None:
         """Alerts, newest first, with their job, silence or inhibition."""
-        from workorders.alerts import AlertStore
 
         if state not in (None, "firing", "resolved", "all"):
             err.print("--state is firing, resolved or all")
             raise typer.Exit(2)
         alerts = store()
-        assert isinstance(alerts, AlertStore)
         rows = alerts.find(
             state=None if state == "all" else state, device_id=device, rule_id=rule, limit=limit
         )
@@ -198,11 +199,9 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
     @alerts_app.command("show")
     def alerts_show(alert_id: Annotated[int, typer.Argument()]) -> None:
         """One alert with its history and evidence."""
-        from workorders.alerts import AlertStore
         from workorders.errors import NotFound
 
         alerts = store()
-        assert isinstance(alerts, AlertStore)
         try:
             a = alerts.get(alert_id)
         except NotFound as e:
@@ -225,10 +224,9 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
         open no job until the silence ends."""
         from datetime import timedelta
 
-        from workorders.alerts import AlertStore, SilenceRefused
+        from workorders.alerts import SilenceRefused
 
         alerts = store()
-        assert isinstance(alerts, AlertStore)
         now = datetime.now(UTC)
         try:
             s = alerts.add_silence(
@@ -243,10 +241,8 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
     @alerts_app.command("silences")
     def alerts_silences() -> None:
         """Silences in force."""
-        from workorders.alerts import AlertStore
 
         alerts = store()
-        assert isinstance(alerts, AlertStore)
         for s in alerts.list_silences():
             match = ", ".join(
                 f"{k}={v}"
@@ -264,11 +260,9 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
     @alerts_app.command("unsilence")
     def alerts_unsilence(silence_id: Annotated[int, typer.Argument()]) -> None:
         """End a silence now."""
-        from workorders.alerts import AlertStore
         from workorders.errors import NotFound
 
         alerts = store()
-        assert isinstance(alerts, AlertStore)
         try:
             alerts.expire_silence(silence_id)
         except NotFound as e:

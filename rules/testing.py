@@ -112,14 +112,9 @@ async def run_case(case: Case, catalog: Catalog) -> Outcome:
                     for j, (k, name, code) in enumerate(case.events)
                     if k == i
                 ]  # fmt: skip
-                await store.write(
-                    [Reading(case.device.type, case.device.id, 1, i + 1, ts, metrics)], events
-                )
-                states.apply(
-                    [StateUpdate(case.device.id, case.device.type, received_at=at, messages=1,
-                                 last_seen_ts=ts, boot=1, seq=i + 1, latest_ts=ts,
-                                 metrics=metrics, online=True)]
-                )  # fmt: skip
+                reading = Reading(case.device.type, case.device.id, 1, i + 1, ts, metrics)
+                await store.write([reading], events)
+                states.apply([StateUpdate.of_reading(reading, at)])
                 await evaluator.run_pass(at)
             firing = sorted(
                 a.rule_id for a in AlertStore(db).find(state="firing", device_id=case.device.id)

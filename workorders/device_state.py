@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from telemetry.records import Reading
 from workorders.db import Database
 from workorders.errors import NotFound
 from workorders.tables import device_state
@@ -35,6 +36,23 @@ class StateUpdate:
     online: bool | None = None  # from a status message; None = not said
     status_ts: int | None = None
     firmware: str | None = None
+
+    @classmethod
+    def of_reading(cls, reading: Reading, received_at: datetime) -> StateUpdate:
+        """What one stored reading tells: the state ingest leaves behind (replays,
+        simulations and tests that write the store directly use it)."""
+        return cls(
+            reading.device_id,
+            reading.device_type,
+            received_at=received_at,
+            messages=1,
+            last_seen_ts=reading.ts,
+            boot=reading.boot,
+            seq=reading.seq,
+            latest_ts=reading.ts,
+            metrics=dict(reading.metrics),
+            online=True,
+        )
 
 
 @dataclass(frozen=True, slots=True)

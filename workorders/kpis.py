@@ -7,11 +7,9 @@ job was completed in and fill in as customers rate.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -19,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from workorders.csvout import dataclass_csv
 from workorders.db import Database
 from workorders.lifecycle import State
 from workorders.tables import callbacks, work_order_events, work_order_parts, work_orders
@@ -223,10 +222,4 @@ def _row(group: str, day: date, a: _Acc) -> KpiRow:
 
 
 def kpis_csv(rows: Iterable[KpiRow]) -> str:
-    out = io.StringIO()
-    names = [f.name for f in fields(KpiRow)]
-    w = csv.writer(out)
-    w.writerow(names)
-    for r in rows:
-        w.writerow(["" if getattr(r, n) is None else getattr(r, n) for n in names])
-    return out.getvalue()
+    return dataclass_csv(KpiRow, rows)

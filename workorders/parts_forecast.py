@@ -14,17 +14,16 @@ technicians' vans): `shortfall` is how much the demand up to that week exceeds i
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from workorders.catalog import filter_problem, parts_for
+from workorders.csvout import dataclass_csv
 from workorders.db import Database
 from workorders.errors import WorkordersError
 from workorders.lifecycle import LIVE
@@ -255,10 +254,4 @@ def _utc(t: datetime) -> datetime:
 
 
 def forecast_csv(rows: Iterable[DemandRow]) -> str:
-    out = io.StringIO()
-    names = [f.name for f in fields(DemandRow)]
-    w = csv.writer(out)
-    w.writerow(names)
-    for r in rows:
-        w.writerow(["" if getattr(r, n) is None else getattr(r, n) for n in names])
-    return out.getvalue()
+    return dataclass_csv(DemandRow, rows)

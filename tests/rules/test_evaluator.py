@@ -78,23 +78,9 @@ async def feed(
     """A reading in the store and the device's state, as ingest would leave them."""
     ts = int(at.timestamp() * 1000)
     seq = int(at.timestamp())
-    await store.write([Reading(device_type, device, 1, seq, ts, metrics)])
-    DeviceStateRepository(db).apply(
-        [
-            StateUpdate(
-                device,
-                device_type,
-                received_at=at,
-                messages=1,
-                last_seen_ts=ts,
-                boot=1,
-                seq=seq,
-                latest_ts=ts,
-                metrics=metrics,
-                online=True,
-            )
-        ]
-    )
+    reading = Reading(device_type, device, 1, seq, ts, metrics)
+    await store.write([reading])
+    DeviceStateRepository(db).apply([StateUpdate.of_reading(reading, at)])
 
 
 async def pressure(store: TelemetryStore, db: Database, start: datetime, minutes: int,
