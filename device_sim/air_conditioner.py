@@ -172,6 +172,10 @@ class AirConditioners:
         self.filter_hours[mask] = 0
         self.clogged_at[mask] = np.nan
 
+    def consumed(self) -> dict[str, np.ndarray]:
+        """Ground truth: the share of the return-air filter's dust load (1 = clogged)."""
+        return {"main": self.filter_load.copy()}
+
     def metrics(self) -> dict[str, np.ndarray]:
         n = len(self)
         cooling, heating = self.mode == 1, self.mode == 2

@@ -270,6 +270,25 @@ class Fleet:
             if i % n == k
         ]
 
+    def _round(self, g: Group) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One reading round of a group: (each device's seq, the metrics as columns)."""
+        g.seq += 1
+        telemetry_seq = g.seq.copy()  # an error-code event takes the next one
+        g.model.faults = g.faults.severity(self.t)
+        raw = g.model.metrics()
+        if isinstance(g.model, AirConditioners):
+            self._error_codes(g, raw)
+        return telemetry_seq, apply_sensor_faults(raw, g.faults, self.t, g.sensor_rng)
+
+    def columns(self) -> dict[str, dict[str, np.ndarray]]:
+        """One reading round of every device as arrays per device type: what `readings`
+        sends, before it becomes messages. Evaluation reads a simulated year this way."""
+        return {g.device_type: self._round(g)[1] for g in self.groups.values()}
+
+    def consumed(self) -> dict[str, dict[str, np.ndarray]]:
+        """Ground truth: the share of each filter stage used up (1 = spent), per type."""
+        return {g.device_type: g.model.consumed() for g in self.groups.values()}
+
     def readings(self, shard: tuple[int, int] = (0, 1)) -> list[Reading]:
         """(index, device_type, device_id, metrics, boot, seq) of every device of shard k
         of n, one message each. Every device's counters and sensors advance, whatever the
@@ -278,13 +297,7 @@ class Fleet:
         out: list[Reading] = []
         offset = 0
         for g in self.groups.values():
-            g.seq += 1
-            telemetry_seq = g.seq.copy()  # an error-code event takes the next one
-            g.model.faults = g.faults.severity(self.t)
-            raw = g.model.metrics()
-            if isinstance(g.model, AirConditioners):
-                self._error_codes(g, raw)
-            cols = apply_sensor_faults(raw, g.faults, self.t, g.sensor_rng)
+            telemetry_seq, cols = self._round(g)
             first = (k - offset) % n  # this shard's first device in the group
             names = list(cols)
             values = [cols[m][first::n].tolist() for m in names]

@@ -138,6 +138,10 @@ class Purifiers:
         self.exhausted_at[mask] = np.nan
         self.capacity_g[mask] = NOMINAL_CAPACITY_G * self.rng.lognormal(0.0, 0.12, int(mask.sum()))
 
+    def consumed(self) -> dict[str, np.ndarray]:
+        """Ground truth: the share of the filter used up (1 = spent)."""
+        return {"main": np.asarray(self.loaded_g / self.capacity_g)}
+
     def metrics(self) -> dict[str, np.ndarray]:
         """The readings the devices report (names and units of telemetry/metrics.py)."""
         return {

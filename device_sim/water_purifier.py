@@ -124,6 +124,17 @@ class WaterPurifiers:
             newly = np.isnan(self.exhausted_at[stage]) & is_full
             self.exhausted_at[stage][newly] = t + dt
 
+    def consumed(self) -> dict[str, np.ndarray]:
+        """Ground truth: the share of each stage used up (1 = spent, as `step` decides)."""
+        healthy = self.ro_dose * self.ro_scaling / 2.0e7  # rejection lost to scaling
+        return {
+            "sediment": np.asarray(self.sediment_load / self.sediment_capacity),
+            "carbon": np.asarray(
+                np.maximum(self.carbon_l / self.carbon_capacity_l, self.age_s[1] / (365 * DAY_S))
+            ),
+            "ro": np.asarray(healthy / (RO_REJECTION_NEW - RO_END_OF_LIFE)),
+        }
+
     def replace_stage(self, stage: str, mask: np.ndarray) -> None:
         i = self.STAGES.index(stage)
         self.age_s[i][mask] = 0

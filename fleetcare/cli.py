@@ -1033,6 +1033,9 @@ def _register_service_commands() -> None:
     from fleetcare.cli_rules import register as register_rules
 
     register_rules(app, _settings)
+    from fleetcare.cli_models import register as register_models
+
+    register_models(app, _settings)
 
 
 _register_service_commands()

@@ -11,7 +11,9 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import sqlalchemy as sa
 from rich.console import Console
 
 from device_sim.fleet import Fleet, FleetSpec
@@ -24,9 +26,12 @@ from fleetcare.settings import Settings
 from fleetcare.walkthrough import walk_service_loop
 from fleetcare.wiring import build_ingest, open_database
 from ingest.metrics import IngestMetrics
+from models.filter_life import FilterLife, schema
+from models.registry import RegistryError
 from rules.catalog import load_catalog
 from rules.evaluator import Evaluator
 from rules.outputs import FilterLifeOutputs
+from rules.scoring import FilterLifeScoring
 from telemetry.backends import create_store
 from telemetry.connection import MqttSettings
 from telemetry.store import TelemetryStore
@@ -34,6 +39,7 @@ from workorders.db import Database
 from workorders.dead_letters import DeadLetterRepository
 from workorders.device_state import DeviceStateRepository
 from workorders.service_registry import ServiceRegistry, parse_doc
+from workorders.tables import filter_predictions
 
 log = logging.getLogger("fleetcare.demo")
 console = Console()
@@ -97,6 +103,65 @@ async def _evaluate(evaluator: Evaluator, sim_t: float, seen: int) -> int:
             else f"        alert #{a.id} {a.severity}: {a.title} on {a.device_id}{job}{note}"
         )
     return max([seen, *(a.id for a in fresh)])
+
+
+def _filter_model(settings: Settings) -> tuple[FilterLife, str]:
+    """The active filter-life version, or a small one trained now on a simulated fleet
+    (about half a minute) and saved, so the demo shows predicted dates from the start."""
+    from fleetcare.cli_models import NAME, registry_of, train_on_sim
+
+    registry = registry_of(settings)
+    with contextlib.suppress(RegistryError):
+        model, meta = registry.load(NAME, features=schema())
+        return model, meta.version
+    console.print(
+        "[bold]models[/bold]: no filter-life model yet; training one on a simulated fleet "
+        "(300 devices × 90 days; `fleetcare train` makes a bigger one)"
+    )
+    model, metrics, run = train_on_sim(300, 90, seed=11)
+    meta = registry.save(
+        NAME,
+        model,
+        features=schema(),
+        data_start=datetime.fromtimestamp(run.start, UTC),
+        data_end=datetime.fromtimestamp(run.start + 90 * 86400, UTC),
+        metrics=metrics,
+        params={"sim_devices": 300, "sim_days": 90, "seed": 11},
+    )
+    return model, meta.version
+
+
+async def _score(scoring: FilterLifeScoring, db: Database, sim_t: float) -> None:
+    """A scoring pass at the fleet's simulated time; show the predictions closest to now."""
+    now = datetime.fromtimestamp(sim_t, UTC)
+    report = await scoring.run(now)
+    if not report.predictions:
+        return
+
+    def soonest() -> list[Any]:
+        fp = filter_predictions
+        with db.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    sa.select(fp)
+                    .where(fp.c.exhausted_at > now)
+                    .order_by(fp.c.exhausted_at)
+                    .limit(3)
+                )
+            )
+
+    rows = await asyncio.to_thread(soonest)
+    console.print(
+        f"        [bold]filter life[/bold] ({scoring.version}): {report.predictions} stage "
+        f"predictions for {report.devices} devices; soonest spent:"
+    )
+    for r in rows:
+        rated = f", rated life says {r.rated_at:%b %d}" if r.rated_at else ""
+        band = f" ({r.low:%b %d} – {r.high:%b %d})" if r.low and r.high else ""
+        console.print(
+            f"        {r.device_id} {r.stage}: {100 * (r.consumed or 0):.0f} % used, spent "
+            f"{r.exhausted_at:%b %d}{band}{rated}"
+        )
 
 
 async def _walk(
@@ -184,6 +249,9 @@ async def run_demo(
         db=db, store=store, catalog=load_catalog(), outputs=FilterLifeOutputs(db), device_time=True
     )
     seen_alert = 0
+    model, version = await asyncio.to_thread(_filter_model, settings)
+    scoring = FilterLifeScoring(db, store, model, version)
+    scored_day = int(fleet.t // 86400)
     try:
         while not stop.is_set() and not fleet_task.done():
             with contextlib.suppress(TimeoutError):
@@ -195,6 +263,9 @@ async def run_demo(
             if not walked and elapsed > 3:
                 walked = True
                 watched = await _walk(settings, db, fleet, store, mqtt)
+            if int(fleet.t // 86400) > scored_day:  # a simulated day is complete
+                scored_day = int(fleet.t // 86400)
+                await _score(scoring, db, fleet.t)
             if walked:
                 seen_alert = await _evaluate(evaluator, fleet.t, seen_alert)
             if watched and fleet.truth.devices[watched].replacements:

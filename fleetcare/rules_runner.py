@@ -6,17 +6,23 @@ import asyncio
 import contextlib
 import glob
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prometheus_client import start_http_server
 
 from fleetcare.settings import RulesSettings, Settings
 from fleetcare.wiring import SettingsError
+from models.filter_life import schema
+from models.registry import ModelRegistry, RegistryError
 from rules.catalog import Catalog, load_catalog
 from rules.evaluator import Evaluator, PassReport
 from rules.metrics import RulesMetrics
 from rules.outputs import FilterLifeOutputs
+from rules.scoring import FilterLifeScoring
 from telemetry.backends import create_store
+from telemetry.store import TelemetryStore
+from workorders.db import Database
 
 log = logging.getLogger("fleetcare.rules")
 
@@ -56,6 +62,20 @@ def partition_of(text: str) -> tuple[int, int]:
     return k, n
 
 
+def _scoring(settings: Settings, db: Database, store: TelemetryStore) -> FilterLifeScoring | None:
+    """The active filter-life version's daily scoring, or None (logged) when none is
+    trained yet: the rules still run, without predictions."""
+    registry = ModelRegistry(Path(settings.data_dir) / "models")
+    try:
+        model, meta = registry.load("filter_life", features=schema())
+    except RegistryError as exc:
+        log.warning("no filter-life predictions", extra={"kv": {"why": str(exc)}})
+        return None
+    return FilterLifeScoring(
+        db, store, model, meta.version, partition=partition_of(settings.rules.partition)
+    )
+
+
 async def run_evaluator(
     settings: Settings, stop: asyncio.Event, *, once: bool = False
 ) -> PassReport | None:
@@ -93,7 +113,25 @@ async def run_evaluator(
                 }
             },
         )
+        scoring = _scoring(settings, db, store)
+        scored_day = None
         while not stop.is_set():
+            today = datetime.now(UTC).date()
+            if scoring is not None and scored_day != today:
+                # once a day, before the rules read them: fold yesterday in, predict
+                r = await scoring.run()
+                scored_day = today
+                log.info(
+                    "filter-life scoring pass",
+                    extra={
+                        "kv": {
+                            "devices": r.devices,
+                            "predictions": r.predictions,
+                            "version": scoring.version,
+                            "seconds": round(r.seconds, 3),
+                        }
+                    },
+                )
             last = await evaluator.run_pass()
             _observe(metrics, last)
             log.info(

@@ -54,6 +54,11 @@ class PredictedExhaustion:
     exhausted_at: datetime
     probability: float = 1.0  # that it is spent by then
     source: str = "model"
+    low: datetime | None = None  # the band: spent no earlier than (by the model's coverage)
+    high: datetime | None = None  # and no later than
+    consumed: float | None = None  # share of the stage used up now
+    rated_at: datetime | None = None  # when rated life says it is spent (the baseline)
+    model_version: str | None = None
 
 
 class Predictions:
@@ -71,6 +76,8 @@ class Predictions:
         for i, p in enumerate(items):
             if not 0.0 <= p.probability <= 1.0:
                 raise BadPrediction(f"prediction {i} ({p.device_id}): probability must be 0–1")
+            if any(t is not None and t.tzinfo is None for t in (p.low, p.high, p.rated_at)):
+                raise BadPrediction(f"prediction {i} ({p.device_id}): times need a zone")
             if p.exhausted_at.tzinfo is None:
                 raise BadPrediction(f"prediction {i} ({p.device_id}): exhausted_at needs a zone")
             rows.append(
@@ -81,6 +88,11 @@ class Predictions:
                     "probability": p.probability,
                     "source": p.source,
                     "updated_at": now,
+                    "low": p.low,
+                    "high": p.high,
+                    "consumed": p.consumed,
+                    "rated_at": p.rated_at,
+                    "model_version": p.model_version,
                 }
             )
         if not rows:
@@ -100,7 +112,17 @@ class Predictions:
                     index_elements=["device_id", "stage"],
                     set_={
                         c: stmt.excluded[c]
-                        for c in ("exhausted_at", "probability", "source", "updated_at")
+                        for c in (
+                            "exhausted_at",
+                            "probability",
+                            "source",
+                            "updated_at",
+                            "low",
+                            "high",
+                            "consumed",
+                            "rated_at",
+                            "model_version",
+                        )
                     },
                 ),
                 rows,
@@ -117,7 +139,16 @@ class Predictions:
                 rows = conn.execute(sa.select(fp).where(fp.c.device_id.in_(ids[i : i + 5000])))
                 out += [
                     PredictedExhaustion(
-                        r.device_id, r.stage, r.exhausted_at, r.probability, r.source
+                        r.device_id,
+                        r.stage,
+                        r.exhausted_at,
+                        r.probability,
+                        r.source,
+                        r.low,
+                        r.high,
+                        r.consumed,
+                        r.rated_at,
+                        r.model_version,
                     )
                     for r in rows
                 ]

@@ -331,6 +331,8 @@ filter_replacements = sa.Table(
     sa.Column("stage", sa.String(32), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id")),
+    # the filter's state as found (technician's estimate, 0 = new, 1 = spent): a label
+    sa.Column("consumed_found", sa.Float),
     sa.Index("ix_filter_replacements_device", "device_id", "at"),
 )
 
@@ -412,7 +414,36 @@ filter_predictions = sa.Table(
     sa.Column("probability", sa.Float, nullable=False),
     sa.Column("source", sa.String(64), nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # the models' band and version (issue 6); other sources may leave them empty
+    sa.Column("low", UTCDateTime),
+    sa.Column("high", UTCDateTime),
+    sa.Column("consumed", sa.Float),  # share of the stage used up now
+    sa.Column("rated_at", UTCDateTime),  # when rated life says it is spent (the baseline)
+    sa.Column("model_version", sa.String(64)),
     sa.CheckConstraint("probability >= 0 AND probability <= 1", name="ck_filter_predictions_p"),
+)
+
+# what the filter-life scoring remembers per device between daily passes (models.wear)
+wear_states = sa.Table(
+    "wear_states",
+    metadata,
+    sa.Column("device_id", sa.String(64), primary_key=True),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("scored_until", UTCDateTime, nullable=False),  # the last day folded in
+    sa.Column("state", sa.JSON, nullable=False),
+)
+
+# model outputs per device (anomaly scores with their learned thresholds)
+model_scores = sa.Table(
+    "model_scores",
+    metadata,
+    sa.Column("device_id", sa.String(64), primary_key=True),
+    sa.Column("model", sa.String(48), primary_key=True),
+    sa.Column("output", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("threshold", sa.Float),
+    sa.Column("model_version", sa.String(64)),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 # -- rules and alerts (issue 5) -------------------------------------------------------------

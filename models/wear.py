@@ -1,0 +1,308 @@
+"""Filter wear, tracked per device and stage from one day's stats to the next.
+
+`WearState` holds, per device of one type, what the scoring pass must remember between
+days: usage since the filter went in (captured PM2.5 dose, litres, litres × feed TDS, fan
+hours), its days in service, the usage rate (a one-week moving average), the device's
+own counters (to notice a change: a counter that resets, a reported life that jumps
+back up), and today's degradation signals (motor current at the fan level against the
+clean-filter current, product flow against nominal, RO salt rejection).
+
+`features` turns a state into the regressor's inputs; `rated_days` gives the rated-life
+estimate the appliances themselves show, kept as the baseline every report compares to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models import products as P
+from models.daily import DayStats
+
+F = NDArray[np.float64]
+STAGES: Mapping[str, tuple[str, ...]] = {
+    "purifier": ("main",),
+    "water_purifier": ("sediment", "carbon", "ro"),
+    "air_conditioner": ("main",),
+}
+# the regressor's inputs per stage, and the direction each may move the consumed fraction
+# (+1 more of it means more worn, -1 less, 0 either): scikit-learn's `monotonic_cst`
+FEATURES: Mapping[tuple[str, str], tuple[tuple[str, int], ...]] = {
+    ("purifier", "main"): (
+        ("current_ratio", 1),
+        ("dose_g", 1),
+        ("used_hours", 1),
+        ("dose_per_hour", 0),
+    ),
+    ("water_purifier", "sediment"): (("flow_ratio", -1), ("litres", 1), ("days", 1)),
+    ("water_purifier", "carbon"): (("litres", 1), ("days", 1)),
+    ("water_purifier", "ro"): (("rejection", -1), ("tds_litres", 1), ("litres", 1)),
+    ("air_conditioner", "main"): (("fan_hours", 1), ("days", 1)),
+}
+# the usage each stage wears by (the capacity estimate is in these units)
+USAGE = {
+    ("purifier", "main"): "dose_g",
+    ("water_purifier", "sediment"): "litres",
+    ("water_purifier", "carbon"): "litres",
+    ("water_purifier", "ro"): "tds_litres",
+    ("air_conditioner", "main"): "fan_hours",
+}
+MAX_AGE_DAYS = {("water_purifier", "carbon"): P.WATER_RATED_DAYS["carbon"]}
+EWMA = 1 / 7  # the usage rate follows the last week or so
+
+
+@dataclass
+class WearState:
+    """Named arrays, one element per device of `device_ids`; NaN until first seen."""
+
+    device_type: str
+    device_ids: list[str]
+    values: dict[str, F] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> F:
+        if key not in self.values:
+            self.values[key] = np.full(len(self.device_ids), np.nan)
+        return self.values[key]
+
+    def __setitem__(self, key: str, value: F) -> None:
+        self.values[key] = np.asarray(value, dtype=np.float64)
+
+    def rows(self) -> dict[str, dict[str, float]]:
+        """Per device, its finite values (what the scoring pass persists)."""
+        out: dict[str, dict[str, float]] = {}
+        keys = sorted(self.values)
+        for i, d in enumerate(self.device_ids):
+            row = {k: float(self.values[k][i]) for k in keys if np.isfinite(self.values[k][i])}
+            if row:
+                out[d] = row
+        return out
+
+    @classmethod
+    def from_rows(
+        cls, device_type: str, device_ids: Sequence[str], rows: Mapping[str, Mapping[str, float]]
+    ) -> WearState:
+        state = cls(device_type, list(device_ids))
+        for i, d in enumerate(state.device_ids):
+            for k, v in rows.get(d, {}).items():
+                state[k][i] = v
+        return state
+
+    def take(self, index: NDArray[np.int_]) -> WearState:
+        return WearState(
+            self.device_type,
+            [self.device_ids[i] for i in index],
+            {k: v[index] for k, v in self.values.items()},
+        )
+
+
+def _ewma(old: F, new: F) -> F:
+    return np.where(np.isnan(old), new, np.where(np.isnan(new), old, old + EWMA * (new - old)))
+
+
+def _track(
+    s: WearState,
+    key: str,
+    seen: NDArray[np.bool_],
+    first: NDArray[np.bool_],
+    changed: NDArray[np.bool_],
+    day_usage: F,
+    since_change: F,
+) -> None:
+    """Usage since the change and its daily rate, for one usage of a stage (`key`).
+    `day_usage` is what the day added; `since_change` what the filter has seen, used on
+    a change day and when a device is first seen mid-life."""
+    restart = seen & (first | changed)
+    s[key] = np.where(restart, since_change, np.where(seen, s[key] + day_usage, s[key]))
+    # the rate is the home's, not the filter's: it carries over a change
+    s[key + "_rate"] = np.where(
+        seen & ~changed, _ewma(s[key + "_rate"], day_usage), s[key + "_rate"]
+    )
+
+
+TREND_DECAY = 0.93  # the signal's trend weighs the last two weeks or so
+
+
+def _trend(
+    s: WearState, key: str, seen: NDArray[np.bool_], changed: NDArray[np.bool_], value: F
+) -> None:
+    """Exponentially weighted least-squares slope (per day) of a degradation signal since
+    the change, kept as five running sums: what the date estimate extrapolates."""
+    names = [f"{key}~{n}" for n in ("w", "t", "tt", "y", "ty")]
+    sums = [np.nan_to_num(s[n]) for n in names]
+    t = np.nan_to_num(s[key.split(".", maxsplit=1)[0] + ".days"])
+    ok = seen & np.isfinite(value)
+    sums = [np.where(changed, 0.0, x) for x in sums]
+    decayed = [np.where(ok, x * TREND_DECAY, x) for x in sums]
+    y = np.nan_to_num(value)
+    add = [np.ones_like(t), t, t * t, y, t * y]
+    for name, old, extra in zip(names, decayed, add, strict=True):
+        s[name] = np.where(ok, old + extra, old)
+    w, st, stt, sy, sty = (s[n] for n in names)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        det = w * stt - st * st
+        slope = np.where((w >= 5) & (det > 1e-9), (w * sty - st * sy) / det, np.nan)
+    s[key + "_slope"] = slope
+
+
+def _age(
+    s: WearState, stage: str, seen: NDArray[np.bool_], changed: NDArray[np.bool_], first_age: F
+) -> None:
+    """Days in service: a day more each day (silent or not), 0 at a change."""
+    days = s[f"{stage}.days"]
+    s[f"{stage}.days"] = np.where(
+        changed, 0.0, np.where(seen & np.isnan(days), first_age, days + 1.0)
+    )
+
+
+def advance(state: WearState, day: DayStats) -> NDArray[np.bool_]:
+    """Fold one day's stats into the state; returns, per device, whether a filter change
+    was noticed (any stage). A device silent all day ages a day and wears nothing."""
+    if day.device_ids != state.device_ids:
+        raise ValueError("the day's stats and the state must list the same devices in order")
+    seen = day.seen()
+    state["asof"] = np.full(len(seen), day.end_ms / 1000.0)
+    if state.device_type == "purifier":
+        return _purifier(state, day, seen)
+    if state.device_type == "water_purifier":
+        return _water(state, day, seen)
+    return _air_conditioner(state, day, seen)
+
+
+def _purifier(s: WearState, day: DayStats, seen: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    n_total = np.zeros(len(seen))
+    dose_rate = np.zeros(len(seen))  # g captured per fan hour: airflow × PM2.5
+    ratio = np.zeros(len(seen))
+    for level in range(1, 6):
+        n = np.nan_to_num(day.col(f"l{level}", "pm25", "count"))
+        pm = np.nan_to_num(day.col(f"l{level}", "pm25", "mean"))
+        cur = np.nan_to_num(day.col(f"l{level}", "motor_current_ma", "mean"))
+        n_total += n
+        dose_rate += n * P.PURIFIER_AIRFLOW_M3H[level] * pm * 1e-6
+        ratio += n * cur / P.PURIFIER_CLEAN_CURRENT_MA[level]
+    some = n_total > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dose_rate = np.where(some, dose_rate / n_total, 0.0)
+        ratio = np.where(some, ratio / n_total, np.nan)
+    top = day.col("all", "filter_used_hours", "max")
+    low = day.col("all", "filter_used_hours", "min")
+    prev = s["main.counter"]
+    first = seen & np.isnan(prev)
+    changed = seen & ~first & (low < prev - 0.5)
+    run_h = np.where(first, top - low, top - prev)
+    _track(s, "main.dose_g", seen, first, changed, dose_rate * run_h, dose_rate * top)
+    _track(s, "main.used_hours", seen, first, changed, run_h, top)
+    _age(s, "main", seen, changed, top / 16.0)  # first seen: ~16 fan hours a day
+    s["main.current_ratio"] = np.where(seen & some, ratio, s["main.current_ratio"])
+    _trend(s, "main.current_ratio", seen & some, changed, ratio)
+    s["main.dose_per_hour"] = np.where(seen & some, dose_rate, s["main.dose_per_hour"])
+    s["main.counter"] = np.where(seen, top, prev)
+    return np.asarray(changed)
+
+
+def _water(s: WearState, day: DayStats, seen: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    top = day.col("all", "volume_total_l", "max")
+    low = day.col("all", "volume_total_l", "min")
+    prev = s["volume_counter"]
+    new_device = seen & np.isnan(prev)
+    litres = np.maximum(np.where(new_device, top - low, top - prev), 0.0)
+    tds_in = day.col("all", "tds_in_ppm", "mean")
+    tds_out = day.col("all", "tds_out_ppm", "mean")
+    flow = day.col("all", "flow_lpm", "mean")
+    per_day = np.where(new_device, np.nan, litres)
+    s["litres_per_day"] = np.where(seen, _ewma(s["litres_per_day"], per_day), s["litres_per_day"])
+    any_change = np.zeros(len(seen), dtype=bool)
+    for stage in STAGES["water_purifier"]:
+        pct_hi = day.col("all", f"filter_life_{stage}_pct", "max")
+        pct_lo = day.col("all", f"filter_life_{stage}_pct", "min")
+        before = s[f"{stage}.counter"]
+        first = seen & np.isnan(before)
+        changed = seen & ~first & (pct_hi > before + 2.0)  # the reported life jumped back up
+        # first seen mid-life: the litres its own rated-life figure implies
+        since = np.where(changed, 0.0, (1 - np.nan_to_num(pct_lo) / 100) * P.WATER_RATED_L[stage])
+        _track(s, f"{stage}.litres", seen, first, changed, litres, since)
+        _track(
+            s,
+            f"{stage}.tds_litres",
+            seen,
+            first,
+            changed,
+            litres * np.nan_to_num(tds_in),
+            since * np.nan_to_num(tds_in),
+        )
+        rate = np.nan_to_num(s["litres_per_day"], nan=10.0)
+        _age(s, stage, seen, changed, since / np.maximum(rate, 1.0))
+        s[f"{stage}.counter"] = np.where(seen, pct_lo, before)
+        any_change |= changed
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s["ro.rejection"] = np.where(seen & (tds_in > 0), 1 - tds_out / tds_in, s["ro.rejection"])
+    s["sediment.flow_ratio"] = np.where(
+        seen & (flow > 0), flow / P.WATER_NOMINAL_FLOW_LPM, s["sediment.flow_ratio"]
+    )
+    ch = {stage: s[f"{stage}.days"] == 0 for stage in STAGES["water_purifier"]}
+    _trend(
+        s, "sediment.flow_ratio", seen & (flow > 0), ch["sediment"], flow / P.WATER_NOMINAL_FLOW_LPM
+    )
+    _trend(s, "ro.rejection", seen & (tds_in > 0), ch["ro"], s["ro.rejection"])
+    s["volume_counter"] = np.where(seen, top, prev)
+    return any_change
+
+
+def _air_conditioner(s: WearState, day: DayStats, seen: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    top = day.col("all", "filter_used_hours", "max")
+    low = day.col("all", "filter_used_hours", "min")
+    prev = s["main.counter"]
+    first = seen & np.isnan(prev)
+    changed = seen & ~first & (low < prev - 0.5)
+    run_h = np.where(first, top - low, top - prev)
+    _track(s, "main.fan_hours", seen, first, changed, run_h, top)
+    _age(s, "main", seen, changed, top / 8.0)  # first seen: ~8 fan hours a day
+    s["main.counter"] = np.where(seen, top, prev)
+    return np.asarray(changed)
+
+
+def features(state: WearState, stage: str) -> F:
+    """The regressor's inputs for a stage (n devices × FEATURES), NaN where unknown."""
+    names = [name for name, _ in FEATURES[(state.device_type, stage)]]
+    return np.column_stack([state[f"{stage}.{name}"] for name in names])
+
+
+SIGNAL = {
+    ("purifier", "main"): "current_ratio",
+    ("water_purifier", "sediment"): "flow_ratio",
+    ("water_purifier", "ro"): "rejection",
+}
+
+
+def signal(state: WearState, stage: str) -> tuple[F, F] | None:
+    """(the stage's degradation signal today, its trend per day), if it has one."""
+    name = SIGNAL.get((state.device_type, stage))
+    if name is None:
+        return None
+    return state[f"{stage}.{name}"], state[f"{stage}.{name}_slope"]
+
+
+def usage(state: WearState, stage: str) -> tuple[F, F]:
+    """(usage since the change, usage per day) in the stage's own unit."""
+    key = f"{stage}.{USAGE[(state.device_type, stage)]}"
+    return state[key], state[key + "_rate"]
+
+
+def rated_days(state: WearState, stage: str) -> F:
+    """Days left by rated life, as the appliance reports it: run hours for a purifier,
+    the lower of rated litres and months for a water purifier stage, fan hours for an
+    air conditioner's filter. The baseline every model report compares against."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if state.device_type == "purifier":
+            left = P.PURIFIER_RATED_HOURS - state["main.used_hours"]
+            return np.asarray(left / np.maximum(state["main.used_hours_rate"], 0.1))
+        if state.device_type == "air_conditioner":
+            left = P.AC_FILTER_RATED_HOURS - state["main.fan_hours"]
+            return np.asarray(left / np.maximum(state["main.fan_hours_rate"], 0.1))
+        by_volume = (P.WATER_RATED_L[stage] - state[f"{stage}.litres"]) / np.maximum(
+            state["litres_per_day"], 0.1
+        )
+        by_time = P.WATER_RATED_DAYS[stage] - state[f"{stage}.days"]
+        return np.asarray(np.minimum(by_volume, by_time))

@@ -1,0 +1,193 @@
+"""The daily filter-life scoring pass: store → wear state → model → predictions.
+
+For each device type, the devices of the registry (this replica's partition) are brought
+up to the last complete UTC day: each missing day is read from the store with a few
+aggregate queries for the whole fleet (`models.daily.from_store`), folded into the wear
+state (`models.wear.advance`), and the active filter-life version predicts every stage.
+Predictions go to `filter_predictions` (date, band, consumed share, the rated-life date,
+model version), which the rules, the parts forecast and the API read; the state goes to
+`wear_states`, so a restart carries on where the last pass stopped.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from models.daily import from_store
+from models.filter_life import FilterLife
+from models.wear import STAGES, WearState, advance
+from telemetry.store import TelemetryStore
+from workorders.db import Database
+from workorders.parts_forecast import PredictedExhaustion, Predictions
+from workorders.tables import devices, wear_states
+from workorders.upsert import insert_for
+
+DAY = timedelta(days=1)
+MAX_CATCH_UP_DAYS = 60  # a new or long-idle scorer folds in at most this much history
+
+
+@dataclass
+class ScoringReport:
+    devices: int = 0
+    days_folded: int = 0
+    predictions: int = 0
+    seconds: float = 0.0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+def _day_floor(t: datetime) -> datetime:
+    return t.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class FilterLifeScoring:
+    def __init__(
+        self,
+        db: Database,
+        store: TelemetryStore,
+        model: FilterLife,
+        version: str,
+        *,
+        partition: tuple[int, int] = (0, 1),
+    ) -> None:
+        self.db, self.store, self.model, self.version = db, store, model, version
+        self.partition = partition
+
+    def _devices(self) -> dict[str, list[str]]:
+        k, n = self.partition
+        out: dict[str, list[str]] = {}
+        with self.db.engine.connect() as conn:
+            for device_id, device_type in conn.execute(
+                sa.select(devices.c.id, devices.c.device_type).order_by(devices.c.id)
+            ):
+                if device_type in STAGES and zlib.crc32(device_id.encode()) % n == k:
+                    out.setdefault(device_type, []).append(device_id)
+        return out
+
+    def _load(self, device_ids: Sequence[str]) -> dict[str, tuple[datetime, dict[str, float]]]:
+        out = {}
+        with self.db.engine.connect() as conn:
+            for i in range(0, len(device_ids), 5000):
+                chunk = list(device_ids[i : i + 5000])
+                for row in conn.execute(
+                    sa.select(wear_states).where(wear_states.c.device_id.in_(chunk))
+                ):
+                    out[row.device_id] = (row.scored_until, dict(row.state))
+        return out
+
+    async def run(
+        self, now: datetime | None = None, progress: Callable[[int], None] | None = None
+    ) -> ScoringReport:
+        began = time.perf_counter()
+        now = now or datetime.now(UTC)
+        today = _day_floor(now)  # days before this one are complete
+        report = ScoringReport()
+        for device_type, ids in self._devices().items():
+            saved = self._load(ids)
+            state = WearState.from_rows(device_type, ids, {d: s for d, (_, s) in saved.items()})
+            until = np.array([saved[d][0].timestamp() if d in saved else np.nan for d in ids])
+            earliest = (today - MAX_CATCH_UP_DAYS * DAY).timestamp()
+            until = np.where(np.isnan(until), earliest, np.maximum(until, earliest))
+            day = datetime.fromtimestamp(float(until.min()), UTC)
+            while day < today:
+                behind = until <= day.timestamp()
+                if behind.any():
+                    index = np.flatnonzero(behind)
+                    part = state.take(index)
+                    stats = await from_store(
+                        self.store,
+                        device_type,
+                        part.device_ids,
+                        int(day.timestamp() * 1000),
+                        int((day + DAY).timestamp() * 1000),
+                    )
+                    advance(part, stats)
+                    for k, v in part.values.items():
+                        state[k][index] = v
+                    until[index] = (day + DAY).timestamp()
+                    report.days_folded += 1
+                    if progress:
+                        progress(1)
+                day += DAY
+            rows = self._predictions(state)
+            await _to_thread(Predictions(self.db).record, rows, now=now)
+            await _to_thread(self._save, state, until)
+            report.devices += len(ids)
+            report.predictions += len(rows)
+            report.by_type[device_type] = len(rows)
+        report.seconds = time.perf_counter() - began
+        return report
+
+    def _predictions(self, state: WearState) -> list[PredictedExhaustion]:
+        out = []
+        for p in self.model.predict(state):
+            asof = state["asof"]
+            for i, device_id in enumerate(p.device_ids):
+                left = p.days_left[i]
+                if not (np.isfinite(left) and np.isfinite(asof[i])):
+                    continue
+                base = datetime.fromtimestamp(float(asof[i]), UTC)
+
+                def at(days: float, base: datetime = base) -> datetime | None:
+                    return (
+                        base + timedelta(days=float(np.clip(days, -3650, 3650)))
+                        if np.isfinite(days)
+                        else None
+                    )
+
+                out.append(
+                    PredictedExhaustion(
+                        device_id=device_id,
+                        stage=p.stage,
+                        exhausted_at=base + timedelta(days=float(np.clip(left, -3650, 3650))),
+                        source="filter_life",
+                        low=at(p.low[i]),
+                        high=at(p.high[i]),
+                        consumed=round(float(p.consumed[i]), 4)
+                        if np.isfinite(p.consumed[i])
+                        else None,
+                        rated_at=at(p.rated_days_left[i]),
+                        model_version=self.version,
+                    )
+                )
+        return out
+
+    def _save(self, state: WearState, until: np.ndarray) -> None:
+        rows: list[dict[str, Any]] = []
+        values = state.rows()
+        for i, device_id in enumerate(state.device_ids):
+            if device_id not in values:
+                continue
+            rows.append(
+                {
+                    "device_id": device_id,
+                    "device_type": state.device_type,
+                    "scored_until": datetime.fromtimestamp(float(until[i]), UTC),
+                    "state": values[device_id],
+                }
+            )
+        if not rows:
+            return
+        with self.db.engine.begin() as conn:
+            stmt = insert_for(conn, wear_states)
+            for i in range(0, len(rows), 5000):
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["device_id"],
+                        set_={c: stmt.excluded[c] for c in ("scored_until", "state")},
+                    ),
+                    rows[i : i + 5000],
+                )
+
+
+async def _to_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    import asyncio
+
+    return await asyncio.to_thread(fn, *args, **kwargs)
