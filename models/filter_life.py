@@ -202,7 +202,12 @@ class FilterLife:
                 # years, yet is spent a few weeks into summer
                 near = np.ones(len(physical), dtype=bool)
                 timing = HistGradientBoostingRegressor(
-                    max_iter=200, learning_rate=0.1, random_state=0
+                    max_iter=200,
+                    learning_rate=0.1,
+                    # more days by either physical estimate, more days; more worn or
+                    # used faster, fewer; the season either way
+                    monotonic_cst=[1, 1, -1, -1, 0, 0],
+                    random_state=0,
                 )
                 timing.fit(Z[near], np.log1p(np.maximum(snap.days_to_spent[timed][near], 0)))
                 model.timing = timing

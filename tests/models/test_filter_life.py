@@ -64,8 +64,9 @@ def test_fewer_days_left_as_the_filter_wears(trained: tuple[FilterLife, SimRun])
     state["main.days"] = dose * 7
     state["asof"] = np.full(5, 1.78e9)
     (p,) = model.predict(state)
-    assert (np.diff(p.consumed) > 0).all()
-    assert (np.diff(p.days_left) < 0).all()
+    # never fresher, never more days, as the wear grows (the trees step: ties are fine)
+    assert (np.diff(p.consumed) >= 0).all() and p.consumed[-1] > p.consumed[0] + 0.5
+    assert (np.diff(p.days_left) <= 0).all() and p.days_left[-1] < p.days_left[0] / 2
     assert (p.low <= p.days_left).all() and (p.days_left <= p.high).all()
 
 
