@@ -394,14 +394,14 @@ def render_report(
         misses = []
         if q.mae[14] > TARGETS["mae14"]:
             misses.append(
-                f"MAE at 14 days {q.mae[14]:.1f} d (target ≤ 2, missed by {q.mae[14] - 2:.1f} d)"
+                f"MAE at 14 days {q.mae[14]:.2f} d (target ≤ 2, missed by {q.mae[14] - 2:.2f} d)"
             )
         ratio = (
             q.mae_rated_polluted[14] / q.mae_polluted[14] if q.mae_polluted[14] else float("nan")
         )
         if np.isfinite(ratio) and ratio < TARGETS["polluted_ratio"]:
             misses.append(
-                f"only {ratio:.1f}× better than rated life in polluted homes (target ≥ 3×)"
+                f"only {ratio:.2f}× better than rated life in polluted homes (target ≥ 3×)"
             )
         if q.covered < TARGETS["covered"]:
             misses.append(f"{_p(q.covered)} covered ≥ 3 days ahead (target ≥ 95 %)")

@@ -1010,6 +1010,28 @@ def bench_rules(
     run_rules_bench(devices=devices, rate=rate, seconds=seconds, db_url=db_url, output=output)
 
 
+@bench_app.command("models")
+def bench_models(
+    devices: Annotated[int, typer.Option(min=100, help="Devices in the scoring pass.")] = 100_000,
+    train_devices: Annotated[
+        int, typer.Option(min=100, help="Simulated devices to train on.")
+    ] = 10_000,
+    days: Annotated[int, typer.Option(min=30, max=730, help="Simulated days to train on.")] = 365,
+    db_url: Annotated[
+        str | None, typer.Option(help="Database for the scoring pass (default: SQLite).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option(help="Append a markdown report here.")] = None,
+) -> None:
+    """Time the daily filter-life scoring pass over N devices (target ≤ 60 s) and the
+    model's training on a simulated year of M devices (target ≤ 10 min)."""
+    from bench.models import run_models_bench
+
+    _settings()
+    run_models_bench(
+        devices=devices, train_devices=train_devices, days=days, db_url=db_url, output=output
+    )
+
+
 @bench_app.command("store")
 def bench_store(
     rows: Annotated[int, typer.Option(min=10_000)] = 1_000_000,

@@ -56,9 +56,11 @@ class FilterLifeScoring:
         version: str,
         *,
         partition: tuple[int, int] = (0, 1),
+        catch_up_days: int = MAX_CATCH_UP_DAYS,
     ) -> None:
         self.db, self.store, self.model, self.version = db, store, model, version
         self.partition = partition
+        self.catch_up_days = catch_up_days
 
     def _devices(self) -> dict[str, list[str]]:
         k, n = self.partition
@@ -93,7 +95,7 @@ class FilterLifeScoring:
             saved = self._load(ids)
             state = WearState.from_rows(device_type, ids, {d: s for d, (_, s) in saved.items()})
             until = np.array([saved[d][0].timestamp() if d in saved else np.nan for d in ids])
-            earliest = (today - MAX_CATCH_UP_DAYS * DAY).timestamp()
+            earliest = (today - self.catch_up_days * DAY).timestamp()
             until = np.where(np.isnan(until), earliest, np.maximum(until, earliest))
             day = datetime.fromtimestamp(float(until.min()), UTC)
             while day < today:

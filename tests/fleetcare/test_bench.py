@@ -65,3 +65,14 @@ def test_bench_rules_times_a_pass_and_the_per_message_latency(tmp_path: Path) ->
     leaks = text.split("per-message rule")[1]
     alerted, sent = leaks.split("(")[1].split(" leaks")[0].split(" of ")
     assert int(alerted) == int(sent) > 5  # every leak raised its alert
+
+
+@pytest.mark.slow
+def test_bench_models_times_the_scoring_pass_and_the_training(tmp_path: Path) -> None:
+    from bench.models import run_models_bench
+
+    report = tmp_path / "models.md"
+    run_models_bench(devices=300, train_devices=100, days=30, db_url=None, output=report)
+    text = report.read_text()
+    assert "daily scoring pass, 300 devices (480 stage predictions" in text
+    assert "training (`FilterLife.fit`) on 100 devices × 30 days" in text
