@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fleetcare.settings import Settings
-from models.filter_life import FilterLife, schema
+from models.filter_life import FilterLife, Snapshots, schema
 from models.registry import ModelRegistry, RegistryError
 
 console = Console()
@@ -48,7 +48,11 @@ def _bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
 
 
 def train_on_sim(
-    devices: int, days: int, seed: int, progress: bool = True
+    devices: int,
+    days: int,
+    seed: int,
+    progress: bool = True,
+    labels: Mapping[tuple[str, str], Snapshots] | None = None,
 ) -> tuple[FilterLife, dict[str, float], Any]:
     from bench.model_quality import simulate
 
@@ -87,7 +91,8 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
 
         It learns how worn each filter stage is from its wear features (captured dose,
         litres, run hours; motor current, flow, RO rejection) and how many days are left,
-        with a band calibrated on held-out devices. Example:
+        with a band calibrated on held-out devices. The field's labels (filters that
+        technicians replaced, with the state they found them in) join the training. Example:
         `fleetcare train --devices 2000 --days 365`.
         """
         if not sim:
@@ -96,8 +101,16 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
                 "(see docs/models.md, 'What is left')"
             )
             raise typer.Exit(2)
+        from fleetcare.wiring import open_database
+        from rules.scoring import load_labels
+
         s = settings()
-        model, metrics, run = train_on_sim(devices, days, seed)
+        labels = load_labels(open_database(s))
+        n_labels = sum(len(v.consumed) for v in labels.values())
+        console.print(
+            f"{n_labels} field labels (filters replaced, with the state they were found in)"
+        )
+        model, metrics, run = train_on_sim(devices, days, seed, labels=labels)
         meta = registry_of(s).save(
             NAME,
             model,

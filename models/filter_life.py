@@ -20,7 +20,7 @@ by horizon, give the quantiles that make an 80 % band (`coverage`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -94,6 +94,32 @@ class Snapshots:
     trend: F  # the degradation signal's slope per day (NaN: the stage has none)
 
     @classmethod
+    def from_labels(
+        cls, key: tuple[str, str], rows: Sequence[tuple[Mapping[str, float | None], float]]
+    ) -> Snapshots:
+        """Field labels (a replaced filter's features and the state it was found in) as
+        training rows; their date is unknown, so they teach the consumed share only."""
+
+        def col(name: str) -> F:
+            return np.array(
+                [np.nan if f.get(name) is None else f[name] for f, _ in rows], dtype=float
+            )
+
+        names = [name for name, _ in FEATURES[key]]
+        n = len(rows)
+        return cls(
+            np.column_stack([col(name) for name in names]) if n else np.zeros((0, len(names))),
+            np.array([c for _, c in rows], dtype=float),
+            col("usage"),
+            col("rate"),
+            col("days"),
+            np.full(n, np.nan),
+            -1 - np.arange(n, dtype=np.int64),  # never a simulated device
+            col("asof"),
+            col("trend"),
+        )
+
+    @classmethod
     def concat(cls, parts: list[Snapshots]) -> Snapshots:
         return cls(
             *(np.concatenate([getattr(p, f) for p in parts]) for f in cls.__dataclass_fields__)
@@ -144,11 +170,23 @@ class FilterLife:
             raise ValueError("coverage is the band's nominal rate: 0.5 <= coverage < 1")
         self.coverage = coverage
         self.stages: dict[tuple[str, str], StageModel] = {}
+        self.label_rows: dict[tuple[str, str], int] = {}  # field labels in the last fit
 
     # -- fitting -------------------------------------------------------------------------
     def fit(
-        self, data: Mapping[tuple[str, str], Snapshots], *, calibrate_share: float = 0.25
+        self,
+        data: Mapping[tuple[str, str], Snapshots],
+        *,
+        labels: Mapping[tuple[str, str], Snapshots] | None = None,
+        label_weight: float = 20.0,
+        calibrate_share: float = 0.25,
     ) -> FilterLife:
+        """Fit every stage on `data` (simulated or replayed history). `labels` are the
+        field's: filters technicians replaced, with the state they found them in. Each
+        weighs `label_weight` simulated rows in the consumed-share regressor, since a
+        fleet gives few of them and they are the real thing."""
+        labels = labels or {}
+        self.label_rows = {k: len(v.consumed) for k, v in labels.items()}
         for key, snap in data.items():
             labelled = np.isfinite(snap.consumed) & np.isfinite(snap.X).any(axis=1)
             held_out = (snap.group * 2654435761 % 1000) < calibrate_share * 1000
@@ -157,14 +195,20 @@ class FilterLife:
                 fit_rows = labelled  # too few devices to hold some out
             if fit_rows.sum() < 2:
                 continue
-            y = np.clip(snap.consumed[fit_rows], 0.0, 1.5)
+            X, y = snap.X[fit_rows], np.clip(snap.consumed[fit_rows], 0.0, 1.5)
+            weight = np.ones(len(y))
+            field_rows = labels.get(key)
+            if field_rows is not None and len(field_rows.consumed):
+                X = np.vstack([X, field_rows.X])
+                y = np.concatenate([y, np.clip(field_rows.consumed, 0.0, 1.5)])
+                weight = np.concatenate([weight, np.full(len(field_rows.consumed), label_weight)])
             reg = HistGradientBoostingRegressor(
                 max_iter=150,
                 learning_rate=0.1,
                 monotonic_cst=[d for _, d in FEATURES[key]],
                 random_state=0,
             )
-            reg.fit(snap.X[fit_rows], y)
+            reg.fit(X, y, sample_weight=weight)
             ok = fit_rows & (snap.consumed > 0.3) & (snap.consumed < 1.3) & (snap.usage > 0)
             nominal = float(np.median(snap.usage[ok] / snap.consumed[ok])) if ok.any() else 1.0
             model = StageModel(reg, nominal, rows=int(fit_rows.sum()))

@@ -306,3 +306,21 @@ def rated_days(state: WearState, stage: str) -> F:
         )
         by_time = P.WATER_RATED_DAYS[stage] - state[f"{stage}.days"]
         return np.asarray(np.minimum(by_volume, by_time))
+
+
+def snapshot(state: WearState, stage: str, i: int) -> dict[str, float | None]:
+    """One device's wear features for a stage, by name (a label's features): what the
+    regressor reads, plus usage, rate, days, time and trend."""
+    out: dict[str, float | None] = {}
+    for name, _ in FEATURES[(state.device_type, stage)]:
+        out[name] = _num(state[f"{stage}.{name}"][i])
+    used, rate = usage(state, stage)
+    sig = signal(state, stage)
+    out["usage"], out["rate"] = _num(used[i]), _num(rate[i])
+    out["days"], out["asof"] = _num(state[f"{stage}.days"][i]), _num(state["asof"][i])
+    out["trend"] = _num(sig[1][i]) if sig else None
+    return out
+
+
+def _num(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None

@@ -22,12 +22,12 @@ import numpy as np
 import sqlalchemy as sa
 
 from models.daily import from_store
-from models.filter_life import FilterLife
-from models.wear import STAGES, WearState, advance
+from models.filter_life import FilterLife, Snapshots
+from models.wear import STAGES, WearState, advance, snapshot
 from telemetry.store import TelemetryStore
 from workorders.db import Database
 from workorders.parts_forecast import PredictedExhaustion, Predictions
-from workorders.tables import devices, wear_states
+from workorders.tables import devices, filter_labels, filter_replacements, wear_states
 from workorders.upsert import insert_for
 
 DAY = timedelta(days=1)
@@ -110,6 +110,7 @@ class FilterLifeScoring:
                         int(day.timestamp() * 1000),
                         int((day + DAY).timestamp() * 1000),
                     )
+                    await _to_thread(self._label, part, day)
                     advance(part, stats)
                     for k, v in part.values.items():
                         state[k][index] = v
@@ -161,6 +162,33 @@ class FilterLifeScoring:
                 )
         return out
 
+    def _label(self, state: WearState, day: datetime) -> None:
+        """Filters replaced during `day` with the state they were found in: their wear
+        features as of the day before (the old filter's) become training labels."""
+        fr = filter_replacements
+        index = {d: i for i, d in enumerate(state.device_ids)}
+        with self.db.engine.begin() as conn:
+            found = conn.execute(
+                sa.select(fr.c.id, fr.c.device_id, fr.c.stage, fr.c.at, fr.c.consumed_found)
+                .where(fr.c.at >= day, fr.c.at < day + DAY, fr.c.consumed_found.is_not(None))
+                .where(~sa.exists().where(filter_labels.c.replacement_id == fr.c.id))
+            ).all()
+            rows = [
+                {
+                    "replacement_id": r.id,
+                    "device_id": r.device_id,
+                    "device_type": state.device_type,
+                    "stage": r.stage,
+                    "at": r.at,
+                    "features": snapshot(state, r.stage, index[r.device_id]),
+                    "consumed": r.consumed_found,
+                }
+                for r in found
+                if r.device_id in index and r.stage in STAGES[state.device_type]
+            ]
+            if rows:
+                conn.execute(filter_labels.insert(), rows)
+
     def _save(self, state: WearState, until: np.ndarray) -> None:
         rows: list[dict[str, Any]] = []
         values = state.rows()
@@ -193,3 +221,12 @@ async def _to_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     import asyncio
 
     return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+def load_labels(db: Database) -> dict[tuple[str, str], Snapshots]:
+    """Every field label, as training rows per device type and stage."""
+    by_key: dict[tuple[str, str], list[tuple[dict[str, float | None], float]]] = {}
+    with db.engine.connect() as conn:
+        for r in conn.execute(sa.select(filter_labels).order_by(filter_labels.c.id)):
+            by_key.setdefault((r.device_type, r.stage), []).append((dict(r.features), r.consumed))
+    return {key: Snapshots.from_labels(key, rows) for key, rows in by_key.items()}

@@ -16,8 +16,8 @@ files; if the transaction fails, the files written for it are removed.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -93,6 +93,9 @@ class CompletionReport:
     notes: str = ""
     confirmed_fault: str | None = None  # what it really was (the label)
     filter_stages: Sequence[str] = ()  # stages fitted; inferred from a filter order
+    # the old filter's state as found, per stage: the share used up (0 new, 1 spent, more
+    # past it), by gauge, weight or the maker's visual scale. A label the models learn from
+    filter_found: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +146,12 @@ class Completion:
         for p in report.parts:
             if p.qty < 1:
                 raise CompletionRefused(f"part {p.sku}: quantity must be at least 1")
+        for stage, found in report.filter_found.items():
+            if not 0.0 <= found <= 1.5:
+                raise CompletionRefused(
+                    f"filter {stage!r} found {found}: give the share used up, 0 (new) to 1 "
+                    "(spent), at most 1.5"
+                )
         checked = [self._check_photo(p) for p in report.photos]
         written: list[Path] = []
         try:
@@ -312,10 +321,21 @@ class Completion:
         conn: Connection, order: WorkOrder, report: CompletionReport, now: datetime
     ) -> None:
         commands = []
-        for stage in stages_for(order.problem_kind, report.filter_stages):
+        fitted = stages_for(order.problem_kind, report.filter_stages)
+        unknown = sorted(set(report.filter_found) - set(fitted))
+        if unknown:
+            raise CompletionRefused(
+                f"filter found for {', '.join(unknown)}, but the stages fitted are "
+                f"{', '.join(fitted) or 'none'}: list them in filter_stages"
+            )
+        for stage in fitted:
             conn.execute(
                 filter_replacements.insert().values(
-                    device_id=order.device_id, stage=stage, at=now, order_id=order.id
+                    device_id=order.device_id,
+                    stage=stage,
+                    at=now,
+                    order_id=order.id,
+                    consumed_found=report.filter_found.get(stage),
                 )
             )
             commands.append(("filter_replaced", {"stage": stage}))

@@ -433,6 +433,27 @@ wear_states = sa.Table(
     sa.Column("state", sa.JSON, nullable=False),
 )
 
+# the feedback loop: a filter's wear features on the day it was replaced, with the state
+# the technician found it in (filter_replacements.consumed_found): a training label
+filter_labels = sa.Table(
+    "filter_labels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "replacement_id",
+        sa.Integer,
+        sa.ForeignKey("filter_replacements.id"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("stage", sa.String(32), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("features", sa.JSON, nullable=False),  # models.wear.snapshot
+    sa.Column("consumed", sa.Float, nullable=False),
+)
+
 # model outputs per device (anomaly scores with their learned thresholds)
 model_scores = sa.Table(
     "model_scores",

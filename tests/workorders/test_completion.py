@@ -11,7 +11,13 @@ import sqlalchemy as sa
 
 from workorders.completion import Completion, CompletionReport, Fee, Outcome, PartUsed, Photo
 from workorders.db import Database
-from workorders.errors import BadPhoto, NotTheAssignee, PartNotInStock, SerialMismatch
+from workorders.errors import (
+    BadPhoto,
+    CompletionRefused,
+    NotTheAssignee,
+    PartNotInStock,
+    SerialMismatch,
+)
 from workorders.lifecycle import Origin, State
 from workorders.orders import OrderRequest, WorkOrders
 from workorders.service_registry import ServiceRegistry, parse_doc
@@ -248,3 +254,29 @@ def test_a_commission_is_payable_only_after_the_rating_or_the_grace_period(
     assert text.splitlines()[1] == "o-1,tech-1,2,120.00,1,1,5.0,0,0.00"
     with pytest.raises(RatingRefused, match="only a completed job is rated"):
         cb.rate(on_site(orders, "wp-1", "pump_failure"), 3)
+
+
+def test_the_state_a_filter_was_found_in_is_kept_as_a_label(
+    site: tuple[WorkOrders, Completion, Database],
+) -> None:
+    orders, completion, db = site
+    oid = on_site(orders, "wp-1", "filter_replacement_ro")
+    completion.complete(
+        oid, report(parts=[PartUsed("WP-RO-01")], filter_found={"ro": 0.85}), now=NOW
+    )
+    (fitted,) = rows(db, filter_replacements)
+    assert fitted["stage"] == "ro" and fitted["consumed_found"] == 0.85
+
+
+@pytest.mark.parametrize(
+    ("found", "why"),
+    [({"ro": 2.5}, "at most 1.5"), ({"carbon": 0.5}, "the stages fitted are ro")],
+)
+def test_a_found_state_out_of_range_or_for_a_stage_not_fitted_is_refused(
+    site: tuple[WorkOrders, Completion, Database], found: dict[str, float], why: str
+) -> None:
+    orders, completion, db = site
+    oid = on_site(orders, "wp-1", "filter_replacement_ro")
+    with pytest.raises(CompletionRefused, match=why):
+        completion.complete(oid, report(parts=[PartUsed("WP-RO-01")], filter_found=found), now=NOW)
+    assert rows(db, filter_replacements) == []
