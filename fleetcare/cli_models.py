@@ -6,7 +6,6 @@ Registered on the main command by `cli.py`. The simulated-fleet harness lives in
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -201,7 +200,7 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
     def models_list() -> None:
         """Every version of every model, newest last; * marks the active one."""
         reg = registry_of(settings())
-        table = Table("model", "version", "active", "data", "metrics")
+        table = Table("model", "version", "active", "data", "trained on")
         for name in reg.names():
             active = reg.active(name)
             for v in reg.versions(name):
@@ -210,7 +209,7 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
                     v.version,
                     "*" if active and active.version == v.version else "",
                     f"{v.data_start[:10]} → {v.data_end[:10]}",
-                    json.dumps({k: round(x, 3) for k, x in list(v.metrics.items())[:4]}),
+                    _summary(v.metrics),
                 )
         console.print(table)
 
@@ -257,6 +256,12 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
             f"scored {r.devices} devices with {NAME} {meta.version}: {r.predictions} predictions, "
             f"{r.days_folded} device-type days folded in {r.seconds:.1f} s"
         )
+
+
+def _summary(metrics: Mapping[str, float]) -> str:
+    rows = sum(v for k, v in metrics.items() if k.endswith(".rows"))
+    labels = sum(v for k, v in metrics.items() if k.endswith(".field_labels"))
+    return f"{rows:,.0f} rows, {labels:,.0f} field labels"
 
 
 def _f(x: float) -> str:

@@ -166,3 +166,24 @@ def test_a_generated_registry_matches_the_simulated_fleet_and_imports(tmp_path: 
     r = runner.invoke(app, ["registry", "import", str(out)], env=env)
     assert r.exit_code == 0, r.output
     assert "'devices': 40" in r.output
+
+
+def test_train_then_list_activate_and_score_a_model(tmp_path: Path) -> None:
+    data = ["--data-dir", str(tmp_path)]
+    trained = runner.invoke(app, [*data, "train", "--devices", "60", "--days", "30"])
+    assert trained.exit_code == 0, trained.output
+    assert "saved filter_life" in trained.output and "(active)" in trained.output
+    listed = runner.invoke(app, [*data, "models", "list"])
+    assert listed.exit_code == 0 and "filter_life" in listed.output and "*" in listed.output
+    (version,) = [d.name for d in (tmp_path / "models" / "filter_life").iterdir() if d.is_dir()]
+    unknown = runner.invoke(app, [*data, "models", "activate", "filter_life", "v-nope"])
+    assert unknown.exit_code == 1 and version in unknown.output  # names the ones there are
+    scored = runner.invoke(app, [*data, "models", "score"])
+    assert scored.exit_code == 0, scored.output
+    assert "scored 0 devices" in scored.output  # an empty registry: nothing to score
+
+
+def test_score_without_a_trained_model_says_how_to_get_one(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--data-dir", str(tmp_path), "models", "score"])
+    assert result.exit_code == 1
+    assert "fleetcare train" in result.output
