@@ -21,12 +21,12 @@ from rich.console import Console
 
 from bench.model_quality import simulate
 from bench.report import command, emit
+from bench.rules_replay import stored_readings
 from device_sim.fleet import Fleet, FleetSpec
 from fleetcare.registry_gen import generate
 from models.filter_life import FilterLife
 from rules.scoring import FilterLifeScoring
 from telemetry.backends import StoreSettings, create_store
-from telemetry.records import Reading
 from workorders.db import Database
 from workorders.service_registry import ServiceRegistry, parse_doc
 
@@ -57,14 +57,7 @@ async def scoring_pass(
         for hour in range(24):
             t = DAY0.timestamp() + (hour + 1) * 3600
             fleet.advance(t)
-            await store.write(
-                [
-                    Reading(
-                        dt, d, b, s, int(t * 1000), {m: v for m, v in mv.items() if v is not None}
-                    )
-                    for _, dt, d, mv, b, s in fleet.readings()
-                ]
-            )
+            await store.write(stored_readings(fleet, t))
         seed_s = time.perf_counter() - seeded
         scoring = FilterLifeScoring(db, store, model, "bench", catch_up_days=1)
         report = await scoring.run(DAY0 + timedelta(days=1, minutes=5))

@@ -28,6 +28,7 @@ from rich.console import Console
 
 from bench.loadgen import Producer
 from bench.report import command, emit
+from bench.rules_replay import stored_readings
 from device_sim.fleet import Fleet, FleetSpec
 from fleetcare.brokers import start_mosquitto
 from fleetcare.settings import load_settings
@@ -35,7 +36,6 @@ from fleetcare.wiring import build_ingest, open_database
 from rules.catalog import load_catalog
 from rules.evaluator import Evaluator
 from telemetry.backends import StoreSettings, create_store
-from telemetry.records import Reading
 from workorders.alerts import AlertStore
 from workorders.db import Database
 from workorders.device_state import DeviceStateRepository, StateUpdate
@@ -54,11 +54,7 @@ async def windowed_pass(devices: int, db_url: str | None, root: Path) -> dict[st
         for k in range(6):  # an hour, every 10 minutes
             t = start + (k + 1) * 600
             fleet.advance(t)
-            ts = int(t * 1000)
-            batch = [
-                Reading(dt, d, b, s, ts, {m: v for m, v in mv.items() if v is not None})
-                for _, dt, d, mv, b, s in fleet.readings()
-            ]
+            batch = stored_readings(fleet, t)
             await store.write(batch)
             now = datetime.fromtimestamp(t, UTC)
             for i in range(0, len(batch), 10_000):

@@ -78,6 +78,18 @@ class ReplayResult:
         return 1000 * len(self.false_alerts) / self.device_days if self.device_days else 0.0
 
 
+def stored_readings(fleet: Fleet, t: float) -> list[Reading]:
+    """One reading round of the fleet at `t` as the store keeps it: a null (a dropped-out
+    sensor) is no value, as ingest reads it."""
+    ts = int(t * 1000)
+    return [
+        Reading(
+            device_type, device_id, boot, seq, ts, {k: v for k, v in m.items() if v is not None}
+        )
+        for _, device_type, device_id, m, boot, seq in fleet.readings()
+    ]
+
+
 async def replay(
     fleet: Fleet,
     *,
@@ -105,12 +117,7 @@ async def replay(
         t = min(t + report_every_s, end)
         fleet.advance(t)
         ts = int(t * 1000)
-        batch = [  # a null (a dropped-out sensor) is no value, as ingest reads it
-            Reading(
-                device_type, device_id, boot, seq, ts, {k: v for k, v in m.items() if v is not None}
-            )
-            for _, device_type, device_id, m, boot, seq in fleet.readings()
-        ]
+        batch = stored_readings(fleet, t)
         events = [
             Event(device_type, device_id, boot, seq, ts, "error_code", data)
             for _, device_type, device_id, data, boot, seq in fleet.events()

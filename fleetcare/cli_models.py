@@ -20,7 +20,7 @@ from rich.table import Table
 
 from fleetcare.settings import Settings
 from models.filter_life import FilterLife, Snapshots, schema
-from models.registry import ModelRegistry, RegistryError
+from models.registry import ModelRegistry, ModelVersion, RegistryError
 
 console = Console()
 err = Console(stderr=True)
@@ -63,6 +63,39 @@ def train_on_sim(
     model = FilterLife().fit(run.snapshots)
     metrics = {f"{t}.{s}.rows": float(m.rows) for (t, s), m in model.stages.items()}
     return model, metrics, run
+
+
+def save_sim_version(
+    registry: ModelRegistry,
+    model: FilterLife,
+    metrics: Mapping[str, float],
+    *,
+    devices: int,
+    days: int,
+    seed: int,
+    activate: bool = True,
+) -> ModelVersion:
+    """Save a filter-life version trained by `train_on_sim`, with its data window."""
+    return registry.save(
+        NAME,
+        model,
+        features=schema(),
+        data_start=START,
+        data_end=START + timedelta(days=days),
+        metrics=metrics,
+        params={"sim_devices": devices, "sim_days": days, "seed": seed},
+        activate=activate,
+    )
+
+
+def load_active(settings: Settings) -> tuple[FilterLife, ModelVersion]:
+    """The active filter-life version; without one, say how to get it and exit 1."""
+    try:
+        model, meta = registry_of(settings).load(NAME, features=schema())
+    except RegistryError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    return model, meta
 
 
 def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
@@ -110,15 +143,8 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
             f"{n_labels} field labels (filters replaced, with the state they were found in)"
         )
         model, metrics, run = train_on_sim(devices, days, seed, labels=labels)
-        meta = registry_of(s).save(
-            NAME,
-            model,
-            features=schema(),
-            data_start=START,
-            data_end=START + timedelta(days=days),
-            metrics=metrics,
-            params={"sim_devices": devices, "sim_days": days, "seed": seed},
-            activate=activate,
+        meta = save_sim_version(
+            registry_of(s), model, metrics, devices=devices, days=days, seed=seed, activate=activate
         )
         console.print(
             f"saved {NAME} {meta.version}{' (active)' if activate else ''} "
@@ -157,11 +183,7 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
 
         s = settings()
         if use_active:
-            try:
-                model, meta = registry_of(s).load(NAME, features=schema())
-            except RegistryError as exc:
-                err.print(f"[red]{exc}[/]")
-                raise typer.Exit(1) from exc
+            model, meta = load_active(s)
             version = meta.version
             train_s = 0.0
         else:
@@ -238,11 +260,7 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
         from telemetry.backends import create_store
 
         s = settings()
-        try:
-            model, meta = registry_of(s).load(NAME, features=schema())
-        except RegistryError as exc:
-            err.print(f"[red]{exc}[/]")
-            raise typer.Exit(1) from exc
+        model, meta = load_active(s)
 
         async def go() -> Any:
             async with create_store(s.store, s.data_dir) as store:

@@ -108,7 +108,7 @@ async def _evaluate(evaluator: Evaluator, sim_t: float, seen: int) -> int:
 def _filter_model(settings: Settings) -> tuple[FilterLife, str]:
     """The active filter-life version, or a small one trained now on a simulated fleet
     (about half a minute) and saved, so the demo shows predicted dates from the start."""
-    from fleetcare.cli_models import NAME, registry_of, train_on_sim
+    from fleetcare.cli_models import NAME, registry_of, save_sim_version, train_on_sim
 
     registry = registry_of(settings)
     with contextlib.suppress(RegistryError):
@@ -118,16 +118,8 @@ def _filter_model(settings: Settings) -> tuple[FilterLife, str]:
         "[bold]models[/bold]: no filter-life model yet; training one on a simulated fleet "
         "(300 devices × 90 days; `fleetcare train` makes a bigger one)"
     )
-    model, metrics, run = train_on_sim(300, 90, seed=11)
-    meta = registry.save(
-        NAME,
-        model,
-        features=schema(),
-        data_start=datetime.fromtimestamp(run.start, UTC),
-        data_end=datetime.fromtimestamp(run.start + 90 * 86400, UTC),
-        metrics=metrics,
-        params={"sim_devices": 300, "sim_days": 90, "seed": 11},
-    )
+    model, metrics, _ = train_on_sim(300, 90, seed=11)
+    meta = save_sim_version(registry, model, metrics, devices=300, days=90, seed=11)
     return model, meta.version
 
 

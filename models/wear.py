@@ -171,6 +171,22 @@ def advance(state: WearState, day: DayStats) -> NDArray[np.bool_]:
     return _air_conditioner(state, day, seen)
 
 
+def _run_hours(
+    s: WearState, day: DayStats, seen: NDArray[np.bool_]
+) -> tuple[F, NDArray[np.bool_], NDArray[np.bool_], F]:
+    """The device's own filter run-hour counter (purifier, air conditioner): today's top
+    value, whether the device is new to the state, whether the counter was reset (a new
+    filter), and the run hours the day added. Moves the remembered counter on."""
+    top = day.col("all", "filter_used_hours", "max")
+    low = day.col("all", "filter_used_hours", "min")
+    prev = s["main.counter"]
+    first = seen & np.isnan(prev)
+    changed = seen & ~first & (low < prev - 0.5)
+    run_h = np.where(first, top - low, top - prev)
+    s["main.counter"] = np.where(seen, top, prev)
+    return top, first, changed, run_h
+
+
 def _purifier(s: WearState, day: DayStats, seen: NDArray[np.bool_]) -> NDArray[np.bool_]:
     n_total = np.zeros(len(seen))
     dose_rate = np.zeros(len(seen))  # g captured per fan hour: airflow × PM2.5
@@ -186,19 +202,13 @@ def _purifier(s: WearState, day: DayStats, seen: NDArray[np.bool_]) -> NDArray[n
     with np.errstate(invalid="ignore", divide="ignore"):
         dose_rate = np.where(some, dose_rate / n_total, 0.0)
         ratio = np.where(some, ratio / n_total, np.nan)
-    top = day.col("all", "filter_used_hours", "max")
-    low = day.col("all", "filter_used_hours", "min")
-    prev = s["main.counter"]
-    first = seen & np.isnan(prev)
-    changed = seen & ~first & (low < prev - 0.5)
-    run_h = np.where(first, top - low, top - prev)
+    top, first, changed, run_h = _run_hours(s, day, seen)
     _track(s, "main.dose_g", seen, first, changed, dose_rate * run_h, dose_rate * top)
     _track(s, "main.used_hours", seen, first, changed, run_h, top)
     _age(s, "main", seen, changed, top / 16.0)  # first seen: ~16 fan hours a day
     s["main.current_ratio"] = np.where(seen & some, ratio, s["main.current_ratio"])
     _trend(s, "main.current_ratio", seen & some, changed, ratio)
     s["main.dose_per_hour"] = np.where(seen & some, dose_rate, s["main.dose_per_hour"])
-    s["main.counter"] = np.where(seen, top, prev)
     return np.asarray(changed)
 
 
@@ -251,15 +261,9 @@ def _water(s: WearState, day: DayStats, seen: NDArray[np.bool_]) -> NDArray[np.b
 
 
 def _air_conditioner(s: WearState, day: DayStats, seen: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    top = day.col("all", "filter_used_hours", "max")
-    low = day.col("all", "filter_used_hours", "min")
-    prev = s["main.counter"]
-    first = seen & np.isnan(prev)
-    changed = seen & ~first & (low < prev - 0.5)
-    run_h = np.where(first, top - low, top - prev)
+    top, first, changed, run_h = _run_hours(s, day, seen)
     _track(s, "main.fan_hours", seen, first, changed, run_h, top)
     _age(s, "main", seen, changed, top / 8.0)  # first seen: ~8 fan hours a day
-    s["main.counter"] = np.where(seen, top, prev)
     return np.asarray(changed)
 
 

@@ -11,6 +11,7 @@ model version), which the rules, the parts forecast and the API read; the state 
 
 from __future__ import annotations
 
+import asyncio
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -110,7 +111,7 @@ class FilterLifeScoring:
                         int(day.timestamp() * 1000),
                         int((day + DAY).timestamp() * 1000),
                     )
-                    await _to_thread(self._label, part, day)
+                    await asyncio.to_thread(self._label, part, day)
                     advance(part, stats)
                     for k, v in part.values.items():
                         state[k][index] = v
@@ -120,8 +121,8 @@ class FilterLifeScoring:
                         progress(1)
                 day += DAY
             rows = self._predictions(state)
-            await _to_thread(Predictions(self.db).record, rows, now=now)
-            await _to_thread(self._save, state, until)
+            await asyncio.to_thread(Predictions(self.db).record, rows, now=now)
+            await asyncio.to_thread(self._save, state, until)
             report.devices += len(ids)
             report.predictions += len(rows)
             report.by_type[device_type] = len(rows)
@@ -215,12 +216,6 @@ class FilterLifeScoring:
                     ),
                     rows[i : i + 5000],
                 )
-
-
-async def _to_thread(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    import asyncio
-
-    return await asyncio.to_thread(fn, *args, **kwargs)
 
 
 def load_labels(db: Database) -> dict[tuple[str, str], Snapshots]:

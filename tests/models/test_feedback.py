@@ -11,12 +11,12 @@ import numpy as np
 import sqlalchemy as sa
 
 from bench.model_quality import SimRun
+from bench.rules_replay import stored_readings
 from device_sim.fleet import Fleet, FleetSpec
 from fleetcare.registry_gen import generate
 from models.filter_life import FilterLife, Snapshots
 from rules.scoring import FilterLifeScoring, load_labels
 from telemetry.backends import StoreSettings, create_store
-from telemetry.records import Reading
 from workorders.db import Database
 from workorders.service_registry import ServiceRegistry, parse_doc
 from workorders.tables import filter_labels, filter_replacements
@@ -82,14 +82,7 @@ async def test_the_scoring_pass_stores_a_replaced_filter_with_the_state_it_was_f
             fleet.advance(t)
             if t == replaced_at.timestamp():
                 fleet.replace_filters([device])
-            await store.write(
-                [
-                    Reading(
-                        dt, d, b, s, int(t * 1000), {k: v for k, v in m.items() if v is not None}
-                    )
-                    for _, dt, d, m, b, s in fleet.readings()
-                ]
-            )
+            await store.write(stored_readings(fleet, t))
         with db.engine.begin() as conn:  # what completing the job wrote
             conn.execute(
                 filter_replacements.insert().values(

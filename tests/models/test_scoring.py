@@ -10,13 +10,13 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.model_quality import SimRun
+from bench.rules_replay import stored_readings
 from device_sim.fleet import Fleet, FleetSpec
 from fleetcare.registry_gen import generate
 from models.filter_life import FilterLife
 from rules.outputs import FilterLifeOutputs
 from rules.scoring import FilterLifeScoring
 from telemetry.backends import StoreSettings, create_store
-from telemetry.records import Reading
 from workorders.db import Database
 from workorders.parts_forecast import Predictions
 from workorders.service_registry import ServiceRegistry, parse_doc
@@ -38,14 +38,7 @@ async def test_scoring_writes_dated_predictions_and_remembers_where_it_stopped(
         for _ in range(3 * 96):
             t += 900
             fleet.advance(t)
-            await store.write(
-                [
-                    Reading(
-                        dt, d, b, s, int(t * 1000), {k: v for k, v in m.items() if v is not None}
-                    )
-                    for _, dt, d, m, b, s in fleet.readings()
-                ]
-            )
+            await store.write(stored_readings(fleet, t))
         scoring = FilterLifeScoring(db, store, trained[0], "v-test")
         now = START + timedelta(days=3, hours=1)
         first = await scoring.run(now)
