@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from device_sim.environment import REGIONS
 from device_sim.fleet import Fleet, FleetSpec
-from device_sim.truth import DeviceTruth
+from device_sim.truth import DeviceTruth, Exhaustion
 from models.daily import DayReducer
 from models.filter_life import FilterLife, Snapshots
 from models.wear import STAGES, WearState, advance, features, signal, usage
@@ -90,9 +90,11 @@ def simulate(
             now = t0 + day * DAY_S + (tick + 1) * TICK_S
             before = {d: len(truth[d].exhaustions) for d in truth}
             fleet.advance(now)
-            _replace_spent(fleet, truth, before, index, logs)
+            for d, e in replace_spent(fleet, truth, before):
+                t, i = index[d]
+                logs[(t, e.stage)].spent[i].append(e.at)
             for t, cols in fleet.columns().items():
-                reducers[t].add(int(now * 1000), _numeric(cols))
+                reducers[t].add(int(now * 1000), numeric(cols))
         end = t0 + (day + 1) * DAY_S
         consumed = fleet.consumed()
         for t in types:
@@ -139,7 +141,7 @@ def simulate(
     return SimRun(t0, days, ids, polluted, snapshots, logs, time.perf_counter() - began)
 
 
-def _numeric(cols: dict[str, np.ndarray]) -> dict[str, F]:
+def numeric(cols: dict[str, np.ndarray]) -> dict[str, F]:
     out = {}
     for name, values in cols.items():
         if values.dtype.kind in "fiub":
@@ -152,23 +154,20 @@ def _numeric(cols: dict[str, np.ndarray]) -> dict[str, F]:
     return out
 
 
-def _replace_spent(
-    fleet: Fleet,
-    truth: dict[str, DeviceTruth],
-    before: dict[str, int],
-    index: dict[str, tuple[str, int]],
-    logs: dict[Key, StageLog],
-) -> None:
-    """Fit a new filter the moment one is spent: every exhaustion's date is then known."""
+def replace_spent(
+    fleet: Fleet, truth: dict[str, DeviceTruth], before: dict[str, int]
+) -> list[tuple[str, Exhaustion]]:
+    """Fit a new filter the moment one is spent (`before`: each device's exhaustions
+    already handled): every exhaustion's date is then known. Returns the new ones."""
     by_stage: dict[str, list[str]] = {}
+    found = []
     for d, n in before.items():
-        found = truth[d].exhaustions[n:]
-        for e in found:
-            t, i = index[d]
-            logs[(t, e.stage)].spent[i].append(e.at)
+        for e in truth[d].exhaustions[n:]:
+            found.append((d, e))
             by_stage.setdefault(e.stage, []).append(d)
     for stage, devices in by_stage.items():
         fleet.replace_filters(devices, stage)
+    return found
 
 
 def _days_to_spent(ends: F, log: StageLog, n: int) -> F:

@@ -3,6 +3,9 @@
 Assumptions (docs/simulator.md): PM2.5 annual means per region in the range Chinese cities
 report (north ~55, east ~35, south ~25 µg/m³), winter ~1.6× summer in the north (heating
 season), an evening peak, and multi-day pollution episodes as an AR(1) log-normal factor.
+Episodes are weather: most of the factor is shared by a region's homes, a smaller part is
+local (a street, a building site). That shared part is what lets a PM2.5 sensor be checked
+against its neighbours.
 """
 
 from __future__ import annotations
@@ -20,24 +23,38 @@ DAY_S = 86_400.0
 YEAR_S = 365.25 * DAY_S
 
 
+SIGMA_REGIONAL, SIGMA_LOCAL = 0.40, 0.21  # together the 0.45 of a single log-normal factor
+
+
 @dataclass
 class OutdoorAir:
-    """Outdoor PM2.5 per device; `episode` is the slow weather factor (AR(1) in log space)."""
+    """Outdoor PM2.5 per device; the slow weather factor (AR(1) in log space) is the sum
+    of the region's `regional` episode and the home's `local` one."""
 
     region: np.ndarray  # int index into REGIONS
-    episode: np.ndarray  # log factor
+    regional: np.ndarray  # log factor per region
+    local: np.ndarray  # log factor per device
     rng: np.random.Generator
     tau_s: float = 3 * DAY_S  # pollution episodes last days
-    sigma: float = 0.45
+
+    @property
+    def sigma(self) -> float:
+        return float(np.hypot(SIGMA_REGIONAL, SIGMA_LOCAL))
+
+    @property
+    def episode(self) -> np.ndarray:
+        return np.asarray(self.regional[self.region] + self.local)
 
     @classmethod
     def create(cls, region: np.ndarray, rng: np.random.Generator) -> OutdoorAir:
-        return cls(region, rng.normal(0.0, 0.45, len(region)), rng)
+        regional = rng.normal(0.0, SIGMA_REGIONAL, len(REGIONS))
+        return cls(region, regional, rng.normal(0.0, SIGMA_LOCAL, len(region)), rng)
 
     def step(self, dt: float) -> None:
         a = np.exp(-dt / self.tau_s)
-        noise = self.rng.normal(0.0, self.sigma * np.sqrt(1 - a * a), len(self.region))
-        self.episode = a * self.episode + noise
+        shrink = np.sqrt(1 - a * a)
+        self.regional = a * self.regional + self.rng.normal(0.0, SIGMA_REGIONAL * shrink, 3)
+        self.local = a * self.local + self.rng.normal(0.0, SIGMA_LOCAL * shrink, len(self.local))
 
     def pm25(self, t: float) -> np.ndarray:
         """µg/m³ at epoch seconds `t` (northern hemisphere seasons)."""

@@ -115,8 +115,9 @@ class Purifiers:
         awake = (hour >= 7) & (hour < 23)
         p_smoke = np.where(self.smoker & awake, dt / HOUR_S * 1.2, 0.0)
         source_mg += np.where(self.rng.random(n) < p_smoke, 10.0, 0.0)
-        # auto mode on the measured PM2.5; sleep mode (level 1) at night
-        auto = 1 + np.searchsorted(_AUTO, self.pm25)
+        # auto mode on what its own sensor reads (a drifting sensor runs the fan harder);
+        # sleep mode (level 1) at night
+        auto = 1 + np.searchsorted(_AUTO, self.reported_pm25())
         self.level = np.where(awake, auto, 1).astype(int)
         cadr = self.cadr_m3h()
         # well-mixed room: dC/dt = a·(P·C_out) + S/V − k·C, solved exactly over the tick

@@ -1,7 +1,8 @@
-"""`fleetcare train`, `fleetcare evaluate`, `fleetcare models …`: the filter-life model's
-training, evaluation against the simulator, versions, and the daily scoring pass.
-Registered on the main command by `cli.py`. The simulated-fleet harness lives in
-`bench.model_quality` and is imported only inside the commands that use it."""
+"""`fleetcare train`, `fleetcare evaluate`, `fleetcare models …`: the filter-life and
+health models' training, evaluation against the simulator, versions, and the daily
+scoring pass. Registered on the main command by `cli.py`. The simulated-fleet harnesses
+live in `bench.model_quality` and `bench.fault_quality` and are imported only inside the
+commands that use them."""
 
 from __future__ import annotations
 
@@ -20,11 +21,14 @@ from rich.table import Table
 
 from fleetcare.settings import Settings
 from models.filter_life import FilterLife, Snapshots, schema
+from models.health import HealthModel
+from models.health import full_schema as health_schema
 from models.registry import ModelRegistry, ModelVersion, RegistryError
 
 console = Console()
 err = Console(stderr=True)
 NAME = "filter_life"
+HEALTH = "health"
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -60,9 +64,65 @@ def train_on_sim(
             run = simulate(devices, seed=seed, days=days, start=START, progress=tick)
     else:
         run = simulate(devices, seed=seed, days=days, start=START)
-    model = FilterLife().fit(run.snapshots)
+    model = FilterLife().fit(run.snapshots, labels=labels)
     metrics = {f"{t}.{s}.rows": float(m.rows) for (t, s), m in model.stages.items()}
+    metrics |= {f"{t}.{s}.field_labels": float(n) for (t, s), n in model.label_rows.items()}
     return model, metrics, run
+
+
+def train_health_on_sim(
+    devices: int, days: int, seed: int, progress: bool = True
+) -> tuple[HealthModel, dict[str, float], Any]:
+    """The health model, trained on a simulated fleet with faults injected into half of
+    its devices (`bench.fault_quality`)."""
+    from bench.fault_quality import simulate_faults
+
+    if progress:
+        with _bar(f"simulating {devices} devices with faults (seed {seed})", days) as tick:
+            run = simulate_faults(devices, seed=seed, days=days, progress=tick)
+    else:
+        run = simulate_faults(devices, seed=seed, days=days)
+    model = HealthModel().fit(run.history)
+    metrics = {
+        f"{t}.device_days": float(len(h) * len(run.device_ids[t])) for t, h in run.history.items()
+    }
+    return model, metrics, run
+
+
+def save_health_version(
+    registry: ModelRegistry,
+    model: HealthModel,
+    metrics: Mapping[str, float],
+    run: Any,
+    *,
+    seed: int,
+    activate: bool = True,
+) -> ModelVersion:
+    start = datetime.fromtimestamp(run.start, UTC)
+    return registry.save(
+        HEALTH,
+        model,
+        features=health_schema(),
+        data_start=start,
+        data_end=start + timedelta(days=run.days),
+        metrics=metrics,
+        params={
+            "sim_devices": sum(len(v) for v in run.device_ids.values()),
+            "sim_days": run.days,
+            "seed": seed,
+        },
+        activate=activate,
+    )
+
+
+def load_health(settings: Settings) -> tuple[HealthModel, ModelVersion] | None:
+    """The active health version, or None when none is trained (scoring then writes no
+    anomaly scores)."""
+    try:
+        model, meta = registry_of(settings).load(HEALTH, features=health_schema())
+    except RegistryError:
+        return None
+    return model, meta
 
 
 def save_sim_version(
@@ -117,15 +177,25 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
         devices: Annotated[int, typer.Option(min=10, help="Simulated devices.")] = 2000,
         days: Annotated[int, typer.Option(min=30, max=730, help="Simulated days.")] = 365,
         seed: Annotated[int, typer.Option(help="The training fleet's seed.")] = 11,
-        activate: Annotated[bool, typer.Option(help="Make the new version active.")] = True,
+        health: Annotated[
+            bool, typer.Option(help="Also train the health (fault and anomaly) model.")
+        ] = True,
+        health_devices: Annotated[
+            int, typer.Option(min=50, help="Devices in the health model's faulty fleet.")
+        ] = 1500,
+        health_days: Annotated[int, typer.Option(min=30, max=730)] = 150,
+        activate: Annotated[bool, typer.Option(help="Make the new versions active.")] = True,
     ) -> None:
-        """Train the filter-life model and save it as a new version.
+        """Train the filter-life and health models and save each as a new version.
 
-        It learns how worn each filter stage is from its wear features (captured dose,
-        litres, run hours; motor current, flow, RO rejection) and how many days are left,
-        with a band calibrated on held-out devices. The field's labels (filters that
-        technicians replaced, with the state they found them in) join the training. Example:
-        `fleetcare train --devices 2000 --days 365`.
+        Filter life learns how worn each filter stage is from its wear features (captured
+        dose, litres, run hours; motor current, flow, RO rejection) and how many days are
+        left, with a band calibrated on held-out devices. The field's labels (filters that
+        technicians replaced, with the state they found them in) join the training.
+
+        Health learns, on a second simulated fleet with faults injected, each type's
+        physical relations, the spreads of their deviations, the anomaly threshold and a
+        fault classifier. Example: `fleetcare train --devices 2000 --days 365`.
         """
         if not sim:
             err.print(
@@ -150,6 +220,15 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
             f"saved {NAME} {meta.version}{' (active)' if activate else ''} "
             f"in {registry_of(s).root} — simulated in {run.seconds:.0f} s"
         )
+        if health:
+            h_model, h_metrics, h_run = train_health_on_sim(health_devices, health_days, seed + 1)
+            h_meta = save_health_version(
+                registry_of(s), h_model, h_metrics, h_run, seed=seed + 1, activate=activate
+            )
+            console.print(
+                f"saved {HEALTH} {h_meta.version}{' (active)' if activate else ''} "
+                f"— simulated in {h_run.seconds:.0f} s"
+            )
 
     @root.command("evaluate")
     def evaluate(
@@ -164,16 +243,23 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
             bool,
             typer.Option(help="Score with the active version instead of training a fresh one."),
         ] = False,
+        fault_devices: Annotated[
+            int, typer.Option(min=50, help="Devices in each faulty fleet (health model).")
+        ] = 1500,
+        fault_days: Annotated[int, typer.Option(min=30, max=730)] = 150,
         report: Annotated[
             Path | None, typer.Option(help="Write the report here (e.g. docs/model-quality.md).")
         ] = None,
     ) -> None:
-        """Measure the filter-life model against ground truth and the rated-life baseline.
+        """Measure the models against ground truth: filter life against the rated-life
+        baseline, fault detection against injected faults.
 
-        Trains on one simulated fleet (or takes the active version), simulates another
+        Trains on one simulated fleet (or takes the active versions), simulates another
         with a different seed for a year, scores it every day and reports the date error
         at 30, 14 and 7 days before each exhaustion (overall and in polluted homes), the
-        band's coverage, and what a 14-day job rule would have caught. Example:
+        band's coverage, and what a 14-day job rule would have caught. Then the same for
+        faults on a fleet where half the devices get one: precision, recall, F1 and median
+        delay per fault kind, and false alerts per 1,000 healthy device-days. Example:
         `fleetcare evaluate --sim --report docs/model-quality.md`.
         """
         if not sim:
@@ -206,15 +292,21 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
                 _pct(q.premature),
             )
         console.print(table)
+        faults_md = _evaluate_faults(
+            s, fault_devices, fault_days, train_seed + 1, seed, use_active=use_active
+        )
         if report:
             command = (
                 f"fleetcare evaluate --sim --devices {devices} --days {days} "
+                f"--fault-devices {fault_devices} --fault-days {fault_days} "
                 f"--train-seed {train_seed} --seed {seed}" + (" --use-active" if use_active else "")
             ) + f" --report {report}"
             report.write_text(
                 render_report(
                     results, run, command=command, model_version=version, train_seconds=train_s
                 )
+                + "\n"
+                + faults_md
             )
             console.print(f"report written to {report}")
 
@@ -251,9 +343,9 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
             str, typer.Option(help="k/n: score this share of the devices.")
         ] = "0/1",
     ) -> None:
-        """Run the filter-life scoring pass once: fold each complete day into every
-        device's wear state and write the predictions (rules, the parts forecast and the
-        API read them). `fleetcare evaluate-rules` runs it once a day by itself."""
+        """Run the scoring pass once: fold each complete day into every device's wear and
+        health state and write the filter predictions and anomaly scores (rules, the parts
+        forecast and the API read them). `fleetcare evaluate-rules` runs it once a day by itself."""
         from fleetcare.rules_runner import partition_of
         from fleetcare.wiring import open_database
         from rules.scoring import FilterLifeScoring
@@ -261,11 +353,18 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
 
         s = settings()
         model, meta = load_active(s)
+        health = load_health(s)
 
         async def go() -> Any:
             async with create_store(s.store, s.data_dir) as store:
                 scoring = FilterLifeScoring(
-                    open_database(s), store, model, meta.version, partition=partition_of(partition)
+                    open_database(s),
+                    store,
+                    model,
+                    meta.version,
+                    partition=partition_of(partition),
+                    health=health[0] if health else None,
+                    health_version=health[1].version if health else None,
                 )
                 return await scoring.run()
 
@@ -274,6 +373,47 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
             f"scored {r.devices} devices with {NAME} {meta.version}: {r.predictions} predictions, "
             f"{r.days_folded} device-type days folded in {r.seconds:.1f} s"
         )
+        if health:
+            console.print(
+                f"{HEALTH} {health[1].version}: {r.scores} devices judged, {r.anomalous} anomalous"
+            )
+        else:
+            console.print(f"no {HEALTH} version: no anomaly scores (run `fleetcare train`)")
+
+
+def _evaluate_faults(
+    s: Settings, devices: int, days: int, train_seed: int, seed: int, *, use_active: bool
+) -> str:
+    """The health model against a held-out faulty fleet: prints the table, returns the
+    report's section."""
+    from bench.fault_quality import fault_quality, render, simulate_faults
+
+    found = load_health(s) if use_active else None
+    if use_active and found is None:
+        err.print("[red]no active health version[/]: run `fleetcare train` first")
+        raise typer.Exit(1)
+    if found is not None:
+        model, train_s = found[0], 0.0
+    else:
+        model, _, train_run = train_health_on_sim(devices, days, train_seed)
+        train_s = train_run.seconds
+    with _bar(f"held-out faulty fleet: {devices} devices (seed {seed})", days) as tick:
+        run = simulate_faults(devices, seed=seed, days=days, progress=tick)
+    q = fault_quality(model, run)
+    table = Table("device", "fault", "faults", "precision", "recall", "F1", "median delay")
+    for k in q.kinds:
+        table.add_row(
+            k.device_type,
+            k.kind,
+            str(k.faults),
+            _f(k.precision),
+            _f(k.recall),
+            _f(k.f1),
+            f"{_f(k.median_delay_h / 24)} d",
+        )
+    console.print(table)
+    console.print(f"false alerts per 1,000 healthy device-days: {q.false_per_1000:.2f}")
+    return render(q, run, train_seconds=train_s)
 
 
 def _summary(metrics: Mapping[str, float]) -> str:

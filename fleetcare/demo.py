@@ -30,7 +30,7 @@ from models.filter_life import FilterLife, schema
 from models.registry import RegistryError
 from rules.catalog import load_catalog
 from rules.evaluator import Evaluator
-from rules.outputs import FilterLifeOutputs
+from rules.outputs import engine_outputs
 from rules.scoring import FilterLifeScoring
 from telemetry.backends import create_store
 from telemetry.connection import MqttSettings
@@ -238,7 +238,7 @@ async def run_demo(
     sample = fleet.ids[0]
     # rules on the simulated clock: the fleet ages an hour a second
     evaluator = Evaluator(
-        db=db, store=store, catalog=load_catalog(), outputs=FilterLifeOutputs(db), device_time=True
+        db=db, store=store, catalog=load_catalog(), outputs=engine_outputs(db), device_time=True
     )
     seen_alert = 0
     model, version = await asyncio.to_thread(_filter_model, settings)

@@ -14,11 +14,12 @@ from prometheus_client import start_http_server
 from fleetcare.settings import RulesSettings, Settings
 from fleetcare.wiring import SettingsError
 from models.filter_life import schema
+from models.health import full_schema as health_schema
 from models.registry import ModelRegistry, RegistryError
 from rules.catalog import Catalog, load_catalog
 from rules.evaluator import Evaluator, PassReport
 from rules.metrics import RulesMetrics
-from rules.outputs import FilterLifeOutputs
+from rules.outputs import engine_outputs
 from rules.scoring import FilterLifeScoring
 from telemetry.backends import create_store
 from telemetry.store import TelemetryStore
@@ -71,8 +72,19 @@ def _scoring(settings: Settings, db: Database, store: TelemetryStore) -> FilterL
     except RegistryError as exc:
         log.warning("no filter-life predictions", extra={"kv": {"why": str(exc)}})
         return None
+    health = None
+    try:
+        health = registry.load("health", features=health_schema())
+    except RegistryError as exc:
+        log.warning("no anomaly scores", extra={"kv": {"why": str(exc)}})
     return FilterLifeScoring(
-        db, store, model, meta.version, partition=partition_of(settings.rules.partition)
+        db,
+        store,
+        model,
+        meta.version,
+        partition=partition_of(settings.rules.partition),
+        health=health[0] if health else None,
+        health_version=health[1].version if health else None,
     )
 
 
@@ -99,7 +111,7 @@ async def run_evaluator(
             db=db,
             store=store,
             catalog=catalog,
-            outputs=FilterLifeOutputs(db),
+            outputs=engine_outputs(db),
             partition=partition_of(settings.rules.partition),
             device_time=settings.rules.device_time,
         )

@@ -1,4 +1,4 @@
-"""A day of telemetry reduced per device: the input of filter-life scoring.
+"""A day of telemetry reduced per device: the input of filter-life and health scoring.
 
 Each device type declares a few windowed queries (`Query`): a filter on the readings and
 the metrics to summarise (count, mean, min, max). The same declaration runs in two places
@@ -35,11 +35,27 @@ def _level(level: int) -> Query:
     return Query(f"l{level}", ("pm25", "motor_current_ma"), band)
 
 
+AC_CIRCUIT = (
+    "compressor_hz",
+    "outdoor_temp_c",
+    "room_temp_c",
+    "supply_air_temp_c",
+    "power_w",
+    "suction_pressure_kpa",
+    "discharge_pressure_kpa",
+    "indoor_fan_rpm",
+)
+
+
+def _running(name: str, coil: tuple[str, str, float]) -> Query:
+    return Query(name, AC_CIRCUIT, (("compressor_hz", ">", 0.0), coil))
+
+
 QUERIES: Mapping[str, tuple[Query, ...]] = {
     # the captured dose needs the airflow, which depends on the fan level: so per level
     "purifier": (
         *(_level(level) for level in range(1, 6)),
-        Query("all", ("filter_used_hours",)),
+        Query("all", ("filter_used_hours", "pm25")),
     ),
     "water_purifier": (
         Query(
@@ -52,12 +68,20 @@ QUERIES: Mapping[str, tuple[Query, ...]] = {
                 "filter_life_sediment_pct",
                 "filter_life_carbon_pct",
                 "filter_life_ro_pct",
+                "pressure_kpa",
+                "pump_current_ma",
             ),
         ),
     ),
     # the return-air filter: fan hours (its supply-air ΔT per compressor Hz does not move
     # with the dust load: less air, but also less heat moved)
-    "air_conditioner": (Query("all", ("filter_used_hours",)),),
+    # the refrigerant circuit, separately while cooling (a cold indoor coil) and heating
+    # (a hot one): what the health model's physical relations read
+    "air_conditioner": (
+        Query("all", ("filter_used_hours", "room_temp_c")),
+        _running("cool", ("coil_temp_c", "<", 18.0)),
+        _running("heat", ("coil_temp_c", ">", 25.0)),
+    ),
 }
 STATS = ("count", "mean", "min", "max")
 

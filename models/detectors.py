@@ -5,9 +5,9 @@ the training data), `decision_function = score_samples - offset_` (negative: ano
 
 `RobustResidualDetector` is the robust-statistics detector: per feature, the median and
 the scaled median absolute deviation of the training data; a sample's score is minus its
-largest robust z-score. A few outliers in the training data barely move it (unlike a
-mean and standard deviation), which matters when the history it learns from already
-holds the start of a fault.
+largest robust z-score, over the features it has (NaN: missing, no evidence). A few
+outliers in the training data barely move it (unlike a mean and standard deviation),
+which matters when the history it learns from already holds the start of a fault.
 
 `score_series` is the general entry point: any univariate or multivariate series with
 timestamps, from the fleet or from elsewhere, scored against a baseline period.
@@ -15,6 +15,7 @@ timestamps, from the fleet or from elsewhere, scored against a baseline period.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -29,11 +30,17 @@ MAD_TO_SIGMA = 1.4826  # a normal distribution's MAD is 0.6745 sigma
 class RobustResidualDetector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
     """Median/MAD detector. `contamination` is the share of the training data taken as
     anomalous when the threshold is learned; `min_scale` keeps a feature that never
-    moved in training from turning every later wobble into an infinite score."""
+    moved in training from turning every later wobble into an infinite score. With
+    `tail` (a quantile, e.g. 0.999) each feature is scaled by that quantile of its
+    distance from the median instead of the MAD: features with heavy tails then weigh
+    no more than the others in the largest z-score."""
 
-    def __init__(self, contamination: float = 0.01, min_scale: float = 1e-6) -> None:
+    def __init__(
+        self, contamination: float = 0.01, min_scale: float = 1e-6, tail: float | None = None
+    ) -> None:
         self.contamination = contamination
         self.min_scale = min_scale
+        self.tail = tail
 
     def fit(self, X: ArrayLike, y: Any = None) -> Self:
         if not 0.0 < self.contamination < 0.5:
@@ -41,21 +48,30 @@ class RobustResidualDetector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
                 f"contamination must be in (0, 0.5), got {self.contamination}: it is the "
                 "share of the training data taken as anomalous"
             )
-        data = validate_data(self, X, dtype=np.float64)
-        self.center_ = np.median(data, axis=0)
-        mad = np.median(np.abs(data - self.center_), axis=0)
-        self.scale_ = np.maximum(MAD_TO_SIGMA * mad, self.min_scale)
+        data = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a feature never seen: NaN
+            self.center_ = np.nan_to_num(np.nanmedian(data, axis=0))
+            off = np.abs(data - self.center_)
+            if self.tail is None:
+                spread = MAD_TO_SIGMA * np.nan_to_num(np.nanmedian(off, axis=0))
+            else:
+                spread = np.nan_to_num(np.nanquantile(off, self.tail, axis=0))
+        self.scale_ = np.maximum(spread, self.min_scale)
         self.offset_ = float(np.quantile(self._scores(data), self.contamination))
         return self
 
     def _scores(self, data: NDArray[np.float64]) -> NDArray[np.float64]:
         z = np.abs(data - self.center_) / self.scale_
-        return np.asarray(-z.max(axis=1))
+        return np.asarray(-np.nan_to_num(z, nan=0.0).max(axis=1))
 
     def score_samples(self, X: ArrayLike) -> NDArray[np.float64]:
-        """Minus the largest robust z-score of each sample: higher is more normal."""
+        """Minus the largest robust z-score of each sample: higher is more normal. A
+        missing feature (NaN) is no evidence either way."""
         check_is_fitted(self)
-        return self._scores(validate_data(self, X, dtype=np.float64, reset=False))
+        return self._scores(
+            validate_data(self, X, dtype=np.float64, reset=False, ensure_all_finite="allow-nan")
+        )
 
     def decision_function(self, X: ArrayLike) -> NDArray[np.float64]:
         """The score against the learned threshold: negative is anomalous."""
@@ -63,6 +79,11 @@ class RobustResidualDetector(OutlierMixin, BaseEstimator):  # type: ignore[misc]
 
     def predict(self, X: ArrayLike) -> NDArray[np.int_]:
         return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
 
 
 @dataclass(frozen=True, slots=True)

@@ -187,10 +187,13 @@ def _run_hours(
     return top, first, changed, run_h
 
 
-def _purifier(s: WearState, day: DayStats, seen: NDArray[np.bool_]) -> NDArray[np.bool_]:
-    n_total = np.zeros(len(seen))
-    dose_rate = np.zeros(len(seen))  # g captured per fan hour: airflow × PM2.5
-    ratio = np.zeros(len(seen))
+def purifier_day(day: DayStats) -> tuple[F, F]:
+    """The day's captured dose per fan hour (g: airflow × PM2.5; 0 when the fan never
+    ran) and the motor current against the clean-filter current at the same fan level
+    (NaN when it never ran), each weighted by the readings at each level."""
+    n_total = np.zeros(len(day.device_ids))
+    dose_rate = np.zeros(len(day.device_ids))
+    ratio = np.zeros(len(day.device_ids))
     for level in range(1, 6):
         n = np.nan_to_num(day.col(f"l{level}", "pm25", "count"))
         pm = np.nan_to_num(day.col(f"l{level}", "pm25", "mean"))
@@ -200,8 +203,12 @@ def _purifier(s: WearState, day: DayStats, seen: NDArray[np.bool_]) -> NDArray[n
         ratio += n * cur / P.PURIFIER_CLEAN_CURRENT_MA[level]
     some = n_total > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        dose_rate = np.where(some, dose_rate / n_total, 0.0)
-        ratio = np.where(some, ratio / n_total, np.nan)
+        return np.where(some, dose_rate / n_total, 0.0), np.where(some, ratio / n_total, np.nan)
+
+
+def _purifier(s: WearState, day: DayStats, seen: NDArray[np.bool_]) -> NDArray[np.bool_]:
+    dose_rate, ratio = purifier_day(day)
+    some = np.isfinite(ratio)
     top, first, changed, run_h = _run_hours(s, day, seen)
     _track(s, "main.dose_g", seen, first, changed, dose_rate * run_h, dose_rate * top)
     _track(s, "main.used_hours", seen, first, changed, run_h, top)

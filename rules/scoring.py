@@ -1,4 +1,4 @@
-"""The daily filter-life scoring pass: store → wear state → model → predictions.
+"""The daily scoring pass: store → wear and health state → models → predictions, scores.
 
 For each device type, the devices of the registry (this replica's partition) are brought
 up to the last complete UTC day: each missing day is read from the store with a few
@@ -7,6 +7,12 @@ state (`models.wear.advance`), and the active filter-life version predicts every
 Predictions go to `filter_predictions` (date, band, consumed share, the rated-life date,
 model version), which the rules, the parts forecast and the API read; the state goes to
 `wear_states`, so a restart carries on where the last pass stopped.
+
+With a health model, each folded day is also judged against every device's own
+baselines (`models.health`, whose state rides in the same `wear_states` row), and the
+latest verdict goes to `model_scores` as model `anomaly`: `score` (1 = the learned
+threshold) and one output per fault kind (the score where the classifier names that
+kind, else 0), which the rules' `prediction` conditions read.
 """
 
 from __future__ import annotations
@@ -24,11 +30,19 @@ import sqlalchemy as sa
 
 from models.daily import from_store
 from models.filter_life import FilterLife, Snapshots
+from models.health import HealthModel, HealthScores, observe
 from models.wear import STAGES, WearState, advance, snapshot
 from telemetry.store import TelemetryStore
 from workorders.db import Database
 from workorders.parts_forecast import PredictedExhaustion, Predictions
-from workorders.tables import devices, filter_labels, filter_replacements, wear_states
+from workorders.tables import (
+    device_sites,
+    devices,
+    filter_labels,
+    filter_replacements,
+    model_scores,
+    wear_states,
+)
 from workorders.upsert import insert_for
 
 DAY = timedelta(days=1)
@@ -40,6 +54,8 @@ class ScoringReport:
     devices: int = 0
     days_folded: int = 0
     predictions: int = 0
+    scores: int = 0  # devices with a health verdict
+    anomalous: int = 0  # of them at or over the threshold
     seconds: float = 0.0
     by_type: dict[str, int] = field(default_factory=dict)
 
@@ -58,10 +74,28 @@ class FilterLifeScoring:
         *,
         partition: tuple[int, int] = (0, 1),
         catch_up_days: int = MAX_CATCH_UP_DAYS,
+        health: HealthModel | None = None,
+        health_version: str | None = None,
     ) -> None:
         self.db, self.store, self.model, self.version = db, store, model, version
         self.partition = partition
         self.catch_up_days = catch_up_days
+        self.health, self.health_version = health, health_version
+
+    def _groups(self, device_ids: Sequence[str]) -> np.ndarray:
+        """Each device's peer group: its territory (unregistered sites: one group)."""
+        found: dict[str, str] = {}
+        with self.db.engine.connect() as conn:
+            for i in range(0, len(device_ids), 5000):
+                chunk = list(device_ids[i : i + 5000])
+                found.update(
+                    conn.execute(
+                        sa.select(device_sites.c.device_id, device_sites.c.territory_id).where(
+                            device_sites.c.device_id.in_(chunk)
+                        )
+                    ).all()
+                )
+        return np.array([found.get(d, "") for d in device_ids], dtype=object)
 
     def _devices(self) -> dict[str, list[str]]:
         k, n = self.partition
@@ -99,6 +133,9 @@ class FilterLifeScoring:
             earliest = (today - self.catch_up_days * DAY).timestamp()
             until = np.where(np.isnan(until), earliest, np.maximum(until, earliest))
             day = datetime.fromtimestamp(float(until.min()), UTC)
+            judged = self.health is not None and device_type in self.health.types
+            groups = await asyncio.to_thread(self._groups, ids) if judged else None
+            verdicts: list[HealthScores] = []
             while day < today:
                 behind = until <= day.timestamp()
                 if behind.any():
@@ -112,7 +149,10 @@ class FilterLifeScoring:
                         int((day + DAY).timestamp() * 1000),
                     )
                     await asyncio.to_thread(self._label, part, day)
-                    advance(part, stats)
+                    changed = advance(part, stats)
+                    if judged and self.health is not None and groups is not None:
+                        day_health = observe(stats, groups[index], changed)
+                        verdicts.append(self.health.score(device_type, part, day_health))
                     for k, v in part.values.items():
                         state[k][index] = v
                     until[index] = (day + DAY).timestamp()
@@ -123,6 +163,13 @@ class FilterLifeScoring:
             rows = self._predictions(state)
             await asyncio.to_thread(Predictions(self.db).record, rows, now=now)
             await asyncio.to_thread(self._save, state, until)
+            if judged and self.health is not None:
+                latest = _latest(verdicts)
+                kinds = self.health.kinds(device_type)
+                await asyncio.to_thread(self._save_scores, latest.outputs(kinds), now)
+                finite = np.isfinite(latest.score)
+                report.scores += int(finite.sum())
+                report.anomalous += int((latest.score[finite] >= 1.0).sum())
             report.devices += len(ids)
             report.predictions += len(rows)
             report.by_type[device_type] = len(rows)
@@ -162,6 +209,36 @@ class FilterLifeScoring:
                     )
                 )
         return out
+
+    def _save_scores(self, outputs: dict[str, dict[str, float]], now: datetime) -> None:
+        rows = [
+            {
+                "device_id": device_id,
+                "model": "anomaly",
+                "output": output,
+                "value": value,
+                "threshold": 1.0,
+                "model_version": self.health_version,
+                "updated_at": now,
+            }
+            for device_id, row in outputs.items()
+            for output, value in row.items()
+        ]
+        if not rows:
+            return
+        with self.db.engine.begin() as conn:
+            stmt = insert_for(conn, model_scores)
+            for i in range(0, len(rows), 5000):
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["device_id", "model", "output"],
+                        set_={
+                            c: stmt.excluded[c]
+                            for c in ("value", "threshold", "model_version", "updated_at")
+                        },
+                    ),
+                    rows[i : i + 5000],
+                )
 
     def _label(self, state: WearState, day: datetime) -> None:
         """Filters replaced during `day` with the state they were found in: their wear
@@ -225,3 +302,27 @@ def load_labels(db: Database) -> dict[tuple[str, str], Snapshots]:
         for r in conn.execute(sa.select(filter_labels).order_by(filter_labels.c.id)):
             by_key.setdefault((r.device_type, r.stage), []).append((dict(r.features), r.consumed))
     return {key: Snapshots.from_labels(key, rows) for key, rows in by_key.items()}
+
+
+def _latest(verdicts: Sequence[HealthScores]) -> HealthScores:
+    """Each device's most recent verdict over the folded days (devices catch up at
+    different paces, so a day may judge only some of them)."""
+    ids: dict[str, int] = {}
+    for v in verdicts:
+        for d in v.device_ids:
+            ids.setdefault(d, len(ids))
+    n = len(ids)
+    out = HealthScores(
+        list(ids),
+        np.full(n, np.nan),
+        np.full((n, 0), np.nan),
+        np.full(n, "none", dtype=object),
+        np.zeros(n),
+    )
+    for v in verdicts:
+        at = np.array([ids[d] for d in v.device_ids], dtype=int)
+        seen = np.isfinite(v.score)
+        out.score[at[seen]] = v.score[seen]
+        out.kind[at[seen]] = v.kind[seen]
+        out.confidence[at[seen]] = v.confidence[seen]
+    return out

@@ -170,17 +170,21 @@ def test_a_generated_registry_matches_the_simulated_fleet_and_imports(tmp_path: 
 
 def test_train_then_list_activate_and_score_a_model(tmp_path: Path) -> None:
     data = ["--data-dir", str(tmp_path)]
-    trained = runner.invoke(app, [*data, "train", "--devices", "60", "--days", "30"])
+    small = ["--devices", "60", "--days", "30", "--health-devices", "90", "--health-days", "30"]
+    trained = runner.invoke(app, [*data, "train", *small])
     assert trained.exit_code == 0, trained.output
     assert "saved filter_life" in trained.output and "(active)" in trained.output
+    assert "saved health" in trained.output
     listed = runner.invoke(app, [*data, "models", "list"])
     assert listed.exit_code == 0 and "filter_life" in listed.output and "*" in listed.output
+    assert "health" in listed.output
     (version,) = [d.name for d in (tmp_path / "models" / "filter_life").iterdir() if d.is_dir()]
     unknown = runner.invoke(app, [*data, "models", "activate", "filter_life", "v-nope"])
     assert unknown.exit_code == 1 and version in unknown.output  # names the ones there are
     scored = runner.invoke(app, [*data, "models", "score"])
     assert scored.exit_code == 0, scored.output
     assert "scored 0 devices" in scored.output  # an empty registry: nothing to score
+    assert "health" in scored.output and "0 devices judged" in scored.output
 
 
 def test_score_without_a_trained_model_says_how_to_get_one(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.model_quality import _numeric
+from bench.model_quality import numeric
 from device_sim.fleet import Fleet, FleetSpec
 from models.daily import DayReducer, from_store
 from telemetry.backends import StoreSettings, create_store
@@ -35,7 +35,7 @@ async def test_store_and_memory_reduce_a_day_alike(tmp_path: Path) -> None:
             for device_type in fleet.groups:
                 rows = [m for _, dt, _, m, _, _ in readings if dt == device_type]
                 cols = {k: np.array([r[k] for r in rows]) for k in rows[0]}
-                reducers[device_type].add(ts, _numeric(cols))
+                reducers[device_type].add(ts, numeric(cols))
         for device_type, reducer in reducers.items():
             mem = reducer.stats()
             stored = await from_store(
