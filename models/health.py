@@ -306,9 +306,11 @@ class HealthModel:
             normal = np.flatnonzero(healthy & warm)
             keep = rng.choice(normal, min(len(normal), 5 * int(faulty.sum()) + 1000), replace=False)
             rows = np.concatenate([np.flatnonzero(faulty), keep])
+            X = z[rows].copy()
+            X[:, ~np.isfinite(X).any(axis=0)] = 0.0  # a relation never seen (a season)
             model.classifier = HistGradientBoostingClassifier(
                 max_iter=200, class_weight="balanced", random_state=0
-            ).fit(z[rows], labels[rows])
+            ).fit(X, labels[rows])
             model.kinds = sorted(str(k) for k in set(labels[faulty]))
         return model
 
