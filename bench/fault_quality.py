@@ -56,7 +56,7 @@ def simulate_faults(
     *,
     seed: int,
     days: int,
-    start: datetime = datetime(2026, 3, 1, tzinfo=UTC),
+    start: datetime = datetime(2026, 1, 1, tzinfo=UTC),
     faulty_share: float = 0.5,
     margin_days: int = 12,
     progress: Callable[[int], None] | None = None,

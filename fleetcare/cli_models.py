@@ -71,17 +71,17 @@ def train_on_sim(
 
 
 def train_health_on_sim(
-    devices: int, days: int, seed: int, progress: bool = True
+    devices: int, days: int, seed: int, progress: bool = True, start: datetime = START
 ) -> tuple[HealthModel, dict[str, float], Any]:
     """The health model, trained on a simulated fleet with faults injected into half of
-    its devices (`bench.fault_quality`)."""
+    its devices (`bench.fault_quality`), from `start` (the seasons it sees)."""
     from bench.fault_quality import simulate_faults
 
     if progress:
         with _bar(f"simulating {devices} devices with faults (seed {seed})", days) as tick:
-            run = simulate_faults(devices, seed=seed, days=days, progress=tick)
+            run = simulate_faults(devices, seed=seed, days=days, start=start, progress=tick)
     else:
-        run = simulate_faults(devices, seed=seed, days=days)
+        run = simulate_faults(devices, seed=seed, days=days, start=start)
     model = HealthModel().fit(run.history)
     metrics = {
         f"{t}.device_days": float(len(h) * len(run.device_ids[t])) for t, h in run.history.items()
@@ -182,8 +182,8 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
         ] = True,
         health_devices: Annotated[
             int, typer.Option(min=50, help="Devices in the health model's faulty fleet.")
-        ] = 1500,
-        health_days: Annotated[int, typer.Option(min=30, max=730)] = 150,
+        ] = 1000,
+        health_days: Annotated[int, typer.Option(min=30, max=730)] = 365,
         activate: Annotated[bool, typer.Option(help="Make the new versions active.")] = True,
     ) -> None:
         """Train the filter-life and health models and save each as a new version.
@@ -246,7 +246,7 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
         fault_devices: Annotated[
             int, typer.Option(min=50, help="Devices in each faulty fleet (health model).")
         ] = 1500,
-        fault_days: Annotated[int, typer.Option(min=30, max=730)] = 150,
+        fault_days: Annotated[int, typer.Option(min=30, max=730)] = 365,
         report: Annotated[
             Path | None, typer.Option(help="Write the report here (e.g. docs/model-quality.md).")
         ] = None,
@@ -398,7 +398,7 @@ def _evaluate_faults(
         model, _, train_run = train_health_on_sim(devices, days, train_seed)
         train_s = train_run.seconds
     with _bar(f"held-out faulty fleet: {devices} devices (seed {seed})", days) as tick:
-        run = simulate_faults(devices, seed=seed, days=days, progress=tick)
+        run = simulate_faults(devices, seed=seed, days=days, start=START, progress=tick)
     q = fault_quality(model, run)
     table = Table("device", "fault", "faults", "precision", "recall", "F1", "median delay")
     for k in q.kinds:

@@ -9,7 +9,7 @@ import os
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ from fleetcare.walkthrough import walk_service_loop
 from fleetcare.wiring import build_ingest, open_database
 from ingest.metrics import IngestMetrics
 from models.filter_life import FilterLife, schema
+from models.health import HealthModel
+from models.health import full_schema as health_schema
 from models.registry import RegistryError
 from rules.catalog import load_catalog
 from rules.evaluator import Evaluator
@@ -39,7 +41,7 @@ from workorders.db import Database
 from workorders.dead_letters import DeadLetterRepository
 from workorders.device_state import DeviceStateRepository
 from workorders.service_registry import ServiceRegistry, parse_doc
-from workorders.tables import filter_predictions
+from workorders.tables import filter_predictions, model_scores
 
 log = logging.getLogger("fleetcare.demo")
 console = Console()
@@ -123,10 +125,53 @@ def _filter_model(settings: Settings) -> tuple[FilterLife, str]:
     return model, meta.version
 
 
+def _health_model(settings: Settings, start: datetime) -> tuple[HealthModel, str]:
+    """The active health version, or a small one trained now on a simulated fleet with
+    faults, in the demo fleet's season (about ten seconds), and saved."""
+    from fleetcare.cli_models import (
+        HEALTH,
+        registry_of,
+        save_health_version,
+        train_health_on_sim,
+    )
+
+    registry = registry_of(settings)
+    with contextlib.suppress(RegistryError):
+        model, meta = registry.load(HEALTH, features=health_schema())
+        return model, meta.version
+    console.print(
+        "[bold]models[/bold]: no health model yet; training one on a simulated fleet with "
+        "faults (400 devices × 90 days; `fleetcare train` makes a bigger one)"
+    )
+    model, metrics, run = train_health_on_sim(400, 90, seed=12, start=start)
+    meta = save_health_version(registry, model, metrics, run, seed=12)
+    return model, meta.version
+
+
+# faults the demo fleet develops a week in, once the health model knows each device's
+# normal: only the model catches these (no threshold on the readings does)
+DEMO_FAULTS = (("purifier", "clogged_prefilter", 7.0), ("water_purifier", "sensor_dropout", 8.0))
+
+
+def _inject_demo_faults(fleet: Fleet) -> list[str]:
+    lines = []
+    for device_type, fault, after_days in DEMO_FAULTS:
+        group = fleet.groups.get(device_type)
+        if group is None or len(group.ids) < 2:
+            continue
+        device = group.ids[1]
+        fleet.inject(device, fault, fleet.t + after_days * 86400)
+        lines.append(f"{fault} on {device} from day {after_days:g}")
+    return lines
+
+
 async def _score(scoring: FilterLifeScoring, db: Database, sim_t: float) -> None:
-    """A scoring pass at the fleet's simulated time; show the predictions closest to now."""
+    """A scoring pass at the fleet's simulated time; show the predictions closest to now
+    and the devices the health model finds anomalous."""
     now = datetime.fromtimestamp(sim_t, UTC)
     report = await scoring.run(now)
+    if report.scores:
+        await asyncio.to_thread(_show_anomalies, db, report.scores)
     if not report.predictions:
         return
 
@@ -154,6 +199,22 @@ async def _score(scoring: FilterLifeScoring, db: Database, sim_t: float) -> None
             f"        {r.device_id} {r.stage}: {100 * (r.consumed or 0):.0f} % used, spent "
             f"{r.exhausted_at:%b %d}{band}{rated}"
         )
+
+
+def _show_anomalies(db: Database, judged: int) -> None:
+    ms = model_scores
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(ms.c.device_id, ms.c.output, ms.c.value, ms.c.model_version)
+            .where(ms.c.model == "anomaly", ms.c.output != "score", ms.c.value >= 1.0)
+            .order_by(ms.c.value.desc())
+            .limit(3)
+        ).all()
+    names = ", ".join(f"{r.device_id} ({r.output}, score {r.value:.1f})" for r in rows)
+    console.print(
+        f"        [bold]health[/bold]: {judged} devices judged against their own baselines; "
+        + (f"anomalous: {names}" if rows else "none anomalous")
+    )
 
 
 async def _walk(
@@ -205,6 +266,7 @@ async def run_demo(
     fleet = Fleet.create(
         FleetSpec(devices=devices, seed=1, start=time.time() - days * 86400, initial_wear=0.95)
     )
+    injected = _inject_demo_faults(fleet)
     logging.getLogger("device_sim").setLevel(logging.WARNING)  # the demo prints its own lines
     # who owns each simulated device, where, and who serves it: before the first message,
     # so the first alerts can open jobs
@@ -215,6 +277,7 @@ async def run_demo(
         f"  telemetry store: {store.name} in {data_dir}\n  database: {db.safe_url}\n"
         f"  fleet: {devices} simulated purifiers, water purifiers and air conditioners, "
         f"aging from {days:g} days ago at ×{speed:g} (an hour a second at 3600)\n"
+        f"  faults to catch: {'; '.join(injected) or 'none'}\n"
         "  Ctrl-C to stop. Another fleet can join from a second terminal (same directory):\n"
         "    fleetcare sim --devices 1000 --speed 3600\n"
     )
@@ -242,7 +305,12 @@ async def run_demo(
     )
     seen_alert = 0
     model, version = await asyncio.to_thread(_filter_model, settings)
-    scoring = FilterLifeScoring(db, store, model, version)
+    health, health_version = await asyncio.to_thread(
+        _health_model, settings, datetime.fromtimestamp(fleet.t, UTC) - timedelta(days=30)
+    )
+    scoring = FilterLifeScoring(
+        db, store, model, version, health=health, health_version=health_version
+    )
     scored_day = int(fleet.t // 86400)
     try:
         while not stop.is_set() and not fleet_task.done():

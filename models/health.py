@@ -245,10 +245,11 @@ class TypeHealth:
 
 @dataclass
 class HealthModel:
-    contamination: float = 0.0005  # the share of healthy device-days taken as anomalous
-    alpha: float = 0.1  # the baseline follows about the last ten normal days
-    warmup: int = 5  # days of baseline before a relation is judged
+    contamination: float = 0.0003  # the share of healthy device-days taken as anomalous
+    alpha: float = 0.05  # the baseline follows about the last twenty normal days
+    warmup: int = 7  # days of baseline before a relation is judged
     gate: float = 4.0  # a relation this many spreads off its baseline does not move it
+    smooth: float = 0.3  # the smoothed deviation weighs the last three days or so
     types: dict[str, TypeHealth] = field(default_factory=dict)
 
     # -- training ----------------------------------------------------------------------
@@ -343,7 +344,8 @@ class HealthModel:
         """The relations' z-scores against each device's baseline, and the baseline
         moved on by the day (kept in `state` under `h.<relation>.*`)."""
         r = self._residuals(model, day)
-        z = np.full(r.shape, np.nan)
+        width = len(model.relations)
+        z = np.full((len(r), 2 * width), np.nan)
         for j, name in enumerate(model.relations):
             base, n = state[f"h.{name}.base"], np.nan_to_num(state[f"h.{name}.n"])
             base = np.where(day.changed, np.nan, base)
@@ -361,6 +363,13 @@ class HealthModel:
             )
             state[f"h.{name}.base"] = np.where(normal, base + self.alpha * (x - base), running)
             state[f"h.{name}.n"] = n + ok
+            # the deviation smoothed over the last few days it was seen: a slow fault
+            # builds up in it while day-to-day noise averages out
+            ew = np.where(day.changed | forming, np.nan, state[f"h.{name}.ew"])
+            seen = np.isfinite(zj)
+            ew = np.where(seen, np.where(np.isnan(ew), zj, ew + self.smooth * (zj - ew)), ew)
+            state[f"h.{name}.ew"] = ew
+            z[:, width + j] = np.where(seen, ew, np.nan)
         return z
 
     def score(self, device_type: str, state: WearState, day: HealthDay) -> HealthScores:

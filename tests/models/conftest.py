@@ -1,5 +1,5 @@
-"""A filter-life model trained once per session on a small simulated fleet, and a
-held-out fleet (another seed) scored by it: what the quality tests measure."""
+"""Models trained once per session on small simulated fleets (filter life; health, with
+faults injected), and held-out fleets of another seed: what the quality tests measure."""
 
 from __future__ import annotations
 
@@ -7,11 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bench.fault_quality import FaultRun, simulate_faults
 from bench.model_quality import SimRun, simulate
 from models.filter_life import FilterLife
+from models.health import HealthModel
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 DEVICES, DAYS = 400, 120
+HEALTH_DEVICES, HEALTH_DAYS = 500, 90
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +26,15 @@ def trained() -> tuple[FilterLife, SimRun]:
 @pytest.fixture(scope="session")
 def held_out(trained: tuple[FilterLife, SimRun]) -> SimRun:
     return simulate(DEVICES, seed=22, days=DAYS, start=START, model=trained[0])
+
+
+@pytest.fixture(scope="session")
+def health_trained() -> HealthModel:
+    """The health model, trained on a small fleet with faults in half its devices."""
+    run = simulate_faults(HEALTH_DEVICES, seed=11, days=HEALTH_DAYS)
+    return HealthModel().fit(run.history)
+
+
+@pytest.fixture(scope="session")
+def health_held_out() -> FaultRun:
+    return simulate_faults(HEALTH_DEVICES, seed=22, days=HEALTH_DAYS)
