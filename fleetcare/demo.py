@@ -118,9 +118,9 @@ def _filter_model(settings: Settings) -> tuple[FilterLife, str]:
         return model, meta.version
     console.print(
         "[bold]models[/bold]: no filter-life model yet; training one on a simulated fleet "
-        "(300 devices × 90 days; `fleetcare train` makes a bigger one)"
+        "(300 devices × 90 days; `fleetcare train` makes a bigger one) while the fleet runs"
     )
-    model, metrics, _ = train_on_sim(300, 90, seed=11)
+    model, metrics, _ = train_on_sim(300, 90, seed=11, progress=False)
     meta = save_sim_version(registry, model, metrics, devices=300, days=90, seed=11)
     return model, meta.version
 
@@ -143,7 +143,7 @@ def _health_model(settings: Settings, start: datetime) -> tuple[HealthModel, str
         "[bold]models[/bold]: no health model yet; training one on a simulated fleet with "
         "faults (400 devices × 90 days; `fleetcare train` makes a bigger one)"
     )
-    model, metrics, run = train_health_on_sim(400, 90, seed=12, start=start)
+    model, metrics, run = train_health_on_sim(400, 90, seed=12, start=start, progress=False)
     meta = save_health_version(registry, model, metrics, run, seed=12)
     return model, meta.version
 
@@ -163,6 +163,16 @@ def _inject_demo_faults(fleet: Fleet) -> list[str]:
         fleet.inject(device, fault, fleet.t + after_days * 86400)
         lines.append(f"{fault} on {device} from day {after_days:g}")
     return lines
+
+
+def _models(
+    settings: Settings, db: Database, store: TelemetryStore, season: datetime
+) -> FilterLifeScoring:
+    model, version = _filter_model(settings)
+    health, health_version = _health_model(settings, season)
+    return FilterLifeScoring(
+        db, store, model, version, health=health, health_version=health_version
+    )
 
 
 async def _score(scoring: FilterLifeScoring, db: Database, sim_t: float) -> None:
@@ -304,13 +314,12 @@ async def run_demo(
         db=db, store=store, catalog=load_catalog(), outputs=engine_outputs(db), device_time=True
     )
     seen_alert = 0
-    model, version = await asyncio.to_thread(_filter_model, settings)
-    health, health_version = await asyncio.to_thread(
-        _health_model, settings, datetime.fromtimestamp(fleet.t, UTC) - timedelta(days=30)
-    )
-    scoring = FilterLifeScoring(
-        db, store, model, version, health=health, health_version=health_version
-    )
+    # the models load (or train, the first time) in the background while the fleet runs;
+    # their first pass then catches up on the days already stored
+    season = datetime.fromtimestamp(fleet.t, UTC) - timedelta(days=30)
+    models = asyncio.create_task(asyncio.to_thread(_models, settings, db, store, season))
+    scoring: FilterLifeScoring | None = None
+    models_failed = False
     scored_day = int(fleet.t // 86400)
     try:
         while not stop.is_set() and not fleet_task.done():
@@ -323,7 +332,15 @@ async def run_demo(
             if not walked and elapsed > 3:
                 walked = True
                 watched = await _walk(settings, db, fleet, store, mqtt)
-            if int(fleet.t // 86400) > scored_day:  # a simulated day is complete
+            if scoring is None and models.done() and not models_failed:
+                if (exc := models.exception()) is not None:  # the demo goes on without them
+                    console.print(f"[red]models: training failed: {exc}[/red]")
+                    models_failed = True
+                else:
+                    scoring = models.result()
+                    console.print("[bold]models[/bold]: ready; scoring every simulated day")
+                    scored_day = -1
+            if scoring is not None and int(fleet.t // 86400) > scored_day:  # a day is complete
                 scored_day = int(fleet.t // 86400)
                 await _score(scoring, db, fleet.t)
             if walked:
@@ -365,6 +382,10 @@ async def run_demo(
             await asyncio.sleep(0.1)
         worker_stop.set()
         await worker_task
+        if not models.done():  # a thread cannot be interrupted: let it finish and save
+            console.print("finishing the models' training (saved for the next start)")
+        with contextlib.suppress(Exception):  # a failure is shown in the loop
+            await models
         count = await store.count()
         await store.close()
         db.dispose()
