@@ -8,11 +8,12 @@ pass reads them from the store (`models.daily`), turned into the health relation
 (`models.health.observe`) and, with a model, judged as the scoring pass judges them.
 
 An alert is what the rules make of the scores: it starts on a day the score reaches 1
-(the learned threshold) and lasts until it falls below 0.8, and it names the fault the
-classifier names on its first day. For each fault kind: a device with that fault is
-*detected* when an alert naming it starts after the onset (the delay is from the onset
-to the end of that day's scoring); an alert naming a kind the device does not have (yet)
-is a *false* one.
+(the learned threshold) with a fault named (or "unknown"; a pattern the classifier
+dismisses as no fault raises nothing) and lasts until the score falls below 0.8, and it
+names the fault the classifier names on its first day. For each fault kind: a device
+with that fault is *detected* when an alert naming it starts after the onset (the delay
+is from the onset to the end of that day's scoring); an alert naming a kind the device
+does not have (yet) is a *false* one.
 """
 
 from __future__ import annotations
@@ -153,12 +154,13 @@ class FaultQuality:
 
 
 def alerts(score: NDArray[np.float64], kind: NDArray[np.object_]) -> list[tuple[int, str]]:
-    """(first day, named kind) of each alert in one device's day-by-day scores."""
+    """(first day, named kind) of each alert in one device's day-by-day scores. A day
+    the classifier dismissed (no fault named) raises nothing: no rule reads it."""
     out, on = [], False
     for d, s in enumerate(score):
         if not np.isfinite(s):
             continue
-        if not on and s >= 1.0:
+        if not on and s >= 1.0 and kind[d] != NONE:
             on = True
             out.append((d, str(kind[d])))
         elif on and s < CLEAR:

@@ -40,6 +40,7 @@ MIN_PEERS = 5
 TAIL = 0.999  # each relation scaled by its healthy tail: no heavy tail sets the threshold
 NONE = "none"  # the classifier's healthy class
 UNKNOWN = "unknown"  # anomalous, but not like any fault it was trained on
+DISMISS = 0.7  # the classifier this sure an anomaly is no fault: no diagnosis
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +177,22 @@ def schema(device_type: str) -> list[str]:
     return [r.name for r in RELATIONS[device_type]]
 
 
+def features(device_type: str) -> list[str]:
+    """The detector's and classifier's inputs: each relation's deviation today and
+    smoothed over the last few days."""
+    names = schema(device_type)
+    return [*names, *(f"{n}.smoothed" for n in names)]
+
+
+@dataclass
+class FieldLabels:
+    """Technicians' verdicts: each device's deviations (`features` order, NaN where not
+    seen) on the day its job was completed, and what it really had ("none": no fault)."""
+
+    deviations: F
+    kinds: NDArray[Any]
+
+
 def full_schema() -> list[str]:
     """Every type's relations: the feature schema a saved version is checked against."""
     return [f"{t}.{name}" for t in RELATIONS for name in schema(t)]
@@ -251,6 +268,7 @@ class HealthModel:
     gate: float = 4.0  # a relation this many spreads off its baseline does not move it
     smooth: float = 0.3  # the smoothed deviation weighs the last three days or so
     types: dict[str, TypeHealth] = field(default_factory=dict)
+    label_rows: dict[str, int] = field(default_factory=dict)  # field labels per type
 
     # -- training ----------------------------------------------------------------------
 
@@ -258,17 +276,32 @@ class HealthModel:
         self,
         days: Mapping[str, Sequence[HealthDay]],
         progress: Callable[[int], None] | None = None,
+        *,
+        labels: Mapping[str, FieldLabels] | None = None,
+        label_weight: float = 20.0,
     ) -> Self:
         """Learn each type's physics, spreads, threshold and fault classifier from a
-        history of days (devices in the same order every day) with their labels."""
+        history of days (devices in the same order every day) with their labels. The
+        field's `labels` (technicians' verdicts) join the classifier, each weighing
+        `label_weight` simulated days: a "none" teaches it a pattern that was no fault."""
+        labels = labels or {}
+        self.label_rows = {t: len(v.kinds) for t, v in labels.items()}
         for device_type, history in days.items():
             if history:
-                self.types[device_type] = self._fit_type(device_type, list(history))
+                self.types[device_type] = self._fit_type(
+                    device_type, list(history), labels.get(device_type), label_weight
+                )
             if progress:
                 progress(1)
         return self
 
-    def _fit_type(self, device_type: str, history: list[HealthDay]) -> TypeHealth:
+    def _fit_type(
+        self,
+        device_type: str,
+        history: list[HealthDay],
+        verdicts: FieldLabels | None = None,
+        label_weight: float = 20.0,
+    ) -> TypeHealth:
         rels = RELATIONS[device_type]
         labels = np.concatenate([_labels(h) for h in history])
         healthy = labels == NONE
@@ -302,17 +335,23 @@ class HealthModel:
         )
         model.detector = detector.fit(z[healthy & warm])
         faulty = ~healthy & warm
-        if faulty.sum() >= 20:
+        if verdicts is None:
+            verdicts = FieldLabels(np.zeros((0, z.shape[1])), np.zeros(0, dtype=object))
+        if faulty.sum() + len(verdicts.kinds) >= 20:
             rng = np.random.default_rng(0)
             normal = np.flatnonzero(healthy & warm)
             keep = rng.choice(normal, min(len(normal), 5 * int(faulty.sum()) + 1000), replace=False)
             rows = np.concatenate([np.flatnonzero(faulty), keep])
-            X = z[rows].copy()
+            X = np.concatenate([z[rows], verdicts.deviations])
             X[:, ~np.isfinite(X).any(axis=0)] = 0.0  # a relation never seen (a season)
+            y = np.concatenate([labels[rows], verdicts.kinds.astype(object)])
+            weight = np.concatenate(
+                [np.ones(len(rows)), np.full(len(verdicts.kinds), label_weight)]
+            )
             model.classifier = HistGradientBoostingClassifier(
                 max_iter=200, class_weight="balanced", random_state=0
-            ).fit(X, labels[rows])
-            model.kinds = sorted(str(k) for k in set(labels[faulty]))
+            ).fit(X, y, sample_weight=weight)
+            model.kinds = sorted(str(k) for k in set(y) if k != NONE)
         return model
 
     def _replay_z(
@@ -391,8 +430,13 @@ class HealthModel:
                     classes = model.classifier.classes_
                     faults = classes != NONE
                     best = np.argmax(np.where(faults, proba, -1.0), axis=1)
-                    kind[hit] = classes[best]
                     confidence[hit] = proba[np.arange(len(hit)), best]
+                    # a pattern technicians kept finding nothing in: no diagnosis
+                    none = proba[:, ~faults].sum(axis=1) if (~faults).any() else 0.0
+                    kind[hit] = np.where(none >= DISMISS, NONE, classes[best])
+        for j, name in enumerate(features(device_type)):  # what a verdict will label
+            key = f"h.last.{name}"
+            state[key] = np.where(warm, z[:, j], state[key])
         return HealthScores(list(state.device_ids), score, z, kind, confidence)
 
     def kinds(self, device_type: str) -> list[str]:

@@ -30,7 +30,8 @@ import sqlalchemy as sa
 
 from models.daily import from_store
 from models.filter_life import FilterLife, Snapshots
-from models.health import HealthModel, HealthScores, observe
+from models.health import NONE, FieldLabels, HealthModel, HealthScores, observe
+from models.health import features as health_features
 from models.wear import STAGES, WearState, advance, snapshot
 from telemetry.store import TelemetryStore
 from workorders.db import Database
@@ -40,7 +41,9 @@ from workorders.tables import (
     devices,
     filter_labels,
     filter_replacements,
+    health_labels,
     model_scores,
+    service_labels,
     wear_states,
 )
 from workorders.upsert import insert_for
@@ -149,6 +152,8 @@ class FilterLifeScoring:
                         int((day + DAY).timestamp() * 1000),
                     )
                     await asyncio.to_thread(self._label, part, day)
+                    if judged:
+                        await asyncio.to_thread(self._health_label, part, day)
                     changed = advance(part, stats)
                     if judged and self.health is not None and groups is not None:
                         day_health = observe(stats, groups[index], changed)
@@ -267,6 +272,49 @@ class FilterLifeScoring:
             if rows:
                 conn.execute(filter_labels.insert(), rows)
 
+    def _health_label(self, state: WearState, day: datetime) -> None:
+        """Technicians' verdicts given during `day` (a confirmed fault the model knows,
+        or none found), with the device's deviations as of its last verdict: the ones
+        that raised the job. Stored once each, for the next training."""
+        assert self.health is not None
+        sl = service_labels
+        known = set(self.health.kinds(state.device_type))
+        names = health_features(state.device_type)
+        index = {d: i for i, d in enumerate(state.device_ids)}
+        with self.db.engine.begin() as conn:
+            found = conn.execute(
+                sa.select(sl.c.id, sl.c.device_id, sl.c.outcome, sl.c.confirmed_fault, sl.c.at)
+                .where(sl.c.at >= day, sl.c.at < day + DAY)
+                .where(~sa.exists().where(health_labels.c.service_label_id == sl.c.id))
+            ).all()
+            rows = []
+            for r in found:
+                i = index.get(r.device_id)
+                kind = (
+                    NONE
+                    if r.outcome == "no_fault_found"
+                    else r.confirmed_fault
+                    if r.outcome == "fixed"
+                    else None
+                )
+                if i is None or kind is None or (kind != NONE and kind not in known):
+                    continue  # not this type's, a follow-up, or a fault the model cannot learn
+                z = {n: float(state[f"h.last.{n}"][i]) for n in names}
+                if not any(np.isfinite(v) for v in z.values()):
+                    continue  # never judged: nothing to learn from
+                rows.append(
+                    {
+                        "service_label_id": r.id,
+                        "device_id": r.device_id,
+                        "device_type": state.device_type,
+                        "at": r.at,
+                        "deviations": {n: v for n, v in z.items() if np.isfinite(v)},
+                        "kind": kind,
+                    }
+                )
+            if rows:
+                conn.execute(health_labels.insert(), rows)
+
     def _save(self, state: WearState, until: np.ndarray) -> None:
         rows: list[dict[str, Any]] = []
         values = state.rows()
@@ -325,4 +373,18 @@ def _latest(verdicts: Sequence[HealthScores]) -> HealthScores:
         out.score[at[seen]] = v.score[seen]
         out.kind[at[seen]] = v.kind[seen]
         out.confidence[at[seen]] = v.confidence[seen]
+    return out
+
+
+def load_health_labels(db: Database) -> dict[str, FieldLabels]:
+    """Every technician's verdict captured by the scoring pass, per device type."""
+    by_type: dict[str, list[tuple[dict[str, float], str]]] = {}
+    with db.engine.connect() as conn:
+        for r in conn.execute(sa.select(health_labels).order_by(health_labels.c.id)):
+            by_type.setdefault(r.device_type, []).append((dict(r.deviations), r.kind))
+    out = {}
+    for device_type, rows in by_type.items():
+        names = health_features(device_type)
+        X = np.array([[z.get(n, np.nan) for n in names] for z, _ in rows], dtype=np.float64)
+        out[device_type] = FieldLabels(X, np.array([k for _, k in rows], dtype=object))
     return out

@@ -454,6 +454,26 @@ filter_labels = sa.Table(
     sa.Column("consumed", sa.Float, nullable=False),
 )
 
+# the fault feedback loop: a device's health deviations on the day a technician reported
+# what it really had (service_labels: a confirmed fault, or none found): a training label
+health_labels = sa.Table(
+    "health_labels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "service_label_id",
+        sa.Integer,
+        sa.ForeignKey("service_labels.id"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("deviations", sa.JSON, nullable=False),  # models.health: z by feature name
+    sa.Column("kind", sa.String(48), nullable=False),  # the fault, or "none"
+)
+
 # model outputs per device (anomaly scores with their learned thresholds)
 model_scores = sa.Table(
     "model_scores",
