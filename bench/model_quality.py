@@ -333,7 +333,7 @@ def render_report(
     n = sum(len(v) for v in run.device_ids.values())
     mix = ", ".join(f"{len(v)} {k}" for k, v in run.device_ids.items())
     lines = [
-        "# Model quality: filter life against ground truth",
+        "# Model quality: filter life and faults against ground truth",
         "",
         "Produced by:",
         "",

@@ -58,6 +58,16 @@ _MODEL_DIAGNOSES = [
         )
     ],
     (
+        "purifier",
+        "pm_sensor_stuck",
+        "sensor_fault",
+        "PM2.5 sensor stuck (health model)",
+        "warning",
+        1,
+        "Your air purifier's air-quality sensor seems stuck; we will check it.",
+        "您的空气净化器空气质量传感器读数异常，我们将为您检查。",
+    ),
+    (
         "water_purifier",
         "ro_membrane_failure",
         "ro_membrane_failure",

@@ -72,7 +72,15 @@ def test_bench_models_times_the_scoring_pass_and_the_training(tmp_path: Path) ->
     from bench.models import run_models_bench
 
     report = tmp_path / "models.md"
-    run_models_bench(devices=300, train_devices=100, days=30, db_url=None, output=report)
+    run_models_bench(
+        devices=300,
+        train_devices=100,
+        days=30,
+        db_url=None,
+        output=report,
+        health_devices=120,
+        health_days=30,
+    )
     text = report.read_text()
-    assert "daily scoring pass, 300 devices (480 stage predictions" in text
+    assert "daily scoring pass, 300 devices (480 stage predictions, 300 devices judged" in text
     assert "training (`FilterLife.fit`) on 100 devices × 30 days" in text

@@ -29,10 +29,14 @@ def held_out(trained: tuple[FilterLife, SimRun]) -> SimRun:
 
 
 @pytest.fixture(scope="session")
-def health_trained() -> HealthModel:
-    """The health model, trained on a small fleet with faults in half its devices."""
-    run = simulate_faults(HEALTH_DEVICES, seed=11, days=HEALTH_DAYS)
-    return HealthModel().fit(run.history)
+def health_training() -> FaultRun:
+    """A small fleet with faults in half its devices: the health model's training data."""
+    return simulate_faults(HEALTH_DEVICES, seed=11, days=HEALTH_DAYS)
+
+
+@pytest.fixture(scope="session")
+def health_trained(health_training: FaultRun) -> HealthModel:
+    return HealthModel().fit(health_training.history)
 
 
 @pytest.fixture(scope="session")
