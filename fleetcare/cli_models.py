@@ -433,8 +433,10 @@ def _evaluate_faults(
 
 def _summary(metrics: Mapping[str, float]) -> str:
     rows = sum(v for k, v in metrics.items() if k.endswith(".rows"))
+    days = sum(v for k, v in metrics.items() if k.endswith(".device_days"))
     labels = sum(v for k, v in metrics.items() if k.endswith(".field_labels"))
-    return f"{rows:,.0f} rows, {labels:,.0f} field labels"
+    trained = f"{days:,.0f} device-days" if days else f"{rows:,.0f} rows"
+    return f"{trained}, {labels:,.0f} field labels"
 
 
 def _f(x: float) -> str:

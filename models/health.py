@@ -12,7 +12,8 @@ missing readings on the main sensor. A relation is compared with what it should 
 * then the **device's own baseline**: an exponentially weighted mean of its residual
   over its normal days (a day far off the baseline does not move it), restarted when a
   filter is changed. The deviation from it, in units of the fleet's robust spread, is
-  the relation's z-score.
+  the relation's z-score; smoothed over the last few days it is a second feature, where
+  a slow fault builds up.
 
 On the z-scores, a multivariate detector (`RobustResidualDetector`) gives the score and
 keeps its learned threshold apart (`score_samples` vs `offset_`); the published score is
