@@ -70,7 +70,9 @@ async def test_a_fault_only_the_model_sees_is_scored_opens_a_job_and_its_verdict
         assert version == "h-test"
 
         # the built-in rule for the diagnosis proposes a job
-        evaluator = Evaluator(db=db, store=store, catalog=load_catalog(), outputs=engine_outputs(db))
+        evaluator = Evaluator(
+            db=db, store=store, catalog=load_catalog(), outputs=engine_outputs(db)
+        )
         await evaluator.run_pass(now)
         (order,) = [o for o in WorkOrders(db).find(limit=1000) if o.device_id == faulty]
         assert order.problem_kind == "sensor_fault" and order.origin == "auto"
