@@ -139,6 +139,7 @@ class FilterLifeScoring:
             judged = self.health is not None and device_type in self.health.types
             groups = await asyncio.to_thread(self._groups, ids) if judged else None
             verdicts: list[HealthScores] = []
+            restarted: set[str] = set()
             while day < today:
                 behind = until <= day.timestamp()
                 if behind.any():
@@ -158,6 +159,7 @@ class FilterLifeScoring:
                     if judged and self.health is not None and groups is not None:
                         day_health = observe(stats, groups[index], changed)
                         verdicts.append(self.health.score(device_type, part, day_health))
+                        restarted.update(part.device_ids[i] for i in np.flatnonzero(changed))
                     for k, v in part.values.items():
                         state[k][index] = v
                     until[index] = (day + DAY).timestamp()
@@ -172,6 +174,14 @@ class FilterLifeScoring:
                 latest = _latest(verdicts)
                 kinds = self.health.kinds(device_type)
                 await asyncio.to_thread(self._save_scores, latest.outputs(kinds), now)
+                # a baseline forming again (a new filter): the old verdict no longer holds
+                last_finite = {
+                    d: bool(np.isfinite(x))
+                    for v in verdicts
+                    for d, x in zip(v.device_ids, v.score, strict=True)
+                }
+                forming = sorted(d for d in restarted if not last_finite.get(d, False))
+                await asyncio.to_thread(self._clear_scores, forming)
                 finite = np.isfinite(latest.score)
                 report.scores += int(finite.sum())
                 report.anomalous += int((latest.score[finite] >= 1.0).sum())
@@ -214,6 +224,16 @@ class FilterLifeScoring:
                     )
                 )
         return out
+
+    def _clear_scores(self, device_ids: Sequence[str]) -> None:
+        with self.db.engine.begin() as conn:
+            for i in range(0, len(device_ids), 5000):
+                conn.execute(
+                    model_scores.delete().where(
+                        model_scores.c.model == "anomaly",
+                        model_scores.c.device_id.in_(list(device_ids[i : i + 5000])),
+                    )
+                )
 
     def _save_scores(self, outputs: dict[str, dict[str, float]], now: datetime) -> None:
         rows = [

@@ -98,6 +98,15 @@ async def test_a_fault_only_the_model_sees_is_scored_opens_a_job_and_its_verdict
         assert list(labels["water_purifier"].kinds) == ["sensor_dropout"]
         assert np.isfinite(labels["water_purifier"].deviations).any()
 
+        # repaired, with a new filter: the baseline starts again, and the old verdict goes
+        fleet.repair([faulty], "sensor_dropout")
+        fleet.replace_filters([faulty], "sediment")
+        await run_to(15)
+        await scoring.run(now + timedelta(days=2))
+        after = ScoreOutputs(db).values(fleet.ids, now + timedelta(days=2))
+        assert faulty not in after
+        assert len(after) == 29  # the others still judged
+
 
 def test_no_fault_found_verdicts_teach_the_next_model_to_dismiss_a_pattern(
     health_training: FaultRun, health_trained: HealthModel, health_held_out: FaultRun
