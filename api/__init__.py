@@ -1,1 +1,6 @@
-"""Not built yet: arrives with issue #7 (see ../shared/ARCHITECTURE.md for its role)."""
+"""The HTTP API (FastAPI): `create_app(ApiContext(db, store))`."""
+
+from api.app import create_app
+from api.context import ApiContext
+
+__all__ = ["ApiContext", "create_app"]

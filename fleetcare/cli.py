@@ -1058,6 +1058,9 @@ def _register_service_commands() -> None:
     from fleetcare.cli_models import register as register_models
 
     register_models(app, _settings)
+    from fleetcare.cli_api import register as register_api
+
+    register_api(app, _settings)
 
 
 _register_service_commands()

@@ -40,6 +40,14 @@ class NotifySettings(BaseSettings):
     max_attempts: int = Field(5, ge=1, description="Sends before a message is marked failed.")
 
 
+class ApiSettings(BaseSettings):
+    """The HTTP API (docs/api.md)."""
+
+    host: str = Field("127.0.0.1", description="Address to listen on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port to listen on.")
+    rate_per_minute: int = Field(600, ge=1, description="Requests a minute per API key.")
+
+
 class RulesSettings(BaseSettings):
     """The rules evaluator (docs/rules.md)."""
 
@@ -72,6 +80,7 @@ class Settings(BaseSettings):
     log: LogSettings = Field(default_factory=LogSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
 
     toml_file: ClassVar[Path | None] = None
 

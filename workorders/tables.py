@@ -573,3 +573,30 @@ silences = sa.Table(
     sa.CheckConstraint("ends_at > starts_at", name="ck_silences_span"),
     sa.Index("ix_silences_ends", "ends_at"),
 )
+
+
+# -- API accounts (issue 7) ------------------------------------------------------------------
+# who may call the API, in which role and scope; keys are stored hashed, shown once
+api_users = sa.Table(
+    "api_users",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),  # customer | technician | ops | admin
+    sa.Column("customer_id", sa.String(64), sa.ForeignKey("customers.id")),
+    sa.Column("technician_id", sa.String(64), sa.ForeignKey("technicians.id")),
+    sa.Column("territories", sa.JSON, nullable=False),  # ops limited to these; [] = all
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("disabled_at", UTCDateTime),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.String(64), sa.ForeignKey("api_users.id"), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False),  # shown in lists: which key is it
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime),
+)

@@ -191,3 +191,25 @@ def test_score_without_a_trained_model_says_how_to_get_one(tmp_path: Path) -> No
     result = runner.invoke(app, ["--data-dir", str(tmp_path), "models", "score"])
     assert result.exit_code == 1
     assert "fleetcare train" in result.output
+
+
+def test_users_create_prints_a_key_once_that_the_api_accepts(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from fleetcare.cli_api import build_api
+    from fleetcare.settings import Settings
+
+    data = ["--data-dir", str(tmp_path)]
+    made = runner.invoke(app, [*data, "users", "create", "root", "--role", "admin"])
+    assert made.exit_code == 0, made.output
+    key = made.stdout.strip().splitlines()[-1]
+    assert key.startswith("fc_")
+    again = runner.invoke(app, [*data, "users", "create", "root", "--role", "admin"])
+    assert again.exit_code == 1 and "exists already" in again.output
+    boss = runner.invoke(app, [*data, "users", "create", "x", "--role", "boss"])
+    assert boss.exit_code == 2 and "customer, technician, ops, admin" in boss.output
+    with TestClient(build_api(Settings(data_dir=str(tmp_path)))) as client:
+        r = client.get("/api/v1/devices", headers={"Authorization": f"Bearer {key}"})
+        assert r.status_code == 200 and r.json() == []
+    revoked = runner.invoke(app, [*data, "users", "revoke", key[:9]])
+    assert revoked.exit_code == 0 and "revoked 1" in revoked.output

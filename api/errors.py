@@ -1,0 +1,45 @@
+"""Domain errors to HTTP, in one place: the domain never raises `HTTPException`, and no
+stack trace reaches a client."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from workorders.errors import (
+    ConcurrentChange,
+    InvalidTransition,
+    NotFound,
+    NotTheAssignee,
+    WorkordersError,
+)
+
+log = logging.getLogger("fleetcare.api")
+
+STATUS: list[tuple[type[Exception], int]] = [
+    (NotFound, 404),
+    (NotTheAssignee, 403),
+    (InvalidTransition, 409),
+    (ConcurrentChange, 409),
+    (WorkordersError, 422),
+]
+
+
+def install(app: FastAPI) -> None:
+    async def domain(request: Request, exc: Exception) -> JSONResponse:
+        for kind, status in STATUS:
+            if isinstance(exc, kind):
+                return JSONResponse({"detail": str(exc)}, status_code=status)
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"detail": "internal error: it is logged on the server; try again later"},
+            status_code=500,
+        )
+
+    app.add_exception_handler(WorkordersError, domain)
+    app.add_exception_handler(Exception, unexpected)

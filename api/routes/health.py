@@ -1,0 +1,50 @@
+"""Liveness, readiness and metrics: for the orchestrator and Prometheus, no key needed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.deps import Db, Store
+from api.schemas import Health
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    """The process is up (liveness)."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+async def readyz(db: Db, store: Store) -> Response:
+    """It can serve: the database answers and the telemetry store answers (readiness)."""
+    checks = {}
+
+    def ping() -> None:
+        with db.engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+
+    try:
+        await asyncio.to_thread(ping)
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means not ready; say which
+        checks["database"] = f"unreachable: {type(exc).__name__}"
+    try:
+        await store.count(device_id="-")
+        checks["telemetry_store"] = "ok"
+    except Exception as exc:
+        checks["telemetry_store"] = f"unreachable: {type(exc).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    body = Health(status="ok" if ok else "unavailable", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

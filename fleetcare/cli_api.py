@@ -1,0 +1,128 @@
+"""`fleetcare api` and `fleetcare users …`: the HTTP API and who may call it. Registered
+on the main command by `cli.py`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from fleetcare.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+console = Console()
+err = Console(stderr=True)
+
+
+def build_api(settings: Settings) -> FastAPI:
+    """The app for these settings: the database and telemetry store they name."""
+    from api import ApiContext, create_app
+    from fleetcare.wiring import open_database
+    from telemetry.backends import create_store
+
+    ctx = ApiContext(
+        db=open_database(settings),
+        store=create_store(settings.store, settings.data_dir),
+        rate_per_minute=settings.api.rate_per_minute,
+    )
+    return create_app(ctx)
+
+
+def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
+    users_app = typer.Typer(
+        help="API accounts: customers, technicians, ops and admins, with their keys.",
+        no_args_is_help=True,
+    )
+    root.add_typer(users_app, name="users")
+
+    @root.command("api")
+    def api(
+        host: Annotated[str | None, typer.Option(help="Address (default from settings).")] = None,
+        port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+    ) -> None:
+        """Serve the HTTP API: /api/v1 (OpenAPI at /docs), /healthz, /readyz, /metrics.
+
+        Every /api/v1 route needs a key: `fleetcare users create ops-1 --role ops`.
+        Example: `fleetcare api --port 8080`, then
+        `curl -H "Authorization: Bearer fc_…" localhost:8080/api/v1/devices`.
+        """
+        import uvicorn
+
+        s = settings()
+        uvicorn.run(
+            build_api(s),
+            host=host or s.api.host,
+            port=port if port is not None else s.api.port,
+            log_level="info",
+        )
+
+    @users_app.command("create")
+    def create(
+        user_id: Annotated[str, typer.Argument(help="The account's id, e.g. ops-shanghai.")],
+        role: Annotated[str, typer.Option(help="customer, technician, ops or admin.")],
+        name: Annotated[str | None, typer.Option(help="A display name.")] = None,
+        customer: Annotated[
+            str | None, typer.Option(help="A customer's id (role customer).")
+        ] = None,
+        technician: Annotated[
+            str | None, typer.Option(help="A technician's id (role technician).")
+        ] = None,
+        territory: Annotated[
+            list[str] | None,
+            typer.Option(help="Limit an ops account to a territory (repeatable)."),
+        ] = None,
+    ) -> None:
+        """Create an account and print its API key: it is shown this once, and stored
+        only as a hash. Example: `fleetcare users create li --role customer --customer c-1`."""
+        from fleetcare.wiring import open_database
+        from workorders.accounts import AccountError, Accounts, Role
+
+        try:
+            chosen = Role(role)
+        except ValueError:
+            err.print(f"[red]no role {role!r}[/]: one of customer, technician, ops, admin")
+            raise typer.Exit(2) from None
+        try:
+            issued = Accounts(open_database(settings())).create(
+                user_id,
+                name=name or user_id,
+                role=chosen,
+                customer_id=customer,
+                technician_id=technician,
+                territories_=territory or (),
+            )
+        except AccountError as exc:
+            err.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from exc
+        console.print(f"account {user_id} ({chosen.value}) created. Its API key, shown once:")
+        print(issued.key)
+
+    @users_app.command("key")
+    def key(user_id: str) -> None:
+        """Issue another key for an account (to rotate: issue, switch, revoke the old)."""
+        from fleetcare.wiring import open_database
+        from workorders.accounts import AccountError, Accounts
+
+        try:
+            issued = Accounts(open_database(settings())).issue(user_id)
+        except AccountError as exc:
+            err.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from exc
+        console.print(f"a new key for {user_id}, shown once:")
+        print(issued.key)
+
+    @users_app.command("revoke")
+    def revoke(prefix: Annotated[str, typer.Argument(help="The key's first characters.")]) -> None:
+        """Revoke a key by its prefix (the first 9 characters, e.g. fc_AbC123)."""
+        from fleetcare.wiring import open_database
+        from workorders.accounts import Accounts
+
+        n = Accounts(open_database(settings())).revoke(prefix)
+        if not n:
+            err.print(f"[red]no live key starts with {prefix!r}[/]")
+            raise typer.Exit(1)
+        console.print(f"revoked {n} key(s)")

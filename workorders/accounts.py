@@ -1,0 +1,166 @@
+"""API accounts: who may call the API, in which role, over what.
+
+Roles and their scope:
+* `customer`: their own devices and jobs (`customer_id`);
+* `technician`: their own assignments (`technician_id`);
+* `ops`: every device and job, or only those in `territories` when some are given;
+* `admin`: everything, and accounts.
+
+A key is 32 random bytes, shown once when it is issued. Only its SHA-256 is stored: a
+key is long and random, so a fast hash is safe here (a password would need a slow one),
+and the lookup is one indexed read. Errors: `AccountError` for anything refused, with
+the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+
+from workorders.db import Database
+from workorders.tables import api_keys, api_users, customers, technicians, territories
+
+KEY_PREFIX = "fc_"
+
+
+class Role(StrEnum):
+    CUSTOMER = "customer"
+    TECHNICIAN = "technician"
+    OPS = "ops"
+    ADMIN = "admin"
+
+
+class AccountError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the account behind a valid key."""
+
+    user_id: str
+    name: str
+    role: Role
+    customer_id: str | None = None
+    technician_id: str | None = None
+    territories: tuple[str, ...] = ()  # ops: only these; empty = all
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    principal: Principal
+    key: str  # the only time it is seen
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class Accounts:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(
+        self,
+        user_id: str,
+        *,
+        name: str,
+        role: Role,
+        customer_id: str | None = None,
+        technician_id: str | None = None,
+        territories_: Sequence[str] = (),
+        now: datetime | None = None,
+    ) -> IssuedKey:
+        """A new account with its first key."""
+        now = now or datetime.now(UTC)
+        with self.db.engine.begin() as conn:
+            if conn.execute(sa.select(api_users.c.id).where(api_users.c.id == user_id)).first():
+                raise AccountError(f"an account {user_id!r} exists already: pick another id")
+            if role is Role.CUSTOMER:
+                _exists(conn, customers, customer_id, "customer", "--customer")
+            if role is Role.TECHNICIAN:
+                _exists(conn, technicians, technician_id, "technician", "--technician")
+            for t in territories_:
+                _exists(conn, territories, t, "territory", "--territory")
+            if territories_ and role is not Role.OPS:
+                raise AccountError("only an ops account is limited to territories")
+            conn.execute(
+                api_users.insert().values(
+                    id=user_id,
+                    name=name,
+                    role=role.value,
+                    customer_id=customer_id if role is Role.CUSTOMER else None,
+                    technician_id=technician_id if role is Role.TECHNICIAN else None,
+                    territories=list(territories_),
+                    created_at=now,
+                )
+            )
+        return self.issue(user_id, now=now)
+
+    def issue(self, user_id: str, *, now: datetime | None = None) -> IssuedKey:
+        """Another key for an account (rotation: issue, switch, then revoke the old)."""
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        with self.db.engine.begin() as conn:
+            row = conn.execute(sa.select(api_users).where(api_users.c.id == user_id)).first()
+            if row is None:
+                raise AccountError(f"no account {user_id!r}")
+            conn.execute(
+                api_keys.insert().values(
+                    user_id=user_id,
+                    prefix=key[: len(KEY_PREFIX) + 6],
+                    sha256=_digest(key),
+                    created_at=now or datetime.now(UTC),
+                )
+            )
+        return IssuedKey(_principal(row), key)
+
+    def revoke(self, prefix: str, *, now: datetime | None = None) -> int:
+        """Revoke the keys starting with `prefix` (as listed); returns how many."""
+        with self.db.engine.begin() as conn:
+            done = conn.execute(
+                api_keys.update()
+                .where(api_keys.c.prefix == prefix, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now or datetime.now(UTC))
+            )
+        return int(done.rowcount or 0)
+
+    def authenticate(self, key: str) -> Principal | None:
+        """The account behind a live key, or None."""
+        if not key.startswith(KEY_PREFIX):
+            return None
+        with self.db.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(api_users)
+                .join(api_keys, api_keys.c.user_id == api_users.c.id)
+                .where(
+                    api_keys.c.sha256 == _digest(key),
+                    api_keys.c.revoked_at.is_(None),
+                    api_users.c.disabled_at.is_(None),
+                )
+            ).first()
+        return _principal(row) if row is not None else None
+
+
+def _exists(conn: sa.Connection, table: sa.Table, key: str | None, what: str, flag: str) -> None:
+    if not key:
+        raise AccountError(f"a {what} account needs its {what} id ({flag})")
+    if conn.execute(sa.select(table.c.id).where(table.c.id == key)).first() is None:
+        raise AccountError(f"no {what} {key!r} in the registry")
+
+
+def _principal(row: sa.Row[tuple[object, ...]]) -> Principal:
+    m = row._mapping
+    return Principal(
+        user_id=str(m["id"]),
+        name=str(m["name"]),
+        role=Role(m["role"]),
+        customer_id=m["customer_id"],
+        technician_id=m["technician_id"],
+        territories=tuple(m["territories"] or ()),
+    )
