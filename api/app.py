@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from api import errors
 from api.context import ApiContext
 from api.ratelimit import TokenBuckets
-from api.routes import devices, health
+from api.routes import devices, health, jobs, orders
 
 DESCRIPTION = """FleetCare's API: device health for the consumer app, work orders for
 service ops and technicians. Every `/api/v1` route needs an API key
@@ -39,4 +39,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
     errors.install(app)
     app.include_router(health.router)
     app.include_router(devices.router)
+    app.include_router(orders.router)
+    app.include_router(jobs.router)
     return app

@@ -1,11 +1,12 @@
 """Dependencies the routes declare, so their signatures read like what they need:
 `who: Caller`, `db: Db`. Authentication is a bearer key (`Authorization: Bearer fc_…`)
-or the `X-API-Key` header: missing or unknown is 401, and over the key's rate 429 with
-`Retry-After`."""
+or the `X-API-Key` header: missing or unknown is 401, a role that may not call the route
+is 403, and over the key's rate 429 with `Retry-After`."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -14,7 +15,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from api.context import ApiContext
 from api.ratelimit import TokenBuckets
 from telemetry.store import TelemetryStore
-from workorders.accounts import Accounts, Principal
+from workorders.accounts import Accounts, Principal, Role
 from workorders.db import Database
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `fleetcare users create`")
@@ -69,3 +70,19 @@ def caller(
 
 
 Caller = Annotated[Principal, Depends(caller)]
+
+
+def role(*allowed: Role) -> Callable[[Principal], Principal]:
+    """A dependency that lets only these roles through (403 for the others)."""
+
+    def check(who: Caller) -> Principal:
+        if who.role not in allowed:
+            names = " or ".join(r.value for r in allowed)
+            raise HTTPException(403, f"this needs the role {names}; your key is {who.role.value}")
+        return who
+
+    return check
+
+
+Ops = Annotated[Principal, Depends(role(Role.OPS, Role.ADMIN))]
+Technician = Annotated[Principal, Depends(role(Role.TECHNICIAN))]

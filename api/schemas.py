@@ -74,3 +74,38 @@ class DeviceHealth(BaseModel):
 class Health(BaseModel):
     status: str = Field(examples=["ok"])
     checks: dict[str, str] = Field(default_factory=dict, examples=[{"database": "ok"}])
+
+
+class OrderPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    device_id: str
+    device_type: str
+    problem_kind: str = Field(examples=["filter_replacement"])
+    origin: str = Field(examples=["auto"])
+    state: str = Field(examples=["proposed"])
+    title: str
+    priority: int
+    territory_id: str | None = None
+    technician_id: str | None = None
+    created_at: datetime
+    due_at: datetime | None = None
+    scheduled_start: datetime | None = None
+    scheduled_end: datetime | None = None
+    version: int
+
+
+class Reason(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, examples=["duplicate of #12"])
+
+
+class BulkIds(BaseModel):
+    ids: list[int] = Field(min_length=1, max_length=500, examples=[[12, 13]])
+
+
+class BulkResult(BaseModel):
+    done: list[OrderPublic]
+    refused: dict[int, str] = Field(
+        default_factory=dict, description="order id -> why it was not moved"
+    )

@@ -17,6 +17,7 @@ from workorders.accounts import Principal, Role
 from workorders.db import Database
 from workorders.errors import NotFound
 from workorders.lifecycle import State
+from workorders.orders import WorkOrder, WorkOrders
 from workorders.parts_forecast import Predictions
 from workorders.tables import alerts, customers, device_sites, device_state, devices, work_orders
 
@@ -160,3 +161,51 @@ def health(db: Database, who: Principal, device_id: str, now: datetime) -> dict[
             "technician_id": job.technician_id,
         },
     }
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilter:
+    states: tuple[str, ...] = ()
+    origin: str | None = None
+    problem: str | None = None
+    territory: str | None = None
+    min_priority: int | None = None
+
+
+def orders(
+    db: Database, who: Principal, f: OrderFilter, *, limit: int, offset: int
+) -> list[WorkOrder]:
+    """The work-order queue in the caller's scope (ops: their territories), newest first."""
+    q = sa.select(work_orders).order_by(work_orders.c.id.desc()).limit(limit).offset(offset)
+    if who.role is Role.OPS and who.territories:
+        q = q.where(work_orders.c.territory_id.in_(who.territories))
+    if who.role is Role.TECHNICIAN:
+        q = q.where(work_orders.c.technician_id == who.technician_id)
+    if who.role is Role.CUSTOMER:
+        q = q.where(work_orders.c.customer_id == who.customer_id)
+    if f.states:
+        q = q.where(work_orders.c.state.in_(f.states))
+    if f.origin:
+        q = q.where(work_orders.c.origin == f.origin)
+    if f.problem:
+        q = q.where(work_orders.c.problem_kind == f.problem)
+    if f.territory:
+        q = q.where(work_orders.c.territory_id == f.territory)
+    if f.min_priority is not None:
+        q = q.where(work_orders.c.priority >= f.min_priority)
+    with db.engine.connect() as conn:
+        return [WorkOrder.from_row(r) for r in conn.execute(q)]
+
+
+def order_in_scope(db: Database, who: Principal, order_id: int) -> WorkOrder:
+    """One order, or `NotFound` when it is outside the caller's scope."""
+    order = WorkOrders(db).get(order_id)
+    visible = (
+        who.role is Role.ADMIN
+        or (who.role is Role.OPS and (not who.territories or order.territory_id in who.territories))
+        or (who.role is Role.TECHNICIAN and order.technician_id == who.technician_id)
+        or (who.role is Role.CUSTOMER and order.customer_id == who.customer_id)
+    )
+    if not visible:
+        raise NotFound("work order", order_id)
+    return order
