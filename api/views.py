@@ -16,18 +16,13 @@ from telemetry.metrics import device_type as device_type_row
 from workorders.accounts import Principal, Role
 from workorders.db import Database
 from workorders.errors import NotFound
-from workorders.lifecycle import State
+from workorders.lifecycle import LIVE
 from workorders.orders import WorkOrder, WorkOrders
 from workorders.parts_forecast import Predictions
 from workorders.tables import alerts, customers, device_sites, device_state, devices, work_orders
 
 WARNING_LEFT, CRITICAL_LEFT = 0.20, 0.05  # filter condition below which it warns / is critical
 WARNING_DAYS = 14.0  # or predicted spent within this many days
-LIVE = [
-    s.value
-    for s in State
-    if s not in (State.COMPLETED, State.CLOSED, State.REJECTED, State.CANCELLED)
-]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +109,10 @@ def health(db: Database, who: Principal, device_id: str, now: datetime) -> dict[
         ).all()
         job = conn.execute(
             sa.select(work_orders)
-            .where(work_orders.c.device_id == device_id, work_orders.c.state.in_(LIVE))
+            .where(
+                work_orders.c.device_id == device_id,
+                work_orders.c.state.in_([s.value for s in LIVE]),
+            )
             .order_by(work_orders.c.created_at.desc())
             .limit(1)
         ).first()

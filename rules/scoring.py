@@ -46,7 +46,7 @@ from workorders.tables import (
     service_labels,
     wear_states,
 )
-from workorders.upsert import insert_for
+from workorders.upsert import upsert
 
 DAY = timedelta(days=1)
 MAX_CATCH_UP_DAYS = 60  # a new or long-idle scorer folds in at most this much history
@@ -249,21 +249,14 @@ class FilterLifeScoring:
             for device_id, row in outputs.items()
             for output, value in row.items()
         ]
-        if not rows:
-            return
         with self.db.engine.begin() as conn:
-            stmt = insert_for(conn, model_scores)
-            for i in range(0, len(rows), 5000):
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["device_id", "model", "output"],
-                        set_={
-                            c: stmt.excluded[c]
-                            for c in ("value", "threshold", "model_version", "updated_at")
-                        },
-                    ),
-                    rows[i : i + 5000],
-                )
+            upsert(
+                conn,
+                model_scores,
+                rows,
+                keys=["device_id", "model", "output"],
+                update=["value", "threshold", "model_version", "updated_at"],
+            )
 
     def _label(self, state: WearState, day: datetime) -> None:
         """Filters replaced during `day` with the state they were found in: their wear
@@ -349,18 +342,8 @@ class FilterLifeScoring:
                     "state": values[device_id],
                 }
             )
-        if not rows:
-            return
         with self.db.engine.begin() as conn:
-            stmt = insert_for(conn, wear_states)
-            for i in range(0, len(rows), 5000):
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["device_id"],
-                        set_={c: stmt.excluded[c] for c in ("scored_until", "state")},
-                    ),
-                    rows[i : i + 5000],
-                )
+            upsert(conn, wear_states, rows, keys=["device_id"], update=["scored_until", "state"])
 
 
 def load_labels(db: Database) -> dict[tuple[str, str], Snapshots]:

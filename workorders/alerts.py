@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from workorders.db import Database
 from workorders.errors import NotFound, WorkordersError
 from workorders.tables import alert_events, alerts, device_sites, rule_states, silences
-from workorders.upsert import insert_for
+from workorders.upsert import upsert
 
 
 class SilenceRefused(WorkordersError):
@@ -100,14 +100,8 @@ class AlertStore:
         if not rows:
             return
         with self.db.engine.begin() as conn:
-            stmt = insert_for(conn, rule_states)
             keys = [c.name for c in rule_states.c if c.name not in ("rule_id", "device_id")]
-            upsert = stmt.on_conflict_do_update(
-                index_elements=["rule_id", "device_id"],
-                set_={k: stmt.excluded[k] for k in keys},
-            )
-            for i in range(0, len(rows), 2000):
-                conn.execute(upsert, list(rows[i : i + 2000]))
+            upsert(conn, rule_states, rows, keys=["rule_id", "device_id"], update=keys, chunk=2000)
 
     def firing_for(self, device_ids: Collection[str]) -> dict[tuple[str, str], datetime]:
         """(rule, device) -> fired at, of the alerts firing on these devices."""
