@@ -6,27 +6,35 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
-from api import errors
+from api import console, errors
 from api.context import ApiContext
 from api.ratelimit import TokenBuckets
-from api.routes import devices, health, jobs, orders
+from api.routes import auth, devices, health, jobs, me, ops, orders
 
 DESCRIPTION = """FleetCare's API: device health for the consumer app, work orders for
 service ops and technicians. Every `/api/v1` route needs an API key
-(`Authorization: Bearer fc_…`); `fleetcare users create` issues one."""
+(`Authorization: Bearer fc_…`; `fleetcare users create` issues one) or a token from
+`POST /api/v1/auth/token` (an account's id and password)."""
+LOGIN_TRIES_PER_MINUTE = 10
+STATIC = Path(__file__).parent / "static"
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await ctx.store.open()
+        if ctx.owns_store:
+            await ctx.store.open()
         try:
             yield
         finally:
-            await ctx.store.close()
+            if ctx.owns_store:
+                await ctx.store.close()
 
     app = FastAPI(
         title="FleetCare",
@@ -36,9 +44,20 @@ def create_app(ctx: ApiContext) -> FastAPI:
     )
     app.state.ctx = ctx
     app.state.limiter = TokenBuckets(ctx.rate_per_minute)
+    app.state.login_limiter = TokenBuckets(LOGIN_TRIES_PER_MINUTE)
     errors.install(app)
-    app.include_router(health.router)
-    app.include_router(devices.router)
-    app.include_router(orders.router)
-    app.include_router(jobs.router)
+    for module in (health, auth, me, devices, orders, jobs, ops):
+        app.include_router(module.router)
+    app.include_router(console.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    async def sign_in(request: Request, exc: Exception) -> Response:
+        return RedirectResponse("/console/login", status_code=303)
+
+    app.add_exception_handler(console.SignIn, sign_in)
+
+    @app.get("/", include_in_schema=False)
+    async def home() -> Response:
+        return RedirectResponse("/console", status_code=303)
+
     return app

@@ -3,9 +3,15 @@ a test), never read from the environment here."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
+from api.auth import Tokens
+from ingest.decode import Decoder
+from models.registry import ModelRegistry
+from rules.catalog import Catalog, load_catalog
 from telemetry.store import TelemetryStore
+from telemetry.topics import TopicScheme
 from workorders.db import Database
 
 
@@ -14,3 +20,11 @@ class ApiContext:
     db: Database
     store: TelemetryStore
     rate_per_minute: int = 600  # per key; a burst may use a minute's worth at once
+    tokens: Tokens = field(default_factory=Tokens.ephemeral)
+    photo_dir: Path = Path("photos")  # technicians' completion photos
+    # how dead letters are decoded again when ops replay them
+    decoder: Decoder = field(default_factory=lambda: Decoder(TopicScheme("fleetcare")))
+    catalog: Catalog = field(default_factory=load_catalog)  # for rule status
+    models: ModelRegistry | None = None  # for model status
+    secure_cookies: bool = False  # the console's cookie only over HTTPS (behind TLS: on)
+    owns_store: bool = True  # open and close it with the app (not when shared: the demo)

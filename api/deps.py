@@ -1,7 +1,9 @@
 """Dependencies the routes declare, so their signatures read like what they need:
-`who: Caller`, `db: Db`. Authentication is a bearer key (`Authorization: Bearer fc_…`)
-or the `X-API-Key` header: missing or unknown is 401, a role that may not call the route
-is 403, and over the key's rate 429 with `Retry-After`."""
+`who: Caller`, `db: Db`. Authentication is a bearer credential (`Authorization: Bearer
+…`: an API key `fc_…` or a signed token from `/api/v1/auth/token`), the `X-API-Key`
+header, or the console's session cookie (the same signed token). Missing or unknown is
+401, a role that may not call the route is 403, and over the key's rate 429 with
+`Retry-After`."""
 
 from __future__ import annotations
 
@@ -9,15 +11,17 @@ import math
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.auth import looks_like_jwt
 from api.context import ApiContext
 from api.ratelimit import TokenBuckets
 from telemetry.store import TelemetryStore
 from workorders.accounts import Accounts, Principal, Role
 from workorders.db import Database
 
+SESSION_COOKIE = "fc_session"
 _bearer = HTTPBearer(auto_error=False, description="An API key: `fleetcare users create`")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
@@ -45,18 +49,20 @@ def caller(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
 ) -> Principal:
-    key = bearer.credentials if bearer else header
+    key = bearer.credentials if bearer else header or request.cookies.get(SESSION_COOKIE)
     challenge = {"WWW-Authenticate": "Bearer"}
     if not key:
         raise HTTPException(
             401,
-            "an API key is needed: send `Authorization: Bearer <key>` "
-            "(`fleetcare users create` issues one)",
+            "an API key or token is needed: send `Authorization: Bearer <key>` "
+            "(`fleetcare users create` issues one; `/api/v1/auth/token` signs you in)",
             headers=challenge,
         )
-    who = Accounts(db).authenticate(key)
+    who = principal_of(request, db, key)
     if who is None:
-        raise HTTPException(401, "unknown or revoked API key", headers=challenge)
+        raise HTTPException(
+            401, "unknown or revoked API key, or an expired token", headers=challenge
+        )
     limiter: TokenBuckets = request.app.state.limiter
     wait = limiter.take(who.user_id)
     if wait > 0:
@@ -72,6 +78,14 @@ def caller(
 Caller = Annotated[Principal, Depends(caller)]
 
 
+def principal_of(request: Request, db: Database, credential: str) -> Principal | None:
+    if looks_like_jwt(credential):
+        ctx: ApiContext = request.app.state.ctx
+        user_id = ctx.tokens.subject(credential)
+        return Accounts(db).principal(user_id) if user_id else None
+    return Accounts(db).authenticate(credential)
+
+
 def role(*allowed: Role) -> Callable[[Principal], Principal]:
     """A dependency that lets only these roles through (403 for the others)."""
 
@@ -84,5 +98,8 @@ def role(*allowed: Role) -> Callable[[Principal], Principal]:
     return check
 
 
+MAX_ID = 2**31 - 1  # ids are 32-bit in the database: larger is no id of ours
+OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="The work order's id")]
 Ops = Annotated[Principal, Depends(role(Role.OPS, Role.ADMIN))]
 Technician = Annotated[Principal, Depends(role(Role.TECHNICIAN))]
+Customer = Annotated[Principal, Depends(role(Role.CUSTOMER))]

@@ -13,6 +13,7 @@ from workorders.errors import (
     InvalidTransition,
     NotFound,
     NotTheAssignee,
+    SlotUnavailable,
     WorkordersError,
 )
 
@@ -23,6 +24,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (NotTheAssignee, 403),
     (InvalidTransition, 409),
     (ConcurrentChange, 409),
+    (SlotUnavailable, 409),
     (WorkordersError, 422),
 ]
 

@@ -4,9 +4,12 @@ OpenAPI page."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+HHMM = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
 
 class Problem(BaseModel):
@@ -101,7 +104,7 @@ class Reason(BaseModel):
 
 
 class BulkIds(BaseModel):
-    ids: list[int] = Field(min_length=1, max_length=500, examples=[[12, 13]])
+    ids: list[Id] = Field(min_length=1, max_length=500, examples=[[12, 13]])
 
 
 class BulkResult(BaseModel):
@@ -109,3 +112,189 @@ class BulkResult(BaseModel):
     refused: dict[int, str] = Field(
         default_factory=dict, description="order id -> why it was not moved"
     )
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = Field(examples=["bearer"])
+    expires_in: int = Field(description="Seconds the token is valid", examples=[28800])
+
+
+class Sample(BaseModel):
+    ts: datetime
+    value: float | None
+
+
+class Series(BaseModel):
+    metric: str = Field(examples=["pm25"])
+    unit: str = Field(examples=["µg/m³"])
+    aggregation: str = Field(examples=["mean"])
+    every_s: int = Field(description="Each point summarises this many seconds", examples=[3600])
+    points: list[Sample]
+
+
+class TelemetryHistory(BaseModel):
+    device_id: str
+    start: datetime
+    end: datetime
+    series: list[Series]
+
+
+class SelfReplacedPublic(BaseModel):
+    device_id: str
+    stage: str = Field(examples=["main"])
+    at: datetime
+    cancelled_order: int | None = Field(
+        default=None, description="The replacement job this made unnecessary, cancelled"
+    )
+
+
+class PreferencesPublic(BaseModel):
+    channel: str = Field(examples=["app"])
+    quiet_start: str | None = Field(default=None, examples=["21:30"])
+    quiet_end: str | None = Field(default=None, examples=["08:00"])
+    filter_package: bool
+    language: str = Field(examples=["zh-CN"])
+    timezone: str = Field(examples=["Asia/Shanghai"])
+
+
+class PreferencesChange(BaseModel):
+    """Only what is given changes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channel: Literal["app", "sms", "phone"] | None = None
+    quiet_hours: tuple[HHMM, HHMM] | None = Field(
+        default=None,
+        description="Local [start, end], may span midnight",
+        examples=[["21:30", "08:00"]],
+    )
+    clear_quiet_hours: bool = False
+    filter_package: bool | None = Field(
+        default=None,
+        description="The filter package: filters replaced before they run out, booked for you",
+    )
+
+
+class SlotPublic(BaseModel):
+    start: datetime
+    end: datetime
+    before_due: bool = Field(description="Within the job's service-level deadline")
+    label: str = Field(examples=["Tue 2026-11-24 10:00 Asia/Shanghai"])
+
+
+class Booking(BaseModel):
+    start: datetime = Field(
+        description="The visit's start, with its offset: an offered slot or another free time",
+        examples=["2026-11-25T10:00:00+08:00"],
+    )
+
+
+class Rating(BaseModel):
+    stars: int = Field(ge=1, le=5, examples=[5])
+    comment: str = Field(default="", max_length=2000)
+    complaint: bool | None = Field(
+        default=None, description="Defaults to a complaint for 1 or 2 stars"
+    )
+
+
+class HistoryEvent(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str
+    reason: str
+
+
+class OrderDetail(OrderPublic):
+    sla: str = Field(description="on_track, at_risk, breached or met", examples=["on_track"])
+    unassignable_reason: str | None = None
+    evidence: list[dict[str, Any]] = Field(
+        default_factory=list, description="What raised it: the rule or model and its readings"
+    )
+    history: list[HistoryEvent] = Field(default_factory=list)
+    offered_slots: list[SlotPublic] = Field(default_factory=list)
+    allowed: list[str] = Field(default_factory=list, description="The moves it may make now")
+
+
+class Assign(BaseModel):
+    technician_id: str = Field(min_length=1, examples=["tech-1"])
+    reason: str = Field(default="", max_length=500)
+
+
+class Transition(BaseModel):
+    to: str = Field(description="The next state", examples=["on_hold"])
+    reason: str = Field(default="", max_length=500)
+
+
+class BulkReason(BulkIds):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class OnTheWay(BaseModel):
+    eta: datetime = Field(description="When you expect to arrive, with its offset")
+
+
+class AlertPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    rule_id: str
+    device_id: str
+    state: str
+    severity: str
+    title: str
+    fired_at: datetime
+    resolved_at: datetime | None = None
+    value: float | None = None
+    silenced_by: int | None = None
+    work_order_id: int | None = None
+
+
+class SilenceIn(BaseModel):
+    ends_at: datetime
+    comment: str = Field(min_length=1, max_length=500)
+    rule_id: str | None = None
+    device_id: str | None = None
+    customer_id: str | None = None
+    starts_at: datetime | None = None
+
+
+class SilencePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    rule_id: str | None
+    device_id: str | None
+    customer_id: str | None
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+
+
+class DeadLetterPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    topic: str
+    reason: str
+    detail: str
+    device_id: str | None
+    status: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    count: int = Field(description="How many times this exact message came")
+    payload_preview: str = Field(description="The first 500 bytes, as text")
+
+
+class ReplayResult(BaseModel):
+    stored: list[int]
+    still_rejected: dict[int, str]
+
+
+class ReplayIds(BaseModel):
+    ids: list[Id] = Field(min_length=1, max_length=1000)

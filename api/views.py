@@ -6,23 +6,30 @@ scope is `NotFound`, as if it did not exist (its id says nothing)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from telemetry.metrics import device_type as device_type_row
 from workorders.accounts import Principal, Role
+from workorders.appointments import Appointments
 from workorders.db import Database
 from workorders.errors import NotFound
-from workorders.lifecycle import LIVE
+from workorders.lifecycle import LIVE, State, allowed
 from workorders.orders import WorkOrder, WorkOrders
 from workorders.parts_forecast import Predictions
 from workorders.tables import alerts, customers, device_sites, device_state, devices, work_orders
 
 WARNING_LEFT, CRITICAL_LEFT = 0.20, 0.05  # filter condition below which it warns / is critical
 WARNING_DAYS = 14.0  # or predicted spent within this many days
+# what a device's chart shows when no metric is asked for: the reading its owner knows
+CHART_METRICS = {
+    "purifier": ("pm25", "fan_rpm"),
+    "water_purifier": ("tds_in_ppm", "tds_out_ppm"),
+    "air_conditioner": ("room_temp_c", "supply_air_temp_c"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +73,22 @@ def _devices_query() -> sa.Select[Any]:
     )
 
 
-def list_devices(db: Database, who: Principal, *, limit: int, offset: int) -> list[DeviceRow]:
+def list_devices(
+    db: Database, who: Principal, *, limit: int, offset: int, search: str | None = None
+) -> list[DeviceRow]:
+    """Devices in scope; `search` matches the start of the id, serial or customer id, or
+    any part of the address (case-insensitive)."""
     q = _scope(_devices_query(), who).order_by(devices.c.id).limit(limit).offset(offset)
+    if search:
+        like = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        q = q.where(
+            sa.or_(
+                devices.c.id.ilike(f"{like}%", escape="\\"),
+                devices.c.serial.ilike(f"{like}%", escape="\\"),
+                device_sites.c.customer_id.ilike(f"{like}%", escape="\\"),
+                device_sites.c.address.ilike(f"%{like}%", escape="\\"),
+            )
+        )
     with db.engine.connect() as conn:
         return [DeviceRow(**r._mapping) for r in conn.execute(q)]
 
@@ -168,13 +189,34 @@ class OrderFilter:
     problem: str | None = None
     territory: str | None = None
     min_priority: int | None = None
+    sla: str | None = None  # at_risk | breached: live orders near or past their due time
+    device_id: str | None = None
 
 
 def orders(
-    db: Database, who: Principal, f: OrderFilter, *, limit: int, offset: int
+    db: Database,
+    who: Principal,
+    f: OrderFilter,
+    *,
+    limit: int,
+    offset: int,
+    now: datetime | None = None,
 ) -> list[WorkOrder]:
-    """The work-order queue in the caller's scope (ops: their territories), newest first."""
-    q = sa.select(work_orders).order_by(work_orders.c.id.desc()).limit(limit).offset(offset)
+    """The work-order queue in the caller's scope (ops: their territories), newest first;
+    with an SLA filter, most overdue first."""
+    q = sa.select(work_orders).limit(limit).offset(offset)
+    if f.sla:
+        now = now or datetime.now(UTC)
+        wo = work_orders.c
+        q = q.where(wo.state.in_([s.value for s in LIVE])).order_by(wo.due_at, wo.id)
+        if f.sla == "breached":
+            q = q.where(wo.due_at < now)
+        else:
+            q = q.where(wo.due_at >= now, wo.due_at <= now + WorkOrders(db).sla.at_risk)
+    else:
+        q = q.order_by(work_orders.c.id.desc())
+    if f.device_id:
+        q = q.where(work_orders.c.device_id == f.device_id)
     if who.role is Role.OPS and who.territories:
         q = q.where(work_orders.c.territory_id.in_(who.territories))
     if who.role is Role.TECHNICIAN:
@@ -207,3 +249,65 @@ def order_in_scope(db: Database, who: Principal, order_id: int) -> WorkOrder:
     if not visible:
         raise NotFound("work order", order_id)
     return order
+
+
+def order_detail(db: Database, who: Principal, order_id: int, now: datetime) -> dict[str, Any]:
+    """One order with its evidence, history, SLA standing, offered slots and next moves."""
+    order = order_in_scope(db, who, order_id)
+    wo = WorkOrders(db)
+    offered = []
+    if order.state in (State.ACCEPTED, State.SCHEDULED):
+        offered = Appointments(wo).offered(order_id)
+    timezone = timezone_of(db, order.customer_id)
+    history = wo.history(order_id)
+    if who.role is Role.CUSTOMER:  # the audit trail names staff; a customer sees the moves
+        history = [
+            replace(h, actor="you" if h.actor.startswith("customer:") else "FleetCare")
+            for h in history
+        ]
+    return {
+        **{k: getattr(order, k) for k in ORDER_FIELDS},
+        "sla": wo.sla_status(order, now).value,
+        "unassignable_reason": order.unassignable_reason,
+        "evidence": [] if who.role is Role.CUSTOMER else wo.evidence(order_id),
+        "history": history,
+        "offered_slots": [
+            {
+                "start": s.start,
+                "end": s.end,
+                "before_due": s.before_due,
+                "label": s.label(timezone),
+            }
+            for s in offered
+        ],
+        "allowed": allowed(order.state),
+    }
+
+
+def timezone_of(db: Database, customer_id: str | None) -> str:
+    if customer_id is None:
+        return "UTC"
+    with db.engine.connect() as conn:
+        tz = conn.execute(
+            sa.select(customers.c.timezone).where(customers.c.id == customer_id)
+        ).scalar_one_or_none()
+    return tz or "UTC"
+
+
+ORDER_FIELDS = (
+    "id",
+    "device_id",
+    "device_type",
+    "problem_kind",
+    "origin",
+    "state",
+    "title",
+    "priority",
+    "territory_id",
+    "technician_id",
+    "created_at",
+    "due_at",
+    "scheduled_start",
+    "scheduled_end",
+    "version",
+)

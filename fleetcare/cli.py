@@ -647,20 +647,32 @@ def demo(
             "`amqtt` forces the in-process fallback broker."
         ),
     ] = None,
+    api_port: Annotated[
+        int | None,
+        typer.Option(help="Port of the ops console and API (default: api.port, else a free one)."),
+    ] = None,
 ) -> None:
     """Run the engine on embedded defaults with a simulated fleet.
 
     Starts a broker of its own (Mosquitto on a free port if installed, else the
     in-process amqtt), the ingest worker and a simulated fleet of purifiers, water
     purifiers and air conditioners aging an hour a second; plus three malformed messages,
-    to show dead letters. Prints what flows; Ctrl-C stops cleanly.
+    to show dead letters. Serves the ops console and the API (it prints the URL and a
+    demo login): review the jobs the rules and models raise, approve them into dispatch.
+    Prints what flows; Ctrl-C stops cleanly.
     """
     from fleetcare.demo import run_demo
 
     s = _settings()
     _run_until_signal(
         lambda stop: run_demo(
-            s, stop, devices=devices, speed=speed, duration=duration, broker_url=broker
+            s,
+            stop,
+            devices=devices,
+            speed=speed,
+            duration=duration,
+            broker_url=broker,
+            api_port=api_port,
         )
     )
 

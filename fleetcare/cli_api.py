@@ -4,6 +4,8 @@ on the main command by `cli.py`."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -21,13 +23,24 @@ err = Console(stderr=True)
 def build_api(settings: Settings) -> FastAPI:
     """The app for these settings: the database and telemetry store they name."""
     from api import ApiContext, create_app
-    from fleetcare.wiring import open_database
+    from api.auth import Tokens
+    from fleetcare.rules_runner import catalog_from
+    from fleetcare.wiring import make_decoder, open_database
+    from models.registry import ModelRegistry
     from telemetry.backends import create_store
 
+    a = settings.api
+    ttl = timedelta(hours=a.token_hours)
     ctx = ApiContext(
         db=open_database(settings),
         store=create_store(settings.store, settings.data_dir),
-        rate_per_minute=settings.api.rate_per_minute,
+        rate_per_minute=a.rate_per_minute,
+        tokens=Tokens(a.jwt_secret, ttl) if a.jwt_secret else Tokens.ephemeral(ttl),
+        photo_dir=Path(settings.data_dir) / "photos",
+        decoder=make_decoder(settings),
+        catalog=catalog_from(settings.rules),
+        models=ModelRegistry(Path(settings.data_dir) / "models"),
+        secure_cookies=a.secure_cookies,
     )
     return create_app(ctx)
 
@@ -75,6 +88,9 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
             list[str] | None,
             typer.Option(help="Limit an ops account to a territory (repeatable)."),
         ] = None,
+        password: Annotated[
+            bool, typer.Option(help="Also set a password (asked for) to sign in with.")
+        ] = False,
     ) -> None:
         """Create an account and print its API key: it is shown this once, and stored
         only as a hash. Example: `fleetcare users create li --role customer --customer c-1`."""
@@ -100,6 +116,26 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
             raise typer.Exit(1) from exc
         console.print(f"account {user_id} ({chosen.value}) created. Its API key, shown once:")
         print(issued.key)
+        if password:
+            _set_password(user_id)
+
+    def _set_password(user_id: str) -> None:
+        from fleetcare.wiring import open_database
+        from workorders.accounts import AccountError, Accounts
+
+        secret = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+        try:
+            Accounts(open_database(settings())).set_password(user_id, secret)
+        except AccountError as exc:
+            err.print(f"[red]{exc}[/]")
+            raise typer.Exit(1) from exc
+        console.print(f"{user_id} can sign in to the console and /api/v1/auth/token")
+
+    @users_app.command("password")
+    def password_(user_id: str) -> None:
+        """Set (or change) an account's password, asked for twice: it signs in to the ops
+        console and to `/api/v1/auth/token`. Example: `fleetcare users password ops-1`."""
+        _set_password(user_id)
 
     @users_app.command("key")
     def key(user_id: str) -> None:

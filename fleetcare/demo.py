@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import tempfile
 import threading
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+import uvicorn
 from rich.console import Console
 
 from device_sim.fleet import Fleet, FleetSpec
@@ -24,12 +26,12 @@ from fleetcare.publisher import publish_bad
 from fleetcare.registry_gen import generate
 from fleetcare.settings import Settings
 from fleetcare.walkthrough import walk_service_loop
-from fleetcare.wiring import build_ingest, open_database
+from fleetcare.wiring import build_ingest, make_decoder, open_database
 from ingest.metrics import IngestMetrics
 from models.filter_life import FilterLife, schema
 from models.health import HealthModel
 from models.health import full_schema as health_schema
-from models.registry import RegistryError
+from models.registry import ModelRegistry, RegistryError
 from rules.catalog import load_catalog
 from rules.evaluator import Evaluator
 from rules.outputs import engine_outputs
@@ -246,6 +248,65 @@ async def _walk(
         return None
 
 
+DEMO_LOGIN = ("ops-demo", "fleetcare-demo")
+
+
+async def _serve_api(
+    settings: Settings, db: Database, store: TelemetryStore, port: int | None
+) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """The API and ops console on the demo's database and store, with a demo ops login."""
+    from api import ApiContext, create_app
+    from workorders.accounts import Accounts, Role
+
+    user, password = DEMO_LOGIN
+    accounts = Accounts(db)
+    if await asyncio.to_thread(accounts.principal, user) is None:
+        await asyncio.to_thread(accounts.create, user, name="Demo ops", role=Role.OPS)
+    await asyncio.to_thread(accounts.set_password, user, password)
+    ctx = ApiContext(
+        db=db,
+        store=store,
+        photo_dir=Path(settings.data_dir) / "photos",
+        decoder=make_decoder(settings),
+        models=ModelRegistry(Path(settings.data_dir) / "models"),
+        owns_store=False,
+    )
+    host = settings.api.host
+    port = settings.api.port if port is None else port
+    if port and not await asyncio.to_thread(_port_free, host, port):
+        port = 0
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(ctx),
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started and not task.done():  # noqa: ASYNC110 - uvicorn sets a flag
+        await asyncio.sleep(0.05)
+    if task.done():
+        await task  # raises why it could not start
+    bound = server.servers[0].sockets[0].getsockname()[1]
+    console.print(
+        f"  ops console: http://{host}:{bound}/console\n"
+        f"  demo login: {user} / {password}\n"
+        f"  API: http://{host}:{bound}/docs"
+    )
+    return server, task
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
 async def run_demo(
     settings: Settings,
     stop: asyncio.Event,
@@ -255,6 +316,7 @@ async def run_demo(
     duration: float | None,
     broker_url: str | None,
     days: float = 60.0,
+    api_port: int | None = None,
 ) -> None:
     await asyncio.to_thread(Path(settings.data_dir).mkdir, parents=True, exist_ok=True)
     mqtt, kind, mosquitto, amqtt = await _broker(settings, broker_url)
@@ -291,6 +353,7 @@ async def run_demo(
         "  Ctrl-C to stop. Another fleet can join from a second terminal (same directory):\n"
         "    fleetcare sim --devices 1000 --speed 3600\n"
     )
+    api_server, api_task = await _serve_api(settings, db, store, api_port)
     worker_stop, fleet_stop = asyncio.Event(), threading.Event()
     worker_task = asyncio.create_task(worker.run(worker_stop))
     sim_stats = RunStats()
@@ -382,6 +445,9 @@ async def run_demo(
             await asyncio.sleep(0.1)
         worker_stop.set()
         await worker_task
+        api_server.should_exit = True
+        with contextlib.suppress(Exception):
+            await api_task
         if not models.done():  # a thread cannot be interrupted: let it finish and save
             console.print("finishing the models' training (saved for the next start)")
         with contextlib.suppress(Exception):  # a failure is shown in the loop

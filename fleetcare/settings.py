@@ -46,6 +46,15 @@ class ApiSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8080, ge=0, le=65535, description="Port to listen on.")
     rate_per_minute: int = Field(600, ge=1, description="Requests a minute per API key.")
+    jwt_secret: str = Field(
+        "",
+        description="Signs the console's and `/api/v1/auth/token`'s tokens. Empty: a random "
+        "secret per process (sign-ins end at a restart; several API processes need one set).",
+    )
+    token_hours: float = Field(8.0, gt=0, description="How long a sign-in lasts.")
+    secure_cookies: bool = Field(
+        False, description="Send the console's cookie over HTTPS only (on behind TLS)."
+    )
 
 
 class RulesSettings(BaseSettings):

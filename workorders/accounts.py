@@ -8,13 +8,15 @@ Roles and their scope:
 
 A key is 32 random bytes, shown once when it is issued. Only its SHA-256 is stored: a
 key is long and random, so a fast hash is safe here (a password would need a slow one),
-and the lookup is one indexed read. Errors: `AccountError` for anything refused, with
-the reason.
+and the lookup is one indexed read. A password (for the console's login) is short and
+chosen by a person, so it is stored with scrypt and a salt of its own. Errors:
+`AccountError` for anything refused, with the reason.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ from workorders.db import Database
 from workorders.tables import api_keys, api_users, customers, technicians, territories
 
 KEY_PREFIX = "fc_"
+MIN_PASSWORD = 10
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
 class Role(StrEnum):
@@ -130,6 +134,40 @@ class Accounts:
             )
         return int(done.rowcount or 0)
 
+    def set_password(self, user_id: str, password: str) -> None:
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
+        with self.db.engine.begin() as conn:
+            done = conn.execute(
+                api_users.update()
+                .where(api_users.c.id == user_id)
+                .values(password_hash=_hash_password(password))
+            )
+        if not done.rowcount:
+            raise AccountError(f"no account {user_id!r}")
+
+    def login(self, user_id: str, password: str) -> Principal | None:
+        """The account, when the password is its own and it is not disabled."""
+        with self.db.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(api_users).where(
+                    api_users.c.id == user_id, api_users.c.disabled_at.is_(None)
+                )
+            ).first()
+        if row is None or not row.password_hash:
+            return None
+        return _principal(row) if _check_password(password, row.password_hash) else None
+
+    def principal(self, user_id: str) -> Principal | None:
+        """A live account by id (what a signed token names)."""
+        with self.db.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(api_users).where(
+                    api_users.c.id == user_id, api_users.c.disabled_at.is_(None)
+                )
+            ).first()
+        return _principal(row) if row is not None else None
+
     def authenticate(self, key: str) -> Principal | None:
         """The account behind a live key, or None."""
         if not key.startswith(KEY_PREFIX):
@@ -152,6 +190,20 @@ def _exists(conn: sa.Connection, table: sa.Table, key: str | None, what: str, fl
         raise AccountError(f"a {what} account needs its {what} id ({flag})")
     if conn.execute(sa.select(table.c.id).where(table.c.id == key)).first() is None:
         raise AccountError(f"no {what} {key!r} in the registry")
+
+
+def _hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, **_SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def _check_password(password: str, stored: str) -> bool:
+    scheme, salt, digest = stored.split("$")
+    if scheme != "scrypt":
+        return False
+    mine = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), **_SCRYPT)
+    return hmac.compare_digest(mine.hex(), digest)
 
 
 def _principal(row: sa.Row[tuple[object, ...]]) -> Principal:

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from workorders.catalog import parts_for
 from workorders.db import Database
-from workorders.errors import ConcurrentChange, NotTheAssignee
+from workorders.errors import ConcurrentChange, InvalidAssignment, NotFound, NotTheAssignee
 from workorders.lifecycle import State
 from workorders.localtime import WEEKDAYS
 from workorders.orders import WorkOrder, WorkOrders
@@ -46,6 +46,7 @@ from workorders.tables import (
 )
 
 BUSY = (State.ASSIGNED, State.ACCEPTED, State.SCHEDULED, State.IN_PROGRESS)
+REASSIGNABLE = (State.ASSIGNED, State.ACCEPTED, State.SCHEDULED)  # back to open on the way
 DISPATCH_LOCK = 0x46C_D15  # an arbitrary, fixed advisory-lock key
 
 
@@ -261,6 +262,58 @@ class Dispatcher:
                 [{"oid": d.order_id, "why": d.why} for d in flagged],
             )
         return landed
+
+    # -- ops' own choice ---------------------------------------------------------------
+    def assign_to(
+        self,
+        order_id: int,
+        technician_id: str,
+        *,
+        actor: str,
+        reason: str = "",
+        now: datetime | None = None,
+    ) -> WorkOrder:
+        """Ops assign (or reassign) an order to a technician they chose, overriding
+        dispatch. A job with someone else goes back to open first (its booked visit
+        with it), both steps in the audit trail; the technician must then accept."""
+        now = now or datetime.now(UTC)
+        with self.db.engine.begin() as conn:
+            tech = conn.execute(
+                sa.select(technicians.c.id, technicians.c.active).where(
+                    technicians.c.id == technician_id
+                )
+            ).first()
+            if tech is None:
+                raise NotFound("technician", technician_id)
+            if not tech.active:
+                raise InvalidAssignment(f"technician {technician_id!r} is not active")
+            order = self.orders.get_in(conn, order_id)
+            if order.technician_id == technician_id and order.state is not State.OPEN:
+                return order
+            if order.state in REASSIGNABLE:
+                order = self.orders.transition_in(
+                    conn,
+                    order_id,
+                    State.OPEN,
+                    actor=actor,
+                    reason=reason or f"reassigned to {technician_id}",
+                    expect=order.state,
+                    now=now,
+                    technician_id=None,
+                    scheduled_start=None,
+                    scheduled_end=None,
+                )
+            return self.orders.transition_in(
+                conn,
+                order_id,
+                State.ASSIGNED,
+                actor=actor,
+                reason=reason or "chosen by ops",
+                expect=State.OPEN,
+                now=now,
+                technician_id=technician_id,
+                unassignable_reason=None,
+            )
 
     # -- the technician's answer -------------------------------------------------------
     def accept(

@@ -73,6 +73,10 @@ class NotTheAssignee(WorkordersError):
         )
 
 
+class InvalidAssignment(WorkordersError):
+    pass
+
+
 class SlotUnavailable(WorkordersError):
     def __init__(self, order_id: int, why: str) -> None:
         self.order_id, self.why = order_id, why

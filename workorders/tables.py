@@ -588,6 +588,7 @@ api_users = sa.Table(
     sa.Column("territories", sa.JSON, nullable=False),  # ops limited to these; [] = all
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("disabled_at", UTCDateTime),
+    sa.Column("password_hash", sa.String(256)),  # scrypt, for the console's login
 )
 
 api_keys = sa.Table(

@@ -1,33 +1,59 @@
-"""Devices as the consumer app and ops see them: the list in the caller's scope, and
-one device's health."""
+"""Devices as the consumer app and ops see them: the list in the caller's scope (ops can
+search it), one device's health, its telemetry history, and "I replaced the filter
+myself"."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 
 from api import views
-from api.deps import Caller, Db
-from api.schemas import DeviceHealth, DevicePublic, Problem
+from api.deps import MAX_ID, Caller, Customer, Db, Store
+from api.schemas import (
+    DeviceHealth,
+    DevicePublic,
+    Problem,
+    Sample,
+    SelfReplacedPublic,
+    Series,
+    TelemetryHistory,
+)
+from models.wear import STAGES
+from telemetry.metrics import MetricKind
+from telemetry.metrics import device_type as device_type_row
+from telemetry.records import Aggregation, RangeQuery
+from workorders.self_service import SelfService
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": Problem, "description": "no such device in your scope"}
 }
+MAX_POINTS = 2000
+NUMERIC = (MetricKind.FLOAT, MetricKind.INT)
 
 
 @router.get("", response_model=list[DevicePublic])
 async def list_devices(
     who: Caller,
     db: Db,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="Search: the start of a device id, serial or customer id, or part "
+            "of the address",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> list[DevicePublic]:
     """The devices you may see: a customer's own, a technician's assigned, ops' region."""
-    rows = await asyncio.to_thread(views.list_devices, db, who, limit=limit, offset=offset)
+    rows = await asyncio.to_thread(
+        views.list_devices, db, who, limit=limit, offset=offset, search=q
+    )
     return [DevicePublic.model_validate(r) for r in rows]
 
 
@@ -38,3 +64,109 @@ async def device_health(device_id: str, who: Caller, db: Db) -> DeviceHealth:
     and the open job."""
     found = await asyncio.to_thread(views.health, db, who, device_id, datetime.now(UTC))
     return DeviceHealth.model_validate(found)
+
+
+@router.get(
+    "/{device_id}/telemetry",
+    response_model=TelemetryHistory,
+    responses={**NOT_FOUND, 422: {"model": Problem}},
+)
+async def telemetry(
+    device_id: str,
+    who: Caller,
+    db: Db,
+    store: Store,
+    metric: Annotated[
+        list[str] | None,
+        Query(description="Repeat for several; default: the device type's main readings"),
+    ] = None,
+    start: Annotated[datetime | None, Query(description="Default: a week before `end`")] = None,
+    end: Annotated[datetime | None, Query(description="Default: now")] = None,
+    points: Annotated[
+        int, Query(ge=10, le=MAX_POINTS, description="At most this many points per series")
+    ] = 300,
+    aggregation: Aggregation = Aggregation.MEAN,
+) -> TelemetryHistory:
+    """A device's readings over time, downsampled: the range is cut into at most
+    `points` equal buckets and each is summarised (`mean`, `min`, `max` or `last`)."""
+    device = await asyncio.to_thread(views.get_device, db, who, device_id)
+    table = device_type_row(device.device_type)
+    names = metric or list(views.CHART_METRICS.get(device.device_type, ()))
+    for name in names:
+        m = table.by_name.get(name)
+        if m is None or m.kind not in NUMERIC:
+            known = ", ".join(x.name for x in table.metrics if x.kind in NUMERIC)
+            raise HTTPException(
+                422, f"metric {name!r}: a {device.device_type} has the numeric metrics {known}"
+            )
+    end = _utc(end) if end else datetime.now(UTC)
+    start = _utc(start) if start else end - timedelta(days=7)
+    if start >= end:
+        raise HTTPException(422, f"start ({start}) must be before end ({end})")
+    span_ms = int((end - start).total_seconds() * 1000)
+    every_ms = max(1000, -(-span_ms // points))  # ceil: never more than `points`
+    frame = await store.query(
+        RangeQuery(
+            device_type=device.device_type,
+            device_id=device_id,
+            metrics=tuple(names),
+            start=int(start.timestamp() * 1000),
+            end=int(end.timestamp() * 1000),
+            every_ms=every_ms,
+            aggregation=aggregation,
+        )
+    )
+    stamps = [datetime.fromtimestamp(t / 1000, UTC) for t in frame.ts]
+    return TelemetryHistory(
+        device_id=device_id,
+        start=start,
+        end=end,
+        series=[
+            Series(
+                metric=name,
+                unit=table.by_name[name].unit,
+                aggregation=aggregation.value,
+                every_s=every_ms // 1000,
+                points=[
+                    Sample(ts=ts, value=None if v is None else float(v))
+                    for ts, v in zip(stamps, frame.columns.get(name, []), strict=False)
+                ],
+            )
+            for name in names
+        ],
+    )
+
+
+@router.post(
+    "/{device_id}/filters/{stage}/replaced",
+    response_model=SelfReplacedPublic,
+    responses={**NOT_FOUND, 403: {"model": Problem}, 422: {"model": Problem}},
+)
+async def replaced_myself(device_id: str, stage: str, who: Customer, db: Db) -> SelfReplacedPublic:
+    """ "I replaced the filter myself": that stage's wear restarts (the device is told to
+    reset its counter), its old prediction is dropped, and a pending job to replace it is
+    cancelled."""
+
+    def run() -> SelfReplacedPublic:
+        device = views.get_device(db, who, device_id)
+        assert who.customer_id is not None
+        done = SelfService(db).replaced_filter(
+            device_id,
+            stage,
+            stages=STAGES.get(device.device_type, ()),
+            customer_id=who.customer_id,
+        )
+        return SelfReplacedPublic(
+            device_id=done.device_id,
+            stage=done.stage,
+            at=done.at,
+            cancelled_order=done.cancelled_order,
+        )
+
+    return await asyncio.to_thread(run)
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise HTTPException(422, f"{moment.isoformat()}: give the time with its offset, e.g. Z")
+    return moment.astimezone(UTC)

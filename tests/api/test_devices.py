@@ -39,7 +39,8 @@ def keys(world: Database) -> dict[str, str]:
 
 def client_for(db: Database, tmp_path: Path, rate: int = 600) -> TestClient:
     store = create_store(StoreSettings(backend="embedded"), str(tmp_path / "ts"))
-    return TestClient(create_app(ApiContext(db=db, store=store, rate_per_minute=rate)))
+    ctx = ApiContext(db=db, store=store, rate_per_minute=rate, photo_dir=tmp_path / "photos")
+    return TestClient(create_app(ctx))
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -67,7 +68,7 @@ def test_the_demo_runs_and_stores_telemetry(tmp_path: Path, broker: str) -> None
     """With Mosquitto on the PATH the demo starts it; without, the in-process amqtt."""
     data = tmp_path / "data"
     extra = ["--broker", "amqtt"] if broker == "amqtt" else []
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -79,18 +80,36 @@ def test_the_demo_runs_and_stores_telemetry(tmp_path: Path, broker: str) -> None
             "6",
             "--devices",
             "12",
+            "--api-port",
+            "0",
             *extra,
         ],
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=90,
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "readings in the store" in proc.stdout
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:  # the console is up while the demo runs, with a demo login
+        lines.append(line)
+        if "demo login: " in line:
+            url = "".join(lines).split("ops console: ")[1].split()[0].removesuffix("/console")
+            assert httpx.get(f"{url}/console/login", timeout=10).status_code == 200
+            user, password = line.split("demo login: ")[1].split()[::2]
+            signed = httpx.post(
+                f"{url}/api/v1/auth/token", data={"username": user, "password": password}
+            )
+            assert signed.status_code == 200, signed.text
+            break
+    out, err = proc.communicate(timeout=90)
+    stdout = "".join(lines) + out
+    assert proc.returncode == 0, stdout + err
+    assert "ops console: http://" in stdout
+    assert "readings in the store" in stdout
     for step in ("proposed (auto)", "dispatched to", "the customer picked", "completed on site",
                  "rated 5/5", "messages to the customer", "alert #"):  # fmt: skip
-        assert step in proc.stdout, f"the walk-through lacks {step!r}"
-    assert ("amqtt" in proc.stdout) == (broker == "amqtt")
+        assert step in stdout, f"the walk-through lacks {step!r}"
+    assert ("amqtt" in stdout) == (broker == "amqtt")
     count = runner.invoke(app, ["--data-dir", str(data), "telemetry", "count"])
     assert int(count.stdout.strip()) > 100  # 12 devices reporting 4 times a wall second
     letters = runner.invoke(app, ["--data-dir", str(data), "deadletters", "list", "--json"])

@@ -1,0 +1,438 @@
+"""The ops console: server-rendered pages (Jinja2, htmx for the clicks, uPlot for the
+charts, both served from `api/static`, never a CDN), signed in with a password; the
+session is the same signed token the API takes, in an HttpOnly, SameSite=Lax cookie
+(so another site cannot post a form with it).
+
+Pages: the review queue of auto-generated jobs (each with its evidence chart and
+one-click approve / assign / reject / cancel), a device page (telemetry charts, the
+filter-life curve to the predicted exhaustion), the SLA board, KPIs, the parts forecast
+and dead letters. The queue follows changes live over server-sent events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+
+from api import views
+from api.context import ApiContext
+from api.deps import SESSION_COOKIE, Db, context, principal_of
+from api.routes.orders import _approve, _cancel, _reject
+from workorders.accounts import Accounts, Principal, Role
+from workorders.db import Database
+from workorders.dead_letters import DeadLetterRepository
+from workorders.dispatch import Dispatcher
+from workorders.errors import WorkordersError
+from workorders.kpis import kpis
+from workorders.lifecycle import Origin, State
+from workorders.orders import WorkOrder, WorkOrders
+from workorders.parts_forecast import forecast
+from workorders.tables import filter_replacements, technicians, work_order_events
+
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+router = APIRouter(prefix="/console", include_in_schema=False)
+EVENTS_POLL_S = 1.0
+
+
+class SignIn(Exception):
+    """Not signed in (or not ops): go to the login page."""
+
+
+def console_user(request: Request, db: Db) -> Principal:
+    token = request.cookies.get(SESSION_COOKIE)
+    who = principal_of(request, db, token) if token else None
+    if who is None or who.role not in (Role.OPS, Role.ADMIN):
+        raise SignIn
+    return who
+
+
+OpsUser = Annotated[Principal, Depends(console_user)]
+Ctx = Annotated[ApiContext, Depends(context)]
+
+
+def page(request: Request, name: str, who: Principal | None, **data: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, {"who": who, **data})
+
+
+# -- signing in --------------------------------------------------------------------------
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, error: str = "") -> HTMLResponse:
+    return page(request, "login.html", None, error=error)
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    db: Db,
+    ctx: Ctx,
+    username: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+) -> Response:
+    wait = request.app.state.login_limiter.take(username)
+    who = None if wait > 0 else await asyncio.to_thread(Accounts(db).login, username, password)
+    if who is None or who.role not in (Role.OPS, Role.ADMIN):
+        why = (
+            "too many tries: wait a minute"
+            if wait > 0
+            else "the console is for ops and admin accounts"
+            if who is not None
+            else "wrong account or password"
+        )
+        return page(request, "login.html", None, error=why, username=username)
+    out = RedirectResponse("/console", status_code=303)
+    out.set_cookie(
+        SESSION_COOKIE,
+        ctx.tokens.issue(who.user_id),
+        max_age=int(ctx.tokens.ttl.total_seconds()),
+        httponly=True,
+        samesite="lax",
+        secure=ctx.secure_cookies,
+    )
+    return out
+
+
+@router.post("/logout")
+async def logout() -> Response:
+    out = RedirectResponse("/console/login", status_code=303)
+    out.delete_cookie(SESSION_COOKIE)
+    return out
+
+
+# -- the review queue --------------------------------------------------------------------
+def _queue(db: Database, who: Principal, show: str) -> dict[str, Any]:
+    states = {
+        "review": (State.PROPOSED.value,),
+        "live": tuple(
+            s.value
+            for s in State
+            if s not in (State.CLOSED, State.REJECTED, State.CANCELLED, State.COMPLETED)
+        ),
+        "all": (),
+    }[show]
+    f = views.OrderFilter(states=states, origin=Origin.AUTO.value if show == "review" else None)
+    orders = views.orders(db, who, f, limit=100, offset=0)
+    wo = WorkOrders(db)
+    now = datetime.now(UTC)
+    return {
+        "orders": [
+            {"o": o, "evidence": wo.evidence(o.id), "sla": wo.sla_status(o, now).value}
+            for o in orders
+        ],
+        "technicians": _technicians(db),
+        "show": show,
+    }
+
+
+def _technicians(db: Database) -> list[str]:
+    with db.engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(technicians.c.id)
+                .where(technicians.c.active.is_(True))
+                .order_by(technicians.c.id)
+            ).scalars()
+        )
+
+
+@router.get("", response_class=HTMLResponse)
+async def queue_page(request: Request, who: OpsUser, db: Db, show: str = "review") -> HTMLResponse:
+    show = show if show in ("review", "live", "all") else "review"
+    data = await asyncio.to_thread(_queue, db, who, show)
+    return page(request, "queue.html", who, **data)
+
+
+@router.get("/queue/rows", response_class=HTMLResponse)
+async def queue_rows(request: Request, who: OpsUser, db: Db, show: str = "review") -> HTMLResponse:
+    show = show if show in ("review", "live", "all") else "review"
+    data = await asyncio.to_thread(_queue, db, who, show)
+    return page(request, "_rows.html", who, **data)
+
+
+def _row(
+    request: Request, db: Database, who: Principal, order: WorkOrder, error: str = ""
+) -> HTMLResponse:
+    wo = WorkOrders(db)
+    item = {"o": order, "evidence": wo.evidence(order.id), "sla": wo.sla_status(order).value}
+    return page(request, "_row.html", who, item=item, error=error, technicians=_technicians(db))
+
+
+async def _act(
+    request: Request, db: Database, who: Principal, order_id: int, act: Any
+) -> HTMLResponse:
+    def run() -> HTMLResponse:
+        try:
+            moved = act()
+            return _row(request, db, who, moved)
+        except WorkordersError as exc:
+            order = views.order_in_scope(db, who, order_id)
+            return _row(request, db, who, order, error=str(exc))
+
+    return await asyncio.to_thread(run)
+
+
+@router.post("/orders/{order_id}/approve", response_class=HTMLResponse)
+async def approve(request: Request, order_id: int, who: OpsUser, db: Db) -> HTMLResponse:
+    return await _act(request, db, who, order_id, lambda: _approve(db, who, order_id))
+
+
+@router.post("/orders/{order_id}/reject", response_class=HTMLResponse)
+async def reject(
+    request: Request,
+    order_id: int,
+    who: OpsUser,
+    db: Db,
+    reason: Annotated[str, Form()] = "rejected in the console",
+) -> HTMLResponse:
+    return await _act(
+        request,
+        db,
+        who,
+        order_id,
+        lambda: _reject(db, who, order_id, reason or "rejected in the console"),
+    )
+
+
+@router.post("/orders/{order_id}/cancel", response_class=HTMLResponse)
+async def cancel(
+    request: Request,
+    order_id: int,
+    who: OpsUser,
+    db: Db,
+    reason: Annotated[str, Form()] = "cancelled in the console",
+) -> HTMLResponse:
+    return await _act(
+        request,
+        db,
+        who,
+        order_id,
+        lambda: _cancel(db, who, order_id, reason or "cancelled in the console"),
+    )
+
+
+@router.post("/orders/{order_id}/assign", response_class=HTMLResponse)
+async def assign(
+    request: Request, order_id: int, who: OpsUser, db: Db, technician_id: Annotated[str, Form()]
+) -> HTMLResponse:
+    def act() -> WorkOrder:
+        views.order_in_scope(db, who, order_id)
+        order = WorkOrders(db).get(order_id)
+        if order.state is State.PROPOSED:  # approving by naming the technician
+            WorkOrders(db).transition(
+                order_id, State.OPEN, actor=who.user_id, expect=State.PROPOSED
+            )
+        return Dispatcher(db).assign_to(order_id, technician_id, actor=who.user_id)
+
+    return await _act(request, db, who, order_id, act)
+
+
+@router.get("/events")
+async def events(request: Request, who: OpsUser, db: Db) -> StreamingResponse:
+    """Server-sent events: `orders` whenever any work order moved (the page refreshes
+    its rows). Polls the audit trail's newest id: cheap, and works with any number of
+    API processes."""
+
+    def newest() -> int:
+        with db.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(work_order_events.c.id))).scalar() or 0)
+
+    async def stream() -> AsyncIterator[str]:
+        seen = await asyncio.to_thread(newest)
+        yield "retry: 3000\n\n"
+        while not await request.is_disconnected():
+            await asyncio.sleep(EVENTS_POLL_S)
+            now = await asyncio.to_thread(newest)
+            if now != seen:
+                seen = now
+                yield f"event: orders\ndata: {now}\n\n"
+            else:
+                yield ": still here\n\n"
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )
+
+
+# -- a device ---------------------------------------------------------------------------
+def _device(db: Database, who: Principal, device_id: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    health = views.health(db, who, device_id, now)
+    with db.engine.connect() as conn:
+        replaced = dict(
+            conn.execute(
+                sa.select(filter_replacements.c.stage, sa.func.max(filter_replacements.c.at))
+                .where(filter_replacements.c.device_id == device_id)
+                .group_by(filter_replacements.c.stage)
+            ).all()
+        )
+    curves = []
+    for f in health["filters"]:
+        curves.append(
+            {
+                "stage": f["stage"],
+                "now": now.timestamp(),
+                "condition": f["condition_pct"],
+                "exhausted": f["predicted_exhaustion"].timestamp(),
+                "low": f["low"].timestamp() if f["low"] else None,
+                "high": f["high"].timestamp() if f["high"] else None,
+                "rated": f["rated_exhaustion"].timestamp() if f["rated_exhaustion"] else None,
+                "replaced": replaced[f["stage"]].timestamp() if f["stage"] in replaced else None,
+            }
+        )
+    orders = views.orders(db, who, views.OrderFilter(device_id=device_id), limit=20, offset=0)
+    return {"h": health, "curves": json.dumps(curves), "orders": orders}
+
+
+@router.get("/devices/{device_id}", response_class=HTMLResponse)
+async def device_page(request: Request, device_id: str, who: OpsUser, db: Db) -> HTMLResponse:
+    data = await asyncio.to_thread(_device, db, who, device_id)
+    return page(request, "device.html", who, device_id=device_id, **data)
+
+
+@router.get("/devices", response_class=HTMLResponse)
+async def device_search(request: Request, who: OpsUser, db: Db, q: str = "") -> HTMLResponse:
+    rows = await asyncio.to_thread(
+        views.list_devices, db, who, limit=100, offset=0, search=q or None
+    )
+    return page(
+        request,
+        "table.html",
+        who,
+        title="Devices",
+        search=q,
+        columns=["id", "device_type", "serial", "customer_id", "territory_id", "address"],
+        rows=[asdict(r) for r in rows],
+        link={"id": "/console/devices/"},
+    )
+
+
+# -- boards ---------------------------------------------------------------------------
+@router.get("/sla", response_class=HTMLResponse)
+async def sla_board(request: Request, who: OpsUser, db: Db) -> HTMLResponse:
+    def run() -> list[dict[str, Any]]:
+        out = []
+        now = datetime.now(UTC)
+        for sla in ("breached", "at_risk"):
+            f = views.OrderFilter(sla=sla)
+            for o in views.orders(db, who, f, limit=500, offset=0, now=now):
+                late = (now - o.due_at).total_seconds() / 3600 if o.due_at else None
+                out.append(
+                    {
+                        "sla": sla,
+                        "id": o.id,
+                        "device_id": o.device_id,
+                        "problem_kind": o.problem_kind,
+                        "state": o.state.value,
+                        "technician_id": o.technician_id,
+                        "territory_id": o.territory_id,
+                        "due_at": f"{o.due_at:%Y-%m-%d %H:%M}" if o.due_at else "",
+                        "hours_over": f"{late:+.1f}" if late is not None else "",
+                    }
+                )
+        return out
+
+    rows = await asyncio.to_thread(run)
+    return page(
+        request,
+        "table.html",
+        who,
+        title="SLA board: breached, then at risk",
+        columns=[
+            "sla",
+            "id",
+            "device_id",
+            "problem_kind",
+            "state",
+            "technician_id",
+            "territory_id",
+            "due_at",
+            "hours_over",
+        ],
+        rows=rows,
+        link={"device_id": "/console/devices/"},
+    )
+
+
+@router.get("/kpis", response_class=HTMLResponse)
+async def kpi_board(request: Request, who: OpsUser, db: Db) -> HTMLResponse:
+    end = datetime.now(UTC) + timedelta(days=1)
+    rows = await asyncio.to_thread(kpis, db, end - timedelta(weeks=12), end)
+    shown = [
+        {k: (f"{v:.2f}" if isinstance(v, float) else v) for k, v in asdict(r).items()} for r in rows
+    ]
+    chart = {
+        "x": [
+            datetime.combine(r.period, datetime.min.time(), tzinfo=UTC).timestamp() for r in rows
+        ],
+        "groups": [r.group for r in rows],
+        "opened": [r.opened for r in rows],
+        "completed": [r.completed for r in rows],
+    }
+    return page(
+        request,
+        "table.html",
+        who,
+        title="KPIs, per outlet and week (12 weeks)",
+        columns=list(shown[0]) if shown else ["group", "period"],
+        rows=shown,
+        kpi_chart=json.dumps(chart),
+    )
+
+
+@router.get("/parts", response_class=HTMLResponse)
+async def parts_board(request: Request, who: OpsUser, db: Db) -> HTMLResponse:
+    rows = await asyncio.to_thread(forecast, db)
+    shown = [
+        {k: (f"{v:.1f}" if isinstance(v, float) else v) for k, v in asdict(r).items()} for r in rows
+    ]
+    return page(
+        request,
+        "table.html",
+        who,
+        title="Parts demand forecast (8 weeks)",
+        columns=[
+            "outlet_id",
+            "sku",
+            "week",
+            "from_orders",
+            "from_predictions",
+            "expected",
+            "on_hand",
+            "shortfall",
+        ],
+        rows=shown,
+    )
+
+
+@router.get("/dead-letters", response_class=HTMLResponse)
+async def dead_letters(request: Request, who: OpsUser, db: Db) -> HTMLResponse:
+    rows = await asyncio.to_thread(DeadLetterRepository(db).list, limit=200)
+    shown = [
+        {
+            "id": d.id,
+            "reason": d.reason,
+            "detail": d.detail,
+            "topic": d.topic,
+            "count": d.count,
+            "last_seen_at": f"{d.last_seen_at:%Y-%m-%d %H:%M:%S}",
+            "payload": d.payload[:120].decode("utf-8", "replace"),
+        }
+        for d in rows
+    ]
+    return page(
+        request,
+        "table.html",
+        who,
+        title="Dead letters (pending)",
+        columns=["id", "reason", "detail", "topic", "count", "last_seen_at", "payload"],
+        rows=shown,
+        replay=True,
+    )

@@ -1,0 +1,195 @@
+"""The ops console in a real browser: Debian's Chromium driven by Playwright (never a
+downloaded browser). Sign in, approve an auto-generated job and see it move to dispatch,
+watch a new job arrive live (server-sent events), open a device page and see its
+telemetry chart and filter-life curve drawn. Screenshots are kept in test-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from api import ApiContext, create_app
+from telemetry.backends import StoreSettings, create_store
+from telemetry.records import Reading
+from tests.services import missing
+from tests.workorders.helpers import opened
+from workorders.accounts import Accounts, Role
+from workorders.db import Database
+from workorders.lifecycle import Origin
+from workorders.parts_forecast import PredictedExhaustion, Predictions
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(os.environ.get("FLEETCARE_ARTIFACTS", "test-artifacts"))
+NOW = datetime.now(UTC)
+PASSWORD = "ops password 1"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def console(tmp_path: Path) -> Iterator[tuple[str, Database]]:
+    """The app on a free port, on SQLite with the test world, a purifier's telemetry
+    and a signed-in-able ops account."""
+    if not Path(CHROMIUM).exists():
+        missing(f"{CHROMIUM} (Debian's chromium package)")
+    from tests.world import WORLD
+    from workorders.service_registry import ServiceRegistry, parse_doc
+
+    db = Database(f"sqlite:///{tmp_path / 'fc.sqlite3'}")
+    db.upgrade()
+    ServiceRegistry(db).load(parse_doc(WORLD))  # type: ignore[arg-type]
+    Accounts(db).create("ops-1", name="Mei (ops)", role=Role.OPS)
+    Accounts(db).set_password("ops-1", PASSWORD)
+    settings = StoreSettings(backend="embedded")
+    start = NOW - timedelta(days=3)
+
+    async def seed() -> None:
+        async with create_store(settings, str(tmp_path / "ts")) as store:
+            await store.write(
+                [
+                    Reading(
+                        device_type="purifier",
+                        device_id="ap-1",
+                        boot=1,
+                        seq=i,
+                        ts=int((start + timedelta(minutes=10 * i)).timestamp() * 1000),
+                        metrics={"pm25": 20.0 + (i % 36), "fan_rpm": 800.0 + 2 * (i % 50)},
+                    )
+                    for i in range(3 * 144)
+                ]
+            )
+
+    import asyncio
+
+    asyncio.run(seed())
+    Predictions(db).record(
+        [
+            PredictedExhaustion(
+                "ap-1",
+                "main",
+                NOW + timedelta(days=9),
+                0.8,
+                "filter-life",
+                low=NOW + timedelta(days=6),
+                high=NOW + timedelta(days=13),
+                consumed=0.85,
+                rated_at=NOW + timedelta(days=40),
+            )
+        ]
+    )
+    ctx = ApiContext(db=db, store=create_store(settings, str(tmp_path / "ts")))
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(ctx),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", db
+    server.should_exit = True
+    thread.join(10)
+    db.dispose()
+
+
+@pytest.fixture
+def browser_page() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        yield page
+        browser.close()
+
+
+def test_sign_in_approve_a_job_into_dispatch_and_see_new_jobs_arrive_live(
+    console: tuple[str, Database], browser_page: object
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    url, db = console
+    page: Page = browser_page  # type: ignore[assignment]
+    job = opened(db, "ap-1", "filter_replacement", NOW - timedelta(days=1), origin=Origin.AUTO)
+
+    page.goto(f"{url}/console")
+    expect(page).to_have_url(f"{url}/console/login")
+    page.fill("input[name=username]", "ops-1")
+    page.fill("input[name=password]", "wrong password")
+    page.click("button[type=submit]")
+    expect(page.get_by_role("alert")).to_contain_text("wrong account or password")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(f"{url}/console")
+
+    row = page.locator(f"#job-{job}")
+    expect(row).to_have_attribute("data-state", "proposed")
+    chart = row.locator(".evidence-chart")
+    expect(chart).to_have_attribute("data-drawn", "1", timeout=15_000)
+    expect(chart.locator("canvas")).to_have_count(1)
+    page.screenshot(path=str(ARTIFACTS / "console-queue.png"), full_page=True)
+
+    row.get_by_role("button", name="Approve").click()
+    expect(page.locator(f"#job-{job}")).to_have_attribute("data-state", "assigned")
+    expect(page.locator(f"#job-{job}")).to_contain_text("Technician tech-1")
+    page.screenshot(path=str(ARTIFACTS / "console-approved.png"), full_page=True)
+
+    # a job raised while the page is open appears without a reload
+    fresh = opened(db, "wp-1", "filter_replacement_ro", NOW, origin=Origin.AUTO)
+    expect(page.locator(f"#job-{fresh}")).to_have_attribute(
+        "data-state", "proposed", timeout=15_000
+    )
+
+
+def test_a_device_page_draws_its_telemetry_and_filter_life_curve(
+    console: tuple[str, Database], browser_page: object
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    url, _ = console
+    page: Page = browser_page  # type: ignore[assignment]
+    page.goto(f"{url}/console/login")
+    page.fill("input[name=username]", "ops-1")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{url}/console/devices?q=ap-")
+    page.get_by_role("link", name="ap-1").click()
+    expect(page).to_have_url(f"{url}/console/devices/ap-1")
+    telemetry = page.locator("#telemetry-chart")
+    expect(telemetry).to_have_attribute("data-drawn", "1", timeout=15_000)
+    expect(telemetry.locator("canvas")).to_have_count(1)
+    assert int(telemetry.get_attribute("data-points") or 0) > 50  # 3 days in 200 buckets of 7
+    curve = page.locator("#filter-curve")
+    expect(curve).to_have_attribute("data-drawn", "1")
+    expect(curve.locator("canvas")).to_have_count(1)
+    expect(page.locator("td.status-warning")).to_have_text("warning")
+    page.screenshot(path=str(ARTIFACTS / "console-device.png"), full_page=True)
+    for board, text in [
+        ("sla", "SLA board"),
+        ("kpis", "KPIs"),
+        ("parts", "Parts demand forecast"),
+        ("dead-letters", "Dead letters"),
+    ]:
+        page.goto(f"{url}/console/{board}")
+        expect(page.locator("h1")).to_contain_text(text)

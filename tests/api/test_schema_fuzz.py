@@ -1,0 +1,86 @@
+"""Schemathesis against the OpenAPI document: generated requests to every operation, with
+an ops key, find no server error (5xx) and no response outside the documented schema's
+status codes. The app runs in a real server on SQLite with the test world."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, given, settings
+
+from api import ApiContext, create_app
+from telemetry.backends import StoreSettings, create_store
+from tests.workorders.helpers import accepted, opened
+from workorders.accounts import Accounts, Role
+from workorders.db import Database
+from workorders.lifecycle import Origin
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    from datetime import UTC, datetime
+
+    from tests.world import WORLD
+    from workorders.service_registry import ServiceRegistry, parse_doc
+
+    tmp: Path = tmp_path_factory.mktemp("fuzz")
+    db = Database(f"sqlite:///{tmp / 'fc.sqlite3'}")
+    db.upgrade()
+    ServiceRegistry(db).load(parse_doc(WORLD))  # type: ignore[arg-type]
+    now = datetime.now(UTC)
+    opened(db, "ap-1", "filter_replacement", now, origin=Origin.AUTO)
+    accepted(db, "ap-2", "filter_replacement", now)
+    key = Accounts(db).create("ops", name="Ops", role=Role.OPS).key
+    store = create_store(StoreSettings(backend="embedded"), str(tmp / "ts"))
+    ctx = ApiContext(db=db, store=store, rate_per_minute=100_000, photo_dir=tmp / "photos")
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", key
+    server.should_exit = True
+    thread.join(10)
+    db.dispose()
+
+
+def test_no_request_the_schema_allows_gets_a_server_error(served: tuple[str, str]) -> None:
+    url, key = served
+    schema = schemathesis.openapi.from_url(f"{url}/openapi.json")
+    failures: list[str] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) > 30  # every route is documented
+
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=12,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        def probe(case: schemathesis.Case) -> None:
+            response = case.call(headers={"Authorization": f"Bearer {key}"})
+            if response.status_code >= 500:
+                failures.append(f"{case.method} {case.formatted_path}: {response.text[:200]}")
+
+        probe()
+    assert failures == []
