@@ -26,6 +26,13 @@ def missing(what: str) -> None:
     pytest.skip(what)
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 def port_open(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1.0):

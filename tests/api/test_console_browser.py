@@ -6,7 +6,6 @@ telemetry chart and filter-life curve drawn. Screenshots are kept in test-artifa
 from __future__ import annotations
 
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ import uvicorn
 from api import ApiContext, create_app
 from telemetry.backends import StoreSettings, create_store
 from telemetry.records import Reading
-from tests.services import missing
+from tests.services import free_port, missing
 from tests.workorders.helpers import opened
 from workorders.accounts import Accounts, Role
 from workorders.db import Database
@@ -30,12 +29,6 @@ CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("FLEETCARE_ARTIFACTS", "test-artifacts"))
 NOW = datetime.now(UTC)
 PASSWORD = "ops password 1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -90,7 +83,7 @@ def console(tmp_path: Path) -> Iterator[tuple[str, Database]]:
         ]
     )
     ctx = ApiContext(db=db, store=create_store(settings, str(tmp_path / "ts")))
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(ctx),

@@ -4,16 +4,14 @@ operations endpoints. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api import ApiContext, create_app
-from telemetry.backends import StoreSettings, create_store
 from telemetry.records import Reading
+from tests.api.conftest import client_for
 from tests.workorders.helpers import opened
 from workorders.accounts import AccountError, Accounts, Role
 from workorders.db import Database
@@ -21,32 +19,6 @@ from workorders.device_state import DeviceStateRepository, StateUpdate
 from workorders.parts_forecast import PredictedExhaustion, Predictions
 
 NOW = datetime.now(UTC)
-
-
-@pytest.fixture
-def keys(world: Database) -> dict[str, str]:
-    accounts = Accounts(world)
-    return {
-        "li": accounts.create("li", name="Li", role=Role.CUSTOMER, customer_id="c-app").key,
-        "wang": accounts.create("wang", name="Wang", role=Role.CUSTOMER, customer_id="c-sms").key,
-        "zhang": accounts.create(
-            "zhang", name="Zhang", role=Role.TECHNICIAN, technician_id="tech-1"
-        ).key,
-        "ops": accounts.create("ops", name="Ops", role=Role.OPS).key,
-        "ops-t2": accounts.create("ops-t2", name="Ops", role=Role.OPS, territories_=["t-2"]).key,
-    }
-
-
-def client_for(db: Database, tmp_path: Path, rate: int = 600) -> TestClient:
-    store = create_store(StoreSettings(backend="embedded"), str(tmp_path / "ts"))
-    ctx = ApiContext(db=db, store=store, rate_per_minute=rate, photo_dir=tmp_path / "photos")
-    return TestClient(create_app(ctx))
-
-
-@pytest.fixture
-def client(world: Database, tmp_path: Path) -> Iterator[TestClient]:
-    with client_for(world, tmp_path) as c:
-        yield c
 
 
 def bearer(key: str) -> dict[str, str]:

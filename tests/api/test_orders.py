@@ -4,37 +4,16 @@ Roles are checked (403) and scope hides what is not yours (404)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.test_devices import bearer, client_for
+from tests.api.test_devices import bearer
 from tests.workorders.helpers import opened
-from workorders.accounts import Accounts, Role
 from workorders.db import Database
 from workorders.lifecycle import Origin
 
 NOW = datetime.now(UTC)
-
-
-@pytest.fixture
-def keys(world: Database) -> dict[str, str]:
-    a = Accounts(world)
-    return {
-        "ops": a.create("ops", name="Ops", role=Role.OPS).key,
-        "ops-t2": a.create("ops-t2", name="Ops", role=Role.OPS, territories_=["t-2"]).key,
-        "li": a.create("li", name="Li", role=Role.CUSTOMER, customer_id="c-app").key,
-        "zhang": a.create("zhang", name="Zhang", role=Role.TECHNICIAN, technician_id="tech-1").key,
-    }
-
-
-@pytest.fixture
-def client(world: Database, tmp_path: Path) -> Iterator[TestClient]:
-    with client_for(world, tmp_path) as c:
-        yield c
 
 
 def test_only_ops_and_admins_see_the_queue(client: TestClient, keys: dict[str, str]) -> None:

@@ -4,7 +4,6 @@ status codes. The app runs in a real server on SQLite with the test world."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -17,16 +16,11 @@ from hypothesis import HealthCheck, given, settings
 
 from api import ApiContext, create_app
 from telemetry.backends import StoreSettings, create_store
+from tests.services import free_port
 from tests.workorders.helpers import accepted, opened
 from workorders.accounts import Accounts, Role
 from workorders.db import Database
 from workorders.lifecycle import Origin
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +40,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     key = Accounts(db).create("ops", name="Ops", role=Role.OPS).key
     store = create_store(StoreSettings(backend="embedded"), str(tmp / "ts"))
     ctx = ApiContext(db=db, store=store, rate_per_minute=100_000, photo_dir=tmp / "photos")
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="error")
     )

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.test_devices import bearer, client_for
+from tests.api.test_devices import bearer
 from tests.workorders.helpers import accepted, opened
-from workorders.accounts import Accounts, Role
+from workorders.accounts import Accounts
 from workorders.db import Database
 from workorders.lifecycle import Origin
 from workorders.parts_forecast import PredictedExhaustion, Predictions
@@ -25,25 +22,6 @@ from workorders.tables import device_commands, filter_replacements
 
 NOW = datetime.now(UTC)
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
-
-
-@pytest.fixture
-def keys(world: Database) -> dict[str, str]:
-    accounts = Accounts(world)
-    return {
-        "li": accounts.create("li", name="Li", role=Role.CUSTOMER, customer_id="c-app").key,
-        "wang": accounts.create("wang", name="Wang", role=Role.CUSTOMER, customer_id="c-sms").key,
-        "zhang": accounts.create(
-            "zhang", name="Zhang", role=Role.TECHNICIAN, technician_id="tech-1"
-        ).key,
-        "ops": accounts.create("ops", name="Ops", role=Role.OPS).key,
-    }
-
-
-@pytest.fixture
-def client(world: Database, tmp_path: Path) -> Iterator[TestClient]:
-    with client_for(world, tmp_path) as c:
-        yield c
 
 
 def test_book_visit_set_off_start_complete_with_a_photo_rate_and_close(
