@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api import console, errors
+from api.authcache import CredentialCache
 from api.context import ApiContext
 from api.ratelimit import TokenBuckets
 from api.routes import auth, devices, health, jobs, me, ops, orders
@@ -33,6 +34,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         try:
             yield
         finally:
+            await ctx.db.aclose()
             if ctx.owns_store:
                 await ctx.store.close()
 
@@ -45,6 +47,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.ctx = ctx
     app.state.limiter = TokenBuckets(ctx.rate_per_minute)
     app.state.login_limiter = TokenBuckets(LOGIN_TRIES_PER_MINUTE)
+    app.state.credentials = CredentialCache(ctx.auth_cache_s)
     errors.install(app)
     for module in (health, auth, me, devices, orders, jobs, ops):
         app.include_router(module.router)

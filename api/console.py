@@ -47,9 +47,9 @@ class SignIn(Exception):
     """Not signed in (or not ops): go to the login page."""
 
 
-def console_user(request: Request, db: Db) -> Principal:
+async def console_user(request: Request, db: Db) -> Principal:
     token = request.cookies.get(SESSION_COOKIE)
-    who = principal_of(request, db, token) if token else None
+    who = await principal_of(request, db, token) if token else None
     if who is None or who.role not in (Role.OPS, Role.ADMIN):
         raise SignIn
     return who
@@ -122,9 +122,10 @@ def _queue(db: Database, who: Principal, show: str) -> dict[str, Any]:
     orders = views.orders(db, who, f, limit=100, offset=0)
     wo = WorkOrders(db)
     now = datetime.now(UTC)
+    evidence = wo.evidence_for([o.id for o in orders])
     return {
         "orders": [
-            {"o": o, "evidence": wo.evidence(o.id), "sla": wo.sla_status(o, now).value}
+            {"o": o, "evidence": evidence.get(o.id, []), "sla": wo.sla_status(o, now).value}
             for o in orders
         ],
         "technicians": _technicians(db),
@@ -162,7 +163,7 @@ def _row(
 ) -> HTMLResponse:
     wo = WorkOrders(db)
     item = {"o": order, "evidence": wo.evidence(order.id), "sla": wo.sla_status(order).value}
-    return page(request, "_row.html", who, item=item, error=error, technicians=_technicians(db))
+    return page(request, "_row.html", who, item=item, error=error)
 
 
 async def _act(
@@ -264,7 +265,7 @@ async def events(request: Request, who: OpsUser, db: Db) -> StreamingResponse:
 # -- a device ---------------------------------------------------------------------------
 def _device(db: Database, who: Principal, device_id: str) -> dict[str, Any]:
     now = datetime.now(UTC)
-    health = views.health(db, who, device_id, now)
+    health = db.read(lambda conn: views.health(conn, who, device_id, now))
     with db.engine.connect() as conn:
         replaced = dict(
             conn.execute(

@@ -27,4 +27,6 @@ class ApiContext:
     catalog: Catalog = field(default_factory=load_catalog)  # for rule status
     models: ModelRegistry | None = None  # for model status
     secure_cookies: bool = False  # the console's cookie only over HTTPS (behind TLS: on)
+    # seconds a credential's account is remembered (api/authcache.py); 0: read every time
+    auth_cache_s: float = 0.0
     owns_store: bool = True  # open and close it with the app (not when shared: the demo)

@@ -8,17 +8,18 @@ header, or the console's session cookie (the same signed token). Missing or unkn
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import looks_like_jwt
+from api.authcache import CredentialCache
 from api.context import ApiContext
 from api.ratelimit import TokenBuckets
 from telemetry.store import TelemetryStore
-from workorders.accounts import Accounts, Principal, Role
+from workorders.accounts import Principal, Role, principal_by_id, principal_by_key
 from workorders.db import Database
 
 SESSION_COOKIE = "fc_session"
@@ -26,16 +27,16 @@ _bearer = HTTPBearer(auto_error=False, description="An API key: `fleetcare users
 _header = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def context(request: Request) -> ApiContext:
+async def context(request: Request) -> ApiContext:
     ctx: ApiContext = request.app.state.ctx
     return ctx
 
 
-def database(ctx: Annotated[ApiContext, Depends(context)]) -> Database:
+async def database(ctx: Annotated[ApiContext, Depends(context)]) -> Database:
     return ctx.db
 
 
-def store(ctx: Annotated[ApiContext, Depends(context)]) -> TelemetryStore:
+async def store(ctx: Annotated[ApiContext, Depends(context)]) -> TelemetryStore:
     return ctx.store
 
 
@@ -43,7 +44,7 @@ Db = Annotated[Database, Depends(database)]
 Store = Annotated[TelemetryStore, Depends(store)]
 
 
-def caller(
+async def caller(
     request: Request,
     db: Db,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -58,7 +59,7 @@ def caller(
             "(`fleetcare users create` issues one; `/api/v1/auth/token` signs you in)",
             headers=challenge,
         )
-    who = principal_of(request, db, key)
+    who = await principal_of(request, db, key)
     if who is None:
         raise HTTPException(
             401, "unknown or revoked API key, or an expired token", headers=challenge
@@ -78,18 +79,30 @@ def caller(
 Caller = Annotated[Principal, Depends(caller)]
 
 
-def principal_of(request: Request, db: Database, credential: str) -> Principal | None:
+async def principal_of(request: Request, db: Database, credential: str) -> Principal | None:
+    """Who a key or signed token belongs to: read from the database, or remembered for
+    `api.auth_cache_s` seconds (api/authcache.py)."""
+    cache: CredentialCache = request.app.state.credentials
+    who = cache.get(credential)
+    if who is not None:
+        return who
     if looks_like_jwt(credential):
         ctx: ApiContext = request.app.state.ctx
         user_id = ctx.tokens.subject(credential)
-        return Accounts(db).principal(user_id) if user_id else None
-    return Accounts(db).authenticate(credential)
+        if not user_id:
+            return None
+        who = await db.aread(lambda conn: principal_by_id(conn, user_id))
+    else:
+        who = await db.aread(lambda conn: principal_by_key(conn, credential))
+    if who is not None:
+        cache.put(credential, who)
+    return who
 
 
-def role(*allowed: Role) -> Callable[[Principal], Principal]:
+def role(*allowed: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets only these roles through (403 for the others)."""
 
-    def check(who: Caller) -> Principal:
+    async def check(who: Caller) -> Principal:  # async: no thread for a comparison
         if who.role not in allowed:
             names = " or ".join(r.value for r in allowed)
             raise HTTPException(403, f"this needs the role {names}; your key is {who.role.value}")

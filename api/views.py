@@ -5,6 +5,7 @@ scope is `NotFound`, as if it did not exist (its id says nothing)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -19,8 +20,16 @@ from workorders.db import Database
 from workorders.errors import NotFound
 from workorders.lifecycle import LIVE, State, allowed
 from workorders.orders import WorkOrder, WorkOrders
-from workorders.parts_forecast import Predictions
-from workorders.tables import alerts, customers, device_sites, device_state, devices, work_orders
+from workorders.tables import (
+    LIVE_WHERE,
+    alerts,
+    customers,
+    device_sites,
+    device_state,
+    devices,
+    filter_predictions,
+    work_orders,
+)
 
 WARNING_LEFT, CRITICAL_LEFT = 0.20, 0.05  # filter condition below which it warns / is critical
 WARNING_DAYS = 14.0  # or predicted spent within this many days
@@ -115,71 +124,166 @@ def filter_status(condition: float | None, days_left: float | None) -> str:
     return "ok"
 
 
-def health(db: Database, who: Principal, device_id: str, now: datetime) -> dict[str, Any]:
-    """Everything the consumer app shows about one device."""
-    device = get_device(db, who, device_id)
-    table = device_type_row(device.device_type)
-    with db.engine.connect() as conn:
-        state = conn.execute(
-            sa.select(device_state).where(device_state.c.device_id == device_id)
-        ).first()
-        firing = conn.execute(
-            sa.select(alerts.c.title, alerts.c.severity, alerts.c.rule_id, alerts.c.fired_at)
-            .where(alerts.c.device_id == device_id, alerts.c.state == "firing")
-            .order_by(alerts.c.fired_at)
-        ).all()
-        job = conn.execute(
-            sa.select(work_orders)
-            .where(
-                work_orders.c.device_id == device_id,
-                work_orders.c.state.in_([s.value for s in LIVE]),
-            )
-            .order_by(work_orders.c.created_at.desc())
-            .limit(1)
-        ).first()
-    metrics: Mapping[str, Any] = dict(state.latest_metrics) if state else {}
-    readings = [
-        {"name": name, "value": value, "unit": table.by_name[name].unit}
-        for name, value in sorted(metrics.items())
-        if name in table.by_name
-    ]
+def health(conn: sa.Connection, who: Principal, device_id: str, now: datetime) -> dict[str, Any]:
+    """Everything the consumer app shows about one device, read in one statement: the
+    app asks for it more than for anything else. Give it a reader connection
+    (`Database.read` / `aread`)."""
+    statement = _health_statement(conn.dialect.name, _scope_kind(who))
+    row = conn.execute(statement, {"device_id": device_id, "scope": _scope_value(who)}).first()
+    if row is None:
+        raise NotFound("device", device_id)
+    table = device_type_row(row.device_type)
+    metrics: Mapping[str, Any] = row.latest_metrics or {}
     filters = []
-    for p in Predictions(db).for_devices([device_id]):
-        days = (p.exhausted_at - now).total_seconds() / 86400
-        condition = None if p.consumed is None else max(0.0, 1.0 - p.consumed)
+    for p in sorted(row.predictions or (), key=lambda p: p["stage"]):
+        exhausted = _when(p["exhausted_at"])
+        assert exhausted is not None  # the column is NOT NULL
+        days = (exhausted - now).total_seconds() / 86400
+        consumed = p["consumed"]
+        condition = None if consumed is None else max(0.0, 1.0 - consumed)
         filters.append(
             {
-                "stage": p.stage,
+                "stage": p["stage"],
                 "condition_pct": None if condition is None else round(100 * condition, 1),
                 "status": filter_status(condition, days),
-                "predicted_exhaustion": p.exhausted_at,
-                "low": p.low,
-                "high": p.high,
-                "rated_exhaustion": p.rated_at,
-                "model_version": p.model_version,
+                "predicted_exhaustion": exhausted,
+                "low": _when(p["low"]),
+                "high": _when(p["high"]),
+                "rated_exhaustion": _when(p["rated_at"]),
+                "model_version": p["model_version"],
             }
         )
+    job = row.open_job
     return {
-        "device_id": device.id,
-        "device_type": device.device_type,
-        "online": bool(state.online) if state else False,
-        "last_seen": state.last_received_at if state else None,
-        "readings": readings,
+        "device_id": row.id,
+        "device_type": row.device_type,
+        "online": bool(row.online),
+        "last_seen": row.last_received_at,
+        "readings": [
+            {"name": name, "value": value, "unit": table.by_name[name].unit}
+            for name, value in sorted(metrics.items())
+            if name in table.by_name
+        ],
         "filters": filters,
         "problems": [
-            {"title": a.title, "severity": a.severity, "since": a.fired_at} for a in firing
+            {"title": a["title"], "severity": a["severity"], "since": _when(a["fired_at"])}
+            for a in sorted(row.problems or (), key=lambda a: a["fired_at"])
         ],
         "open_job": None
         if job is None
         else {
-            "id": job.id,
-            "problem": job.problem_kind,
-            "state": job.state,
-            "scheduled_start": job.scheduled_start,
-            "scheduled_end": job.scheduled_end,
-            "technician_id": job.technician_id,
+            "id": job["id"],
+            "problem": job["problem_kind"],
+            "state": job["state"],
+            "scheduled_start": _when(job["scheduled_start"]),
+            "scheduled_end": _when(job["scheduled_end"]),
+            "technician_id": job["technician_id"],
         },
     }
+
+
+def _scope_kind(who: Principal) -> str:
+    if who.role in (Role.CUSTOMER, Role.TECHNICIAN):
+        return who.role.value
+    return "territories" if who.role is Role.OPS and who.territories else "all"
+
+
+def _scope_value(who: Principal) -> Any:
+    return {
+        Role.CUSTOMER: who.customer_id,
+        Role.TECHNICIAN: who.technician_id,
+        Role.OPS: list(who.territories),
+    }.get(who.role)
+
+
+@functools.cache
+def _health_statement(dialect: str, scope: str) -> sa.Select[Any]:
+    """Device, site, live state, predictions, firing alerts and the open job in one row;
+    the lists come back as JSON (built per dialect). Built once per dialect and scope, so
+    a request only binds its values."""
+    if dialect == "postgresql":
+        obj, agg = sa.func.json_build_object, sa.func.json_agg
+    else:
+        obj, agg = sa.func.json_object, sa.func.json_group_array
+
+    def fields(table: sa.Table, *names: str) -> Any:
+        return obj(*(x for n in names for x in (sa.literal(n), table.c[n])))
+
+    fp, al, wo = filter_predictions, alerts, work_orders
+    d = devices.c
+    predictions = (
+        sa.select(
+            agg(
+                fields(
+                    fp,
+                    "stage",
+                    "exhausted_at",
+                    "low",
+                    "high",
+                    "consumed",
+                    "rated_at",
+                    "model_version",
+                )
+            )
+        )
+        .where(fp.c.device_id == d.id)
+        .scalar_subquery()
+    )
+    problems = (
+        sa.select(agg(fields(al, "title", "severity", "fired_at")))
+        .where(al.c.device_id == d.id, al.c.state == "firing")
+        .scalar_subquery()
+    )
+    job = (
+        sa.select(
+            fields(
+                wo,
+                "id",
+                "problem_kind",
+                "state",
+                "scheduled_start",
+                "scheduled_end",
+                "technician_id",
+            )
+        )
+        .where(wo.c.device_id == d.id, sa.text(LIVE_WHERE))  # a literal: no per-call expansion
+        .order_by(wo.c.created_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    q = (
+        sa.select(
+            d.id,
+            d.device_type,
+            device_state.c.online,
+            device_state.c.last_received_at,
+            device_state.c.latest_metrics,
+            sa.type_coerce(predictions, sa.JSON).label("predictions"),
+            sa.type_coerce(problems, sa.JSON).label("problems"),
+            sa.type_coerce(job, sa.JSON).label("open_job"),
+        )
+        .select_from(devices)
+        .outerjoin(device_sites, device_sites.c.device_id == d.id)
+        .outerjoin(device_state, device_state.c.device_id == d.id)
+        .where(d.id == sa.bindparam("device_id"))
+    )
+    limit = {
+        "customer": device_sites.c.customer_id == sa.bindparam("scope"),
+        "technician": d.id.in_(
+            sa.select(wo.c.device_id).where(wo.c.technician_id == sa.bindparam("scope"))
+        ),
+        "territories": device_sites.c.territory_id.in_(sa.bindparam("scope", expanding=True)),
+    }.get(scope)
+    return q if limit is None else q.where(limit)
+
+
+def _when(value: str | None) -> datetime | None:
+    """A time from a JSON-built row: ISO text, with its offset (PostgreSQL) or naive UTC
+    (SQLite)."""
+    if value is None:
+        return None
+    t = datetime.fromisoformat(value)
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)

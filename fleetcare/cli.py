@@ -651,6 +651,13 @@ def demo(
         int | None,
         typer.Option(help="Port of the ops console and API (default: api.port, else a free one)."),
     ] = None,
+    approve_in_console: Annotated[
+        bool,
+        typer.Option(
+            help="The walk-through's job waits for you: approve it in the ops console, then "
+            "watch it dispatched, completed and rated (default: the demo approves it)."
+        ),
+    ] = False,
 ) -> None:
     """Run the engine on embedded defaults with a simulated fleet.
 
@@ -673,6 +680,7 @@ def demo(
             duration=duration,
             broker_url=broker,
             api_port=api_port,
+            approve_in_console=approve_in_console,
         )
     )
 
@@ -1058,6 +1066,56 @@ def bench_store(
 
     _settings()
     run_store_bench(rows=rows, devices=devices, output=output)
+
+
+@bench_app.command("api")
+def bench_api(
+    devices: Annotated[int, typer.Option(min=100, help="Devices in the registry.")] = 100_000,
+    orders: Annotated[int, typer.Option(min=100, help="Work orders, in every state.")] = 50_000,
+    customers: Annotated[
+        int, typer.Option(min=1, help="Customers' keys the load calls with.")
+    ] = 1_000,
+    database: Annotated[
+        str, typer.Option(help="postgresql (a fresh database on --postgres) or sqlite.")
+    ] = "postgresql",
+    postgres: Annotated[
+        str, typer.Option(help="Admin URL of a PostgreSQL server.")
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    workers: Annotated[int, typer.Option(min=1, help="`fleetcare api --workers`.")] = 2,
+    connections: Annotated[
+        int, typer.Option(min=1, help="Keep-alive connections (clients) the load comes over.")
+    ] = 128,
+    rate: Annotated[
+        float, typer.Option(min=1, help="Open-loop requests a second (the latency test).")
+    ] = 1_500.0,
+    seconds: Annotated[float, typer.Option(min=1, help="Length of each load.")] = 20.0,
+    repeats: Annotated[int, typer.Option(min=1, help="Requests per ops page.")] = 20,
+    output: Annotated[Path | None, typer.Option(help="Append a markdown report here.")] = None,
+) -> None:
+    """Load the API from a separate process: device health at a fixed rate (target p99
+    ≤ 20 ms at 1,500 req/s) and as fast as it answers, then ops' queue pages (target
+    ≤ 200 ms) — with 100k devices and 50k work orders seeded in a fresh database.
+
+    Example: `fleetcare bench api --output docs/benchmarks.md`."""
+    from bench.api import run_api_bench
+
+    if database not in ("postgresql", "sqlite"):
+        err.print(f"[red]--database {database!r}[/]: postgresql or sqlite")
+        raise typer.Exit(2)
+    _settings()
+    run_api_bench(
+        devices=devices,
+        orders=orders,
+        customers=customers,
+        database=database,
+        admin_url=postgres,
+        workers=workers,
+        connections=connections,
+        rate=rate,
+        seconds=seconds,
+        repeats=repeats,
+        output=output,
+    )
 
 
 def _register_service_commands() -> None:

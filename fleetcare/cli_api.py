@@ -3,12 +3,16 @@ on the main command by `cli.py`."""
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 
 from fleetcare.settings import Settings
@@ -41,8 +45,38 @@ def build_api(settings: Settings) -> FastAPI:
         catalog=catalog_from(settings.rules),
         models=ModelRegistry(Path(settings.data_dir) / "models"),
         secure_cookies=a.secure_cookies,
+        auth_cache_s=a.auth_cache_s,
     )
     return create_app(ctx)
+
+
+WORKER_SETTINGS = "_FLEETCARE_API_WORKER_SETTINGS"  # not FLEETCARE_*: settings don't read it
+
+
+def app_from_env() -> FastAPI:
+    """The app in one of `fleetcare api --workers N`'s processes: uvicorn starts each by
+    importing this, so the settings the command resolved travel in the environment."""
+    from fleetcare import logs
+
+    s = Settings.model_validate(json.loads(os.environ[WORKER_SETTINGS]))
+    logs.configure(s.log.format, s.log.level)
+    return build_api(s)
+
+
+def _for_workers(s: Settings) -> str:
+    """The settings as JSON for the worker processes, secrets included. Every worker must
+    sign with one key, so a random one is chosen here when none is set."""
+    if not s.api.jwt_secret:
+        s = s.model_copy(
+            update={"api": s.api.model_copy(update={"jwt_secret": secrets.token_urlsafe(32)})}
+        )
+
+    def plain(o: object) -> object:
+        if isinstance(o, SecretStr):
+            return o.get_secret_value()
+        raise TypeError(f"cannot pass {type(o).__name__} to the workers")
+
+    return json.dumps(s.model_dump(), default=plain)
 
 
 def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
@@ -56,22 +90,35 @@ def register(root: typer.Typer, settings: Callable[[], Settings]) -> None:
     def api(
         host: Annotated[str | None, typer.Option(help="Address (default from settings).")] = None,
         port: Annotated[int | None, typer.Option(help="Port (default from settings).")] = None,
+        workers: Annotated[
+            int | None,
+            typer.Option(
+                min=1, help="Processes serving the port (default from settings; one per core)."
+            ),
+        ] = None,
     ) -> None:
-        """Serve the HTTP API: /api/v1 (OpenAPI at /docs), /healthz, /readyz, /metrics.
+        """Serve the HTTP API and the ops console: /api/v1 (OpenAPI at /docs), /console,
+        /healthz, /readyz, /metrics.
 
         Every /api/v1 route needs a key: `fleetcare users create ops-1 --role ops`.
-        Example: `fleetcare api --port 8080`, then
+        Example: `fleetcare api --port 8080 --workers 2`, then
         `curl -H "Authorization: Bearer fc_…" localhost:8080/api/v1/devices`.
         """
         import uvicorn
 
         s = settings()
-        uvicorn.run(
-            build_api(s),
-            host=host or s.api.host,
-            port=port if port is not None else s.api.port,
-            log_level="info",
-        )
+        n = workers or s.api.workers
+        where = {
+            "host": host or s.api.host,
+            "port": port if port is not None else s.api.port,
+            "log_level": s.log.level.lower(),
+            "access_log": s.log.level == "DEBUG",
+        }
+        if n == 1:
+            uvicorn.run(build_api(s), **where)  # type: ignore[arg-type]
+            return
+        os.environ[WORKER_SETTINGS] = _for_workers(s)
+        uvicorn.run("fleetcare.cli_api:app_from_env", factory=True, workers=n, **where)  # type: ignore[arg-type]
 
     @users_app.command("create")
     def create(

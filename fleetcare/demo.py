@@ -42,6 +42,8 @@ from telemetry.store import TelemetryStore
 from workorders.db import Database
 from workorders.dead_letters import DeadLetterRepository
 from workorders.device_state import DeviceStateRepository
+from workorders.lifecycle import State
+from workorders.orders import WorkOrders
 from workorders.service_registry import ServiceRegistry, parse_doc
 from workorders.tables import filter_predictions, model_scores
 
@@ -230,10 +232,24 @@ def _show_anomalies(db: Database, judged: int) -> None:
 
 
 async def _walk(
-    settings: Settings, db: Database, fleet: Fleet, store: TelemetryStore, mqtt: MqttSettings
+    settings: Settings,
+    db: Database,
+    fleet: Fleet,
+    store: TelemetryStore,
+    mqtt: MqttSettings,
+    approve_in_console: bool,
 ) -> str | None:
     """The service loop, once; a failure is shown, never fatal to the demo."""
     console.print("[bold]service loop[/bold] (a scripted walk-through until rules open orders)")
+    orders = WorkOrders(db)
+
+    async def decided(order_id: int) -> State:
+        while True:  # a person clicks in the console; the order's state says what they did
+            state = (await asyncio.to_thread(orders.get, order_id)).state
+            if state is not State.PROPOSED:
+                return state
+            await asyncio.sleep(1.0)
+
     try:
         return await walk_service_loop(
             db=db,
@@ -242,6 +258,7 @@ async def _walk(
             mqtt=mqtt,
             photo_dir=Path(settings.data_dir) / "photos",
             say=lambda line: console.print(f"        {line}"),
+            approval=decided if approve_in_console else None,
         )
     except Exception as exc:  # the demo goes on; the reason is on screen
         console.print(f"        [red]the walk-through stopped: {exc}[/red]")
@@ -269,6 +286,7 @@ async def _serve_api(
         photo_dir=Path(settings.data_dir) / "photos",
         decoder=make_decoder(settings),
         models=ModelRegistry(Path(settings.data_dir) / "models"),
+        auth_cache_s=settings.api.auth_cache_s,
         owns_store=False,
     )
     host = settings.api.host
@@ -317,6 +335,7 @@ async def run_demo(
     broker_url: str | None,
     days: float = 60.0,
     api_port: int | None = None,
+    approve_in_console: bool = False,
 ) -> None:
     await asyncio.to_thread(Path(settings.data_dir).mkdir, parents=True, exist_ok=True)
     mqtt, kind, mosquitto, amqtt = await _broker(settings, broker_url)
@@ -369,6 +388,7 @@ async def run_demo(
     )
     started = time.monotonic()
     bad_sent = False
+    walk: asyncio.Task[str | None] | None = None
     walked, watched = False, None
     state, dead = DeviceStateRepository(db), DeadLetterRepository(db)
     sample = fleet.ids[0]
@@ -392,9 +412,13 @@ async def run_demo(
             if not bad_sent and elapsed > 1:
                 await publish_bad(mqtt)  # three broken messages: see them as dead letters
                 bad_sent = True
-            if not walked and elapsed > 3:
-                walked = True
-                watched = await _walk(settings, db, fleet, store, mqtt)
+            if walk is None and elapsed > 3:
+                # in the background: it may wait for a person in the console
+                walk = asyncio.create_task(
+                    _walk(settings, db, fleet, store, mqtt, approve_in_console)
+                )
+            if walk is not None and not walked and walk.done():
+                walked, watched = True, walk.result()
             if scoring is None and models.done() and not models_failed:
                 if (exc := models.exception()) is not None:  # the demo goes on without them
                     console.print(f"[red]models: training failed: {exc}[/red]")
@@ -406,7 +430,7 @@ async def run_demo(
             if scoring is not None and int(fleet.t // 86400) > scored_day:  # a day is complete
                 scored_day = int(fleet.t // 86400)
                 await _score(scoring, db, fleet.t)
-            if walked:
+            if walk is not None:
                 seen_alert = await _evaluate(evaluator, fleet.t, seen_alert)
             if watched and fleet.truth.devices[watched].replacements:
                 console.print(f"        {watched} fitted its new filter: the loop is closed")
@@ -434,6 +458,8 @@ async def run_demo(
                 break
     finally:
         fleet_stop.set()
+        if walk is not None and not walk.done():
+            walk.cancel()
         await fleet_task
         # the broker has acknowledged everything the fleet sent: let the worker drain it
         # before it stops (the demo's broker, and its queues, go away with the demo)

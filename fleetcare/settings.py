@@ -45,11 +45,18 @@ class ApiSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address to listen on.")
     port: int = Field(8080, ge=0, le=65535, description="Port to listen on.")
+    workers: int = Field(1, ge=1, description="API processes (one per core to use them all).")
     rate_per_minute: int = Field(600, ge=1, description="Requests a minute per API key.")
     jwt_secret: str = Field(
         "",
         description="Signs the console's and `/api/v1/auth/token`'s tokens. Empty: a random "
         "secret per process (sign-ins end at a restart; several API processes need one set).",
+    )
+    auth_cache_s: float = Field(
+        5.0,
+        ge=0,
+        description="Seconds each API process remembers whose key or token it saw; a "
+        "revoked key or disabled account stops within this. 0: read on every request.",
     )
     token_hours: float = Field(8.0, gt=0, description="How long a sign-in lasts.")
     secure_cookies: bool = Field(

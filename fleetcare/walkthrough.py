@@ -9,7 +9,7 @@ opens one the way they will: origin `auto`, with the telemetry as evidence.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -46,8 +46,11 @@ async def walk_service_loop(
     mqtt: MqttSettings,
     photo_dir: Path,
     say: Callable[[str], Any],
+    approval: Callable[[int], Awaitable[State]] | None = None,
 ) -> str | None:
-    """Run the loop once; returns the purifier's id (to watch it fit the filter)."""
+    """Run the loop once; returns the purifier's id (to watch it fit the filter).
+    With `approval`, a person decides on the proposed job (in the ops console) and the
+    walk waits for it; without, the walk approves it as ops would."""
     rows = generate(fleet)
     await asyncio.to_thread(ServiceRegistry(db).load, parse_doc(rows))
     say(
@@ -68,7 +71,9 @@ async def walk_service_loop(
         evidence={k: evidence.get(k) for k in ("filter_life_pct", "motor_current_ma", "pm25")},
     )
     opened = await asyncio.to_thread(orders.open_or_attach, request)
-    if not opened.created:  # left live by an interrupted demo: start over
+    # the rules may have proposed this very job already (its evidence is now attached);
+    # one further along was left by an interrupted demo: start that over
+    if not opened.created and opened.order.state is not State.PROPOSED:
         await asyncio.to_thread(
             orders.transition, opened.order.id, State.CANCELLED, actor="demo", reason="restart"
         )
@@ -76,15 +81,26 @@ async def walk_service_loop(
     o = opened.order
     due = o.due_at.strftime("%Y-%m-%d %H:%M UTC") if o.due_at else "-"
     say(f"#{o.id} proposed (auto) for {device}: {o.title}; SLA due {due}")
-    await asyncio.to_thread(
-        orders.transition, o.id, State.OPEN, actor="ops:demo", reason="telemetry confirms it"
-    )
-    say(f"#{o.id} approved by service ops")
     dispatcher = Dispatcher(db)
-    report = await asyncio.to_thread(dispatcher.run, [o.id])
-    if o.id in report.unassignable:
-        say(f"#{o.id} cannot be dispatched: {report.unassignable[o.id]}")
-        return None
+    if approval is None:
+        await asyncio.to_thread(
+            orders.transition, o.id, State.OPEN, actor="ops:demo", reason="telemetry confirms it"
+        )
+        say(f"#{o.id} approved by service ops")
+    else:
+        say(f"#{o.id} waits for service ops: approve it (or reject it) in the console")
+        decided = await approval(o.id)
+        if decided not in (State.OPEN, State.ASSIGNED):
+            say(f"#{o.id} is {decided.value} in the console: the walk-through ends here")
+            return None
+        history = await asyncio.to_thread(orders.history, o.id)
+        by = next(e.actor for e in history if e.from_state is State.PROPOSED)
+        say(f"#{o.id} approved in the console by {by}")
+    if (await asyncio.to_thread(orders.get, o.id)).state is State.OPEN:
+        report = await asyncio.to_thread(dispatcher.run, [o.id])
+        if o.id in report.unassignable:
+            say(f"#{o.id} cannot be dispatched: {report.unassignable[o.id]}")
+            return None
     o = await asyncio.to_thread(orders.get, o.id)
     tech = o.technician_id or ""
     why = (await asyncio.to_thread(orders.history, o.id))[-1].reason

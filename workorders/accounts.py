@@ -160,29 +160,41 @@ class Accounts:
 
     def principal(self, user_id: str) -> Principal | None:
         """A live account by id (what a signed token names)."""
-        with self.db.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(api_users).where(
-                    api_users.c.id == user_id, api_users.c.disabled_at.is_(None)
-                )
-            ).first()
-        return _principal(row) if row is not None else None
+        return self.db.read(lambda conn: principal_by_id(conn, user_id))
 
     def authenticate(self, key: str) -> Principal | None:
         """The account behind a live key, or None."""
-        if not key.startswith(KEY_PREFIX):
-            return None
-        with self.db.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(api_users)
-                .join(api_keys, api_keys.c.user_id == api_users.c.id)
-                .where(
-                    api_keys.c.sha256 == _digest(key),
-                    api_keys.c.revoked_at.is_(None),
-                    api_users.c.disabled_at.is_(None),
-                )
-            ).first()
-        return _principal(row) if row is not None else None
+        return self.db.read(lambda conn: principal_by_key(conn, key))
+
+
+def principal_by_key(conn: sa.Connection, key: str) -> Principal | None:
+    """The live account behind a live key, or None (one indexed read)."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    row = conn.execute(_BY_KEY, {"sha256": _digest(key)}).first()
+    return _principal(row) if row is not None else None
+
+
+def principal_by_id(conn: sa.Connection, user_id: str) -> Principal | None:
+    """A live account by id (what a signed token names), or None."""
+    row = conn.execute(_BY_ID, {"id": user_id}).first()
+    return _principal(row) if row is not None else None
+
+
+_BY_KEY = (
+    sa.select(api_users)
+    .join(api_keys, api_keys.c.user_id == api_users.c.id)
+    .where(
+        api_keys.c.sha256 == sa.bindparam("sha256"),
+        api_keys.c.revoked_at.is_(None),
+        api_users.c.disabled_at.is_(None),
+    )
+)
+
+
+_BY_ID = sa.select(api_users).where(
+    api_users.c.id == sa.bindparam("id"), api_users.c.disabled_at.is_(None)
+)
 
 
 def _exists(conn: sa.Connection, table: sa.Table, key: str | None, what: str, flag: str) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -11,10 +14,12 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from workorders.errors import DatabaseUnavailable, NotMigrated
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
 
 
 class DatabaseSettings(BaseModel):
@@ -48,6 +53,12 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 5) -> None:
         self.url = url
+        self.pool_size = pool_size
+        self._reader: sa.Engine | None = None
+        # async engines belong to the event loop that made them (a test may run several)
+        self._async_readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = (
+            weakref.WeakKeyDictionary()
+        )
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
@@ -77,6 +88,87 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._reader is not None:
+            self._reader.dispose()
+            self._reader = None
+
+    @property
+    def reader(self) -> sa.Engine:
+        """An engine for reads that are one statement: no transaction (so no BEGIN and
+        ROLLBACK round trips, and on SQLite no write lock), and no ping before each use.
+        What the API reads on every request goes through `read`, which retries once when
+        a pooled connection turns out dead (after a database restart)."""
+        if self._reader is None:
+            if self.url.startswith("sqlite"):
+                if ":memory:" in self.url:
+                    return self.engine
+                self._reader = sa.create_engine(
+                    self.url, connect_args={"timeout": 30}, isolation_level="AUTOCOMMIT"
+                )
+                sa.event.listen(self._reader, "connect", _sqlite_pragmas)
+            else:
+                self._reader = sa.create_engine(
+                    self.url,
+                    pool_size=self.pool_size,
+                    pool_recycle=1800,
+                    isolation_level="AUTOCOMMIT",
+                )
+        return self._reader
+
+    def read(self, fn: Callable[[sa.Connection], T]) -> T:
+        """`fn(conn)` on a reader connection; once more on a fresh one if the first was
+        dead (SQLAlchemy then drops the pool's other connections from before the break)."""
+        for attempt in (1, 2):
+            try:
+                with self.reader.connect() as conn:
+                    return fn(conn)
+            except sa.exc.DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def aread(self, fn: Callable[[sa.Connection], T]) -> T:
+        """`read` without a thread: the driver's async mode runs `fn` on this event loop
+        (SQLAlchemy's asyncio bridge), so the API's hottest reads don't queue for the
+        thread pool or hand the GIL back and forth."""
+        engine = self._async_reader()
+        for attempt in (1, 2):
+            try:
+                async with engine.connect() as conn:
+                    return await conn.run_sync(fn)
+            except sa.exc.DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _async_reader(self) -> AsyncEngine:
+        loop = asyncio.get_running_loop()
+        engine = self._async_readers.get(loop)
+        if engine is None:
+            url = sa.engine.make_url(self.url)
+            if url.get_backend_name() == "sqlite":
+                engine = create_async_engine(
+                    url.set(drivername="sqlite+aiosqlite"),
+                    connect_args={"timeout": 30},
+                    isolation_level="AUTOCOMMIT",
+                )
+                sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            else:
+                engine = create_async_engine(
+                    url.set(drivername="postgresql+psycopg"),
+                    pool_size=self.pool_size,
+                    max_overflow=0,  # a burst waits for a connection rather than opening one
+                    pool_recycle=1800,
+                    isolation_level="AUTOCOMMIT",
+                )
+            self._async_readers[loop] = engine
+        return engine
+
+    async def aclose(self) -> None:
+        """Close this event loop's async connections (when an app shuts down)."""
+        engine = self._async_readers.pop(asyncio.get_running_loop(), None)
+        if engine is not None:
+            await engine.dispose()
 
     # -- migrations ------------------------------------------------------------------
     def _alembic(self) -> Config:

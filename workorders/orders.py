@@ -8,7 +8,7 @@ partial unique index decides) and the loser's evidence attached to it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -379,6 +379,21 @@ class WorkOrders:
                 .order_by(work_order_evidence.c.id)
             )
             return [dict(r._mapping) for r in rows]
+
+    def evidence_for(self, order_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """The evidence of many orders at once (a page of the queue), by order id."""
+        out: dict[int, list[dict[str, Any]]] = {}
+        ids = list(order_ids)
+        with self.db.engine.connect() as conn:
+            for k in range(0, len(ids), 1000):
+                rows = conn.execute(
+                    sa.select(work_order_evidence)
+                    .where(work_order_evidence.c.order_id.in_(ids[k : k + 1000]))
+                    .order_by(work_order_evidence.c.id)
+                )
+                for r in rows:
+                    out.setdefault(r.order_id, []).append(dict(r._mapping))
+        return out
 
     def live_for(self, device_id: str, problem_kind: str) -> WorkOrder | None:
         with self.db.engine.connect() as conn:

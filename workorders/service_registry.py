@@ -378,14 +378,13 @@ def _check_references(conn: Connection, data: RegistryData) -> None:
         need("stock", i, "sku", s.sku, skus, "part")
         need("stock", i, "outlet_id", s.outlet_id, outlet_ids, "outlet")
         need("stock", i, "technician_id", s.technician_id, technician_ids, "technician")
-    registered: dict[str, str] = {
-        row.id: row.device_type
-        for row in conn.execute(
-            sa.select(devices.c.id, devices.c.device_type).where(
-                devices.c.id.in_([d.id for d in r["devices"]])
-            )
+    registered: dict[str, str] = {}
+    ids = [d.id for d in r["devices"]]
+    for k in range(0, len(ids), 5000):  # PostgreSQL takes at most 65,535 parameters
+        q = sa.select(devices.c.id, devices.c.device_type).where(
+            devices.c.id.in_(ids[k : k + 5000])
         )
-    }
+        registered.update((row.id, row.device_type) for row in conn.execute(q))
     for i, d in enumerate(r["devices"], 1):
         if registered.get(d.id, d.device_type) != d.device_type:
             errors.append(

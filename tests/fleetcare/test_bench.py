@@ -84,3 +84,32 @@ def test_bench_models_times_the_scoring_pass_and_the_training(tmp_path: Path) ->
     text = report.read_text()
     assert "daily scoring pass, 300 devices (480 stage predictions, 300 devices judged" in text
     assert "training (`FilterLife.fit`) on 100 devices × 30 days" in text
+
+
+def test_bench_api_loads_the_api_from_another_process_and_times_the_queue_pages(
+    tmp_path: Path,
+) -> None:
+    from bench.api import run_api_bench
+    from tests.services import postgres_admin_url
+
+    report = tmp_path / "api.md"
+    text = run_api_bench(
+        devices=600,
+        orders=300,
+        customers=20,
+        database="postgresql",
+        admin_url=postgres_admin_url(),
+        workers=2,
+        connections=8,
+        rate=50,
+        seconds=2,
+        repeats=2,
+        output=report,
+    )
+    assert "### API" in report.read_text()
+    for row in ("| closed loop (the ceiling) |", "| open loop, due at 50/s |"):
+        cells = text.split(row)[1].split("\n")[0].split("|")
+        answered, ok, other = (int(cells[i].strip().replace(",", "")) for i in (0, 5, 6))
+        assert answered > 0 and ok == answered and other == 0  # every request a 200
+    for page in ("`/console`", "`/console/sla`", "`/api/v1/orders?sla=breached&limit=100`"):
+        assert f"({page}) | 200 |" in text, page

@@ -65,9 +65,11 @@ def test_a_bad_setting_names_the_field() -> None:
 
 @pytest.mark.parametrize("broker", ["mosquitto", "amqtt"])
 def test_the_demo_runs_and_stores_telemetry(tmp_path: Path, broker: str) -> None:
-    """With Mosquitto on the PATH the demo starts it; without, the in-process amqtt."""
+    """With Mosquitto on the PATH the demo starts it; without, the in-process amqtt. With
+    Mosquitto, a person approves the walk-through's job (`--approve-in-console`): the
+    demo waits for them, then dispatches, completes and rates it."""
     data = tmp_path / "data"
-    extra = ["--broker", "amqtt"] if broker == "amqtt" else []
+    extra = ["--broker", "amqtt"] if broker == "amqtt" else ["--approve-in-console"]
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -77,7 +79,7 @@ def test_the_demo_runs_and_stores_telemetry(tmp_path: Path, broker: str) -> None
             str(data),
             "demo",
             "--duration",
-            "6",
+            "6" if broker == "amqtt" else "15",
             "--devices",
             "12",
             "--api-port",
@@ -89,7 +91,8 @@ def test_the_demo_runs_and_stores_telemetry(tmp_path: Path, broker: str) -> None
         text=True,
     )
     assert proc.stdout is not None
-    lines = []
+    lines: list[str] = []
+    url, token = "", ""
     for line in proc.stdout:  # the console is up while the demo runs, with a demo login
         lines.append(line)
         if "demo login: " in line:
@@ -100,6 +103,17 @@ def test_the_demo_runs_and_stores_telemetry(tmp_path: Path, broker: str) -> None
                 f"{url}/api/v1/auth/token", data={"username": user, "password": password}
             )
             assert signed.status_code == 200, signed.text
+            token = signed.json()["access_token"]
+            if broker == "amqtt":
+                break
+        if "waits for service ops" in line:  # what a person does in the console
+            order_id = line.split("#")[1].split()[0]
+            approved = httpx.post(
+                f"{url}/console/orders/{order_id}/approve",
+                cookies={"fc_session": token},
+                timeout=30,
+            )
+            assert approved.status_code == 200, approved.text
             break
     out, err = proc.communicate(timeout=90)
     stdout = "".join(lines) + out
@@ -109,6 +123,8 @@ def test_the_demo_runs_and_stores_telemetry(tmp_path: Path, broker: str) -> None
     for step in ("proposed (auto)", "dispatched to", "the customer picked", "completed on site",
                  "rated 5/5", "messages to the customer", "alert #"):  # fmt: skip
         assert step in stdout, f"the walk-through lacks {step!r}"
+    if broker == "mosquitto":
+        assert "approved in the console by ops-demo" in stdout
     assert ("amqtt" in stdout) == (broker == "amqtt")
     count = runner.invoke(app, ["--data-dir", str(data), "telemetry", "count"])
     assert int(count.stdout.strip()) > 100  # 12 devices reporting 4 times a wall second

@@ -1,0 +1,94 @@
+"""The API's hot reads: a credential's account remembered for `auth_cache_s` (and no
+longer), and a database restart costing no request."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from api import ApiContext, create_app
+from api.authcache import CredentialCache
+from telemetry.backends import StoreSettings, create_store
+from tests.api.test_devices import bearer
+from workorders.accounts import Accounts, Principal, Role
+from workorders.db import Database
+
+
+def test_the_cache_remembers_an_account_for_its_ttl_and_never_an_unknown_key() -> None:
+    now = [100.0]
+    cache = CredentialCache(ttl_s=5.0, clock=lambda: now[0])
+    who = Principal(user_id="li", name="Li", role=Role.CUSTOMER, customer_id="c-app")
+    assert cache.get("fc_key") is None
+    cache.put("fc_key", who)
+    now[0] += 4.9
+    assert cache.get("fc_key") == who
+    now[0] += 0.2
+    assert cache.get("fc_key") is None  # past its ttl: read again
+    off = CredentialCache(ttl_s=0)
+    off.put("fc_key", who)
+    assert off.get("fc_key") is None
+
+
+def test_with_a_cache_a_revoked_key_stops_within_the_ttl(
+    world: Database, keys: dict[str, str], tmp_path: Path
+) -> None:
+    store = create_store(StoreSettings(backend="embedded"), str(tmp_path / "ts"))
+    ctx = ApiContext(db=world, store=store, photo_dir=tmp_path / "photos", auth_cache_s=0.5)
+    with TestClient(create_app(ctx)) as client:
+        assert client.get("/api/v1/devices", headers=bearer(keys["ops"])).status_code == 200
+        Accounts(world).revoke(keys["ops"][:9])
+        # remembered: still served, for at most auth_cache_s
+        assert client.get("/api/v1/devices", headers=bearer(keys["ops"])).status_code == 200
+        time.sleep(0.6)
+        assert client.get("/api/v1/devices", headers=bearer(keys["ops"])).status_code == 401
+        # an unknown key is never remembered: a new one works at once
+        fresh = Accounts(world).issue("ops").key
+        assert client.get("/api/v1/devices", headers=bearer(fresh)).status_code == 200
+
+
+@pytest.mark.postgres
+def test_a_database_restart_costs_no_request(
+    postgres_url: str, li_on_postgres: tuple[Database, str], tmp_path: Path
+) -> None:
+    """Pooled connections die with the server's backends; the next read retries once on a
+    fresh connection instead of failing the request."""
+    db, key = li_on_postgres
+    store = create_store(StoreSettings(backend="embedded"), str(tmp_path / "ts"))
+    ctx = ApiContext(db=db, store=store, photo_dir=tmp_path / "photos")
+    admin = sa.create_engine(
+        sa.engine.make_url(postgres_url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    with TestClient(create_app(ctx)) as client:
+        for _ in range(3):
+            assert client.get("/api/v1/devices/ap-1/health", headers=bearer(key)).status_code == 200
+            with admin.connect() as conn:  # what a restart does to every open connection
+                killed = conn.execute(
+                    sa.text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = :db AND pid <> pg_backend_pid()"
+                    ),
+                    {"db": sa.engine.make_url(postgres_url).database},
+                ).scalar_one()
+            assert killed >= 1
+            r = client.get("/api/v1/devices/ap-1/health", headers=bearer(key))
+            assert r.status_code == 200, r.text
+    admin.dispose()
+
+
+@pytest.fixture
+def li_on_postgres(postgres_url: str) -> Iterator[tuple[Database, str]]:
+    """The test world on PostgreSQL, with customer Li's key."""
+    from tests.world import WORLD
+    from workorders.service_registry import ServiceRegistry, parse_doc
+
+    db = Database(postgres_url)
+    db.upgrade()
+    ServiceRegistry(db).load(parse_doc(WORLD))  # type: ignore[arg-type]
+    key = Accounts(db).create("li", name="Li", role=Role.CUSTOMER, customer_id="c-app").key
+    yield db, key
+    db.dispose()
