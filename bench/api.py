@@ -327,12 +327,23 @@ def _server(url: str, workers: int, data_dir: str) -> Any:
         "FLEETCARE_LOG__LEVEL": "WARNING",
         "FLEETCARE_DB__POOL_SIZE": os.environ.get("FLEETCARE_DB__POOL_SIZE", "5"),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fleetcare", "api", "--port", str(port), "--workers", str(workers)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    errors = Path(data_dir) / "api.stderr"
+    with errors.open("wb") as sink:  # a file, not a pipe nobody reads: it can never block
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "fleetcare",
+                "api",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -343,8 +354,7 @@ def _server(url: str, workers: int, data_dir: str) -> Any:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(
-                    "fleetcare api did not start: "
-                    + (proc.stderr.read() if proc.stderr else b"").decode()[-2000:]
+                    "fleetcare api did not start: " + errors.read_text(errors="replace")[-2000:]
                 )
             time.sleep(0.2)
         yield port, proc

@@ -46,6 +46,7 @@ def build_api(settings: Settings) -> FastAPI:
         models=ModelRegistry(Path(settings.data_dir) / "models"),
         secure_cookies=a.secure_cookies,
         auth_cache_s=a.auth_cache_s,
+        freeze_gc=True,
     )
     return create_app(ctx)
 
