@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -198,6 +199,81 @@ def ingest(
         raise typer.Exit(2) from None
 
 
+@app.command()
+def serve(
+    ingest_workers: Annotated[
+        int, typer.Option(min=0, help="Ingest workers on the shared subscription.")
+    ] = 2,
+    evaluators: Annotated[
+        int, typer.Option(min=0, help="Rules evaluators, each a partition of the devices.")
+    ] = 1,
+    api_workers: Annotated[
+        int | None, typer.Option(min=1, help="API processes (default: api.workers).")
+    ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(
+            help="Run only these parts, comma-separated: ingest, rules, dispatch, commands, "
+            "notify, api."
+        ),
+    ] = None,
+    health_port: Annotated[
+        int, typer.Option(min=0, help="The supervisor's /healthz and /readyz; 0 = off.")
+    ] = 9470,
+    grace: Annotated[
+        float, typer.Option(min=1, help="Seconds the parts get to stop before SIGKILL.")
+    ] = 30.0,
+) -> None:
+    """Run the production process set, supervised: ingest workers, rules evaluators (with
+    the models' daily scoring), the dispatcher, the command and message senders, and the
+    API with the ops console.
+
+    Each part is its own process, started as its own command would start it (`fleetcare
+    ingest`, `fleetcare evaluate-rules --partition k/n`, `fleetcare orders dispatch
+    --every 60`, `fleetcare send-commands`, `fleetcare notify send`, `fleetcare api`), so
+    any of them can also run alone. The database is migrated once first. A part that dies
+    is restarted (1 s, then longer if it keeps dying). SIGTERM or Ctrl-C stops all
+    gracefully. Example: `fleetcare serve --ingest-workers 2 --api-workers 2`; see
+    docs/deploy.md.
+    """
+    from fleetcare.serve import PARTS, ServePlan, Supervisor, parts, serve_health
+    from fleetcare.wiring import open_database
+
+    s = _settings()
+    chosen = frozenset(PARTS)
+    if only:
+        chosen = frozenset(x.strip() for x in only.split(",") if x.strip())
+        unknown = sorted(chosen - set(PARTS))
+        if unknown or not chosen:
+            err.print(f"[red]--only {only!r}[/]: choose from {', '.join(PARTS)}")
+            raise typer.Exit(2)
+    plan = ServePlan(
+        ingest_workers=ingest_workers,
+        evaluators=evaluators,
+        api_workers=api_workers or s.api.workers,
+        only=chosen,
+    )
+    try:
+        open_database(s).dispose()  # migrate once, before the parts start
+    except Exception as exc:  # the database is down or behind: say which and stop
+        err.print(f"[red]database: {exc}[/red]")
+        raise typer.Exit(1) from None
+    supervisor = Supervisor(s, parts(s, plan), grace_s=grace)
+    names = ", ".join(r.part.name for r in supervisor.running)
+    console.print(f"serving: {names}" + (f"; health on :{health_port}" if health_port else ""))
+
+    async def main(stop: asyncio.Event) -> None:
+        server = await serve_health(supervisor, "0.0.0.0", health_port) if health_port else None
+        try:
+            await supervisor.run(stop)
+        finally:
+            if server is not None:
+                server.close()
+                await server.wait_closed()
+
+    _run_until_signal(main)
+
+
 # -- dead letters ----------------------------------------------------------------------
 def _dead_letters(s: Settings) -> Any:
     from fleetcare.wiring import open_database
@@ -376,16 +452,43 @@ def orders_list(
 
 
 @orders_app.command("dispatch")
-def orders_dispatch() -> None:
+def orders_dispatch(
+    every: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="Run again every N seconds until Ctrl-C (the production dispatcher; "
+            "`fleetcare serve` runs it so).",
+        ),
+    ] = None,
+) -> None:
     """Assign every open order now (territory, skill, calendar, capacity, parts, butler,
     load); print who got what and why the rest could not be assigned."""
     from fleetcare.wiring import open_database
     from workorders.dispatch import Dispatcher
 
-    report = Dispatcher(open_database(_settings())).run()
-    console.print(f"assigned {report.assigned} in {report.seconds:.2f} s")
-    for order_id, why in sorted(report.unassignable.items()):
-        console.print(f"  #{order_id}: {why}")
+    dispatcher = Dispatcher(open_database(_settings()))
+
+    def once(quiet: bool = False) -> None:
+        report = dispatcher.run()
+        if quiet and not (report.assigned or report.unassignable):
+            return
+        console.print(f"assigned {report.assigned} in {report.seconds:.2f} s")
+        for order_id, why in sorted(report.unassignable.items()):
+            console.print(f"  #{order_id}: {why}")
+
+    if every is None:
+        once()
+        return
+    period = every
+
+    async def loop(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.to_thread(once, True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), period)
+
+    _run_until_signal(loop)
 
 
 @orders_app.command("sla")
