@@ -658,6 +658,94 @@ def devices_add(
     console.print(f"registered {device_id} ({device_type})")
 
 
+def _broker_auth(s: Settings) -> str:
+    """Write Mosquitto's password and ACL files from the database and reload it; what was
+    done, in words."""
+    import os
+    import signal as _signal
+
+    from fleetcare.wiring import open_database
+    from workorders.device_credentials import DeviceCredentials, EngineAccount, acl_file
+
+    b = s.broker
+    if not (b.password_file and b.acl_file):
+        return (
+            "broker files not written: set broker.password_file and broker.acl_file "
+            "(FLEETCARE_BROKER__PASSWORD_FILE, FLEETCARE_BROKER__ACL_FILE)"
+        )
+    engine = (
+        EngineAccount(s.mqtt.username, s.mqtt.password.get_secret_value())
+        if s.mqtt.username and s.mqtt.password
+        else None
+    )
+    for path, text in (
+        (b.password_file, DeviceCredentials(open_database(s)).password_file(engine)),
+        (b.acl_file, acl_file(s.mqtt.topic_prefix, engine.username if engine else None)),
+    ):
+        tmp = Path(f"{path}.tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o600 if path == b.password_file else 0o644)
+        tmp.replace(path)  # whole or not at all: the broker never reads half a file
+    done = f"wrote {b.password_file} and {b.acl_file}"
+    if b.pid_file:
+        try:
+            os.kill(int(Path(b.pid_file).read_text().strip()), _signal.SIGHUP)
+        except (OSError, ValueError) as exc:
+            return f"{done}; could not reload Mosquitto from {b.pid_file}: {exc}"
+        return f"{done}; Mosquitto reloaded"
+    return f"{done}; reload Mosquitto (SIGHUP) to apply them"
+
+
+@devices_app.command("provision")
+def devices_provision(
+    device_ids: Annotated[list[str], typer.Argument(help="Registered device ids.")],
+) -> None:
+    """Give devices their own MQTT credentials: user name = device id, a random password
+    shown this once (stored only as the broker's hash). Then writes Mosquitto's password
+    and ACL files and reloads it: a device may publish only under its own topics and
+    read only its own commands. Example: `fleetcare devices provision ap-0001`."""
+    from fleetcare.wiring import open_database
+    from workorders.device_credentials import CredentialError, DeviceCredentials
+    from workorders.errors import NotFound
+
+    s = _settings()
+    creds = DeviceCredentials(open_database(s))
+    for device_id in device_ids:
+        try:
+            issued = creds.provision(device_id)
+        except (CredentialError, NotFound) as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from None
+        print(f"{issued.device_id} {issued.password}")
+    console.print(_broker_auth(s))
+
+
+@devices_app.command("rotate")
+def devices_rotate(device_id: str) -> None:
+    """A new password for a device (shown once); the old one stops at the broker's reload."""
+    issued = _credentials_change(lambda creds: creds.rotate(device_id))
+    print(f"{issued.device_id} {issued.password}")
+    console.print(_broker_auth(_settings()))
+
+
+@devices_app.command("revoke")
+def devices_revoke(device_id: str) -> None:
+    """Take a device's credentials away: it cannot connect once the broker reloads."""
+    _credentials_change(lambda creds: creds.revoke(device_id))
+    console.print(f"{device_id} revoked; " + _broker_auth(_settings()))
+
+
+def _credentials_change(act: Any) -> Any:
+    from fleetcare.wiring import open_database
+    from workorders.device_credentials import CredentialError, DeviceCredentials
+
+    try:
+        return act(DeviceCredentials(open_database(_settings())))
+    except CredentialError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from None
+
+
 @devices_app.command("list")
 def devices_list(limit: Annotated[int, typer.Option(min=1)] = 100) -> None:
     """Registered devices with their state (online, last seen, firmware)."""
@@ -1037,19 +1125,10 @@ def sim_credentials(
     fleet = Fleet.create(FleetSpec(devices=devices, seed=seed, start=_time.time()))
     passwords.write_text("\n".join(password_lines(device_secret, fleet.ids)) + "\n")
     passwords.chmod(0o600)
-    acl.write_text(device_acl(prefix))
+    from workorders.device_credentials import acl_file
+
+    acl.write_text(acl_file(prefix, engine_user=None))
     console.print(f"{devices} devices' credentials in {passwords}; ACL in {acl}")
-
-
-def device_acl(prefix: str) -> str:
-    """Mosquitto ACL: `%u` is the user name, which is the device id."""
-    return (
-        "# devices: their own topics only (user name = device id)\n"
-        f"pattern write {prefix}/v1/+/%u/telemetry\n"
-        f"pattern write {prefix}/v1/+/%u/event\n"
-        f"pattern readwrite {prefix}/v1/+/%u/status\n"
-        f"pattern read {prefix}/v1/+/%u/cmd\n"
-    )
 
 
 # -- bench -----------------------------------------------------------------------------

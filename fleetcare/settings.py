@@ -64,6 +64,16 @@ class ApiSettings(BaseSettings):
     )
 
 
+class BrokerAuthSettings(BaseSettings):
+    """Where `fleetcare devices provision` writes Mosquitto's auth files (docs/deploy.md)."""
+
+    password_file: str | None = Field(None, description="Mosquitto's password_file.")
+    acl_file: str | None = Field(None, description="Mosquitto's acl_file.")
+    pid_file: str | None = Field(
+        None, description="Mosquitto's pid_file: it is sent SIGHUP to reload the files."
+    )
+
+
 class RulesSettings(BaseSettings):
     """The rules evaluator (docs/rules.md)."""
 
@@ -97,6 +107,7 @@ class Settings(BaseSettings):
     notify: NotifySettings = Field(default_factory=NotifySettings)
     rules: RulesSettings = Field(default_factory=RulesSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    broker: BrokerAuthSettings = Field(default_factory=BrokerAuthSettings)
 
     toml_file: ClassVar[Path | None] = None
 

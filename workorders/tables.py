@@ -601,3 +601,15 @@ api_keys = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("revoked_at", UTCDateTime),
 )
+
+# -- device credentials (issue 8) ----------------------------------------------------------
+# each device's own MQTT password, kept only as the hash Mosquitto's password file holds
+device_credentials = sa.Table(
+    "device_credentials",
+    metadata,
+    sa.Column("device_id", sa.String(64), sa.ForeignKey("devices.id"), primary_key=True),
+    sa.Column("password_hash", sa.String(256), nullable=False),  # $7$ PBKDF2-SHA512
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("rotated_at", UTCDateTime),
+    sa.Column("revoked_at", UTCDateTime),
+)

@@ -19,8 +19,8 @@ from device_sim.link import LinkRefused
 from device_sim.runner import Connectivity, RunOptions, RunStats, run
 from device_sim.transport import PerDeviceOptions
 from fleetcare.brokers import MosquittoProcess, start_mosquitto
-from fleetcare.cli import device_acl
 from telemetry.connection import MqttSettings
+from workorders.device_credentials import acl_file
 
 
 def test_the_packet_reader_splits_any_stream_of_packets() -> None:
@@ -60,7 +60,9 @@ def secured_broker(tmp_path: Path, devices: list[str], secret: str) -> Mosquitto
     passwords.write_text("\n".join([*password_lines(secret, devices), "engine:engine-pw"]) + "\n")
     subprocess.run(["mosquitto_passwd", "-U", str(passwords)], check=True)
     acl = data / "acl"
-    acl.write_text("user engine\ntopic read fleetcare/#\n\n" + device_acl("fleetcare"))
+    acl.write_text(
+        "user engine\ntopic read fleetcare/#\n\n" + acl_file("fleetcare", engine_user=None)
+    )
     return start_mosquitto(
         data,
         extra=f"allow_anonymous false\npassword_file {passwords}\nacl_file {acl}\n",

@@ -44,9 +44,7 @@ def test_every_engine_service_runs_a_real_command_with_valid_settings() -> None:
 
     doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = doc["services"]
-    engine = {
-        name: svc for name, svc in services.items() if svc.get("image") == "fleetcare:latest"
-    }
+    engine = {name: svc for name, svc in services.items() if svc.get("image") == "fleetcare:latest"}
     assert {"migrate", "ingest", "evaluator", "dispatch", "commands", "notify", "api"} <= set(
         engine
     )
