@@ -49,6 +49,7 @@ async def run_command_publisher(
                 identifier="fleetcare-commands",
                 username=mqtt.username,
                 password=password,
+                tls_context=mqtt.tls_context(),
             ) as client:
                 while not stop.is_set():
                     n = await send_pending(outbox, client, scheme)

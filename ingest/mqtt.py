@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable
 from typing import Any
 
@@ -36,10 +35,7 @@ def make_client(
     if settings.username:
         password = settings.password.get_secret_value() if settings.password else None
         client.username_pw_set(settings.username, password)
-    if settings.address().tls:
-        ctx = ssl.create_default_context(cafile=settings.tls_ca)
-        if settings.tls_cert:
-            ctx.load_cert_chain(settings.tls_cert, settings.tls_key)
+    if (ctx := settings.tls_context()) is not None:
         client.tls_set_context(ctx)
     client.reconnect_delay_set(min_delay=1, max_delay=10)
     return client

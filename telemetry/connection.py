@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
@@ -40,6 +41,17 @@ class MqttSettings(BaseModel):
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not parts.hostname:
             raise ValueError("use mqtt://host:port or mqtts://host:port")
         return value
+
+    def tls_context(self) -> ssl.SSLContext | None:
+        """For mqtts://: verify the broker against `tls_ca` (else the system's CAs) and
+        its host name; present `tls_cert`/`tls_key` when the broker asks for a client
+        certificate. None for plain mqtt://."""
+        if not self.address().tls:
+            return None
+        ctx = ssl.create_default_context(cafile=self.tls_ca)
+        if self.tls_cert:
+            ctx.load_cert_chain(self.tls_cert, self.tls_key)
+        return ctx
 
     def address(self) -> BrokerAddress:
         parts = urlsplit(self.url)
