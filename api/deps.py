@@ -80,22 +80,28 @@ Caller = Annotated[Principal, Depends(caller)]
 
 
 async def principal_of(request: Request, db: Database, credential: str) -> Principal | None:
-    """Who a key or signed token belongs to: read from the database, or remembered for
-    `api.auth_cache_s` seconds (api/authcache.py)."""
+    """Who a key or signed token belongs to: the account read from the database, or
+    remembered for `api.auth_cache_s` seconds (api/authcache.py). A token's signature
+    and expiry are checked on every request all the same."""
     cache: CredentialCache = request.app.state.credentials
-    who = cache.get(credential)
-    if who is not None:
-        return who
     if looks_like_jwt(credential):
         ctx: ApiContext = request.app.state.ctx
         user_id = ctx.tokens.subject(credential)
         if not user_id:
             return None
+        remembered = f"user:{user_id}"
+        who = cache.get(remembered)
+        if who is not None:
+            return who
         who = await db.aread(lambda conn: principal_by_id(conn, user_id))
     else:
+        remembered = credential
+        who = cache.get(remembered)
+        if who is not None:
+            return who
         who = await db.aread(lambda conn: principal_by_key(conn, credential))
-    if who is not None:
-        cache.put(credential, who)
+    if who is not None:  # only a fresh read starts the clock: a hit never extends it
+        cache.put(remembered, who)
     return who
 
 
