@@ -53,16 +53,37 @@ class DeviceRow:
 
 
 def _scope(q: sa.Select[Any], who: Principal) -> sa.Select[Any]:
-    if who.role is Role.CUSTOMER:
-        return q.where(device_sites.c.customer_id == who.customer_id)
-    if who.role is Role.TECHNICIAN:
-        mine = sa.select(work_orders.c.device_id).where(
-            work_orders.c.technician_id == who.technician_id
-        )
-        return q.where(devices.c.id.in_(mine))
-    if who.role is Role.OPS and who.territories:
-        return q.where(device_sites.c.territory_id.in_(who.territories))
-    return q
+    """`q` (over devices and their sites) limited to the caller's devices."""
+    limit = _scope_clause(_scope_kind(who))
+    return q if limit is None else q.where(limit).params(scope=_scope_value(who))
+
+
+def _scope_kind(who: Principal) -> str:
+    if who.role in (Role.CUSTOMER, Role.TECHNICIAN):
+        return who.role.value
+    return "territories" if who.role is Role.OPS and who.territories else "all"
+
+
+def _scope_value(who: Principal) -> Any:
+    return {
+        Role.CUSTOMER: who.customer_id,
+        Role.TECHNICIAN: who.technician_id,
+        Role.OPS: list(who.territories),
+    }.get(who.role)
+
+
+def _scope_clause(kind: str) -> sa.ColumnElement[bool] | None:
+    """Which devices a kind of caller sees, with the caller's value bound as `scope`: a
+    customer their own, a technician those of their jobs, ops their territories."""
+    return {
+        "customer": device_sites.c.customer_id == sa.bindparam("scope"),
+        "technician": devices.c.id.in_(
+            sa.select(work_orders.c.device_id).where(
+                work_orders.c.technician_id == sa.bindparam("scope")
+            )
+        ),
+        "territories": device_sites.c.territory_id.in_(sa.bindparam("scope", expanding=True)),
+    }.get(kind)
 
 
 def _devices_query() -> sa.Select[Any]:
@@ -182,20 +203,6 @@ def health(conn: sa.Connection, who: Principal, device_id: str, now: datetime) -
     }
 
 
-def _scope_kind(who: Principal) -> str:
-    if who.role in (Role.CUSTOMER, Role.TECHNICIAN):
-        return who.role.value
-    return "territories" if who.role is Role.OPS and who.territories else "all"
-
-
-def _scope_value(who: Principal) -> Any:
-    return {
-        Role.CUSTOMER: who.customer_id,
-        Role.TECHNICIAN: who.technician_id,
-        Role.OPS: list(who.territories),
-    }.get(who.role)
-
-
 @functools.cache
 def _health_statement(dialect: str, scope: str) -> sa.Select[Any]:
     """Device, site, live state, predictions, firing alerts and the open job in one row;
@@ -267,13 +274,7 @@ def _health_statement(dialect: str, scope: str) -> sa.Select[Any]:
         .outerjoin(device_state, device_state.c.device_id == d.id)
         .where(d.id == sa.bindparam("device_id"))
     )
-    limit = {
-        "customer": device_sites.c.customer_id == sa.bindparam("scope"),
-        "technician": d.id.in_(
-            sa.select(wo.c.device_id).where(wo.c.technician_id == sa.bindparam("scope"))
-        ),
-        "territories": device_sites.c.territory_id.in_(sa.bindparam("scope", expanding=True)),
-    }.get(scope)
+    limit = _scope_clause(scope)
     return q if limit is None else q.where(limit)
 
 

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ from rich.progress import Progress
 
 from bench.httpload import LoadResult, encode, run_load
 from bench.report import command, console, emit
+from bench.services import fresh_postgres, rss_mb
 from fleetcare.brokers import free_port
 from fleetcare.registry_gen import PARTS
 from models.wear import STAGES
@@ -290,29 +292,14 @@ def _orders(
 
 
 @contextmanager
-def _database(kind: str, admin_url: str) -> Any:
+def _database(kind: str, admin_url: str) -> Iterator[tuple[str, str]]:
     """A fresh database: PostgreSQL (created and dropped) or SQLite in a temp dir."""
     if kind == "sqlite":
         with tempfile.TemporaryDirectory(prefix="fc-bench-api-") as d:
             yield f"sqlite:///{d}/bench.db", "SQLite (a temp file)"
         return
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"fleetcare_bench_api_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = admin.url.set(database=name).render_as_string(hide_password=False)
-        yield url, f"PostgreSQL ({admin.url.host}:{admin.url.port or 5432}), a fresh database"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(
-                sa.text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
-                ),
-                {"n": name},
-            )
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with fresh_postgres(admin_url, "fleetcare_bench_api") as (url, where):
+        yield url, f"PostgreSQL ({where}), a fresh database"
 
 
 @contextmanager
@@ -368,23 +355,10 @@ def _server(url: str, workers: int, data_dir: str) -> Any:
 
 def _rss_mb(pid: int) -> float:
     """Resident memory of a process and its children (uvicorn's workers), in MB."""
-    total = 0
-    pids = [pid]
-    try:
-        out = subprocess.run(
-            ["pgrep", "-P", str(pid)], check=False, capture_output=True, text=True
-        ).stdout
-        pids += [int(p) for p in out.split()]
-    except OSError:
-        pass
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
+    children = subprocess.run(
+        ["pgrep", "-P", str(pid)], check=False, capture_output=True, text=True
+    ).stdout
+    return rss_mb(pid, *(int(p) for p in children.split()))
 
 
 @dataclass(frozen=True)

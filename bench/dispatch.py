@@ -12,7 +12,6 @@ import random
 import shlex
 import sys
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 from rich.console import Console
 
 from bench.report import emit
+from bench.services import fresh_postgres
 from workorders.db import Database
 from workorders.dispatch import Dispatcher
 from workorders.service_registry import ServiceRegistry, parse_doc
@@ -133,27 +133,19 @@ def _seed_orders(db: Database, n: int) -> None:
 def run_dispatch_bench(
     *, orders: int, technicians: int, admin_url: str, output: Path | None
 ) -> str:
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    where = f"{admin.url.host}:{admin.url.port or 5432}"
-    name = f"fleetcare_bench_dispatch_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
-    db = Database(url)
-    try:
-        db.upgrade()
-        rng = random.Random(1)
-        t0 = time.perf_counter()
-        rows = _registry(orders, technicians, rng)
-        ServiceRegistry(db).load(parse_doc(rows))
-        _seed_orders(db, orders)
-        seed_s = time.perf_counter() - t0
-        report = Dispatcher(db).run(now=MONDAY)
-    finally:
-        db.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+    with fresh_postgres(admin_url, "fleetcare_bench_dispatch") as (url, where):
+        db = Database(url)
+        try:
+            db.upgrade()
+            rng = random.Random(1)
+            t0 = time.perf_counter()
+            rows = _registry(orders, technicians, rng)
+            ServiceRegistry(db).load(parse_doc(rows))
+            _seed_orders(db, orders)
+            seed_s = time.perf_counter() - t0
+            report = Dispatcher(db).run(now=MONDAY)
+        finally:
+            db.dispose()
     reasons: dict[str, int] = {}
     for why in report.unassignable.values():
         key = why.split(" in ")[0].split(" t-")[0]

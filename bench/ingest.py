@@ -27,7 +27,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench.loadgen import Producer
 from bench.report import emit
-from bench.services import Influxd, start_influxd
+from bench.services import Influxd, rss_mb, start_influxd
 from fleetcare.brokers import MosquittoProcess, free_port, start_mosquitto
 
 console = Console()
@@ -44,16 +44,6 @@ class Result:
     @property
     def rate(self) -> float:
         return self.messages / self.seconds
-
-
-def _rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def _metric(port: int, name: str) -> float:
@@ -168,7 +158,7 @@ def _ingest(
     t0 = producer.go()
     while True:
         done = sum(max(0.0, w.acked()) for w in ws)
-        rss = max(rss, *(_rss_mb(w.proc.pid) for w in ws))
+        rss = max(rss, *(rss_mb(w.proc.pid) for w in ws))
         if done >= n:
             break
         if any(w.proc.poll() is not None for w in ws):
@@ -355,7 +345,7 @@ def _rss_soak(
     samples: list[tuple[float, float]] = []
     task = progress.add_task("rss soak", total=n)
     while (done := w.acked()) < n:
-        samples.append((time.time() - t0, _rss_mb(w.proc.pid)))
+        samples.append((time.time() - t0, rss_mb(w.proc.pid)))
         progress.update(task, completed=max(0, done))
         if w.proc.poll() is not None:
             raise RuntimeError("worker died during the soak")

@@ -1,12 +1,18 @@
-"""InfluxDB 1.x started on a free loopback port with its data in a directory (tests, bench)."""
+"""What benchmarks stand on: InfluxDB 1.x started on a free loopback port with its data
+in a directory (tests, bench), a fresh PostgreSQL database, a process's memory."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import sqlalchemy as sa
 
 from fleetcare.brokers import free_port
 
@@ -97,3 +103,39 @@ def start_influxd(root: Path) -> Influxd:
     server = Influxd(root=root, port=free_port(), rpc_port=free_port(), binary=binary)
     server.start()
     return server
+
+
+@contextmanager
+def fresh_postgres(admin_url: str, prefix: str) -> Iterator[tuple[str, str]]:
+    """A new database on the server `admin_url` reaches, dropped afterwards (connections
+    left open to it are ended first): yields its URL and where it is (host:port)."""
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = admin.url.set(database=name).render_as_string(hide_password=False)
+        yield url, f"{admin.url.host}:{admin.url.port or 5432}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"
+                ),
+                {"n": name},
+            )
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+def rss_mb(*pids: int) -> float:
+    """Resident memory of these processes together, in MB (0 for one that is gone)."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
