@@ -1,10 +1,14 @@
-"""What benchmarks stand on: InfluxDB 1.x started on a free loopback port with its data
-in a directory (tests, bench), a fresh PostgreSQL database, a process's memory."""
+"""What benchmarks and drills stand on: InfluxDB 1.x started on a free loopback port with
+its data in a directory, a private PostgreSQL server the same way (one a drill may stop),
+a fresh database on a shared PostgreSQL, a process's memory."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -101,6 +105,74 @@ def start_influxd(root: Path) -> Influxd:
         raise FileNotFoundError("influxd not installed: apt-get install -y influxdb")
     root.mkdir(parents=True, exist_ok=True)
     server = Influxd(root=root, port=free_port(), rpc_port=free_port(), binary=binary)
+    server.start()
+    return server
+
+
+def postgres_bin_dir() -> Path | None:
+    """Debian keeps initdb and pg_ctl out of PATH, under /usr/lib/postgresql/<version>."""
+    found = shutil.which("pg_ctl")
+    if found:
+        return Path(found).parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"), key=lambda p: p.parts)
+    return versions[-1].parent if versions else None
+
+
+@dataclass
+class PostgresServer:
+    """A PostgreSQL server of our own (initdb in `root`, trust auth, loopback only), so a
+    drill can stop and restart it without touching the machine's. PostgreSQL refuses to
+    run as root: as root, the server runs as the `postgres` account."""
+
+    root: Path
+    port: int
+    bin_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str, timeout: float = 60) -> None:
+        cmd = [str(self.bin_dir / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"{' '.join(args[:2])} failed: {out.stdout}{out.stderr}")
+
+    def init(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.root / "data"), "-U", "postgres", "-A", "trust")
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off"
+        self._run(
+            "pg_ctl", "start", "-w", "-D", str(self.root / "data"),
+            "-l", str(self.root / "postgres.log"), "-o", options,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.root / "data"))
+
+    def remove(self) -> None:
+        """Stop it if it runs, and delete its files."""
+        with contextlib.suppress(RuntimeError):
+            self.stop()
+        shutil.rmtree(self.root.parent, ignore_errors=True)
+
+
+def start_postgres() -> PostgresServer:
+    """A new PostgreSQL server in a new temp dir (its own, as the postgres account must
+    reach it: pytest's tmp_path is root's alone), on a free port. `remove()` when done."""
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        raise FileNotFoundError("PostgreSQL not installed: apt-get install -y postgresql")
+    top = Path(tempfile.mkdtemp(prefix="fleetcare-pg-"))
+    top.chmod(0o755)
+    server = PostgresServer(root=top / "pg", port=free_port(), bin_dir=bin_dir)
+    server.init()
     server.start()
     return server
 

@@ -31,7 +31,7 @@ from device_sim.fleet import Fleet, Reading
 from device_sim.pacing import BrokerBacklog
 from device_sim.transport import Multiplexed, PerDevice, PerDeviceOptions, Transport
 from telemetry.connection import MqttSettings
-from telemetry.topics import TopicKind
+from telemetry.topics import BROADCAST, TopicKind
 
 log = logging.getLogger("device_sim")
 MAX_UNACKED = 20_000  # per connection: backpressure from the broker
@@ -110,6 +110,7 @@ class RunStats:
     out_of_order: int = 0
     malformed: dict[str, int] = field(default_factory=dict)
     commands: int = 0
+    resent: int = 0  # messages published again because the engine asked (`resend`)
     outages: int = 0
     dropped: int = 0  # readings lost from full on-device buffers
     still_buffered: int = 0  # readings held by devices still offline at the end
@@ -128,6 +129,7 @@ class RunStats:
             "duplicates",
             "out_of_order",
             "commands",
+            "resent",
             "outages",
             "dropped",
             "still_buffered",
@@ -293,6 +295,11 @@ class _Sender:
 def _apply_commands(fleet: Fleet, transport: Transport, stats: RunStats, owned: set[str]) -> None:
     while not transport.commands.empty():
         device_id, command = transport.commands.get_nowait()
+        if device_id == BROADCAST[1] and command.cmd == "resend":
+            since_ms = command.args.get("since_ms")
+            if isinstance(since_ms, int | float):
+                stats.resent += transport.resend(since_ms / 1000)
+            continue
         if device_id not in fleet.truth.devices:
             continue
         if command.cmd == "filter_replaced":

@@ -7,7 +7,9 @@
   up to a few thousand), with a real Last Will: an outage drops the connection without
   DISCONNECT and the *broker* publishes the retained `offline`.
 
-Both subscribe to the devices' `cmd` topics and queue what arrives for the runner.
+Both subscribe to the devices' `cmd` topics (and the fleet-wide one) and queue what
+arrives for the runner. Both keep what their devices recently sent, as firmware keeps a
+ring buffer, to resend it when the engine asks (`resend`, after a broker lost messages).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from __future__ import annotations
 import logging
 import queue
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 from pydantic import ValidationError
@@ -46,8 +49,15 @@ class PerDeviceOptions:
     keepalive: int = 60
 
 
+# messages kept for a resend: at least the engine's default window (120 s) at the rates
+# tests and demos run; a large benchmark fleet keeps less than that
+RECENT_MAX = 200_000
+
+
 class Transport(Protocol):
     commands: queue.Queue[tuple[str, CommandPayload]]
+
+    def resend(self, since: float) -> int: ...
 
     def start(self, devices: list[tuple[str, str]]) -> None: ...
     def publish(
@@ -77,6 +87,33 @@ class _Commands:
         self.scheme = scheme
         self.commands: queue.Queue[tuple[str, CommandPayload]] = queue.Queue()
         self._topics: dict[tuple[str, str, TopicKind], bytes] = {}
+        # (wall time sent, device type, device id, kind, payload) of what devices sent
+        # (broken ones too: firmware does not know they are broken), not their status
+        self.recent: deque[tuple[float, str, str, TopicKind, bytes]] = deque(maxlen=RECENT_MAX)
+        self._resending = False
+
+    def remember(self, device_type: str, device_id: str, kind: TopicKind, payload: bytes) -> None:
+        if not self._resending:
+            self.recent.append((time.time(), device_type, device_id, kind, payload))
+
+    def resend(self, since: float) -> int:
+        """Publish again what was sent from `since` (wall time); not counted again (and not
+        kept again: a second request resends the originals, not the copies)."""
+        again = [m for m in self.recent if m[0] >= since]
+        self._resending = True
+        try:
+            for _, device_type, device_id, kind, payload in again:
+                self.publish(device_type, device_id, kind, payload, counted=False)
+        finally:
+            self._resending = False
+        self.flush()
+        return len(again)
+
+    def publish(self, *args: Any, **kwargs: Any) -> None:  # each transport's own
+        raise NotImplementedError
+
+    def flush(self) -> None:
+        raise NotImplementedError
 
     def topic(self, device_type: str, device_id: str, kind: TopicKind) -> bytes:
         key = (device_type, device_id, kind)
@@ -136,6 +173,8 @@ class Multiplexed(_Commands):
         retain: bool = False,
         counted: bool = False,
     ) -> None:
+        if kind is not TopicKind.STATUS:
+            self.remember(device_type, device_id, kind, payload)
         self.link.publish(
             self.topic(device_type, device_id, kind), payload, retain=retain, counted=counted
         )
@@ -200,6 +239,7 @@ class PerDevice(_Commands):
             on_connect=announce,
         )
         link.subscribe(self.scheme.topic(device_type, device_id, TopicKind.CMD))
+        link.subscribe(self.scheme.broadcast())
         return link
 
     def start(self, devices: list[tuple[str, str]]) -> None:
@@ -219,6 +259,8 @@ class PerDevice(_Commands):
         retain: bool = False,
         counted: bool = False,
     ) -> None:
+        if kind is not TopicKind.STATUS:
+            self.remember(device_type, device_id, kind, payload)
         self.links[device_id].publish(
             self.topic(device_type, device_id, kind), payload, retain=retain, counted=counted
         )

@@ -720,6 +720,58 @@ def devices_provision(
     console.print(_broker_auth(s))
 
 
+@devices_app.command("import")
+def devices_import(
+    file: Annotated[
+        Path,
+        typer.Argument(help="`device_id:password` lines, e.g. from `fleetcare sim-credentials`."),
+    ],
+    skip_live: Annotated[
+        bool, typer.Option(help="Skip devices that already have live credentials (re-runs).")
+    ] = False,
+) -> None:
+    """Provision registered devices with passwords they already have (set in the factory,
+    or derived by the simulator): only the hashes are kept. Then writes the broker's files
+    and reloads it. A device that already has live credentials is an error, unless
+    --skip-live."""
+    from fleetcare.wiring import open_database
+    from workorders.device_credentials import CredentialError, DeviceCredentials
+    from workorders.errors import NotFound
+
+    s = _settings()
+    creds = DeviceCredentials(open_database(s))
+    try:
+        lines = file.read_text().splitlines()
+    except OSError as exc:
+        err.print(f"[red]cannot read {file}: {exc.strerror}[/red]")
+        raise typer.Exit(2) from None
+    done = 0
+    live = {device_id for device_id, _ in creds.live()} if skip_live else set()
+    for n, line in enumerate(lines, 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        device_id, sep, password = line.strip().partition(":")
+        if device_id in live:
+            continue
+        try:
+            if not sep:
+                raise CredentialError("expected device_id:password")
+            creds.provision(device_id, password)
+        except (CredentialError, NotFound) as exc:
+            err.print(f"[red]{file}:{n}: {exc}[/red] ({done} imported before it)")
+            raise typer.Exit(1) from None
+        done += 1
+    console.print(f"imported {done} devices' credentials; " + _broker_auth(s))
+
+
+@devices_app.command("sync-broker")
+def devices_sync_broker() -> None:
+    """Write Mosquitto's password and ACL files from the database and reload it, changing
+    no credentials: for a new broker (its first files, with the engine's own account from
+    mqtt.username / mqtt.password) or one whose files were lost. Idempotent."""
+    console.print(_broker_auth(_settings()))
+
+
 @devices_app.command("rotate")
 def devices_rotate(device_id: str) -> None:
     """A new password for a device (shown once); the old one stops at the broker's reload."""
@@ -1298,6 +1350,38 @@ def bench_api(
         repeats=repeats,
         output=output,
     )
+
+
+@bench_app.command("soak")
+def bench_soak(
+    minutes: Annotated[float, typer.Option(min=0.2, help="How long the load runs.")] = 30.0,
+    devices: Annotated[int, typer.Option(min=10, help="Simulated devices.")] = 1_000,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="Messages a second; default: half of one ingest worker's ceiling, "
+            "measured first on the same broker and store.",
+        ),
+    ] = None,
+    postgres: Annotated[
+        str, typer.Option(help="Admin URL of a PostgreSQL server; a fresh database is used.")
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    output: Annotated[Path | None, typer.Option(help="Append a markdown report here.")] = None,
+) -> None:
+    """The whole engine (ingest, rules on the devices' clock, API) under a sustained
+    simulated fleet: memory, ingest lag and p99 latencies a minute at a time, so a leak or
+    a growing backlog shows as a trend. Needs mosquitto, influxd and PostgreSQL.
+
+    Example: `fleetcare bench soak --minutes 30 --output docs/benchmarks.md`."""
+    from bench.soak import run_soak
+
+    _settings()
+    try:
+        run_soak(minutes=minutes, devices=devices, rate=rate, admin_url=postgres, output=output)
+    except (RuntimeError, FileNotFoundError) as exc:
+        err.print(f"[red]soak failed: {exc}[/red]")
+        raise typer.Exit(1) from None
 
 
 def _register_service_commands() -> None:

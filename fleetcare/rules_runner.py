@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import glob
 import logging
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import sqlalchemy as sa
 from prometheus_client import start_http_server
 
 from fleetcare.settings import RulesSettings, Settings
@@ -22,8 +24,10 @@ from rules.metrics import RulesMetrics
 from rules.outputs import engine_outputs
 from rules.scoring import FilterLifeScoring
 from telemetry.backends import create_store
+from telemetry.errors import StoreUnavailable
 from telemetry.store import TelemetryStore
 from workorders.db import Database
+from workorders.errors import DatabaseUnavailable
 
 log = logging.getLogger("fleetcare.rules")
 
@@ -127,6 +131,7 @@ async def run_evaluator(
         )
         scoring = _scoring(settings, db, store)
         scored_day = None
+        failing_since: float | None = None
         while not stop.is_set():
             today = datetime.now(UTC).date()
             if scoring is not None and scored_day != today:
@@ -144,7 +149,30 @@ async def run_evaluator(
                         }
                     },
                 )
-            last = await evaluator.run_pass()
+            try:
+                last = await evaluator.run_pass()
+            except (DatabaseUnavailable, StoreUnavailable, sa.exc.OperationalError) as exc:
+                # an outage: the next pass sees everything this one missed, and the
+                # alerts this one fired before it failed are read back as firing (no
+                # second alert, no second job)
+                if once:
+                    raise
+                metrics.failed.inc()
+                if failing_since is None:  # the change is news; every failed pass is not
+                    failing_since = time.monotonic()
+                    log.error(
+                        "evaluation pass failed; retrying every interval",
+                        extra={"kv": {"error": str(exc).splitlines()[0][:300]}},
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), settings.rules.interval_s)
+                continue
+            if failing_since is not None:
+                log.info(
+                    "evaluation passes work again",
+                    extra={"kv": {"outage_s": round(time.monotonic() - failing_since, 1)}},
+                )
+                failing_since = None
             _observe(metrics, last)
             log.info(
                 "evaluation pass",

@@ -85,7 +85,9 @@ class RulesSettings(BaseSettings):
         "0/1", pattern=r"^\d+/\d+$", description="This replica's share: k/n (0-based)."
     )
     device_time: bool = Field(
-        False, description="Judge silence by device clocks (replays, accelerated sims)."
+        False,
+        description="Run on the devices' clock (replays, accelerated sims): a pass is at "
+        "the newest reading stored, and silence is judged by the devices' timestamps.",
     )
     metrics_port: int = Field(9465, ge=0, description="Prometheus /metrics port; 0 = off.")
     at_ingest: bool = Field(

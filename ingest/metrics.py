@@ -77,6 +77,11 @@ class IngestMetrics:
         self.connects = Counter(
             "fleetcare_ingest_connects", "Successful (re)connections.", registry=r
         )
+        self.resend_requests = Counter(
+            "fleetcare_ingest_resend_requests",
+            "Reconnections after which devices were asked to resend (ingest.resend_window_s).",
+            registry=r,
+        )
         self.failures = Counter(
             "fleetcare_ingest_flush_failures",
             "Failed flush attempts (retried).",

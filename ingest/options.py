@@ -47,6 +47,14 @@ class IngestOptions(BaseModel):
         900, gt=0, description="Silence after which a device is offline."
     )
     silence_check_s: float = Field(30, gt=0)
+    resend_window_s: float = Field(
+        120.0,
+        ge=0,
+        description="After a lost connection (a broker restart drops the shared "
+        "subscription, and with it what devices send until it is back), ask every device to "
+        "resend what it sent from this long before the loss (`resend` on the fleet-wide cmd "
+        "topic; duplicates are stored once). 0 = off.",
+    )
     backoff_initial_s: float = Field(0.2, gt=0)
     backoff_max_s: float = Field(5.0, gt=0)
     shutdown_grace_s: float = Field(15.0, ge=0, description="How long SIGTERM waits for a flush.")

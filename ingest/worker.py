@@ -18,6 +18,7 @@ from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+import orjson
 import paho.mqtt.client as paho
 
 from ingest.metrics import IngestMetrics
@@ -80,6 +81,7 @@ class IngestWorker:
         self._connection_error: str | None = None
         self._state_failing = False
         self._warned_unbounded = False
+        self._lost_at: float | None = None  # when the connection last dropped (wall time)
 
     # -- paho thread -----------------------------------------------------------------
     def _on_connect(self, client: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -91,6 +93,9 @@ class IngestWorker:
         self._connection_error = None
         self._generation += 1
         subscribe_all(client, self.mqtt, subscriptions(self.scheme, self.options.shared_group))
+        session_present = bool(getattr(_f, "session_present", False))
+        if self._lost_at is not None:
+            self._ask_resend(client, self._lost_at)
         self.metrics.connected.set(1)
         self.metrics.connects.inc()
         log.info(
@@ -100,12 +105,31 @@ class IngestWorker:
                     "broker": self.mqtt.url,
                     "client_id": self.client_id,
                     "protocol": self.mqtt.protocol,
-                    "session_present": bool(getattr(_f, "session_present", False)),
+                    "session_present": session_present,
                 }
             },
         )
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._connected.set)
+
+    def _ask_resend(self, client: paho.Client, lost_at: float) -> None:
+        """We are back after losing the connection. If the broker restarted, it kept our
+        session but not its `$share` subscriptions (Mosquitto does not restore them from
+        persistence, and says session_present all the same), so whatever devices sent
+        before we resubscribed was dropped, and so was what it held for the group. We
+        cannot tell a restart from a network blip, so after either: devices keep what
+        they recently sent; ask them all for it again. What arrives twice is stored once."""
+        window = self.options.resend_window_s
+        if window <= 0:
+            return
+        since_ms = int((lost_at - window) * 1000)
+        body = orjson.dumps({"v": 1, "cmd": "resend", "args": {"since_ms": since_ms}})
+        client.publish(self.scheme.broadcast(), body, qos=1)
+        self.metrics.resend_requests.inc()
+        log.warning(
+            "reconnected: asked every device to resend what it sent since the loss",
+            extra={"kv": {"since_ms": since_ms, "topic": self.scheme.broadcast()}},
+        )
 
     def _on_connect_fail(self, _c: Any, _u: Any) -> None:
         if self._connection_error is None:
@@ -114,6 +138,7 @@ class IngestWorker:
 
     def _on_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self.metrics.connected.set(0)
+        self._lost_at = time.time()
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._connected.clear)
         if getattr(reason, "value", 0) != 0:  # 0 = our own clean disconnect

@@ -97,9 +97,9 @@ class Evaluator:
 
     async def run_pass(self, now: datetime | None = None) -> PassReport:
         started = time.perf_counter()
-        now = now or datetime.now(UTC)
         report = PassReport()
         devices = await asyncio.to_thread(self._devices)
+        now = now or (self._device_clock(devices) if self.device_time else datetime.now(UTC))
         report.devices = len(devices)
         ids = [d.device_id for d in devices]
         saved = await asyncio.to_thread(self.alerts.load_states, ids)
@@ -126,6 +126,13 @@ class Evaluator:
         await asyncio.to_thread(self.alerts.save_states, changed)
         report.seconds = time.perf_counter() - started
         return report
+
+    @staticmethod
+    def _device_clock(devices: Sequence[DeviceState]) -> datetime:
+        """An accelerated fleet's "now": the newest reading its devices sent, so windows
+        and durations run on the simulated clock (wall time until anything is stored)."""
+        newest = max((d.latest_ts for d in devices if d.latest_ts is not None), default=None)
+        return _ms(newest) or datetime.now(UTC)
 
     def _devices(self) -> list[DeviceState]:
         return [s for s in self.states.every() if in_partition(s.device_id, self.partition)]
@@ -209,6 +216,11 @@ class Evaluator:
             view = views[device.device_id]
             for rule in rules:
                 key = (rule.id, device.device_id)
+                if key in firing and firing[key] > now:
+                    # fired at ingest by a message newer than this pass's clock (the
+                    # devices' clock, read before that message's state was written): this
+                    # pass cannot judge it, and resolving it would only fire it again
+                    continue
                 before = state_of(saved.get(key), rule.id, device.device_id)
                 if key in firing and before.phase is not Phase.FIRING:
                     # fired elsewhere (at ingest): this evaluator owns its resolving

@@ -36,6 +36,11 @@ class RulesMetrics:
             ["how"],
             registry=r,
         )
+        self.failed = Counter(
+            "fleetcare_rules_passes_failed",
+            "Passes that could not finish: the database or store was unreachable.",
+            registry=r,
+        )
         self.last_pass = Gauge(
             "fleetcare_rules_last_pass_timestamp_seconds",
             "When the last pass finished (alert on staleness).",

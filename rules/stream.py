@@ -75,9 +75,15 @@ class StreamChecks:
         if not hits:
             return tally
         saved = self.alerts.load_states({h[1] for h in hits})
+        resolved = self.alerts.last_resolved({h[1] for h in hits})
         changed: dict[tuple[str, str], dict[str, Any]] = {}
         for rule, device_id, device_type, view, verdict in hits:
             key = (rule.id, device_id)
+            if key in resolved and view.now <= resolved[key]:
+                # older than the resolution of its rule's last alert: a message delivered
+                # again (after a crash, or resent after a broker restart) belongs to the
+                # episode already closed, and must not open another
+                continue
             before = state_of(changed.get(key) or saved.get(key), rule.id, device_id)
             if before.phase is Phase.FIRING:
                 continue

@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 command -v influxd >/dev/null 2>&1 || need_apt+=(influxdb)
-command -v psql >/dev/null 2>&1 || need_apt+=(postgresql)
+# the server itself (the fault drills start and restart a PostgreSQL of their own)
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+  || need_apt+=(postgresql)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # the TLS tests' own CA
 # the console's browser tests drive Debian's Chromium (Playwright never downloads one)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)

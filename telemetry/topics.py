@@ -21,6 +21,10 @@ class TopicKind(StrEnum):
     CMD = "cmd"  # engine -> device
 
 
+# the "device" of the fleet-wide command topic
+BROADCAST = ("fleet", "all")
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceTopic:
     """A parsed device topic. Constructing one validates it."""
@@ -67,6 +71,11 @@ class TopicScheme:
                 topic, f"unknown kind {kind!r}; expected one of {[k.value for k in TopicKind]}"
             ) from None
         return DeviceTopic(self.prefix, device_type, device_id, topic_kind)
+
+    def broadcast(self) -> str:
+        """The command topic every device also reads: `{prefix}/v1/fleet/all/cmd` (the
+        engine's fleet-wide requests, e.g. `resend` after the broker lost messages)."""
+        return self.topic(*BROADCAST, TopicKind.CMD)
 
     def filter(self, kind: TopicKind | None = None, device_type: str = "+") -> str:
         """A subscription filter over every device (of one type) and kind (or all kinds)."""

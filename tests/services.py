@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import os
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from bench.services import Influxd, influxd_binary
@@ -61,6 +65,28 @@ def postgres_admin_url() -> str:
     if not port_open("127.0.0.1", 5432) and "127.0.0.1:5432" in url:
         missing("no PostgreSQL on 127.0.0.1:5432")
     return url
+
+
+def ready(port: int) -> dict[str, Any] | None:
+    """The supervisor's /readyz when every part runs, else None."""
+    try:
+        r = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+    except httpx.HTTPError:
+        return None
+    body: dict[str, Any] = r.json()
+    return body if r.status_code == 200 else None
+
+
+def wait(
+    what: str, check: Callable[[], Any], timeout: float = 60.0, context: Callable[[], str] = str
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}\n{context()}")
 
 
 __all__ = [

@@ -115,6 +115,24 @@ class AlertStore:
                 out.update({(r.rule_id, r.device_id): r.fired_at for r in conn.execute(q)})
         return out
 
+    def last_resolved(self, device_ids: Collection[str]) -> dict[tuple[str, str], datetime]:
+        """(rule, device) -> when its latest alert was resolved, for these devices."""
+        out: dict[tuple[str, str], datetime] = {}
+        ids = list(device_ids)
+        with self.db.engine.connect() as conn:
+            for i in range(0, len(ids), 5000):
+                q = (
+                    sa.select(
+                        alerts.c.rule_id, alerts.c.device_id, sa.func.max(alerts.c.resolved_at)
+                    )
+                    .where(alerts.c.state == "resolved", alerts.c.device_id.in_(ids[i : i + 5000]))
+                    .group_by(alerts.c.rule_id, alerts.c.device_id)
+                )
+                for rule_id, device_id, at in conn.execute(q):
+                    if at is not None:  # SQLite's aggregate drops the zone: it is UTC
+                        out[(rule_id, device_id)] = at if at.tzinfo else at.replace(tzinfo=UTC)
+        return out
+
     def firing_without_job(self, device_ids: Collection[str]) -> list[Alert]:
         """Firing alerts of these devices that have no work order (silenced, or the
         device was not in the service registry when they fired)."""

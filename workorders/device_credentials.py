@@ -65,13 +65,18 @@ class DeviceCredentials:
         self.db = db
         self.clock = clock or (lambda: datetime.now(UTC))
 
-    def provision(self, device_id: str) -> Issued:
-        """New credentials for a registered device (again after a revocation)."""
+    def provision(self, device_id: str, password: str | None = None) -> Issued:
+        """New credentials for a registered device (again after a revocation): a random
+        password, or the one given (set in the factory, imported from its records)."""
         if not set(device_id) <= _USER_OK:
             raise CredentialError(
                 f"{device_id!r}: a broker user name takes letters, digits, '-', '_' and '.'"
             )
-        password = secrets.token_urlsafe(24)
+        if password is not None and (len(password) < 16 or ":" in password):
+            raise CredentialError(
+                f"{device_id}: an imported password needs at least 16 characters and no ':'"
+            )
+        password = password or secrets.token_urlsafe(24)
         now = self.clock()
         with self.db.engine.begin() as conn:
             if (
@@ -148,6 +153,8 @@ def acl_file(prefix: str, engine_user: str | None) -> str:
         f"pattern write {prefix}/v1/+/%u/event",
         f"pattern readwrite {prefix}/v1/+/%u/status",
         f"pattern read {prefix}/v1/+/%u/cmd",
+        "# ...and the fleet-wide requests (e.g. resend after the broker lost messages)",
+        f"pattern read {prefix}/v1/fleet/all/cmd",
     ]
     if engine_user:
         out += [

@@ -211,3 +211,50 @@ def test_ingest_logs_in_as_the_engine_and_stores_what_a_device_sends(
         worker.wait(30)
         reader.join(5)
     assert worker.returncode == 0, "".join(lines)
+
+
+def test_imported_passwords_log_in_and_sync_broker_writes_the_files_again(tmp_path: Path) -> None:
+    """Factory-set (here: the simulator's derived) passwords are imported as hashes; the
+    broker's files can be written again from the database alone."""
+    from device_sim.credentials import device_password
+
+    if not mosquitto_available():
+        missing("mosquitto")
+    d = ["--data-dir", str(tmp_path / "data")]
+    pw, acl = tmp_path / "passwords", tmp_path / "acl"
+    env = {
+        "FLEETCARE_BROKER__PASSWORD_FILE": str(pw),
+        "FLEETCARE_BROKER__ACL_FILE": str(acl),
+        "FLEETCARE_MQTT__USERNAME": ENGINE[0],
+        "FLEETCARE_MQTT__PASSWORD": ENGINE[1],
+    }
+    for device_id in ("ap-1", "ap-2"):
+        assert (
+            runner.invoke(app, [*d, "devices", "add", device_id, "--type", "purifier"]).exit_code
+            == 0
+        )
+    file = tmp_path / "factory.txt"
+    file.write_text(f"# from the factory\nap-1:{device_password('line-7', 'ap-1')}\n")
+    out = runner.invoke(app, [*d, "devices", "import", str(file)], env=env)
+    assert out.exit_code == 0 and "imported 1" in out.output, out.output
+    assert device_password("line-7", "ap-1") not in pw.read_text()
+    again = runner.invoke(app, [*d, "devices", "import", "--skip-live", str(file)], env=env)
+    assert again.exit_code == 0 and "imported 0" in again.output, again.output
+    file.write_text("ap-2:short\n")
+    out = runner.invoke(app, [*d, "devices", "import", str(file)], env=env)
+    assert out.exit_code == 1 and "factory.txt:1" in out.output and "16 characters" in out.output
+    pw.unlink()
+    acl.unlink()
+    out = runner.invoke(app, [*d, "devices", "sync-broker"], env=env)
+    assert out.exit_code == 0 and pw.exists() and acl.exists(), out.output
+    broker = start_mosquitto(tmp_path / "broker", auth=(pw, acl))
+    try:
+        device = Device(broker.port, "ap-1", device_password("line-7", "ap-1"))
+        engine = Device(broker.port, *ENGINE)
+        try:
+            assert device.ok and engine.ok
+        finally:
+            device.close()
+            engine.close()
+    finally:
+        broker.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from fleetcare.cli import app
@@ -143,10 +144,17 @@ def test_rule_unit_tests_pass_and_fail_with_the_difference(tmp_path: Path) -> No
     assert bad.exit_code == 2 and "device" in bad.output
 
 
+def _metrics(port: int) -> str:
+    import httpx
+
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    except httpx.HTTPError:
+        return ""
+
+
 async def test_the_evaluator_serves_prometheus_metrics(tmp_path: Path) -> None:
     import asyncio
-
-    import httpx
 
     from fleetcare.brokers import free_port
     from fleetcare.rules_runner import run_evaluator
@@ -162,10 +170,7 @@ async def test_the_evaluator_serves_prometheus_metrics(tmp_path: Path) -> None:
         text = ""
         for _ in range(50):
             await asyncio.sleep(0.1)
-            try:
-                text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-            except httpx.HTTPError:
-                continue
+            text = _metrics(port)
             if "fleetcare_rules_pass_seconds_count 2.0" in text:
                 break
         assert "fleetcare_rules_pass_seconds_count 2.0" in text
@@ -173,3 +178,57 @@ async def test_the_evaluator_serves_prometheus_metrics(tmp_path: Path) -> None:
     finally:
         stop.set()
         await task
+
+
+async def test_the_evaluator_outlives_a_store_outage_and_says_so_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pass that cannot reach the store is counted and retried next interval; the
+    evaluator keeps running and logs the outage once, not every pass."""
+    import asyncio
+    import logging
+    from datetime import UTC, datetime
+
+    from fleetcare.brokers import free_port
+    from fleetcare.rules_runner import run_evaluator
+    from fleetcare.settings import load_settings
+    from fleetcare.wiring import open_database
+    from telemetry.records import Reading
+    from tests.services import start_influxd
+    from workorders.device_state import DeviceStateRepository, StateUpdate
+    from workorders.registry import Device, DeviceRegistry
+
+    influxd = start_influxd(tmp_path / "influxdb")
+    port = free_port()
+    settings = load_settings(
+        None,
+        data_dir=str(tmp_path / "data"),
+        rules={"metrics_port": port, "interval_s": 0.1},
+        store={"backend": "influxdb", "influx_url": influxd.url},
+    )
+    db = open_database(settings)
+    DeviceRegistry(db).register([Device("ap-1", "purifier")])
+    reading = Reading("purifier", "ap-1", 1, 1, 1_780_000_000_000, {"pm25": 9.0})
+    DeviceStateRepository(db).apply([StateUpdate.of_reading(reading, datetime.now(UTC))])
+    stop = asyncio.Event()
+    caplog.set_level(logging.INFO, logger="fleetcare.rules")
+    task = asyncio.create_task(run_evaluator(settings, stop))
+    try:
+        await asyncio.sleep(1.0)  # up, and passing
+        influxd.stop()
+        failed = 0.0
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            name = "fleetcare_rules_passes_failed_total"
+            line = [x for x in _metrics(port).splitlines() if x.startswith(name)]
+            failed = float(line[0].split()[1]) if line else 0.0
+            if failed >= 3:
+                break
+        assert failed >= 3 and not task.done()
+    finally:
+        influxd.stop()
+        stop.set()
+        await task
+        db.dispose()
+    said = [r.getMessage() for r in caplog.records if "evaluation pass failed" in r.getMessage()]
+    assert len(said) == 1

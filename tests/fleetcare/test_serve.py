@@ -8,39 +8,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from fleetcare.brokers import mosquitto_available, start_mosquitto
 from fleetcare.cli import app
 from tests.ingest.helpers import publish, telemetry
-from tests.services import free_port, missing
+from tests.services import free_port, missing, ready, wait
 
 runner = CliRunner()
-
-
-def _wait(what: str, check: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with_value = check()
-        if with_value:
-            return with_value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _ready(port: int) -> dict[str, Any] | None:
-    try:
-        r = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-    except httpx.HTTPError:
-        return None
-    body: dict[str, Any] = r.json()
-    return body if r.status_code == 200 else None
 
 
 def _gone(pid: int) -> bool:
@@ -74,11 +53,11 @@ def test_serve_runs_every_part_restarts_a_killed_one_and_stops_them_all(tmp_path
         text=True,
     )
     try:
-        status = _wait("every part ready", lambda: _ready(health))
+        status = wait("every part ready", lambda: ready(health))
         parts = status["parts"]
         assert set(parts) == {"ingest-0", "ingest-1", "rules-0", "dispatch", "commands",
                               "notify", "api"}  # fmt: skip
-        assert _wait("the API ready", lambda: _ready(api))
+        assert wait("the API ready", lambda: ready(api))
         # the ingest workers store what devices send
         publish(broker.port, [telemetry("ap-serve", seq) for seq in range(1, 41)])
 
@@ -86,19 +65,19 @@ def test_serve_runs_every_part_restarts_a_killed_one_and_stops_them_all(tmp_path
             out = runner.invoke(app, ["--data-dir", str(data), "telemetry", "count"])
             return out.exit_code == 0 and out.stdout.strip() == "40"
 
-        _wait("40 readings stored", stored)
+        wait("40 readings stored", stored)
         # a part killed with -9 is started again, under the same name
         victim = parts["ingest-0"]["pid"]
         os.kill(victim, signal.SIGKILL)
 
         def replaced() -> dict[str, Any] | None:
-            s = _ready(health)
+            s = ready(health)
             p = s["parts"]["ingest-0"] if s else None
             return s if p and p["pid"] != victim and p["restarts"] == 1 else None
 
-        after = _wait("ingest-0 restarted", replaced)
+        after = wait("ingest-0 restarted", replaced)
         publish(broker.port, [telemetry("ap-serve", seq) for seq in range(41, 51)])
-        _wait(
+        wait(
             "50 readings stored",
             lambda: (
                 runner.invoke(app, ["--data-dir", str(data), "telemetry", "count"]).stdout.strip()

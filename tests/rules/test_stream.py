@@ -54,3 +54,40 @@ async def test_a_leak_and_a_fault_code_fire_at_ingest_and_open_their_jobs(
         assert order.state is State.OPEN  # both rules open jobs straight to dispatch
     assert latency < 10
     db.dispose()
+
+
+async def test_a_message_older_than_its_rules_last_resolution_opens_nothing(
+    tmp_path: Path,
+) -> None:
+    """A leak reading delivered again after its alert was resolved (a crash's redelivery,
+    or a device's resend after a broker restart) belongs to the closed episode; a newer
+    one is a new leak."""
+    from datetime import UTC, datetime
+
+    from rules.catalog import load_catalog
+    from rules.evaluator import row_of
+    from rules.machine import RuleState
+    from rules.stream import StreamChecks
+    from telemetry.records import Reading
+    from workorders.db import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'fc.sqlite3'}")
+    db.upgrade()
+    ServiceRegistry(db).load(parse_doc(WORLD))  # type: ignore[arg-type]
+    checks, alerts = StreamChecks(db, load_catalog()), AlertStore(db)
+    t0 = 1_780_000_000_000
+
+    def leak(seq: int, ts: int) -> Reading:
+        return Reading("water_purifier", "wp-1", 1, seq, ts, {"leak": True, "tds_out_ppm": 9.0})
+
+    await checks.on_batch([leak(1, t0)], [])
+    assert [a.rule_id for a in alerts.find(state="firing")] == ["water_leak"]
+    # the evaluator resolves it an hour later, and saves the rule's state as inactive
+    resolved_at = datetime.fromtimestamp(t0 / 1000 + 3600, UTC)
+    alerts.resolve("water_leak", "wp-1", resolved_at, {})
+    alerts.save_states([row_of(RuleState("water_leak", "wp-1", evaluated_at=resolved_at))])
+    await checks.on_batch([leak(1, t0)], [])  # the same message again
+    assert alerts.find(state="firing") == []
+    await checks.on_batch([leak(2, t0 + 7_200_000)], [])  # a leak after the resolution
+    assert len(alerts.find(state="firing")) == 1 and len(alerts.find()) == 2
+    db.dispose()

@@ -1,0 +1,449 @@
+"""`fleetcare bench soak`: the whole engine under a sustained load for a long time.
+
+A simulated fleet publishes at half the single-worker ceiling (measured first, in the same
+run, on the same broker and store, unless --rate is given) into `fleetcare serve` running
+an ingest worker, a rules evaluator on the devices' clock and the API, against a
+Mosquitto and an InfluxDB of the bench's own and a fresh PostgreSQL database. A probe asks
+the API for a device's health ten times a second. Every ten seconds the bench reads each
+part's memory and the ingest worker's and evaluator's Prometheus metrics; the report has a
+row per minute, so a leak or a growing lag shows as a trend, and compares the last
+minutes with the first ones.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bench.ingest import _ingest
+from bench.report import emit
+from bench.services import Influxd, fresh_postgres, rss_mb, start_influxd
+from device_sim.fleet import Fleet, FleetSpec
+from device_sim.runner import RunOptions, RunStats, run
+from fleetcare.brokers import MosquittoProcess, free_port, start_mosquitto
+from fleetcare.registry_gen import generate
+from telemetry.connection import MqttSettings
+from workorders.accounts import Accounts, Role
+from workorders.db import Database
+from workorders.service_registry import ServiceRegistry, parse_doc
+
+console = Console()
+REPORT_S = 900.0  # a device reports every 15 simulated minutes
+SAMPLE_S = 10.0
+CEILING_MESSAGES = 100_000
+
+
+def scrape(port: int) -> dict[str, float]:
+    """A Prometheus text page as {sample name with labels: value} ({} when unreachable)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    except httpx.HTTPError:
+        return {}
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            try:
+                out[name] = float(value)
+            except ValueError:
+                continue
+    return out
+
+
+def buckets(sample: dict[str, float], metric: str) -> list[tuple[float, float]]:
+    """(upper bound, cumulative count) of a histogram, in order."""
+    out = []
+    prefix = f'{metric}_bucket{{le="'
+    for name, value in sample.items():
+        if name.startswith(prefix):
+            le = name[len(prefix) : name.index('"', len(prefix))]
+            out.append((float("inf") if le == "+Inf" else float(le), value))
+    return sorted(out)
+
+
+def quantile(
+    q: float, before: list[tuple[float, float]], after: list[tuple[float, float]]
+) -> float:
+    """`histogram_quantile` over the increase between two scrapes (linear in a bucket,
+    as Prometheus does); NaN when nothing was observed."""
+    prev = dict(before)
+    inc = [(le, n - prev.get(le, 0.0)) for le, n in after]
+    if not inc or inc[-1][1] <= 0:
+        return float("nan")
+    rank, lower, below = q * inc[-1][1], 0.0, 0.0
+    for le, n in inc:
+        if n >= rank:
+            if le == float("inf"):
+                return lower
+            return lower + (le - lower) * ((rank - below) / max(n - below, 1e-12))
+        lower, below = le, n
+    return lower
+
+
+@dataclass
+class Minute:
+    minute: int
+    sent: int = 0
+    acked: float = 0.0
+    lag_s: float = 0.0  # the oldest unacknowledged message's age, worst sample
+    ack_p99_ms: float = float("nan")
+    pass_p99_s: float = float("nan")
+    api_p50_ms: float = float("nan")
+    api_p99_ms: float = float("nan")
+    api_errors: int = 0
+    rss: dict[str, float] = field(default_factory=dict)  # part -> MB, worst sample
+
+
+@dataclass
+class Probe:
+    """Device health from the API, ten times a second, as the consumer app asks it."""
+
+    port: int
+    key: str
+    devices: list[str]
+    samples: list[tuple[float, float, bool]] = field(default_factory=list)  # (t, ms, ok)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        rng = random.Random(3)
+        headers = {"Authorization": f"Bearer {self.key}"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{self.port}", headers=headers) as c:
+            while not self.stop.wait(0.1):
+                device = rng.choice(self.devices)
+                t0 = time.perf_counter()
+                try:
+                    ok = c.get(f"/api/v1/devices/{device}/health", timeout=10).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                self.samples.append((time.time(), (time.perf_counter() - t0) * 1000, ok))
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(q * len(s)))]
+
+
+@contextmanager
+def _serve(env: dict[str, str], data: Path, health: int) -> Iterator[subprocess.Popen[bytes]]:
+    log = (data / "serve.log").open("ab")
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "fleetcare", "--data-dir", str(data), "serve"),
+            *("--only", "ingest,rules,api", "--ingest-workers", "1", "--evaluators", "1"),
+            *("--api-workers", "1", "--health-port", str(health)),
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    log.close()
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _parts(health: int) -> dict[str, int]:
+    try:
+        body = httpx.get(f"http://127.0.0.1:{health}/readyz", timeout=2).json()
+    except (httpx.HTTPError, ValueError):
+        return {}
+    return {n: p["pid"] for n, p in body.get("parts", {}).items() if p.get("pid")}
+
+
+def _wait(what: str, check: object, timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            raise RuntimeError(f"{what}: not within {timeout:g} s\n{tail}")
+        time.sleep(0.3)
+
+
+def measure_ceiling(root: Path, broker: MosquittoProcess, influxd: Influxd) -> float:
+    """One ingest worker's rate on this broker and store, fed as fast as it takes."""
+    store_env = {
+        "FLEETCARE_STORE__BACKEND": "influxdb",
+        "FLEETCARE_STORE__INFLUX_URL": influxd.url,
+        "FLEETCARE_STORE__INFLUX_DATABASE": "ceiling",
+    }
+    elapsed, _, workers = _ingest(root, broker, CEILING_MESSAGES, 10_000, store_env, "3.1.1")
+    for w in workers:
+        w.stop()
+    return CEILING_MESSAGES / elapsed
+
+
+def run_soak(
+    *,
+    minutes: float,
+    devices: int,
+    rate: float | None,
+    admin_url: str,
+    output: Path | None,
+) -> tuple[str, list[Minute], RunStats]:
+    with tempfile.TemporaryDirectory(prefix="fleetcare-soak-") as tmp:
+        root = Path(tmp)
+        broker = start_mosquitto(root / "broker")
+        influxd = start_influxd(root / "influxdb")
+        try:
+            ceiling = None
+            if rate is None:
+                console.print("measuring one ingest worker's ceiling on this broker and store")
+                ceiling = measure_ceiling(root, broker, influxd)
+                rate = ceiling / 2
+                console.print(f"ceiling {ceiling:,.0f} msg/s: the soak runs at {rate:,.0f}")
+            with fresh_postgres(admin_url, "fleetcare_soak") as (url, where):
+                text, rows, stats = _soak(
+                    root, broker, influxd, url, minutes=minutes, devices=devices, rate=rate
+                )
+        finally:
+            broker.stop()
+            influxd.stop()
+    head = (
+        f"\n### Soak, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
+        f"Command: `fleetcare bench soak --minutes {minutes:g} --devices {devices}"
+        + ("" if ceiling is not None else f" --rate {rate:g}")
+        + "`  \n"
+        f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; PostgreSQL at "
+        f"{where}, InfluxDB 1.x and Mosquitto of the bench's own. `fleetcare serve` with one "
+        f"ingest worker, one rules evaluator (devices' clock) and one API process; "
+        f"{devices:,} simulated devices at {rate:,.0f} msg/s"
+        + (
+            f" (half the single-worker ceiling of {ceiling:,.0f} msg/s measured first)"
+            if ceiling
+            else ""
+        )
+        + "; the API probed for device health 10 times a second.\n\n"
+    )
+    report = emit(head + text, output)
+    return report, rows, stats
+
+
+def _soak(
+    root: Path,
+    broker: MosquittoProcess,
+    influxd: Influxd,
+    url: str,
+    *,
+    minutes: float,
+    devices: int,
+    rate: float,
+) -> tuple[str, list[Minute], RunStats]:
+    seconds = minutes * 60
+    speed = rate * REPORT_S / devices
+    fleet = Fleet.create(
+        FleetSpec(
+            devices=devices,
+            seed=7,
+            start=time.time() - speed * seconds - 86400,  # never runs into the future
+            faults_per_device_year=2.0,
+            fault_window_days=max(1.0, speed * seconds / 86400),
+            initial_wear=0.5,
+        )
+    )
+    db = Database(url)
+    try:
+        db.upgrade()
+        ServiceRegistry(db).load(parse_doc(generate(fleet)))
+        key = Accounts(db).create("ops-soak", name="Soak", role=Role.OPS).key
+    finally:
+        db.dispose()
+    ingest_port, rules_port, api_port, health = free_port(), free_port(), free_port(), free_port()
+    data = root / "data"
+    data.mkdir()
+    env = {
+        **os.environ,
+        "FLEETCARE_MQTT__URL": broker.url,
+        "FLEETCARE_STORE__BACKEND": "influxdb",
+        "FLEETCARE_STORE__INFLUX_URL": influxd.url,
+        "FLEETCARE_DB__URL": url,
+        "FLEETCARE_INGEST__METRICS_PORT": str(ingest_port),
+        "FLEETCARE_RULES__METRICS_PORT": str(rules_port),
+        "FLEETCARE_RULES__DEVICE_TIME": "true",
+        "FLEETCARE_RULES__INTERVAL_S": "5",
+        "FLEETCARE_API__PORT": str(api_port),
+        "FLEETCARE_API__JWT_SECRET": "soak-" + "s" * 32,
+        "FLEETCARE_LOG__LEVEL": "WARNING",
+        "FLEETCARE_LOG__FORMAT": "json",
+    }
+    log = data / "serve.log"
+    rows: list[Minute] = []
+    stats = RunStats()
+    with _serve(env, data, health) as proc:
+        _wait("every part running", lambda: len(_parts(health)) == 3, 120, log)
+        _wait(
+            "the ingest worker subscribed",
+            lambda: scrape(ingest_port).get("fleetcare_ingest_mqtt_connected") == 1,
+            60,
+            log,
+        )
+        time.sleep(0.5)
+        probe = Probe(api_port, key, list(fleet.ids))
+        stop = threading.Event()
+        sim = threading.Thread(
+            target=run,
+            args=(
+                fleet,
+                MqttSettings(url=broker.url),
+                RunOptions(speed=speed, report_interval_s=REPORT_S, duration_s=seconds),
+                stop,
+                stats,
+            ),
+            daemon=True,
+        )
+        prober = threading.Thread(target=probe.run, daemon=True)
+        started = time.time()
+        sim.start()
+        prober.start()
+        last_ingest, last_rules = scrape(ingest_port), scrape(rules_port)
+        minute, row = 0, Minute(0)
+        sent_before = 0
+        progress = Progress(
+            TextColumn("soak"),
+            BarColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        with progress:
+            task = progress.add_task("soak", total=seconds, status="")
+            try:
+                while sim.is_alive() or minute == 0:
+                    time.sleep(SAMPLE_S)
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"serve died: {log.read_text()[-3000:]}")
+                    now = time.time() - started
+                    for part, pid in _parts(health).items():
+                        row.rss[part] = max(row.rss.get(part, 0.0), rss_mb(pid))
+                    cur = scrape(ingest_port)
+                    row.lag_s = max(
+                        row.lag_s, cur.get("fleetcare_ingest_oldest_pending_seconds", 0)
+                    )
+                    if int(now // 60) > minute or not sim.is_alive():
+                        rules = scrape(rules_port)
+                        _close(row, last_ingest, cur, last_rules, rules, probe, started)
+                        row.sent, sent_before = stats.sent - sent_before, stats.sent
+                        rows.append(row)
+                        last_ingest, last_rules = cur, rules
+                        minute = int(now // 60)
+                        row = Minute(minute)
+                    progress.update(
+                        task,
+                        completed=min(now, seconds),
+                        status=f"sent {stats.sent:,}  lag {row.lag_s:.1f} s",
+                    )
+                    if not sim.is_alive():
+                        break
+            finally:
+                stop.set()
+                probe.stop.set()
+                sim.join(60)
+                prober.join(10)
+        # drained: everything acknowledged to the fleet is stored
+        _wait(
+            "the ingest worker drained",
+            lambda: (
+                scrape(ingest_port).get("fleetcare_ingest_acknowledged_total", 0)
+                >= stats.acknowledged
+            ),
+            120,
+            log,
+        )
+    return _table(rows, stats), rows, stats
+
+
+def _close(
+    row: Minute,
+    ingest0: dict[str, float],
+    ingest1: dict[str, float],
+    rules0: dict[str, float],
+    rules1: dict[str, float],
+    probe: Probe,
+    started: float,
+) -> None:
+    key = "fleetcare_ingest_acknowledged_total"
+    row.acked = ingest1.get(key, 0.0) - ingest0.get(key, 0.0)
+    lat = "fleetcare_ingest_ack_latency_seconds"
+    row.ack_p99_ms = 1000 * quantile(0.99, buckets(ingest0, lat), buckets(ingest1, lat))
+    passes = "fleetcare_rules_pass_seconds"
+    row.pass_p99_s = quantile(0.99, buckets(rules0, passes), buckets(rules1, passes))
+    lo, hi = started + row.minute * 60, started + (row.minute + 1) * 60
+    mine = [(ms, ok) for t, ms, ok in probe.samples if lo <= t < hi]
+    row.api_p50_ms = _pct([ms for ms, ok in mine if ok], 0.5)
+    row.api_p99_ms = _pct([ms for ms, ok in mine if ok], 0.99)
+    row.api_errors = sum(not ok for _, ok in mine)
+
+
+def _table(rows: list[Minute], stats: RunStats) -> str:
+    parts = sorted({p for r in rows for p in r.rss})
+    lines = [
+        "| minute | sent msg/s | stored msg/s | ingest lag s (worst) | ack p99 ms | "
+        "rules pass p99 s | API health p50 / p99 ms | API errors | "
+        + " | ".join(f"RSS {p} MB" for p in parts)
+        + " |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(parts),
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.minute + 1} | {r.sent / 60:,.0f} | {r.acked / 60:,.0f} | {r.lag_s:.1f} | "
+            f"{r.ack_p99_ms:.0f} | {r.pass_p99_s:.2f} | {r.api_p50_ms:.1f} / {r.api_p99_ms:.1f} "
+            f"| {r.api_errors} | " + " | ".join(f"{r.rss.get(p, 0):.0f}" for p in parts) + " |"
+        )
+    lines.append("")
+    lines.append(
+        f"* Sent {stats.sent:,} readings, {stats.acknowledged:,} acknowledged by the broker; "
+        "every one acknowledged by the ingest worker at the end."
+    )
+    lines += _trends(rows, parts)
+    return "\n".join(lines) + "\n"
+
+
+def _trends(rows: list[Minute], parts: list[str]) -> list[str]:
+    """First full minutes against the last ones: the flatness the soak is for."""
+    full = rows[1:-1] if len(rows) > 3 else rows  # the first warms up, the last is partial
+    if len(full) < 2:
+        return []
+    k = max(1, len(full) // 3)
+    head, tail = full[:k], full[-k:]
+
+    def avg(rs: list[Minute], f: Callable[[Minute], float]) -> float:
+        vals = [v for v in (f(r) for r in rs) if not math.isnan(v)]
+        return sum(vals) / len(vals) if vals else float("nan")
+
+    out = [f"* Trend, minutes {head[0].minute + 1}–{head[-1].minute + 1} against "
+           f"{tail[0].minute + 1}–{tail[-1].minute + 1}:"]  # fmt: skip
+    for p in parts:
+        a = avg(head, lambda r, p=p: r.rss.get(p, 0.0))  # type: ignore[misc]
+        b = avg(tail, lambda r, p=p: r.rss.get(p, 0.0))  # type: ignore[misc]
+        out.append(f"  * RSS {p}: {a:.0f} → {b:.0f} MB ({b - a:+.0f})")
+    measures: list[tuple[str, Callable[[Minute], float]]] = [
+        ("ingest ack p99 ms", lambda r: r.ack_p99_ms),
+        ("ingest lag s", lambda r: r.lag_s),
+        ("API health p99 ms", lambda r: r.api_p99_ms),
+        ("rules pass p99 s", lambda r: r.pass_p99_s),
+    ]
+    for name, f in measures:
+        out.append(f"  * {name}: {avg(head, f):.2f} → {avg(tail, f):.2f}")
+    return out
