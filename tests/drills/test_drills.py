@@ -35,10 +35,12 @@ SPEED = 3 * 3600.0  # simulated seconds per wall second: a day in 8 s
 FAULTS = {fault: kind for fault, kind in COVERED.items() if fault != "motor_wear"}
 
 
-def _inject(fleet: Fleet) -> dict[str, str]:
+def inject(fleet: Fleet, faults: tuple[str, ...] = tuple(FAULTS)) -> dict[str, str]:
+    """Each fault on its own device, half a simulated day in: {device: fault}."""
     pools = {g.device_type: list(g.ids) for g in fleet.groups.values()}
     faulty = {}
-    for fault, device_type in FAULTS.items():
+    for fault in faults:
+        device_type = FAULTS[fault]
         device = pools[device_type].pop(0)
         fleet.inject(device, fault, fleet.t + 0.5 * DAY)
         faulty[device] = fault
@@ -80,7 +82,7 @@ def test_a_fleet_run_through_every_fault_loses_nothing_and_alerts_each_fault_onc
 ) -> None:
     with engine_stack(tmp_path) as stack:
         fleet = Fleet.create(FleetSpec(devices=30, seed=21, start=START))
-        faulty = _inject(fleet)
+        faulty = inject(fleet)
         stack.register(fleet)
         stack.start_serve(ingest_workers=2, evaluators=1)
 
