@@ -183,16 +183,23 @@ def _wait(what: str, check: object, timeout: float, log: Path) -> None:
         time.sleep(0.3)
 
 
-def measure_ceiling(root: Path, broker: MosquittoProcess, influxd: Influxd) -> float:
-    """One ingest worker's rate on this broker and store, fed as fast as it takes."""
+def measure_ceiling(root: Path, influxd: Influxd) -> float:
+    """One ingest worker's rate on a broker like the soak's and this store, fed as fast as
+    it takes. A broker of its own: the worker's persistent session stays in the shared
+    group after it stops, and on the soak's broker would take its share of the soak's
+    messages (a first 30-minute soak stored half of them that way)."""
+    broker = start_mosquitto(root / "ceiling-broker")
     store_env = {
         "FLEETCARE_STORE__BACKEND": "influxdb",
         "FLEETCARE_STORE__INFLUX_URL": influxd.url,
         "FLEETCARE_STORE__INFLUX_DATABASE": "ceiling",
     }
-    elapsed, _, workers = _ingest(root, broker, CEILING_MESSAGES, 10_000, store_env, "3.1.1")
-    for w in workers:
-        w.stop()
+    try:
+        elapsed, _, workers = _ingest(root, broker, CEILING_MESSAGES, 10_000, store_env, "3.1.1")
+        for w in workers:
+            w.stop()
+    finally:
+        broker.stop()
     return CEILING_MESSAGES / elapsed
 
 
@@ -211,8 +218,8 @@ def run_soak(
         try:
             ceiling = None
             if rate is None:
-                console.print("measuring one ingest worker's ceiling on this broker and store")
-                ceiling = measure_ceiling(root, broker, influxd)
+                console.print("measuring one ingest worker's ceiling (its own broker, this store)")
+                ceiling = measure_ceiling(root, influxd)
                 rate = ceiling / 2
                 console.print(f"ceiling {ceiling:,.0f} msg/s: the soak runs at {rate:,.0f}")
             with fresh_postgres(admin_url, "fleetcare_soak") as (url, where):
