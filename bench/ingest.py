@@ -27,7 +27,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench.loadgen import Producer
 from bench.report import emit
-from bench.services import Influxd, rss_mb, start_influxd
+from bench.services import Influxd, rss_mb, scrape, start_influxd
 from fleetcare.brokers import MosquittoProcess, free_port, start_mosquitto
 
 console = Console()
@@ -47,16 +47,9 @@ class Result:
 
 
 def _metric(port: int, name: str) -> float:
-    try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
-    except httpx.HTTPError:
-        return -1
-    total, found = 0.0, False
-    for line in text.splitlines():
-        if line.startswith(name) and not line.startswith("#"):
-            total += float(line.rsplit(" ", 1)[1])
-            found = True
-    return total if found else -1
+    """The sum of a metric's samples (over its labels); -1 when it is not there."""
+    found = [v for k, v in scrape(port, timeout=2).items() if k.startswith(name)]
+    return sum(found) if found else -1
 
 
 class Worker:

@@ -1,6 +1,6 @@
 """What benchmarks and drills stand on: InfluxDB 1.x started on a free loopback port with
 its data in a directory, a private PostgreSQL server the same way (one a drill may stop),
-a fresh database on a shared PostgreSQL, a process's memory."""
+a fresh database on a shared PostgreSQL, a process's memory and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import sqlalchemy as sa
 
 from fleetcare.brokers import free_port
@@ -198,6 +199,23 @@ def fresh_postgres(admin_url: str, prefix: str) -> Iterator[tuple[str, str]]:
             )
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+
+
+def scrape(port: int, timeout: float = 5.0) -> dict[str, float]:
+    """A Prometheus text page as {sample name with labels: value} ({} when unreachable)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=timeout).text
+    except httpx.HTTPError:
+        return {}
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            try:
+                out[name] = float(value)
+            except ValueError:
+                continue
+    return out
 
 
 def rss_mb(*pids: int) -> float:

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.console import Console
@@ -33,7 +34,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench.ingest import _ingest
 from bench.report import emit
-from bench.services import Influxd, fresh_postgres, rss_mb, start_influxd
+from bench.services import Influxd, fresh_postgres, rss_mb, scrape, start_influxd
 from device_sim.fleet import Fleet, FleetSpec
 from device_sim.runner import RunOptions, RunStats, run
 from fleetcare.brokers import MosquittoProcess, free_port, start_mosquitto
@@ -47,23 +48,6 @@ console = Console()
 REPORT_S = 900.0  # a device reports every 15 simulated minutes
 SAMPLE_S = 10.0
 CEILING_MESSAGES = 100_000
-
-
-def scrape(port: int) -> dict[str, float]:
-    """A Prometheus text page as {sample name with labels: value} ({} when unreachable)."""
-    try:
-        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    except httpx.HTTPError:
-        return {}
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            try:
-                out[name] = float(value)
-            except ValueError:
-                continue
-    return out
 
 
 def buckets(sample: dict[str, float], metric: str) -> list[tuple[float, float]]:
@@ -166,12 +150,14 @@ def _serve(env: dict[str, str], data: Path, health: int) -> Iterator[subprocess.
             proc.wait()
 
 
-def _parts(health: int) -> dict[str, int]:
+def _parts(health: int) -> dict[str, dict[str, Any]]:
+    """The supervisor's view of each part: pid (None while down) and restarts."""
     try:
-        body = httpx.get(f"http://127.0.0.1:{health}/readyz", timeout=2).json()
+        body = httpx.get(f"http://127.0.0.1:{health}/healthz", timeout=2).json()
     except (httpx.HTTPError, ValueError):
         return {}
-    return {n: p["pid"] for n, p in body.get("parts", {}).items() if p.get("pid")}
+    parts: dict[str, dict[str, Any]] = body.get("parts", {})
+    return parts
 
 
 def _wait(what: str, check: object, timeout: float, log: Path) -> None:
@@ -301,7 +287,12 @@ def _soak(
     rows: list[Minute] = []
     stats = RunStats()
     with _serve(env, data, health) as proc:
-        _wait("every part running", lambda: len(_parts(health)) == 3, 120, log)
+        _wait(
+            "every part running",
+            lambda: sum(bool(p.get("pid")) for p in _parts(health).values()) == 3,
+            120,
+            log,
+        )
         _wait(
             "the ingest worker subscribed",
             lambda: scrape(ingest_port).get("fleetcare_ingest_mqtt_connected") == 1,
@@ -344,8 +335,9 @@ def _soak(
                     if proc.poll() is not None:
                         raise RuntimeError(f"serve died: {log.read_text()[-3000:]}")
                     now = time.time() - started
-                    for part, pid in _parts(health).items():
-                        row.rss[part] = max(row.rss.get(part, 0.0), rss_mb(pid))
+                    for name, part in _parts(health).items():
+                        if part.get("pid"):
+                            row.rss[name] = max(row.rss.get(name, 0.0), rss_mb(part["pid"]))
                     cur = scrape(ingest_port)
                     row.lag_s = max(
                         row.lag_s, cur.get("fleetcare_ingest_oldest_pending_seconds", 0)
@@ -378,16 +370,8 @@ def _soak(
             acked = scrape(ingest_port).get("fleetcare_ingest_acknowledged_total", acked)
             drained = acked >= stats.acknowledged
             time.sleep(0.5)
-        restarts = _restarts(health)
+        restarts = {n: int(p.get("restarts", 0)) for n, p in _parts(health).items()}
     return _table(rows, stats, drained, acked, restarts), rows, stats
-
-
-def _restarts(health: int) -> dict[str, int]:
-    try:
-        body = httpx.get(f"http://127.0.0.1:{health}/healthz", timeout=2).json()
-    except (httpx.HTTPError, ValueError):
-        return {}
-    return {n: int(p.get("restarts", 0)) for n, p in body.get("parts", {}).items()}
 
 
 def _close(

@@ -18,7 +18,6 @@ from collections import deque
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-import orjson
 import paho.mqtt.client as paho
 
 from ingest.metrics import IngestMetrics
@@ -27,6 +26,7 @@ from ingest.options import IngestOptions
 from ingest.processor import Batch, BatchProcessor, RawMessage
 from telemetry.connection import MqttSettings
 from telemetry.errors import StoreUnavailable
+from telemetry.payload import CommandPayload
 from telemetry.topics import TopicKind, TopicScheme
 from workorders.device_state import DeviceStateRepository
 from workorders.errors import DatabaseUnavailable
@@ -123,8 +123,8 @@ class IngestWorker:
         if window <= 0:
             return
         since_ms = int((lost_at - window) * 1000)
-        body = orjson.dumps({"v": 1, "cmd": "resend", "args": {"since_ms": since_ms}})
-        client.publish(self.scheme.broadcast(), body, qos=1)
+        body = CommandPayload(cmd="resend", args={"since_ms": since_ms})
+        client.publish(self.scheme.broadcast(), body.model_dump_json(exclude_none=True), qos=1)
         self.metrics.resend_requests.inc()
         log.warning(
             "reconnected: asked every device to resend what it sent since the loss",
