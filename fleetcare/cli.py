@@ -798,6 +798,55 @@ def _credentials_change(act: Any) -> Any:
         raise typer.Exit(1) from None
 
 
+@devices_app.command("resend")
+def devices_resend(
+    since: Annotated[
+        str,
+        typer.Option(
+            help="How far back: a duration before now (45s, 10m, 2h) or an ISO-8601 time "
+            "(2026-11-25T09:30:00Z; without a zone it is UTC)."
+        ),
+    ] = "10m",
+) -> None:
+    """Ask every device to publish again what it sent since a moment (`resend` on the
+    fleet-wide cmd topic, with the engine's MQTT account). Ingest asks for this by itself
+    after it reconnects; use this for a loss no worker saw, such as the queue of a worker
+    removed for good (docs/deploy.md). Repeats are stored once. A device keeps what it
+    sent for a while only (the simulator: its last 200,000 messages)."""
+    import time
+    from datetime import UTC, datetime
+
+    from rules.spec import parse_duration
+
+    try:
+        since_s = time.time() - parse_duration(since).total_seconds()
+    except ValueError:
+        try:
+            at = datetime.fromisoformat(since)
+        except ValueError:
+            err.print(
+                f"[red]--since {since!r}:[/red] give a duration (45s, 10m, 2h) "
+                "or an ISO-8601 time (2026-11-25T09:30:00Z)"
+            )
+            raise typer.Exit(2) from None
+        since_s = (at if at.tzinfo else at.replace(tzinfo=UTC)).timestamp()
+    import aiomqtt
+
+    from fleetcare.resend import ask_fleet_resend
+
+    s = _settings()
+    try:
+        topic = asyncio.run(ask_fleet_resend(s.mqtt, since_s))
+    except ValueError as exc:
+        err.print(f"[red]--since {since!r}:[/red] {exc}")
+        raise typer.Exit(2) from None
+    except aiomqtt.MqttError as exc:  # refused (credentials, ACL) or away
+        err.print(f"[red]could not reach the broker at {s.mqtt.url}:[/red] {exc}")
+        raise typer.Exit(1) from None
+    at_text = datetime.fromtimestamp(since_s, UTC).isoformat(timespec="seconds")
+    console.print(f"asked the fleet to resend what it sent since {at_text} (on {topic})")
+
+
 @devices_app.command("list")
 def devices_list(limit: Annotated[int, typer.Option(min=1)] = 100) -> None:
     """Registered devices with their state (online, last seen, firmware)."""

@@ -3,9 +3,11 @@ several publisher processes, and a broker that goes away mid-run."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import paho.mqtt.client as paho
@@ -273,3 +275,43 @@ def test_a_broker_restart_mid_run_loses_no_acknowledged_reading(
     assert before > 0 and stats.sent > before  # it went on after the restart
     assert stats.acknowledged == stats.sent
     assert len(seen) == stats.sent
+
+
+def test_asked_to_resend_the_fleet_publishes_again_what_it_sent_since_then(
+    mosquitto: MosquittoProcess,
+) -> None:
+    """`fleetcare devices resend` mid-run: each device publishes again, once, every
+    message it sent since the moment asked for, and nothing from before it."""
+    from fleetcare.resend import ask_fleet_resend
+
+    mqtt = MqttSettings(url=mosquitto.url)
+    recorder = Recorder(mosquitto.port, username=None)
+
+    def readings() -> list[bytes]:
+        return [p for t, p in recorder.on("/telemetry")] + [p for t, p in recorder.on("/event")]
+
+    fleet = Fleet.create(FleetSpec(devices=20, seed=26, start=time.time() - 30 * 86400))
+    stats = RunStats()
+    options = RunOptions(speed=86400, report_interval_s=900, duration_s=5)
+    runner = threading.Thread(target=run, args=(fleet, mqtt, options, None, stats))
+    time.sleep(0.3)
+    runner.start()
+    time.sleep(1.5)
+    before = set(readings())  # arrived, so sent, before `since`
+    since = time.time()
+    time.sleep(0.2)
+    settled = set(readings())
+    time.sleep(1.0)
+    after = set(readings()) - settled  # sent after `since`, before the request
+    asyncio.run(ask_fleet_resend(mqtt, since))
+    runner.join(timeout=60)
+    time.sleep(0.5)
+    recorder.close()
+    got = readings()
+    assert stats.acknowledged == stats.sent and stats.resent > 0
+    assert len(got) - len(set(got)) == stats.resent  # each resent once
+    counts = Counter(got)
+    twice = {p for p, n in counts.items() if n == 2}
+    assert len(twice) == stats.resent and max(counts.values()) == 2
+    assert before and not before & twice  # nothing from before `since`
+    assert after and after <= twice  # everything since

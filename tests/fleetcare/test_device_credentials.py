@@ -4,6 +4,7 @@ rotated password works and the old one does not."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -132,6 +133,44 @@ def test_a_device_publishes_only_its_own_topics_and_reads_only_its_own_commands(
     finally:
         for c in (engine, a, b):
             c.close()
+
+
+def test_only_the_engine_asks_the_whole_fleet_to_resend(
+    secured: tuple[MosquittoProcess, dict[str, str], dict[str, str]],
+) -> None:
+    """`fleetcare devices resend` reaches every device on the fleet-wide cmd topic; a
+    device cannot ask its neighbours for anything."""
+    broker, passwords, env = secured
+    env = {**env, "FLEETCARE_MQTT__URL": broker.url}
+    env.pop("_DATA")
+    broadcast = "fleetcare/v1/fleet/all/cmd"
+    a = Device(broker.port, "ap-1", passwords["ap-1"])
+    b = Device(broker.port, "ap-2", passwords["ap-2"])
+    try:
+        a.subscribe(broadcast)
+        b.subscribe(broadcast)
+        a.publish(broadcast, b'{"cmd":"resend","args":{"since_ms":0}}')  # dropped by the ACL
+        asked_at = time.time()
+        out = runner.invoke(app, ["devices", "resend", "--since", "5m"], env=env)
+        assert out.exit_code == 0, out.output
+        assert "asked the fleet to resend" in out.output
+        time.sleep(0.5)
+        for device in (a, b):
+            assert [t for t, _ in device.got] == [broadcast]
+            body = json.loads(device.got[0][1])
+            assert body["cmd"] == "resend"
+            assert abs(body["args"]["since_ms"] / 1000 - (asked_at - 300)) < 5
+        wrong = runner.invoke(app, ["devices", "resend", "--since", "yesterday"], env=env)
+        assert wrong.exit_code == 2 and "give a duration" in wrong.output
+        future = runner.invoke(app, ["devices", "resend", "--since", "2999-01-01T00:00"], env=env)
+        assert future.exit_code == 2 and "future" in future.output
+        refused = runner.invoke(
+            app, ["devices", "resend"], env={**env, "FLEETCARE_MQTT__PASSWORD": "wrong"}
+        )
+        assert refused.exit_code == 1 and "could not reach the broker" in refused.output
+    finally:
+        a.close()
+        b.close()
 
 
 def test_anonymous_and_wrong_passwords_are_refused(
