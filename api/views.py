@@ -146,11 +146,22 @@ def filter_status(condition: float | None, days_left: float | None) -> str:
 
 
 def health(conn: sa.Connection, who: Principal, device_id: str, now: datetime) -> dict[str, Any]:
-    """Everything the consumer app shows about one device, read in one statement: the
-    app asks for it more than for anything else. Give it a reader connection
-    (`Database.read` / `aread`)."""
+    """Everything the consumer app shows about one device, read in one statement. Give
+    it a reader connection (`Database.read`); `ahealth` is the same without one."""
     statement = _health_statement(conn.dialect.name, _scope_kind(who))
     row = conn.execute(statement, {"device_id": device_id, "scope": _scope_value(who)}).first()
+    return _health(row, device_id, now)
+
+
+async def ahealth(db: Database, who: Principal, device_id: str, now: datetime) -> dict[str, Any]:
+    """`health` for the consumer app, which asks for it more than for anything else: on
+    PostgreSQL a prepared statement on psycopg directly (`Database.aone`)."""
+    statement = _health_statement(db.dialect, _scope_kind(who))
+    row = await db.aone(statement, {"device_id": device_id, "scope": _scope_value(who)})
+    return _health(row, device_id, now)
+
+
+def _health(row: Any, device_id: str, now: datetime) -> dict[str, Any]:
     if row is None:
         raise NotFound("device", device_id)
     table = device_type_row(row.device_type)

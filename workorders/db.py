@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from workorders.errors import DatabaseUnavailable, NotMigrated
+from workorders.pgreader import PgReader
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
@@ -59,6 +60,11 @@ class Database:
         self._async_readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncEngine] = (
             weakref.WeakKeyDictionary()
         )
+        self._pg_readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PgReader] = (
+            weakref.WeakKeyDictionary()
+        )
+        # statement -> its SQL for psycopg and the values SQLAlchemy bound at build time
+        self._pg_sql: dict[int, tuple[sa.Select[Any], str | None, dict[str, Any]]] = {}
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
@@ -141,6 +147,32 @@ class Database:
                     raise
         raise AssertionError("unreachable")
 
+    async def aone(self, statement: sa.Select[Any], params: Mapping[str, Any]) -> Any:
+        """The first row of a one-statement read, or None; for the API's hottest route.
+        On PostgreSQL it runs on psycopg directly (`workorders.pgreader`: prepared, no
+        SQLAlchemy on the way, so values as the driver gives them); elsewhere, and for a
+        statement with expanding parameters, through `aread`. Pass statements built once
+        and kept (their SQL is remembered by identity)."""
+        if self.dialect == "postgresql":
+            kept = self._pg_sql.get(id(statement))
+            if kept is None or kept[0] is not statement:
+                compiled = statement.compile(dialect=self._async_reader().dialect)
+                sql = None if "POSTCOMPILE" in compiled.string else compiled.string
+                kept = self._pg_sql[id(statement)] = (statement, sql, dict(compiled.params))
+            _, sql, defaults = kept
+            if sql is not None:
+                return await self._pg_reader().one(sql, {**defaults, **params})
+        return await self.aread(lambda conn: conn.execute(statement, params).first())
+
+    def _pg_reader(self) -> PgReader:
+        loop = asyncio.get_running_loop()
+        reader = self._pg_readers.get(loop)
+        if reader is None:
+            url = sa.engine.make_url(self.url).set(drivername="postgresql")
+            reader = PgReader(url.render_as_string(hide_password=False), self.pool_size)
+            self._pg_readers[loop] = reader
+        return reader
+
     def _async_reader(self) -> AsyncEngine:
         loop = asyncio.get_running_loop()
         engine = self._async_readers.get(loop)
@@ -166,9 +198,13 @@ class Database:
 
     async def aclose(self) -> None:
         """Close this event loop's async connections (when an app shuts down)."""
-        engine = self._async_readers.pop(asyncio.get_running_loop(), None)
+        loop = asyncio.get_running_loop()
+        engine = self._async_readers.pop(loop, None)
         if engine is not None:
             await engine.dispose()
+        reader = self._pg_readers.pop(loop, None)
+        if reader is not None:
+            await reader.close()
 
     # -- migrations ------------------------------------------------------------------
     def _alembic(self) -> Config:

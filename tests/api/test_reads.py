@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from api import ApiContext, create_app
 from api.authcache import CredentialCache
+from api.schemas import DeviceHealth
 from telemetry.backends import StoreSettings, create_store
 from tests.api.test_devices import bearer
 from workorders.accounts import Accounts, Principal, Role
@@ -86,6 +87,49 @@ def test_a_database_restart_costs_no_request(
             r = client.get("/api/v1/devices/ap-1/health", headers=bearer(key))
             assert r.status_code == 200, r.text
     admin.dispose()
+
+
+@pytest.mark.postgres
+def test_device_health_on_postgres_is_the_same_read_and_the_same_scope(
+    li_on_postgres: tuple[Database, str], tmp_path: Path
+) -> None:
+    """On PostgreSQL the route reads on psycopg directly (a prepared statement): the body
+    is the one the SQLAlchemy read gives, and each caller still sees only their scope."""
+    from datetime import UTC, datetime
+
+    from api import views
+
+    db, li = li_on_postgres
+    accounts = Accounts(db)
+    ops_t2 = accounts.create("ops-t2", name="T2", role=Role.OPS, territories_=["t-2"]).key
+    admin = accounts.create("root", name="Root", role=Role.ADMIN).key
+    store = create_store(StoreSettings(backend="embedded"), str(tmp_path / "ts"))
+    ctx = ApiContext(db=db, store=store, photo_dir=tmp_path / "photos")
+    with TestClient(create_app(ctx)) as client:
+
+        def health(key: str, device: str) -> tuple[int, dict[str, object]]:
+            r = client.get(f"/api/v1/devices/{device}/health", headers=bearer(key))
+            return r.status_code, r.json()
+
+        for key, device, expected in [
+            (li, "ap-1", 200),
+            (li, "ac-1", 200),
+            (li, "ap-2", 404),  # another customer's
+            (ops_t2, "ap-3", 200),  # in t-2 (a territories scope: the SQLAlchemy path)
+            (ops_t2, "ap-1", 404),  # in t-1
+            (admin, "wp-1", 200),
+            (admin, "nope", 404),
+        ]:
+            status, body = health(key, device)
+            assert status == expected, (key, device, body)
+            if status == 200:
+                assert body["device_id"] == device
+        status, body = health(li, "ap-1")
+        who = Principal(user_id="li", name="Li", role=Role.CUSTOMER, customer_id="c-app")
+        same = db.read(lambda conn: views.health(conn, who, "ap-1", datetime.now(UTC)))
+        assert body == DeviceHealth.model_validate(same).model_dump(mode="json")
+        r = client.get("/api/v1/devices/ap-1/health", headers=bearer("fc_unknown"))
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
 
 
 @pytest.fixture
