@@ -218,6 +218,15 @@ def scrape(port: int, timeout: float = 5.0) -> dict[str, float]:
     return out
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, in seconds (0 when gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(*pids: int) -> float:
     """Resident memory of these processes together, in MB (0 for one that is gone)."""
     total = 0

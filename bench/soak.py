@@ -34,7 +34,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench.ingest import _ingest
 from bench.report import emit
-from bench.services import Influxd, fresh_postgres, rss_mb, scrape, start_influxd
+from bench.services import Influxd, cpu_seconds, fresh_postgres, rss_mb, scrape, start_influxd
 from device_sim.fleet import Fleet, FleetSpec
 from device_sim.runner import RunOptions, RunStats, run
 from fleetcare.brokers import MosquittoProcess, free_port, start_mosquitto
@@ -93,6 +93,7 @@ class Minute:
     api_p99_ms: float = float("nan")
     api_errors: int = 0
     rss: dict[str, float] = field(default_factory=dict)  # part -> MB, worst sample
+    influxd_cpu_pct: float = float("nan")  # the store's CPU over the minute (100 = a core)
 
 
 @dataclass
@@ -319,6 +320,9 @@ def _soak(
         sim.start()
         prober.start()
         last_ingest, last_rules = scrape(ingest_port), scrape(rules_port)
+        assert influxd.proc is not None
+        store_pid = influxd.proc.pid
+        last_cpu, last_cpu_at = cpu_seconds(store_pid), time.monotonic()
         minute, row = 0, Minute(0)
         sent_before = 0
         progress = Progress(
@@ -339,6 +343,7 @@ def _soak(
                     for name, part in _parts(health).items():
                         if part.get("pid"):
                             row.rss[name] = max(row.rss.get(name, 0.0), rss_mb(part["pid"]))
+                    row.rss["influxd"] = max(row.rss.get("influxd", 0.0), rss_mb(store_pid))
                     cur = scrape(ingest_port)
                     row.lag_s = max(
                         row.lag_s, cur.get("fleetcare_ingest_oldest_pending_seconds", 0)
@@ -346,6 +351,9 @@ def _soak(
                     if int(now // 60) > minute or not sim.is_alive():
                         rules = scrape(rules_port)
                         _close(row, last_ingest, cur, last_rules, rules, probe, started)
+                        cpu, at = cpu_seconds(store_pid), time.monotonic()
+                        row.influxd_cpu_pct = 100 * (cpu - last_cpu) / max(at - last_cpu_at, 1e-9)
+                        last_cpu, last_cpu_at = cpu, at
                         row.sent, sent_before = stats.sent - sent_before, stats.sent
                         rows.append(row)
                         last_ingest, last_rules = cur, rules
@@ -405,17 +413,19 @@ def _table(
     parts = sorted({p for r in rows for p in r.rss})
     lines = [
         "| minute | sent msg/s | stored msg/s | ingest lag s (worst) | ack p99 ms | batch p99 ms | "
-        "rules pass p99 s | API health p50 / p99 ms | API errors | "
+        "rules pass p99 s | API health p50 / p99 ms | API errors | influxd CPU % | "
         + " | ".join(f"RSS {p} MB" for p in parts)
         + " |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(parts),
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(parts),
     ]
     for r in rows:
         lines.append(
             f"| {r.minute + 1} | {r.sent / 60:,.0f} | {r.acked / 60:,.0f} | {r.lag_s:.1f} | "
             f"{r.ack_p99_ms:.0f} | {r.batch_p99_ms:.0f} | {r.pass_p99_s:.2f} | "
             f"{r.api_p50_ms:.1f} / {r.api_p99_ms:.1f} "
-            f"| {r.api_errors} | " + " | ".join(f"{r.rss.get(p, 0):.0f}" for p in parts) + " |"
+            f"| {r.api_errors} | {r.influxd_cpu_pct:.0f} | "
+            + " | ".join(f"{r.rss.get(p, 0):.0f}" for p in parts)
+            + " |"
         )
     lines.append("")
     lines.append(
@@ -458,6 +468,7 @@ def _trends(rows: list[Minute], parts: list[str]) -> list[str]:
     measures: list[tuple[str, Callable[[Minute], float]]] = [
         ("ingest ack p99 ms", lambda r: r.ack_p99_ms),
         ("ingest batch p99 ms", lambda r: r.batch_p99_ms),
+        ("influxd CPU %", lambda r: r.influxd_cpu_pct),
         ("ingest lag s", lambda r: r.lag_s),
         ("API health p99 ms", lambda r: r.api_p99_ms),
         ("rules pass p99 s", lambda r: r.pass_p99_s),
