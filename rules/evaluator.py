@@ -221,6 +221,14 @@ class Evaluator:
                     # devices' clock, read before that message's state was written): this
                     # pass cannot judge it, and resolving it would only fire it again
                     continue
+                if key in firing and rule.per_message and _behind(device, firing[key]):
+                    # the same for this device alone: another ingest worker's states moved
+                    # the clock on, but the message that fired this alert is not in the
+                    # device's state yet (its worker writes states every state_flush_s),
+                    # so the state's older values would resolve it, and the next message
+                    # fire it again. A per-message rule judges the latest values only:
+                    # until newer ones arrive there is nothing new to judge.
+                    continue
                 before = state_of(saved.get(key), rule.id, device.device_id)
                 if key in firing and before.phase is not Phase.FIRING:
                     # fired elsewhere (at ingest): this evaluator owns its resolving
@@ -257,6 +265,12 @@ class Evaluator:
 
 def _epoch(t: datetime) -> int:
     return int(t.timestamp() * 1000)
+
+
+def _behind(device: DeviceState, fired_at: datetime) -> bool:
+    """The device's state is older than the message that fired an alert."""
+    seen = _ms(device.latest_ts)
+    return seen is None or seen < fired_at
 
 
 def _ms(ts: int | None) -> datetime | None:

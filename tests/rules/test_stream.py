@@ -91,3 +91,52 @@ async def test_a_message_older_than_its_rules_last_resolution_opens_nothing(
     await checks.on_batch([leak(2, t0 + 7_200_000)], [])  # a leak after the resolution
     assert len(alerts.find(state="firing")) == 1 and len(alerts.find()) == 2
     db.dispose()
+
+
+async def test_the_evaluator_leaves_an_ingest_alert_until_the_device_state_has_its_message(
+    tmp_path: Path,
+) -> None:
+    """Two ingest workers: one fires the leak at ingest, the other has already written
+    newer states of other devices, so the devices' clock is past the leak. Until the leak
+    reading is in wp-1's own state, the evaluator must not judge wp-1 by its older values
+    (that resolved the leak, and the next reading fired it again: a second alert). Once a
+    newer dry reading is in the state, it resolves as usual."""
+    from datetime import UTC, datetime
+
+    from rules.catalog import load_catalog
+    from rules.evaluator import Evaluator
+    from rules.stream import StreamChecks
+    from telemetry.backends import StoreSettings, create_store
+    from telemetry.records import Reading
+    from workorders.db import Database
+    from workorders.device_state import DeviceStateRepository, StateUpdate
+
+    db = Database(f"sqlite:///{tmp_path / 'fc.sqlite3'}")
+    db.upgrade()
+    ServiceRegistry(db).load(parse_doc(WORLD))  # type: ignore[arg-type]
+    store = create_store(StoreSettings(backend="embedded"), str(tmp_path / "ts"))
+    await store.open()
+    catalog = load_catalog()
+    checks, alerts, states = StreamChecks(db, catalog), AlertStore(db), DeviceStateRepository(db)
+    evaluator = Evaluator(db=db, store=store, catalog=catalog, device_time=True)
+    t0 = 1_780_000_000_000
+    received = datetime.now(UTC)
+
+    def wp1(seq: int, ts: int, leak: bool) -> Reading:
+        return Reading("water_purifier", "wp-1", 1, seq, ts, {"leak": leak, "tds_out_ppm": 9.0})
+
+    dry, wet = wp1(1, t0, False), wp1(2, t0 + 60_000, True)
+    other = Reading("purifier", "ap-1", 1, 1, t0 + 120_000, {"pm25": 8.0})
+    states.apply([StateUpdate.of_reading(r, received) for r in (dry, other)])
+    await checks.on_batch([wet], [])  # worker A: fired; its states not written yet
+    assert [a.rule_id for a in alerts.find(state="firing")] == ["water_leak"]
+    await evaluator.run_pass()  # the clock is ap-1's, past the leak; wp-1's state is dry
+    assert [a.rule_id for a in alerts.find(state="firing")] == ["water_leak"]
+    states.apply([StateUpdate.of_reading(wet, received)])  # worker A writes its states
+    await evaluator.run_pass()
+    assert [a.rule_id for a in alerts.find(state="firing")] == ["water_leak"]
+    states.apply([StateUpdate.of_reading(wp1(3, t0 + 180_000, False), received)])
+    await evaluator.run_pass()  # dry again, and newer: resolved
+    assert alerts.find(state="firing") == [] and len(alerts.find()) == 1
+    await store.close()
+    db.dispose()
