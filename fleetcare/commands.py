@@ -19,6 +19,19 @@ from workorders.commands import CommandOutbox
 log = logging.getLogger("fleetcare.commands")
 
 
+def engine_client(mqtt: MqttSettings, identifier: str) -> aiomqtt.Client:
+    """An aiomqtt client logged in with the engine's account (and TLS when set)."""
+    addr = mqtt.address()
+    return aiomqtt.Client(
+        addr.host,
+        addr.port,
+        identifier=identifier,
+        username=mqtt.username,
+        password=mqtt.password.get_secret_value() if mqtt.password else None,
+        tls_context=mqtt.tls_context(),
+    )
+
+
 async def send_pending(outbox: CommandOutbox, client: aiomqtt.Client, scheme: TopicScheme) -> int:
     """One pass over the outbox; returns how many were sent."""
     pending = await asyncio.to_thread(outbox.pending)
@@ -39,18 +52,9 @@ async def run_command_publisher(
 ) -> None:
     """Until `stop`: send what is pending every `interval_s`; reconnect when the broker goes."""
     scheme = TopicScheme(mqtt.topic_prefix)
-    addr = mqtt.address()
-    password = mqtt.password.get_secret_value() if mqtt.password else None
     while not stop.is_set():
         try:
-            async with aiomqtt.Client(
-                addr.host,
-                addr.port,
-                identifier="fleetcare-commands",
-                username=mqtt.username,
-                password=password,
-                tls_context=mqtt.tls_context(),
-            ) as client:
+            async with engine_client(mqtt, "fleetcare-commands") as client:
                 while not stop.is_set():
                     n = await send_pending(outbox, client, scheme)
                     if n:

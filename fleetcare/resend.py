@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import time
 
-import aiomqtt
-
+from fleetcare.commands import engine_client
 from telemetry.connection import MqttSettings
 from telemetry.payload import CommandPayload
 from telemetry.topics import TopicScheme
@@ -21,15 +20,7 @@ async def ask_fleet_resend(mqtt: MqttSettings, since_s: float) -> str:
     if since_s > time.time():
         raise ValueError("the resend would start in the future: give a past moment")
     scheme = TopicScheme(mqtt.topic_prefix)
-    addr = mqtt.address()
     body = CommandPayload(cmd="resend", args={"since_ms": int(since_s * 1000)})
-    async with aiomqtt.Client(
-        addr.host,
-        addr.port,
-        identifier=f"fleetcare-resend-{int(time.time())}",
-        username=mqtt.username,
-        password=mqtt.password.get_secret_value() if mqtt.password else None,
-        tls_context=mqtt.tls_context(),
-    ) as client:
+    async with engine_client(mqtt, f"fleetcare-resend-{int(time.time())}") as client:
         await client.publish(scheme.broadcast(), body.model_dump_json(exclude_none=True), qos=1)
     return scheme.broadcast()

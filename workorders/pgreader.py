@@ -1,7 +1,8 @@
 """One-row reads on psycopg directly, for the API's hottest route (device health): a
 statement SQLAlchemy compiled once, prepared on the server, run on a small pool of
-autocommit connections. SQLAlchemy's asyncio bridge cost a sixth of that route's CPU
-(py-spy, docs/benchmarks.md); everything else reads through `Database.aread`.
+autocommit connections. Without SQLAlchemy's asyncio bridge and pool on the way the
+route's API CPU went from 0.60 to 0.29 ms a request (docs/architecture.md); everything
+else reads through `Database.aread`.
 
 Values come back as psycopg gives them (JSON parsed, timestamps aware), without
 SQLAlchemy's result processing: use it for statements whose columns need none."""
