@@ -19,7 +19,7 @@ from api.authcache import CredentialCache
 from api.context import ApiContext
 from api.ratelimit import TokenBuckets
 from telemetry.store import TelemetryStore
-from workorders.accounts import Principal, Role, principal_by_id, principal_by_key
+from workorders.accounts import Principal, Role, aprincipal_by_id, aprincipal_by_key
 from workorders.db import Database
 
 SESSION_COOKIE = "fc_session"
@@ -114,13 +114,13 @@ async def principal_of(request: Request, db: Database, credential: str) -> Princ
         who = cache.get(remembered)
         if who is not None:
             return who
-        who = await db.aread(lambda conn: principal_by_id(conn, user_id))
+        who = await aprincipal_by_id(db, user_id)
     else:
         remembered = credential
         who = cache.get(remembered)
         if who is not None:
             return who
-        who = await db.aread(lambda conn: principal_by_key(conn, credential))
+        who = await aprincipal_by_key(db, credential)
     if who is not None:  # only a fresh read starts the clock: a hit never extends it
         cache.put(remembered, who)
     return who

@@ -50,6 +50,12 @@ SAMPLE_S = 10.0
 CEILING_MESSAGES = 100_000
 
 
+def shard_days(simulated_s: float) -> int:
+    """A shard group duration (days) that holds the simulated span in one or two shards,
+    within the 400-day retention InfluxDB must not exceed."""
+    return max(1, min(400, math.ceil(simulated_s / 86400) + 1))
+
+
 def buckets(sample: dict[str, float], metric: str) -> list[tuple[float, float]]:
     """(upper bound, cumulative count) of a histogram, in order."""
     out = []
@@ -275,6 +281,12 @@ def _soak(
         "FLEETCARE_MQTT__URL": broker.url,
         "FLEETCARE_STORE__BACKEND": "influxdb",
         "FLEETCARE_STORE__INFLUX_URL": influxd.url,
+        # InfluxDB opens a shard group per 7 simulated days: the accelerated fleet would
+        # open one every minute or two of wall time, which production does once a week,
+        # and each keeps its write cache until it has been cold for 10 minutes (a first
+        # soak's influxd grew 1.5 GB that way: docs/benchmarks.md). Shards sized to the
+        # simulated span give the store production's shape: one or two shards written.
+        "FLEETCARE_STORE__INFLUX_SHARD_DURATION": f"{shard_days(speed * seconds)}d",
         "FLEETCARE_DB__URL": url,
         "FLEETCARE_INGEST__METRICS_PORT": str(ingest_port),
         "FLEETCARE_RULES__METRICS_PORT": str(rules_port),

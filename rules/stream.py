@@ -34,13 +34,16 @@ class StreamChecks:
     def __init__(self, db: Database, catalog: Catalog, *, actor: str = "rules:ingest") -> None:
         self.alerts = AlertStore(db)
         self.actions = AlertActions(db, actor=actor)
-        self.by_type: dict[str, list[Rule]] = defaultdict(list)
+        # per device type: the rules a reading can fire, and those an event can
+        self.on_reading: dict[str, list[Rule]] = defaultdict(list)
+        self.on_event: dict[str, list[Rule]] = defaultdict(list)
         for rule in catalog.enabled():
             if rule.per_message:
-                self.by_type[rule.device_type].append(rule)
+                by_type = self.on_event if rule.when.kind == "event" else self.on_reading
+                by_type[rule.device_type].append(rule)
 
     async def on_batch(self, readings: Sequence[Reading], events: Sequence[Event]) -> None:
-        if not self.by_type:
+        if not self.on_reading and not self.on_event:
             return
         try:
             tally = await asyncio.to_thread(self._check, readings, events)
@@ -54,17 +57,17 @@ class StreamChecks:
         tally = Tally()
         candidates: list[tuple[Rule, str, str, DeviceView]] = []
         for r in readings:
-            for rule in self.by_type.get(r.device_type, ()):
-                if rule.when.kind != "event":
-                    view = DeviceView(r.device_id, r.device_type, _at(r.ts), latest=r.metrics)
-                    candidates.append((rule, r.device_id, r.device_type, view))
+            rules = self.on_reading.get(r.device_type)
+            if rules:
+                view = DeviceView(r.device_id, r.device_type, _at(r.ts), latest=r.metrics)
+                candidates += [(rule, r.device_id, r.device_type, view) for rule in rules]
         for e in events:
-            for rule in self.by_type.get(e.device_type, ()):
-                if rule.when.kind == "event":
-                    code = e.data.get("code")
-                    seen = EventSeen(_at(e.ts), e.name, str(code) if code is not None else None)
-                    view = DeviceView(e.device_id, e.device_type, _at(e.ts), events=[seen])
-                    candidates.append((rule, e.device_id, e.device_type, view))
+            rules = self.on_event.get(e.device_type)
+            if rules:
+                code = e.data.get("code")
+                seen = EventSeen(_at(e.ts), e.name, str(code) if code is not None else None)
+                view = DeviceView(e.device_id, e.device_type, _at(e.ts), events=[seen])
+                candidates += [(rule, e.device_id, e.device_type, view) for rule in rules]
         # judged without state first: past the raise bound is true whatever came before,
         # so the healthy majority costs no database read
         hits = [

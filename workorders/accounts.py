@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -181,8 +182,32 @@ def principal_by_id(conn: sa.Connection, user_id: str) -> Principal | None:
     return _principal(row) if row is not None else None
 
 
+async def aprincipal_by_key(db: Database, key: str) -> Principal | None:
+    """`principal_by_key` for the API: the read every request's credential needs when it
+    is not remembered, on `Database.aone` (a prepared statement on PostgreSQL)."""
+    if not key.startswith(KEY_PREFIX):
+        return None
+    row = await db.aone(_BY_KEY, {"sha256": _digest(key)})
+    return _principal(row) if row is not None else None
+
+
+async def aprincipal_by_id(db: Database, user_id: str) -> Principal | None:
+    """`principal_by_id` for the API, on `Database.aone`."""
+    row = await db.aone(_BY_ID, {"id": user_id})
+    return _principal(row) if row is not None else None
+
+
+# the columns a Principal needs, no more (the password hash stays in the database)
+_PRINCIPAL = (
+    api_users.c.id,
+    api_users.c.name,
+    api_users.c.role,
+    api_users.c.customer_id,
+    api_users.c.technician_id,
+    api_users.c.territories,
+)
 _BY_KEY = (
-    sa.select(api_users)
+    sa.select(*_PRINCIPAL)
     .join(api_keys, api_keys.c.user_id == api_users.c.id)
     .where(
         api_keys.c.sha256 == sa.bindparam("sha256"),
@@ -192,7 +217,7 @@ _BY_KEY = (
 )
 
 
-_BY_ID = sa.select(api_users).where(
+_BY_ID = sa.select(*_PRINCIPAL).where(
     api_users.c.id == sa.bindparam("id"), api_users.c.disabled_at.is_(None)
 )
 
@@ -218,13 +243,13 @@ def _check_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(mine.hex(), digest)
 
 
-def _principal(row: sa.Row[tuple[object, ...]]) -> Principal:
-    m = row._mapping
+def _principal(row: Any) -> Principal:
+    """From a SQLAlchemy row or a psycopg named tuple (`Database.aone` on PostgreSQL)."""
     return Principal(
-        user_id=str(m["id"]),
-        name=str(m["name"]),
-        role=Role(m["role"]),
-        customer_id=m["customer_id"],
-        technician_id=m["technician_id"],
-        territories=tuple(m["territories"] or ()),
+        user_id=str(row.id),
+        name=str(row.name),
+        role=Role(row.role),
+        customer_id=row.customer_id,
+        technician_id=row.technician_id,
+        territories=tuple(row.territories or ()),
     )

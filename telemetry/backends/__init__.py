@@ -28,6 +28,11 @@ class StoreSettings(BaseModel):
     influx_retention_duration: str = Field(
         "400d", description="InfluxQL duration; 0s keeps forever."
     )
+    influx_shard_duration: str | None = Field(
+        None,
+        description="InfluxQL duration of a shard group of the retention policy we create "
+        "(default: InfluxDB's, 7d for a retention over 6 months).",
+    )
     influx_create: bool = Field(
         True, description="Create database and retention policy when missing (off for 2.x/3.x)."
     )

@@ -116,12 +116,16 @@ class InfluxStore:
         if s.influx_retention_policy != "autogen":
             result = await self._statement(f"SHOW RETENTION POLICIES ON {db}", with_db=False)
             names = {row[0] for series in result for row in series.get("values") or []}
+            rp = _ident(s.influx_retention_policy)
+            shard = f" SHARD DURATION {s.influx_shard_duration}" if s.influx_shard_duration else ""
             if s.influx_retention_policy not in names:
                 await self._statement(
-                    f"CREATE RETENTION POLICY {_ident(s.influx_retention_policy)} ON {db} "
-                    f"DURATION {s.influx_retention_duration} REPLICATION 1",
+                    f"CREATE RETENTION POLICY {rp} ON {db} "
+                    f"DURATION {s.influx_retention_duration} REPLICATION 1{shard}",
                     with_db=False,
                 )
+            elif shard:  # applies to shard groups created from now on
+                await self._statement(f"ALTER RETENTION POLICY {rp} ON {db}{shard}", with_db=False)
         self._ensured = True
 
     async def ping(self) -> None:

@@ -261,3 +261,30 @@ async def test_influxdb_with_authentication_needs_the_right_credentials(tmp_path
         await store.close()
     finally:
         server.stop()
+
+
+async def test_influxdb_shards_last_as_long_as_configured_also_on_an_existing_policy(
+    influxd: object,
+) -> None:
+    import httpx
+
+    url = influxd.url  # type: ignore[attr-defined]
+    name = f"t_{uuid.uuid4().hex[:8]}"
+
+    def shard_duration() -> str:
+        q = f'SHOW RETENTION POLICIES ON "{name}"'
+        body = httpx.get(f"{url}/query", params={"q": q}).json()
+        series = body["results"][0]["series"][0]
+        rows = {r[0]: dict(zip(series["columns"], r, strict=True)) for r in series["values"]}
+        return str(rows["fleetcare"]["shardGroupDuration"])
+
+    base = {"backend": "influxdb", "influx_url": url, "influx_database": name}
+    async with create_store(StoreSettings(**base), "."):
+        assert shard_duration() == "168h0m0s"  # InfluxDB's own choice for a 400-day policy
+    settings = StoreSettings(**base, influx_shard_duration="30d")
+    async with create_store(settings, "."):
+        assert shard_duration() == "720h0m0s"
+    fresh = StoreSettings(**{**base, "influx_database": name + "b"}, influx_shard_duration="2d")
+    async with create_store(fresh, "."):
+        name += "b"
+        assert shard_duration() == "48h0m0s"
