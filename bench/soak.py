@@ -110,6 +110,7 @@ class Probe:
     key: str
     devices: list[str]
     samples: list[tuple[float, float, bool]] = field(default_factory=list)  # (t, ms, ok)
+    failures: list[str] = field(default_factory=list)  # what each failed probe got
     stop: threading.Event = field(default_factory=threading.Event)
 
     def run(self) -> None:
@@ -120,9 +121,13 @@ class Probe:
                 device = rng.choice(self.devices)
                 t0 = time.perf_counter()
                 try:
-                    ok = c.get(f"/api/v1/devices/{device}/health", timeout=10).status_code == 200
-                except httpx.HTTPError:
+                    r = c.get(f"/api/v1/devices/{device}/health", timeout=10)
+                    ok = r.status_code == 200
+                    if not ok:
+                        self.failures.append(f"{device}: {r.status_code} {r.text[:200]}")
+                except httpx.HTTPError as exc:
                     ok = False
+                    self.failures.append(f"{device}: {exc!r}")
                 self.samples.append((time.time(), (time.perf_counter() - t0) * 1000, ok))
 
 
@@ -166,6 +171,13 @@ def _parts(health: int) -> dict[str, dict[str, Any]]:
         return {}
     parts: dict[str, dict[str, Any]] = body.get("parts", {})
     return parts
+
+
+def _ready(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _wait(what: str, check: object, timeout: float, log: Path) -> None:
@@ -313,6 +325,8 @@ def _soak(
             60,
             log,
         )
+        # the supervisor names the API's pid as soon as it is spawned; it answers later
+        _wait("the API ready", lambda: _ready(api_port), 60, log)
         time.sleep(0.5)
         probe = Probe(api_port, key, list(fleet.ids))
         stop = threading.Event()
@@ -392,7 +406,7 @@ def _soak(
             drained = acked >= stats.acknowledged
             time.sleep(0.5)
         restarts = {n: int(p.get("restarts", 0)) for n, p in _parts(health).items()}
-    return _table(rows, stats, drained, acked, restarts), rows, stats
+    return _table(rows, stats, drained, acked, restarts, probe.failures), rows, stats
 
 
 def _close(
@@ -420,7 +434,12 @@ def _close(
 
 
 def _table(
-    rows: list[Minute], stats: RunStats, drained: bool, acked: float, restarts: dict[str, int]
+    rows: list[Minute],
+    stats: RunStats,
+    drained: bool,
+    acked: float,
+    restarts: dict[str, int],
+    failures: list[str],
 ) -> str:
     parts = sorted({p for r in rows for p in r.rss})
     lines = [
@@ -455,6 +474,9 @@ def _table(
         + (", ".join(f"{n} {k}" for n, k in sorted(restarts.items()) if k) or "none")
         + "."
     )
+    if failures:  # what the API answered, so a failed probe can be looked into
+        shown = "; ".join(failures[:5]) + (f"; … ({len(failures)} in all)" * (len(failures) > 5))
+        lines.append(f"* API probes that failed: {shown}")
     lines += _trends(rows, parts)
     return "\n".join(lines) + "\n"
 
