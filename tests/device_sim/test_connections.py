@@ -188,6 +188,7 @@ def test_several_processes_publish_one_fleet_with_the_same_ground_truth(
     assert stats_one.outages == stats_two.outages > 0
 
 
+@pytest.mark.serial  # its backlog bound is read from the broker's $SYS counts, in time
 def test_backfill_waits_for_a_slow_engine_and_loses_nothing(mosquitto: MosquittoProcess) -> None:
     """The engine's durable session is away: the broker queues for it, and the backfill
     stops at the backlog bound instead of flooding the queue. When the engine drains the

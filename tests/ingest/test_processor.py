@@ -1,14 +1,16 @@
-"""Batch processing against a store that refuses some messages (a fake: pure logic)."""
+"""Batch processing against a store that refuses some messages, and with an observer that
+is slow (fakes: pure logic)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
 from fleetcare.settings import load_settings
 from fleetcare.wiring import make_decoder, open_database
 from ingest.metrics import IngestMetrics
-from ingest.processor import Batch, BatchProcessor, RawMessage
+from ingest.processor import Batch, BatchObserver, BatchProcessor, RawMessage
 from telemetry.errors import StoreRejected
 from telemetry.records import Event, Reading, WriteResult
 from tests.ingest.helpers import now_ms, telemetry, topic
@@ -35,7 +37,10 @@ class RefusingStore:
 
 
 def make_processor(
-    tmp_path: Path, refuse: set[str]
+    tmp_path: Path,
+    refuse: set[str],
+    observers: Sequence[BatchObserver] = (),
+    observer_backlog: int = 64,
 ) -> tuple[RefusingStore, BatchProcessor, Database]:
     s = load_settings(None, data_dir=str(tmp_path))
     db = open_database(s)
@@ -46,8 +51,45 @@ def make_processor(
         dead_letters=DeadLetterRepository(db),
         state=DeviceStateRepository(db),
         metrics=IngestMetrics(),
+        observers=observers,
+        observer_backlog=observer_backlog,
     )
     return store, processor, db
+
+
+class SlowObserver:
+    """Holds every batch until released: per-message rules on a busy database."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.seen: list[list[str]] = []
+
+    async def on_batch(self, readings: Sequence[Reading], events: Sequence[Event]) -> None:
+        await self.release.wait()
+        self.seen.append([r.device_id for r in readings])
+
+
+async def test_a_batch_is_durable_without_waiting_for_what_is_derived_from_it(
+    tmp_path: Path,
+) -> None:
+    """The per-message rules run after the batch (and so its acknowledgement), in order;
+    a backlog past its bound is left to the evaluator and counted, never waited for."""
+    slow = SlowObserver()
+    store, processor, db = make_processor(tmp_path, set(), [slow], observer_backlog=2)
+    derived = asyncio.create_task(processor.run_observers())
+    for n in range(4):  # the observer holds the first; two wait; the fourth is left
+        batch = Batch([RawMessage(*telemetry(f"ap-{n}", 1), 0.0)])
+        await asyncio.wait_for(processor.process(batch), 5)
+        assert batch.db_done and batch.stored == 1
+        await asyncio.sleep(0.01)  # the observer's task takes the first one
+    assert len(store.stored) == 4 and slow.seen == []
+    assert processor.metrics.rules_skipped._value.get() == 1
+    slow.release.set()
+    await asyncio.wait_for(processor.observers_idle(), 5)
+    assert slow.seen == [["ap-0"], ["ap-1"], ["ap-2"]]
+    assert processor.metrics.rules_backlog._value.get() == 0
+    derived.cancel()
+    db.dispose()
 
 
 async def test_bisection_stores_everything_but_the_refused_messages(tmp_path: Path) -> None:
