@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from api import console, errors
 from api.authcache import CredentialCache
 from api.context import ApiContext
+from api.hotpath import HotPaths
 from api.ratelimit import TokenBuckets
 from api.routes import auth, devices, health, jobs, me, ops, orders
 
@@ -55,6 +56,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.login_limiter = TokenBuckets(LOGIN_TRIES_PER_MINUTE)
     app.state.credentials = CredentialCache(ctx.auth_cache_s)
     errors.install(app)
+    app.add_middleware(HotPaths)  # device health before the router: api/hotpath.py
     for module in (health, auth, me, devices, orders, jobs, ops):
         app.include_router(module.router)
     app.include_router(console.router)

@@ -67,9 +67,14 @@ async def device_health(device_id: str, request: Request) -> Response:
     """Online and last seen, latest readings with units, each filter stage's condition
     (OK / Warning / Critical) with its predicted exhaustion and band, active problems,
     and the open job."""
-    # The consumer app asks for this more than for anything else, so it skips FastAPI's
-    # dependency resolution and response encoding: `authenticate` is `Caller` as a call,
-    # and pydantic-core validates and writes the JSON in one pass.
+    return await health_response(request, device_id)
+
+
+async def health_response(request: Request, device_id: str) -> Response:
+    """Device health, for the route and for `api.hotpath`, which answers it before the
+    router. The consumer app asks for this more than for anything else, so it skips
+    FastAPI's dependency resolution and response encoding: `authenticate` is `Caller` as
+    a call, and pydantic-core validates and writes the JSON in one pass."""
     who = await authenticate(request)
     found = await views.ahealth(request.app.state.ctx.db, who, device_id, datetime.now(UTC))
     body = DeviceHealth.model_validate(found).model_dump_json()

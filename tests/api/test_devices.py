@@ -152,3 +152,56 @@ def test_accounts_refuse_what_cannot_be_scoped(world: Database) -> None:
     with world.engine.connect() as conn:
         stored = conn.execute(select(api_keys.c.sha256, api_keys.c.prefix)).all()
     assert all(issued.key not in (h, p) for h, p in stored)  # only a hash at rest
+
+
+def test_device_health_answers_the_same_before_the_router_as_through_it(
+    world: Database, keys: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`api.hotpath` answers device health before FastAPI's router, for speed: every
+    answer (yours, another's, none, unknown key, no key, over the rate) is the same as the
+    declared route's, and the hot path is the one taken."""
+    import api.hotpath
+    from api.hotpath import HotPaths
+
+    taken: list[str] = []
+
+    async def counted(request: object, device_id: str) -> object:
+        taken.append(device_id)
+        return await health_response(request, device_id)  # type: ignore[arg-type]
+
+    health_response = api.hotpath.health_response
+    monkeypatch.setattr(api.hotpath, "health_response", counted)
+    asks = [
+        ("ap-1", bearer(keys["li"])),
+        ("ap-2", bearer(keys["li"])),
+        ("ap-404", bearer(keys["li"])),
+        ("ap-1", bearer("fc_unknown")),
+        ("ap-1", {}),
+        *[("ap-1", bearer(keys["ops"]))] * 4,  # 3 a minute per key: the fourth is 429
+    ]
+
+    def answers(client: TestClient) -> list[tuple[int, object, str | None, str | None]]:
+        out = []
+        for device, headers in asks:
+            r = client.get(f"/api/v1/devices/{device}/health", headers=headers)
+            out.append(
+                (
+                    r.status_code,
+                    r.json(),
+                    r.headers.get("content-type"),
+                    r.headers.get("retry-after"),
+                )
+            )
+        return out
+
+    with client_for(world, tmp_path / "hot", rate=3) as hot:
+        fast = answers(hot)
+    assert len(taken) == len(asks)
+    with client_for(world, tmp_path / "routed", rate=3) as routed:
+        app = routed.app
+        app.user_middleware = [m for m in app.user_middleware if m.cls is not HotPaths]  # type: ignore[attr-defined]
+        app.middleware_stack = None  # type: ignore[attr-defined]  # rebuilt without it
+        slow = answers(routed)
+    assert len(taken) == len(asks)  # the second app took the route
+    assert [a[0] for a in fast] == [200, 404, 404, 401, 401, 200, 200, 200, 429]
+    assert fast == slow
