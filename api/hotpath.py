@@ -32,7 +32,7 @@ class HotPaths:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
-            match = HEALTH.fullmatch(scope["path"])
+            match = HEALTH.fullmatch(_route_path(scope))
             if match is not None:
                 request = Request(scope, receive)
                 try:
@@ -42,6 +42,14 @@ class HotPaths:
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the router matches: without the app's root path (behind a proxy that
+    serves it under a prefix), as Starlette strips it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 async def _handled(request: Request, exc: Exception) -> Response:

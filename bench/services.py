@@ -188,7 +188,9 @@ def fresh_postgres(admin_url: str, prefix: str) -> Iterator[tuple[str, str]]:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
         url = admin.url.set(database=name).render_as_string(hide_password=False)
-        yield url, f"{admin.url.host}:{admin.url.port or 5432}"
+        host = admin.url.host
+        socket = admin.url.query.get("host", "the default socket")
+        yield url, f"{host}:{admin.url.port or 5432}" if host else f"Unix socket {socket}"
     finally:
         with admin.connect() as conn:
             conn.execute(

@@ -29,10 +29,10 @@ def keys(world: Database) -> dict[str, str]:
     }
 
 
-def client_for(db: Database, tmp_path: Path, rate: int = 600) -> TestClient:
+def client_for(db: Database, tmp_path: Path, rate: int = 600, root_path: str = "") -> TestClient:
     store = create_store(StoreSettings(backend="embedded"), str(tmp_path / "ts"))
     ctx = ApiContext(db=db, store=store, rate_per_minute=rate, photo_dir=tmp_path / "photos")
-    return TestClient(create_app(ctx))
+    return TestClient(create_app(ctx), root_path=root_path)
 
 
 @pytest.fixture

@@ -205,3 +205,24 @@ def test_device_health_answers_the_same_before_the_router_as_through_it(
     assert len(taken) == len(asks)  # the second app took the route
     assert [a[0] for a in fast] == [200, 404, 404, 401, 401, 200, 200, 200, 429]
     assert fast == slow
+
+
+def test_behind_a_proxy_prefix_device_health_still_skips_the_router(
+    world: Database, keys: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Served under a root path (a proxy's prefix), the hot path matches what the router
+    would: the path without the prefix."""
+    import api.hotpath
+
+    taken: list[str] = []
+    health_response = api.hotpath.health_response
+
+    async def counted(request: object, device_id: str) -> object:
+        taken.append(device_id)
+        return await health_response(request, device_id)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api.hotpath, "health_response", counted)
+    with client_for(world, tmp_path, root_path="/fleet") as c:  # uvicorn --root-path /fleet
+        r = c.get("/fleet/api/v1/devices/ap-1/health", headers=bearer(keys["li"]))
+    assert r.status_code == 200, r.text
+    assert r.json()["device_id"] == "ap-1" and taken == ["ap-1"]
