@@ -77,8 +77,11 @@ class StreamChecks:
         ]
         if not hits:
             return tally
-        saved = self.alerts.load_states({h[1] for h in hits})
-        resolved = self.alerts.last_resolved({h[1] for h in hits})
+        # only the rules that hit: a device's state holds a row for every rule of its
+        # type, and reading them all made a batch cost more with each fault left firing
+        devices, rule_ids = {h[1] for h in hits}, {h[0].id for h in hits}
+        saved = self.alerts.load_states(devices, rule_ids)
+        resolved = self.alerts.last_resolved(devices, rule_ids)
         changed: dict[tuple[str, str], dict[str, Any]] = {}
         for rule, device_id, device_type, view, verdict in hits:
             key = (rule.id, device_id)

@@ -86,12 +86,17 @@ class AlertStore:
         self.db = db
 
     # -- the evaluator's memory --------------------------------------------------------
-    def load_states(self, device_ids: Collection[str]) -> dict[tuple[str, str], dict[str, Any]]:
+    def load_states(
+        self, device_ids: Collection[str], rule_ids: Collection[str] | None = None
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """(rule, device) -> saved state, of these devices (and only of `rule_ids`)."""
         out: dict[tuple[str, str], dict[str, Any]] = {}
         ids = list(device_ids)
         with self.db.engine.connect() as conn:
             for i in range(0, len(ids), 5000):
                 q = sa.select(rule_states).where(rule_states.c.device_id.in_(ids[i : i + 5000]))
+                if rule_ids is not None:
+                    q = q.where(rule_states.c.rule_id.in_(list(rule_ids)))
                 for r in conn.execute(q):
                     out[(r.rule_id, r.device_id)] = dict(r._mapping)
         return out
@@ -115,8 +120,11 @@ class AlertStore:
                 out.update({(r.rule_id, r.device_id): r.fired_at for r in conn.execute(q)})
         return out
 
-    def last_resolved(self, device_ids: Collection[str]) -> dict[tuple[str, str], datetime]:
-        """(rule, device) -> when its latest alert was resolved, for these devices."""
+    def last_resolved(
+        self, device_ids: Collection[str], rule_ids: Collection[str] | None = None
+    ) -> dict[tuple[str, str], datetime]:
+        """(rule, device) -> when its latest alert was resolved, for these devices (and
+        only for `rule_ids`)."""
         out: dict[tuple[str, str], datetime] = {}
         ids = list(device_ids)
         with self.db.engine.connect() as conn:
@@ -128,6 +136,8 @@ class AlertStore:
                     .where(alerts.c.state == "resolved", alerts.c.device_id.in_(ids[i : i + 5000]))
                     .group_by(alerts.c.rule_id, alerts.c.device_id)
                 )
+                if rule_ids is not None:
+                    q = q.where(alerts.c.rule_id.in_(list(rule_ids)))
                 for rule_id, device_id, at in conn.execute(q):
                     if at is not None:  # SQLite's aggregate drops the zone: it is UTC
                         out[(rule_id, device_id)] = at if at.tzinfo else at.replace(tzinfo=UTC)

@@ -140,3 +140,39 @@ async def test_the_evaluator_leaves_an_ingest_alert_until_the_device_state_has_i
     assert alerts.find(state="firing") == [] and len(alerts.find()) == 1
     await store.close()
     db.dispose()
+
+
+async def test_ingest_reads_only_the_states_of_the_rules_that_hit(tmp_path: Path) -> None:
+    """A device's saved state holds a row for every rule of its type: the per-message
+    check reads those of the rules a message hit, and what they say is all it decides by
+    (a leak already firing fires nothing more; a new one fires)."""
+    from datetime import UTC, datetime
+
+    from rules.catalog import load_catalog
+    from rules.evaluator import row_of
+    from rules.machine import Phase, RuleState
+    from rules.stream import StreamChecks
+    from telemetry.records import Reading
+    from workorders.db import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'fc.sqlite3'}")
+    db.upgrade()
+    ServiceRegistry(db).load(parse_doc(WORLD))  # type: ignore[arg-type]
+    catalog, alerts = load_catalog(), AlertStore(db)
+    now = datetime.now(UTC)
+    kinds = [r.id for r in catalog.enabled() if r.device_type == "water_purifier"]
+    alerts.save_states([row_of(RuleState(k, "wp-1", evaluated_at=now)) for k in kinds])
+    assert len(kinds) > 4 and len(alerts.load_states({"wp-1"})) == len(kinds)
+    assert set(alerts.load_states({"wp-1"}, {"water_leak"})) == {("water_leak", "wp-1")}
+    # the leak's state says firing (no alert row): ingest takes it at its word
+    firing = RuleState("water_leak", "wp-1", active=True, phase=Phase.FIRING, since=now)
+    alerts.save_states([row_of(firing)])
+    t0 = int(now.timestamp() * 1000)
+    leak = Reading("water_purifier", "wp-1", 1, 1, t0, {"leak": True, "tds_out_ppm": 9.0})
+    checks = StreamChecks(db, catalog)
+    await checks.on_batch([leak], [])
+    assert alerts.find(state="firing") == []
+    alerts.save_states([row_of(RuleState("water_leak", "wp-1", evaluated_at=now))])
+    await checks.on_batch([Reading("water_purifier", "wp-1", 1, 2, t0 + 1, leak.metrics)], [])
+    assert [a.rule_id for a in alerts.find(state="firing")] == ["water_leak"]
+    db.dispose()
