@@ -154,23 +154,31 @@ def test_accounts_refuse_what_cannot_be_scoped(world: Database) -> None:
     assert all(issued.key not in (h, p) for h, p in stored)  # only a hash at rest
 
 
-def test_device_health_answers_the_same_before_the_router_as_through_it(
-    world: Database, keys: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`api.hotpath` answers device health before FastAPI's router, for speed: every
-    answer (yours, another's, none, unknown key, no key, over the rate) is the same as the
-    declared route's, and the hot path is the one taken."""
+@pytest.fixture
+def hot_path_taken(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The devices `api.hotpath` answered for, in order (it calls its handler as usual)."""
     import api.hotpath
-    from api.hotpath import HotPaths
 
     taken: list[str] = []
+    health_response = api.hotpath.health_response
 
     async def counted(request: object, device_id: str) -> object:
         taken.append(device_id)
         return await health_response(request, device_id)  # type: ignore[arg-type]
 
-    health_response = api.hotpath.health_response
     monkeypatch.setattr(api.hotpath, "health_response", counted)
+    return taken
+
+
+def test_device_health_answers_the_same_before_the_router_as_through_it(
+    world: Database, keys: dict[str, str], tmp_path: Path, hot_path_taken: list[str]
+) -> None:
+    """`api.hotpath` answers device health before FastAPI's router, for speed: every
+    answer (yours, another's, none, unknown key, no key, over the rate) is the same as the
+    declared route's, and the hot path is the one taken."""
+    from api.hotpath import HotPaths
+
+    taken = hot_path_taken
     asks = [
         ("ap-1", bearer(keys["li"])),
         ("ap-2", bearer(keys["li"])),
@@ -208,20 +216,11 @@ def test_device_health_answers_the_same_before_the_router_as_through_it(
 
 
 def test_behind_a_proxy_prefix_device_health_still_skips_the_router(
-    world: Database, keys: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    world: Database, keys: dict[str, str], tmp_path: Path, hot_path_taken: list[str]
 ) -> None:
     """Served under a root path (a proxy's prefix), the hot path matches what the router
     would: the path without the prefix."""
-    import api.hotpath
-
-    taken: list[str] = []
-    health_response = api.hotpath.health_response
-
-    async def counted(request: object, device_id: str) -> object:
-        taken.append(device_id)
-        return await health_response(request, device_id)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(api.hotpath, "health_response", counted)
+    taken = hot_path_taken
     with client_for(world, tmp_path, root_path="/fleet") as c:  # uvicorn --root-path /fleet
         r = c.get("/fleet/api/v1/devices/ap-1/health", headers=bearer(keys["li"]))
     assert r.status_code == 200, r.text
