@@ -93,6 +93,13 @@ class RulesSettings(BaseSettings):
     at_ingest: bool = Field(
         True, description="Ingest workers fire per-message rules as each batch is stored."
     )
+    at_ingest_memory_s: float = Field(
+        60.0,
+        ge=0,
+        description="How long an ingest worker trusts its memory that an alert is firing "
+        "before it reads the store again (forgotten at the first message that does not "
+        "hit); 0 reads the store for every hit.",
+    )
 
 
 class Settings(BaseSettings):

@@ -39,7 +39,8 @@ def _stream_rules(settings: Settings, db: Database) -> list[BatchObserver]:
     from fleetcare.rules_runner import catalog_from
     from rules.stream import StreamChecks
 
-    return [StreamChecks(db, catalog_from(settings.rules))]
+    rules = settings.rules
+    return [StreamChecks(db, catalog_from(rules), firing_memory_s=rules.at_ingest_memory_s)]
 
 
 def make_decoder(settings: Settings) -> Decoder:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,9 +32,28 @@ log = logging.getLogger("fleetcare.rules")
 
 
 class StreamChecks:
-    def __init__(self, db: Database, catalog: Catalog, *, actor: str = "rules:ingest") -> None:
+    def __init__(
+        self,
+        db: Database,
+        catalog: Catalog,
+        *,
+        actor: str = "rules:ingest",
+        firing_memory_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.alerts = AlertStore(db)
         self.actions = AlertActions(db, actor=actor)
+        # (rule, device) -> when the store last said it is firing (clock seconds). A
+        # device with a fault left firing hits on every message, and reading its state
+        # for each made a batch cost more with every such device (a fleet aging with no
+        # repairs: 12 -> 47 ms per 1,000 readings). The memory is forgotten at the first
+        # message that does not hit, and trusted for `firing_memory_s` only: another
+        # worker may have seen the message that cleared it, and until this one reads
+        # the store again a new episode is the evaluator's to fire (its next pass).
+        self.firing_memory_s = firing_memory_s
+        self.clock = clock
+        self.known_firing: dict[tuple[str, str], float] = {}
+        self._pruned_at = clock()
         # per device type: the rules a reading can fire, and those an event can
         self.on_reading: dict[str, list[Rule]] = defaultdict(list)
         self.on_event: dict[str, list[Rule]] = defaultdict(list)
@@ -70,11 +90,21 @@ class StreamChecks:
                 candidates += [(rule, e.device_id, e.device_type, view) for rule in rules]
         # judged without state first: past the raise bound is true whatever came before,
         # so the healthy majority costs no database read
-        hits = [
-            (rule, device_id, device_type, view, verdict)
-            for rule, device_id, device_type, view in candidates
-            if (verdict := evaluate(rule.when, view, False)).active is True
-        ]
+        now = self.clock()
+        self._prune(now)
+        known, fresh_after = self.known_firing, now - self.firing_memory_s
+        hits = []
+        cleared: set[tuple[str, str]] = set()  # whose latest message here did not hit
+        for rule, device_id, device_type, view in candidates:
+            verdict = evaluate(rule.when, view, False)
+            key = (rule.id, device_id)
+            if verdict.active is not True:
+                known.pop(key, None)
+                cleared.add(key)
+                continue
+            cleared.discard(key)
+            if known.get(key, fresh_after) <= fresh_after:
+                hits.append((rule, device_id, device_type, view, verdict))
         if not hits:
             return tally
         # only the rules that hit: a device's state holds a row for every rule of its
@@ -92,13 +122,30 @@ class StreamChecks:
                 continue
             before = state_of(changed.get(key) or saved.get(key), rule.id, device_id)
             if before.phase is Phase.FIRING:
+                if key not in cleared:
+                    known[key] = now
                 continue
             after, action = step(before, True, rule, view.now, verdict.value)
             if action is Action.FIRE:
                 self.actions.fire(rule, device_id, device_type, verdict, view.now, tally)
             changed[key] = row_of(after)
         self.alerts.save_states(list(changed.values()))
+        # remembered once saved: a failed save leaves the store to be read again
+        known.update(
+            (k, now)
+            for k, row in changed.items()
+            if row["phase"] == Phase.FIRING.value and k not in cleared
+        )
         return tally
+
+    def _prune(self, now: float) -> None:
+        """Forget what is past trusting, now and then (the memory holds a fleet's firing
+        alerts at most, and each entry would only be read again anyway)."""
+        if now - self._pruned_at < self.firing_memory_s:
+            return
+        self._pruned_at = now
+        stale = now - self.firing_memory_s
+        self.known_firing = {k: at for k, at in self.known_firing.items() if at > stale}
 
 
 def _at(ts_ms: int) -> datetime:

@@ -77,18 +77,19 @@ async def test_a_message_older_than_its_rules_last_resolution_opens_nothing(
     checks, alerts = StreamChecks(db, load_catalog()), AlertStore(db)
     t0 = 1_780_000_000_000
 
-    def leak(seq: int, ts: int) -> Reading:
-        return Reading("water_purifier", "wp-1", 1, seq, ts, {"leak": True, "tds_out_ppm": 9.0})
+    def leak(seq: int, ts: int, wet: bool = True) -> Reading:
+        return Reading("water_purifier", "wp-1", 1, seq, ts, {"leak": wet, "tds_out_ppm": 9.0})
 
     await checks.on_batch([leak(1, t0)], [])
     assert [a.rule_id for a in alerts.find(state="firing")] == ["water_leak"]
+    await checks.on_batch([leak(2, t0 + 1_800_000, wet=False)], [])  # dry: it was mended
     # the evaluator resolves it an hour later, and saves the rule's state as inactive
     resolved_at = datetime.fromtimestamp(t0 / 1000 + 3600, UTC)
     alerts.resolve("water_leak", "wp-1", resolved_at, {})
     alerts.save_states([row_of(RuleState("water_leak", "wp-1", evaluated_at=resolved_at))])
     await checks.on_batch([leak(1, t0)], [])  # the same message again
     assert alerts.find(state="firing") == []
-    await checks.on_batch([leak(2, t0 + 7_200_000)], [])  # a leak after the resolution
+    await checks.on_batch([leak(3, t0 + 7_200_000)], [])  # a leak after the resolution
     assert len(alerts.find(state="firing")) == 1 and len(alerts.find()) == 2
     db.dispose()
 
@@ -169,10 +170,86 @@ async def test_ingest_reads_only_the_states_of_the_rules_that_hit(tmp_path: Path
     alerts.save_states([row_of(firing)])
     t0 = int(now.timestamp() * 1000)
     leak = Reading("water_purifier", "wp-1", 1, 1, t0, {"leak": True, "tds_out_ppm": 9.0})
-    checks = StreamChecks(db, catalog)
+    checks = StreamChecks(db, catalog, firing_memory_s=0)  # the store's word, every time
     await checks.on_batch([leak], [])
     assert alerts.find(state="firing") == []
     alerts.save_states([row_of(RuleState("water_leak", "wp-1", evaluated_at=now))])
     await checks.on_batch([Reading("water_purifier", "wp-1", 1, 2, t0 + 1, leak.metrics)], [])
     assert [a.rule_id for a in alerts.find(state="firing")] == ["water_leak"]
+    db.dispose()
+
+
+async def test_ingest_remembers_a_firing_alert_until_a_message_does_not_hit(
+    tmp_path: Path,
+) -> None:
+    """A fault left firing hits on every message. Ingest reads its state from the store
+    once, then remembers it is firing: until one of the device's messages does not hit
+    (the store is read again at the next that does), or for `firing_memory_s`, since
+    another worker may have seen the message that cleared it. What was missed meanwhile
+    is the evaluator's, at its next pass."""
+    from datetime import UTC, datetime
+
+    from rules.catalog import load_catalog
+    from rules.evaluator import row_of
+    from rules.machine import RuleState
+    from rules.stream import StreamChecks
+    from telemetry.records import Reading
+    from workorders.db import Database
+
+    db = Database(f"sqlite:///{tmp_path / 'fc.sqlite3'}")
+    db.upgrade()
+    ServiceRegistry(db).load(parse_doc(WORLD))  # type: ignore[arg-type]
+    clock = [1000.0]
+    checks = StreamChecks(db, load_catalog(), firing_memory_s=60, clock=lambda: clock[0])
+    alerts = AlertStore(db)
+    reads: list[set[str]] = []
+    load_states = checks.alerts.load_states
+
+    def counted(device_ids, rule_ids=None):  # type: ignore[no-untyped-def]
+        reads.append(set(device_ids))
+        return load_states(device_ids, rule_ids)
+
+    checks.alerts.load_states = counted  # type: ignore[method-assign]
+    t0 = 1_780_000_000_000
+    seq = iter(range(1, 1000))
+
+    def wp1(wet: bool, at_s: float) -> Reading:
+        metrics = {"leak": wet, "tds_out_ppm": 9.0}
+        return Reading("water_purifier", "wp-1", 1, next(seq), t0 + int(at_s * 1000), metrics)
+
+    def resolve_by_the_evaluator(at_s: float) -> None:
+        at = datetime.fromtimestamp(t0 / 1000 + at_s, UTC)
+        alerts.resolve("water_leak", "wp-1", at, {})
+        alerts.save_states([row_of(RuleState("water_leak", "wp-1", evaluated_at=at))])
+
+    await checks.on_batch([wp1(True, 0)], [])
+    assert len(alerts.find(state="firing")) == 1 and len(reads) == 1
+    for i in range(1, 6):  # still leaking: remembered, the store is not read
+        await checks.on_batch([wp1(True, i), wp1(True, i + 0.5)], [])
+    assert len(reads) == 1 and len(alerts.find()) == 1
+
+    # a dry message: forgotten. The evaluator resolves it; the next leak is a new one
+    await checks.on_batch([wp1(False, 10)], [])
+    resolve_by_the_evaluator(11)
+    await checks.on_batch([wp1(True, 20)], [])
+    assert len(reads) == 2 and len(alerts.find(state="firing")) == 1 and len(alerts.find()) == 2
+
+    # wet then dry in one batch: the store, read for the wet one, says firing, but the
+    # latest message did not hit, so nothing is remembered
+    await checks.on_batch([wp1(False, 30)], [])
+    await checks.on_batch([wp1(True, 31), wp1(False, 32)], [])
+    assert len(reads) == 3
+    await checks.on_batch([wp1(True, 40)], [])
+    await checks.on_batch([wp1(True, 41)], [])
+    assert len(reads) == 4 and len(alerts.find()) == 2
+
+    # another worker saw the dry message and the evaluator resolved: this worker still
+    # believes it firing, for firing_memory_s at most, and then reads the store again
+    resolve_by_the_evaluator(50)
+    clock[0] += 59
+    await checks.on_batch([wp1(True, 60)], [])
+    assert len(reads) == 4 and len(alerts.find(state="firing")) == 0
+    clock[0] += 2
+    await checks.on_batch([wp1(True, 61)], [])
+    assert len(reads) == 5 and len(alerts.find(state="firing")) == 1 and len(alerts.find()) == 3
     db.dispose()
