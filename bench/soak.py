@@ -2,12 +2,14 @@
 
 A simulated fleet publishes at half the single-worker ceiling (measured first, in the same
 run, on the same broker and store, unless --rate is given) into `fleetcare serve` running
-an ingest worker, a rules evaluator on the devices' clock and the API, against a
-Mosquitto and an InfluxDB of the bench's own and a fresh PostgreSQL database. A probe asks
-the API for a device's health ten times a second. Every ten seconds the bench reads each
+every part (an ingest worker, a rules evaluator on the devices' clock, the dispatcher, the
+command and message senders, the API), against a Mosquitto and an InfluxDB of the bench's
+own and a fresh PostgreSQL database. A field crew (bench/crew.py) works the jobs the
+engine opens, so repaired devices stop firing as in production. A probe asks the API for
+a device's health ten times a second. Every ten seconds the bench reads each
 part's memory and the ingest worker's and evaluator's Prometheus metrics; the report has a
 row per minute, so a leak or a growing lag shows as a trend, and compares the last
-minutes with the first ones.
+minutes with the first ones, then says what became of the jobs.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bench.crew import CrewTally, FieldCrew
 from bench.ingest import _ingest
 from bench.report import emit
 from bench.services import Influxd, cpu_seconds, fresh_postgres, rss_mb, scrape, start_influxd
@@ -39,14 +43,17 @@ from device_sim.fleet import Fleet, FleetSpec
 from device_sim.runner import RunOptions, RunStats, run
 from fleetcare.brokers import MosquittoProcess, free_port, start_mosquitto
 from fleetcare.registry_gen import generate
+from fleetcare.serve import PARTS
 from telemetry.connection import MqttSettings
 from workorders.accounts import Accounts, Role
 from workorders.db import Database
 from workorders.service_registry import ServiceRegistry, parse_doc
+from workorders.tables import device_commands, notifications, work_orders
 
 console = Console()
 REPORT_S = 900.0  # a device reports every 15 simulated minutes
 SAMPLE_S = 10.0
+CREW_S = 10.0  # the dispatcher's and the field crew's pass (wall seconds)
 CEILING_MESSAGES = 100_000
 
 
@@ -146,8 +153,8 @@ def _serve(env: dict[str, str], data: Path, health: int) -> Iterator[subprocess.
     proc = subprocess.Popen(
         [
             *(sys.executable, "-m", "fleetcare", "--data-dir", str(data), "serve"),
-            *("--only", "ingest,rules,api", "--ingest-workers", "1", "--evaluators", "1"),
-            *("--api-workers", "1", "--health-port", str(health)),
+            *("--ingest-workers", "1", "--evaluators", "1", "--api-workers", "1"),
+            *("--dispatch-every", str(CREW_S), "--health-port", str(health)),
         ],
         env=env,
         stdout=log,
@@ -244,7 +251,9 @@ def run_soak(
         + "`  \n"
         f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; PostgreSQL at "
         f"{where}, InfluxDB 1.x and Mosquitto of the bench's own. `fleetcare serve` with one "
-        f"ingest worker, one rules evaluator (devices' clock) and one API process; "
+        f"ingest worker, one rules evaluator (devices' clock), the dispatcher (every "
+        f"{CREW_S:g} s), the command and message senders and one API process, a field crew "
+        f"working the jobs every {CREW_S:g} s; "
         f"{devices:,} simulated devices at {rate:,.0f} msg/s"
         + (
             f" (half the single-worker ceiling of {ceiling:,.0f} msg/s measured first)"
@@ -283,10 +292,21 @@ def _soak(
     db = Database(url)
     try:
         db.upgrade()
-        ServiceRegistry(db).load(parse_doc(generate(fleet)))
+        registry = generate(fleet)
+        ServiceRegistry(db).load(parse_doc(registry))
         key = Accounts(db).create("ops-soak", name="Soak", role=Role.OPS).key
     finally:
         db.dispose()
+    crew_db = Database(url)
+    crew = FieldCrew(
+        crew_db,
+        serials={d["id"]: d["serial"] for d in registry["devices"]},
+        fault_of=fleet.fault_of,
+        opening_stock={
+            (r["outlet_id"], r["sku"]): r["qty"] for r in registry["stock"] if "outlet_id" in r
+        },
+        photo_dir=root / "photos",
+    )
     ingest_port, rules_port, api_port, health = free_port(), free_port(), free_port(), free_port()
     data = root / "data"
     data.mkdir()
@@ -317,7 +337,7 @@ def _soak(
     with _serve(env, data, health) as proc:
         _wait(
             "every part running",
-            lambda: sum(bool(p.get("pid")) for p in _parts(health).values()) == 3,
+            lambda: sum(bool(p.get("pid")) for p in _parts(health).values()) == len(PARTS),
             120,
             log,
         )
@@ -344,9 +364,11 @@ def _soak(
             daemon=True,
         )
         prober = threading.Thread(target=probe.run, daemon=True)
+        crewing = threading.Thread(target=crew.run, args=(stop, CREW_S), daemon=True)
         started = time.time()
         sim.start()
         prober.start()
+        crewing.start()
         last_ingest, last_rules = scrape(ingest_port), scrape(rules_port)
         assert influxd.proc is not None
         store_pid = influxd.proc.pid
@@ -399,6 +421,7 @@ def _soak(
                 probe.stop.set()
                 sim.join(60)
                 prober.join(10)
+                crewing.join(60)
         # drained: everything acknowledged to the fleet is stored and acknowledged by
         # ingest (whose count includes status messages and broken ones: at least)
         drained, acked = False, 0.0
@@ -408,7 +431,48 @@ def _soak(
             drained = acked >= stats.acknowledged
             time.sleep(0.5)
         restarts = {n: int(p.get("restarts", 0)) for n, p in _parts(health).items()}
-    return _table(rows, stats, drained, acked, restarts, probe.failures), rows, stats
+        loop = _service_loop(crew_db, crew.tally, fleet)
+    crew_db.dispose()
+    table = _table(rows, stats, drained, acked, restarts, probe.failures)
+    return table + "\n".join(loop) + "\n", rows, stats
+
+
+def _service_loop(db: Database, tally: CrewTally, fleet: Fleet) -> list[str]:
+    """What became of the jobs the engine opened, and whether the devices heard."""
+    cmd = device_commands.c
+    with db.engine.connect() as conn:
+        states: dict[str, int] = dict(
+            conn.execute(
+                sa.select(work_orders.c.state, sa.func.count()).group_by(work_orders.c.state)
+            ).all()
+        )
+        sent, unsent = (
+            conn.execute(
+                sa.select(sa.func.count()).where(cond).select_from(device_commands)
+            ).scalar_one()
+            for cond in (cmd.sent_at.is_not(None), cmd.sent_at.is_(None))
+        )
+        told: dict[str, int] = dict(
+            conn.execute(
+                sa.select(notifications.c.status, sa.func.count()).group_by(notifications.c.status)
+            ).all()
+        )
+    truth = fleet.truth.devices.values()
+    faulty = sum(fleet.fault_of(d) is not None for d in fleet.ids)
+    by_state = ", ".join(f"{k} {v:,}" for k, v in sorted(states.items())) or "none"
+    return [
+        f"* Work orders at the end, by state: {by_state}.",
+        f"* The field crew: {tally.approved:,} approved, {tally.completed:,} completed "
+        f"({tally.repairs:,} with a fault fixed), {tally.refused:,} moves refused; the "
+        f"warehouse put {tally.restocked:,} parts back on outlet shelves.",
+        f"* Device commands: {sent:,} sent, {unsent:,} unsent. The simulated devices "
+        f"applied {sum(len(t.repairs) for t in truth):,} repairs and "
+        f"{sum(len(t.replacements) for t in truth):,} filter replacements; "
+        f"{faulty:,} of {len(fleet.ids):,} devices had a fault at the end.",
+        "* Customer messages: "
+        + (", ".join(f"{k} {v:,}" for k, v in sorted(told.items())) or "none")
+        + ".",
+    ]
 
 
 def _close(

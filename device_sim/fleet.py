@@ -204,6 +204,16 @@ class Fleet:
             else:
                 g.model.replace_stage(stage, mask)
 
+    def fault_of(self, device_id: str) -> str | None:
+        """The fault the unit has now (its onset passed, not yet repaired): what a
+        technician on site would find. Ground truth; None for a healthy unit."""
+        for g in self.groups.values():
+            if device_id in g.ids:
+                i = g.ids.index(device_id)
+                k, onset = int(g.faults.kind[i]), float(g.faults.onset[i])
+                return g.faults.kinds[k].name if k >= 0 and onset <= self.t else None
+        raise KeyError(device_id)
+
     def repair(self, device_ids: list[str], fault: str) -> None:
         """A technician fixed `fault` on these devices (the device side of `cmd repair`)."""
         for g in self.groups.values():

@@ -217,6 +217,9 @@ def serve(
             "notify, api."
         ),
     ] = None,
+    dispatch_every: Annotated[
+        float, typer.Option(min=1, help="Seconds between the dispatcher's runs.")
+    ] = 60.0,
     health_port: Annotated[
         int, typer.Option(min=0, help="The supervisor's /healthz and /readyz; 0 = off.")
     ] = 9470,
@@ -251,6 +254,7 @@ def serve(
         ingest_workers=ingest_workers,
         evaluators=evaluators,
         api_workers=api_workers or s.api.workers,
+        dispatch_every_s=dispatch_every,
         only=chosen,
     )
     try:
@@ -1418,9 +1422,12 @@ def bench_soak(
     ] = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
     output: Annotated[Path | None, typer.Option(help="Append a markdown report here.")] = None,
 ) -> None:
-    """The whole engine (ingest, rules on the devices' clock, API) under a sustained
-    simulated fleet: memory, ingest lag and p99 latencies a minute at a time, so a leak or
-    a growing backlog shows as a trend. Needs mosquitto, influxd and PostgreSQL.
+    """The whole engine (`fleetcare serve`: ingest, rules on the devices' clock,
+    dispatcher, command and message senders, API) under a sustained simulated fleet, with
+    a field crew that approves, completes and rates the jobs it opens so the devices get
+    repaired: memory, ingest lag and p99 latencies a minute at a time, so a leak or a
+    growing backlog shows as a trend, and what became of the jobs. Needs mosquitto,
+    influxd and PostgreSQL.
 
     Example: `fleetcare bench soak --minutes 30 --output docs/benchmarks.md`."""
     from bench.soak import run_soak

@@ -134,7 +134,10 @@ def test_bench_soak_reports_every_minute_and_the_engine_drains(tmp_path: Path) -
     assert sum(r.acked for r in rows) >= stats.acknowledged * 0.9  # ingest kept up
     assert all(r.api_errors == 0 for r in rows), text  # the report says what failed
     assert rows[0].api_p99_ms > 0
-    assert set(rows[0].rss) == {"ingest-0", "rules-0", "api", "influxd"}
+    assert set(rows[0].rss) == {
+        *("ingest-0", "rules-0", "dispatch", "commands", "notify", "api", "influxd")
+    }
+    assert "* Work orders at the end, by state:" in text and "* The field crew:" in text
     assert rows[0].influxd_cpu_pct > 0  # the store did work: its CPU is read
     assert 0 < rows[0].store_p99_ms <= rows[0].batch_p99_ms  # the write is part of a batch
     assert rows[0].rules_p99_ms >= 0  # the per-message rules ran, after the acks
@@ -152,3 +155,75 @@ def test_soak_trends_compare_the_first_full_minutes_with_the_last() -> None:
         "  * RSS api: 102 → 106 MB (+4)",
         "  * ingest ack p99 ms: 15.00 → 55.00",
     ]
+
+
+def test_the_soaks_field_crew_closes_the_loop_the_engine_opens(tmp_path: Path) -> None:
+    """Ops approve what the rules propose; a technician completes what the dispatcher
+    assigned, with what the unit really had, so the device is told to repair it; the
+    customer's rating closes it; the warehouse refills what the visits took."""
+    import time
+
+    import sqlalchemy as sa
+
+    from bench.crew import FieldCrew
+    from device_sim.fleet import Fleet, FleetSpec
+    from fleetcare.registry_gen import generate
+    from workorders.commands import CommandOutbox
+    from workorders.db import Database
+    from workorders.dispatch import Dispatcher
+    from workorders.lifecycle import Origin, State
+    from workorders.orders import OrderRequest, WorkOrders
+    from workorders.service_registry import ServiceRegistry, parse_doc
+    from workorders.tables import outlet_stock
+
+    fleet = Fleet.create(FleetSpec(devices=9, seed=41, start=time.time() - 86400))
+    wp = [d for d in fleet.ids if fleet.truth.devices[d].device_type == "water_purifier"]
+    broken, worn = wp[0], wp[1]
+    fleet.inject(broken, "pump_failure", onset=fleet.t - 3600)
+    db = Database(f"sqlite:///{tmp_path / 'fc.sqlite3'}")
+    db.upgrade()
+    rows = generate(fleet)
+    ServiceRegistry(db).load(parse_doc(rows))
+    opening = {(r["outlet_id"], r["sku"]): r["qty"] for r in rows["stock"] if "outlet_id" in r}
+    crew = FieldCrew(
+        db,
+        serials={d["id"]: d["serial"] for d in rows["devices"]},
+        fault_of=fleet.fault_of,
+        opening_stock=opening,
+        photo_dir=tmp_path / "photos",
+    )
+    orders = WorkOrders(db)
+    ids = [
+        orders.open_or_attach(
+            OrderRequest(
+                device_id=d, problem_kind=kind, origin=Origin.AUTO, source="rule:t", title=kind
+            )
+        ).order.id
+        for d, kind in ((broken, "pump_failure"), (worn, "filter_replacement_sediment"))
+    ]
+    assert fleet.fault_of(broken) == "pump_failure" and fleet.fault_of(worn) is None
+
+    crew.work()
+    assert [orders.get(i).state for i in ids] == [State.OPEN, State.OPEN]  # approved only
+    assert Dispatcher(db).run().assigned == 2
+    (outlet, sku), qty = next(iter(opening.items()))
+    with db.engine.begin() as conn:  # a shelf sold out elsewhere
+        conn.execute(
+            outlet_stock.update()
+            .where(outlet_stock.c.outlet_id == outlet, outlet_stock.c.sku == sku)
+            .values(qty=0)
+        )
+    tally = crew.work()
+
+    assert [orders.get(i).state for i in ids] == [State.CLOSED, State.CLOSED]
+    assert (tally.approved, tally.completed, tally.repairs, tally.refused) == (2, 2, 1, 0)
+    told = {
+        (c.device_id, c.cmd, tuple(sorted(c.args.items()))) for c in CommandOutbox(db).pending()
+    }
+    assert told == {
+        (broken, "repair", (("fault", "pump_failure"),)),
+        (worn, "filter_replaced", (("stage", "sediment"),)),
+    }
+    with db.engine.connect() as conn:
+        shelves = {(o, s): q for o, s, q in conn.execute(sa.select(outlet_stock))}
+    assert shelves == opening and tally.restocked >= qty
