@@ -17,6 +17,7 @@ from api import console, errors
 from api.authcache import CredentialCache
 from api.context import ApiContext
 from api.hotpath import HotPaths
+from api.metrics import api_registry
 from api.ratelimit import TokenBuckets
 from api.routes import auth, devices, health, jobs, me, ops, orders
 
@@ -55,6 +56,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.limiter = TokenBuckets(ctx.rate_per_minute)
     app.state.login_limiter = TokenBuckets(LOGIN_TRIES_PER_MINUTE)
     app.state.credentials = CredentialCache(ctx.auth_cache_s)
+    app.state.metrics = api_registry(ctx.db)
     errors.install(app)
     app.add_middleware(HotPaths)  # device health before the router: api/hotpath.py
     for module in (health, auth, me, devices, orders, jobs, ops):

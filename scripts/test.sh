@@ -11,6 +11,7 @@ command -v influxd >/dev/null 2>&1 || need_apt+=(influxdb)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
   || need_apt+=(postgresql)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)  # the TLS tests' own CA
+command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)  # promtool tests the alerts
 # the console's browser tests drive Debian's Chromium (Playwright never downloads one)
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then

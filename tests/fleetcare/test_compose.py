@@ -65,8 +65,9 @@ def config(*extra: str) -> dict[str, Any]:
 def test_docker_compose_config_accepts_the_stack_and_its_tls_overlay() -> None:
     doc = config()
     services = doc["services"]
-    every = {"mosquitto", "influxdb", "postgres", "migrate", "broker-auth", "ingest", "evaluator",
-             "dispatch", "commands", "notify", "api", "devices", "sim-setup", "sim"}  # fmt: skip
+    every = {"mosquitto", "influxdb", "postgres", "migrate", "broker-auth", "ingest",
+             "evaluator", "dispatch", "commands", "notify", "api", "prometheus", "devices",
+             "sim-setup", "sim"}  # fmt: skip
     assert every <= set(services)
     assert services["influxdb"]["image"].startswith("influxdb:1.")
     assert "container_name" not in services["ingest"], "--scale ingest=2 needs no fixed name"
