@@ -25,7 +25,7 @@ from fleetcare.brokers import AmqttBroker, MosquittoProcess, mosquitto_available
 from fleetcare.publisher import publish_bad
 from fleetcare.registry_gen import generate
 from fleetcare.settings import Settings
-from fleetcare.walkthrough import walk_service_loop
+from fleetcare.walkthrough import Walked, walk_service_loop
 from fleetcare.wiring import build_ingest, make_decoder, open_database
 from ingest.metrics import IngestMetrics
 from models.filter_life import FilterLife, schema
@@ -238,9 +238,9 @@ async def _walk(
     store: TelemetryStore,
     mqtt: MqttSettings,
     approve_in_console: bool,
-) -> str | None:
+) -> Walked | None:
     """The service loop, once; a failure is shown, never fatal to the demo."""
-    console.print("[bold]service loop[/bold] (a scripted walk-through until rules open orders)")
+    console.print("[bold]service loop[/bold] (the first job the rules propose, walked through)")
     orders = WorkOrders(db)
 
     async def decided(order_id: int) -> State:
@@ -263,6 +263,14 @@ async def _walk(
     except Exception as exc:  # the demo goes on; the reason is on screen
         console.print(f"        [red]the walk-through stopped: {exc}[/red]")
         return None
+
+
+def _heard(fleet: Fleet, walked: Walked) -> bool:
+    """The simulated unit applied what the completion told it (its ground truth)."""
+    truth = fleet.truth.devices[walked.device_id]
+    if walked.fault is None:
+        return bool(truth.replacements)
+    return any(r.stage == walked.fault for r in truth.repairs)
 
 
 DEMO_LOGIN = ("ops-demo", "fleetcare-demo")
@@ -388,7 +396,7 @@ async def run_demo(
     )
     started = time.monotonic()
     bad_sent = False
-    walk: asyncio.Task[str | None] | None = None
+    walk: asyncio.Task[Walked | None] | None = None
     walked, watched = False, None
     state, dead = DeviceStateRepository(db), DeadLetterRepository(db)
     sample = fleet.ids[0]
@@ -432,8 +440,9 @@ async def run_demo(
                 await _score(scoring, db, fleet.t)
             if walk is not None:
                 seen_alert = await _evaluate(evaluator, fleet.t, seen_alert)
-            if watched and fleet.truth.devices[watched].replacements:
-                console.print(f"        {watched} fitted its new filter: the loop is closed")
+            if watched and _heard(fleet, watched):
+                did = f"repaired its {watched.fault}" if watched.fault else "fitted its new filter"
+                console.print(f"        {watched.device_id} {did}: the loop is closed")
                 watched = None
             letters = await asyncio.to_thread(dead.counts)
             online = await asyncio.to_thread(state.counts)

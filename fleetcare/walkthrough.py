@@ -1,20 +1,25 @@
-"""The demo's scripted walk through the service loop, on the live demo fleet: a purifier's
-filter order goes proposed → approved → dispatched → accepted → scheduled → on site →
-completed (part, serial, bill) → the device told over MQTT → rated and settled.
+"""The demo's walk through the service loop, on the live demo fleet: the first job the
+rules propose (a filter one if there is one) goes proposed → approved → dispatched →
+accepted → scheduled → on site → completed (parts, serial, bill) → the device told over
+MQTT → rated and settled.
 
-Until rules and models open orders by themselves (issues 5 and 6), the walk-through
-opens one the way they will: origin `auto`, with the telemetry as evidence.
+The technician reports what the unit really had (the simulator's ground truth stands in
+for the diagnosis on site), so a fixed fault reaches the device as `repair`. If the
+rules have proposed nothing within `wait_s` (a tiny fleet), the walk opens a filter job
+the way they would: origin `auto`, with the telemetry as evidence.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiomqtt
+import sqlalchemy as sa
 
 from device_sim.fleet import Fleet
 from fleetcare.commands import send_pending
@@ -23,15 +28,50 @@ from telemetry.connection import MqttSettings
 from telemetry.store import TelemetryStore
 from telemetry.topics import TopicScheme
 from workorders.appointments import Appointments
+from workorders.catalog import parts_for
 from workorders.commands import CommandOutbox
 from workorders.completion import Completion, CompletionReport, Fee, Outcome, PartUsed
 from workorders.db import Database
 from workorders.dispatch import Dispatcher
 from workorders.lifecycle import Origin, State
 from workorders.notifications import OutboundMessage, Outbox
-from workorders.orders import OrderRequest, WorkOrders
+from workorders.orders import OrderRequest, WorkOrder, WorkOrders
 from workorders.service_registry import ServiceRegistry, parse_doc
 from workorders.settlement import Callbacks
+from workorders.tables import work_orders
+
+WAIT_S = 120.0  # wall seconds the walk waits for the rules' first job
+
+
+@dataclass(frozen=True)
+class Walked:
+    """What the walk told a device to do, to watch it happen."""
+
+    device_id: str
+    fault: str | None  # repaired; None: a filter was fitted
+
+
+async def _first_proposed(db: Database, wait_s: float) -> WorkOrder | None:
+    """The oldest job the rules proposed, a filter job first; None after `wait_s`."""
+    wo = work_orders.c
+    q = (
+        sa.select(work_orders)
+        .where(wo.state == State.PROPOSED.value, wo.origin == Origin.AUTO.value)
+        .order_by(wo.problem_kind.not_like("filter_replacement%"), wo.id)
+        .limit(1)
+    )
+
+    def first() -> WorkOrder | None:
+        with db.engine.connect() as conn:
+            row = conn.execute(q).first()
+        return WorkOrder.from_row(row) if row is not None else None
+
+    deadline = asyncio.get_running_loop().time() + wait_s
+    while (found := await asyncio.to_thread(first)) is None:
+        if asyncio.get_running_loop().time() > deadline:
+            return None
+        await asyncio.sleep(1.0)
+    return found
 
 
 def _yuan(cents: int) -> str:
@@ -47,8 +87,9 @@ async def walk_service_loop(
     photo_dir: Path,
     say: Callable[[str], Any],
     approval: Callable[[int], Awaitable[State]] | None = None,
-) -> str | None:
-    """Run the loop once; returns the purifier's id (to watch it fit the filter).
+    wait_s: float = WAIT_S,
+) -> Walked | None:
+    """Run the loop once; returns what the device was told (to watch it happen).
     With `approval`, a person decides on the proposed job (in the ops console) and the
     walk waits for it; without, the walk approves it as ops would."""
     rows = generate(fleet)
@@ -57,34 +98,27 @@ async def walk_service_loop(
         f"registry: {len(rows['outlets'])} outlets, {len(rows['technicians'])} technicians, "
         f"{len(rows['customers'])} customers for the demo fleet"
     )
-    device = next(d for d in fleet.ids if fleet.truth.devices[d].device_type == "purifier")
-    serial = next(d["serial"] for d in rows["devices"] if d["id"] == device)
-    latest = (await store.latest([device])).get(device)
-    evidence = dict(latest.metrics) if latest else {}
     orders = WorkOrders(db)
-    request = OrderRequest(
-        device_id=device,
-        problem_kind="filter_replacement",
-        origin=Origin.AUTO,
-        source="demo:filter_life",
-        title="Purifier filter nearly spent",
-        evidence={k: evidence.get(k) for k in ("filter_life_pct", "motor_current_ma", "pm25")},
-    )
-    opened = await asyncio.to_thread(orders.open_or_attach, request)
-    # the rules may have proposed this very job already (its evidence is now attached);
-    # one further along was left by an interrupted demo: start that over
-    if not opened.created and opened.order.state is not State.PROPOSED:
-        await asyncio.to_thread(
-            orders.transition, opened.order.id, State.CANCELLED, actor="demo", reason="restart"
-        )
-        opened = await asyncio.to_thread(orders.open_or_attach, request)
-    o = opened.order
+    o = await _first_proposed(db, wait_s)
+    if o is None:
+        say(f"the rules proposed no job within {wait_s:g} s: opening one as they would")
+        o = await _open_by_hand(orders, fleet, store)
+    evidence = await asyncio.to_thread(orders.evidence, o.id)
+    why = ", ".join(sorted({e["source"] for e in evidence})) or o.origin.value
     due = o.due_at.strftime("%Y-%m-%d %H:%M UTC") if o.due_at else "-"
-    say(f"#{o.id} proposed (auto) for {device}: {o.title}; SLA due {due}")
+    say(f"#{o.id} proposed (auto) by {why} for {o.device_id}: {o.title}; SLA due {due}")
+    # the walk plays ops, technician and customer in the fleet's world: on its clock, as
+    # the rules that opened the job were (a person in the console acts on the wall clock)
+    now = max(datetime.fromtimestamp(fleet.t, UTC), o.updated_at)
     dispatcher = Dispatcher(db)
     if approval is None:
         await asyncio.to_thread(
-            orders.transition, o.id, State.OPEN, actor="ops:demo", reason="telemetry confirms it"
+            orders.transition,
+            o.id,
+            State.OPEN,
+            actor="ops:demo",
+            reason="telemetry confirms it",
+            now=now,
         )
         say(f"#{o.id} approved by service ops")
     else:
@@ -95,19 +129,21 @@ async def walk_service_loop(
             return None
         history = await asyncio.to_thread(orders.history, o.id)
         by = next(e.actor for e in history if e.from_state is State.PROPOSED)
+        now = max(now, history[-1].at)
         say(f"#{o.id} approved in the console by {by}")
     if (await asyncio.to_thread(orders.get, o.id)).state is State.OPEN:
-        report = await asyncio.to_thread(dispatcher.run, [o.id])
+        report = await asyncio.to_thread(dispatcher.run, [o.id], now=now)
         if o.id in report.unassignable:
             say(f"#{o.id} cannot be dispatched: {report.unassignable[o.id]}")
             return None
     o = await asyncio.to_thread(orders.get, o.id)
-    tech = o.technician_id or ""
+    tech, device = o.technician_id or "", o.device_id
+    serial = next(d["serial"] for d in rows["devices"] if d["id"] == device)
     why = (await asyncio.to_thread(orders.history, o.id))[-1].reason
     say(f"#{o.id} dispatched to {tech} ({why})")
-    await asyncio.to_thread(dispatcher.accept, o.id, tech)
+    await asyncio.to_thread(dispatcher.accept, o.id, tech, now=now)
     appointments = Appointments(orders, lead=timedelta(0))
-    offered = await asyncio.to_thread(appointments.offer, o.id)
+    offered = await asyncio.to_thread(appointments.offer, o.id, now=now)
     customer_tz = next(c["timezone"] for c in rows["customers"] if c["id"] == o.customer_id)
     choice = ", ".join(
         s.label(customer_tz) + ("" if s.before_due else " (after the SLA)") for s in offered
@@ -115,7 +151,7 @@ async def walk_service_loop(
     say(f"#{o.id} accepted by {tech}; slots offered to the customer: {choice}")
     picked = ([s for s in offered if s.before_due] or offered)[-1]
     await asyncio.to_thread(
-        appointments.confirm, o.id, picked.start, actor=f"customer:{o.customer_id}"
+        appointments.confirm, o.id, picked.start, actor=f"customer:{o.customer_id}", now=now
     )
     say(f"#{o.id} the customer picked {picked.label(customer_tz)}")
     await asyncio.to_thread(
@@ -124,16 +160,19 @@ async def walk_service_loop(
     await asyncio.to_thread(
         orders.transition, o.id, State.IN_PROGRESS, actor=tech, now=picked.start
     )
+    filters = o.problem_kind.startswith("filter_replacement")
+    fault = None if filters else fleet.fault_of(device)  # what the technician finds
     done, bill = await asyncio.to_thread(
         Completion(orders, photo_dir).complete,
         o.id,
         CompletionReport(
             technician_id=tech,
-            outcome=Outcome.FIXED,
+            outcome=Outcome.FIXED if filters or fault else Outcome.NO_FAULT_FOUND,
             serial=serial,
-            parts=[PartUsed("AP-HEPA-01")],
+            parts=[PartUsed(sku) for sku in parts_for(o.device_type, o.problem_kind)],
             fees=[Fee("Call-out", 4900)],
-            notes="old filter grey; housing cleaned",
+            notes="old filter grey; housing cleaned" if filters else f"found: {fault or 'nothing'}",
+            confirmed_fault=fault,
         ),
         now=picked.start + timedelta(hours=1),  # the demo's clock follows the visit
     )
@@ -145,7 +184,8 @@ async def walk_service_loop(
     addr = mqtt.address()
     async with aiomqtt.Client(addr.host, addr.port, identifier="fleetcare-demo-commands") as client:
         sent = await send_pending(CommandOutbox(db), client, TopicScheme(mqtt.topic_prefix))
-    say(f"#{o.id} the device is told: {sent} command(s) on {device}'s cmd topic (filter_replaced)")
+    told = "filter_replaced" if filters else f"repair {fault}" if fault else "nothing to do"
+    say(f"#{o.id} the device is told: {sent} command(s) on {device}'s cmd topic ({told})")
     rated_at = picked.start + timedelta(hours=3)
     closed = await asyncio.to_thread(Callbacks(orders).rate, o.id, 5, "on time, tidy", now=rated_at)
     say(
@@ -159,7 +199,30 @@ async def walk_service_loop(
     say(f"#{o.id} messages to the customer ({delivered.held} held for quiet hours):")
     for m in inbox.got:
         say(f"  → {m.channel}: {m.text}")
-    return device
+    return Walked(device, fault) if filters or fault else None
+
+
+async def _open_by_hand(orders: WorkOrders, fleet: Fleet, store: TelemetryStore) -> WorkOrder:
+    """A purifier's filter job, opened as the rules would: origin auto, with evidence."""
+    device = next(d for d in fleet.ids if fleet.truth.devices[d].device_type == "purifier")
+    latest = (await store.latest([device])).get(device)
+    evidence = dict(latest.metrics) if latest else {}
+    request = OrderRequest(
+        device_id=device,
+        problem_kind="filter_replacement",
+        origin=Origin.AUTO,
+        source="demo:filter_life",
+        title="Purifier filter nearly spent",
+        evidence={k: evidence.get(k) for k in ("filter_life_pct", "motor_current_ma", "pm25")},
+    )
+    opened = await asyncio.to_thread(orders.open_or_attach, request)
+    # one further along was left by an interrupted demo: start that over
+    if not opened.created and opened.order.state is not State.PROPOSED:
+        await asyncio.to_thread(
+            orders.transition, opened.order.id, State.CANCELLED, actor="demo", reason="restart"
+        )
+        opened = await asyncio.to_thread(orders.open_or_attach, request)
+    return opened.order
 
 
 class _Inbox:

@@ -82,3 +82,29 @@ def test_a_completed_filter_replacement_resets_the_simulated_filter(
     assert fitted.stage == "main"
     assert stats.commands == 1
     db.dispose()
+
+
+def test_the_demo_walks_the_rules_first_filter_job_or_waits_for_one(tmp_path: Path) -> None:
+    from fleetcare.walkthrough import _first_proposed
+
+    fleet = Fleet.create(FleetSpec(devices=12, seed=41, start=time.time() - 86400))
+    db = Database(f"sqlite:///{tmp_path / 'fc.sqlite3'}")
+    db.upgrade()
+    ServiceRegistry(db).load(parse_doc(generate(fleet)))
+    assert asyncio.run(_first_proposed(db, wait_s=0)) is None  # nothing proposed: no wait
+
+    wp = [d for d in fleet.ids if fleet.truth.devices[d].device_type == "water_purifier"]
+    orders = WorkOrders(db)
+
+    def propose(device: str, kind: str, origin: Origin = Origin.AUTO) -> int:
+        request = OrderRequest(
+            device_id=device, problem_kind=kind, origin=origin, source="rule:t", title=kind
+        )
+        return orders.open_or_attach(request).order.id
+
+    fault = propose(wp[0], "pump_failure")
+    assert asyncio.run(_first_proposed(db, wait_s=0)).id == fault  # type: ignore[union-attr]
+    propose(wp[1], "filter_replacement_carbon", Origin.OPS)  # open already: not for review
+    filters = propose(wp[1], "filter_replacement_sediment")
+    propose(wp[0], "filter_replacement_ro")
+    assert asyncio.run(_first_proposed(db, wait_s=0)).id == filters  # type: ignore[union-attr]
