@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,7 +49,7 @@ from telemetry.connection import MqttSettings
 from workorders.accounts import Accounts, Role
 from workorders.db import Database
 from workorders.service_registry import ServiceRegistry, parse_doc
-from workorders.tables import device_commands, notifications, work_orders
+from workorders.tables import LIVE_STATES, alerts, device_commands, notifications, work_orders
 
 console = Console()
 REPORT_S = 900.0  # a device reports every 15 simulated minutes
@@ -437,6 +438,29 @@ def _soak(
     return table + "\n".join(loop) + "\n", rows, stats
 
 
+def _unrepaired(fleet: Fleet, faults: dict[str, str], live: set[str], alerted: set[str]) -> str:
+    """Where each fault left at the end stood: a job open for its device, an alert only,
+    or nothing yet, with how far the silent ones had grown (simulated days since onset,
+    against the days the kind takes to reach full severity)."""
+    silent: dict[str, list[float]] = {}
+    for d, kind in faults.items():
+        if d in live or d in alerted:
+            continue
+        onset = max(f.onset for f in fleet.truth.devices[d].faults if f.kind == kind)
+        grown = [f.progression_days for f in fleet.truth.devices[d].faults if f.kind == kind]
+        silent.setdefault(kind, []).append((fleet.t - onset) / 86400 / grown[-1])
+    jobs = sum(d in live for d in faults)
+    alerts_only = sum(d in alerted and d not in live for d in faults)
+    kinds = ", ".join(
+        f"{k} {len(v)} (median {statistics.median(v):.0%} grown)"
+        for k, v in sorted(silent.items(), key=lambda kv: -len(kv[1]))
+    )
+    return (
+        f"* Of those, {jobs:,} had a live job, {alerts_only:,} a firing alert without one, "
+        f"and {sum(map(len, silent.values())):,} no alert yet, by kind: {kinds or 'none'}."
+    )
+
+
 def _service_loop(db: Database, tally: CrewTally, fleet: Fleet) -> list[str]:
     """What became of the jobs the engine opened, and whether the devices heard."""
     cmd = device_commands.c
@@ -457,8 +481,17 @@ def _service_loop(db: Database, tally: CrewTally, fleet: Fleet) -> list[str]:
                 sa.select(notifications.c.status, sa.func.count()).group_by(notifications.c.status)
             ).all()
         )
+        live = set(
+            conn.execute(
+                sa.select(work_orders.c.device_id).where(work_orders.c.state.in_(LIVE_STATES))
+            ).scalars()
+        )
+        alerted = set(
+            conn.execute(sa.select(alerts.c.device_id).where(alerts.c.state == "firing")).scalars()
+        )
     truth = fleet.truth.devices.values()
-    faulty = sum(fleet.fault_of(d) is not None for d in fleet.ids)
+    faults = {d: f for d in fleet.ids if (f := fleet.fault_of(d)) is not None}
+    faulty = len(faults)
     by_state = ", ".join(f"{k} {v:,}" for k, v in sorted(states.items())) or "none"
     return [
         f"* Work orders at the end, by state: {by_state}.",
@@ -469,6 +502,7 @@ def _service_loop(db: Database, tally: CrewTally, fleet: Fleet) -> list[str]:
         f"applied {sum(len(t.repairs) for t in truth):,} repairs and "
         f"{sum(len(t.replacements) for t in truth):,} filter replacements; "
         f"{faulty:,} of {len(fleet.ids):,} devices had a fault at the end.",
+        _unrepaired(fleet, faults, live, alerted),
         "* Customer messages: "
         + (", ".join(f"{k} {v:,}" for k, v in sorted(told.items())) or "none")
         + ".",
