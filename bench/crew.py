@@ -23,8 +23,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from workorders.catalog import parts_for
-from workorders.completion import Completion, CompletionReport, Outcome, PartUsed
+from workorders.completion import Completion, visit_report
 from workorders.db import Database
 from workorders.dispatch import Dispatcher
 from workorders.errors import WorkordersError
@@ -103,20 +102,13 @@ class FieldCrew:
         self.dispatcher.accept(o.id, tech)
         for to in (State.SCHEDULED, State.IN_PROGRESS):
             self.orders.transition(o.id, to, actor=tech)
-        filters = o.problem_kind.startswith("filter_replacement")
-        fault = None if filters else self.fault_of(o.device_id)
-        self.completion.complete(
-            o.id,
-            CompletionReport(
-                technician_id=tech,
-                outcome=Outcome.FIXED if filters or fault else Outcome.NO_FAULT_FOUND,
-                serial=self.serials[o.device_id],
-                parts=[PartUsed(s) for s in parts_for(o.device_type, o.problem_kind)],
-                confirmed_fault=fault,
-            ),
+        found = (
+            None if o.problem_kind.startswith("filter_replacement") else self.fault_of(o.device_id)
         )
+        report = visit_report(o, tech, self.serials[o.device_id], found)
+        self.completion.complete(o.id, report)
         self.tally.completed += 1
-        self.tally.repairs += fault is not None
+        self.tally.repairs += report.confirmed_fault is not None
         self.callbacks.rate(o.id, 5, "soak")
 
     def _restock(self) -> None:

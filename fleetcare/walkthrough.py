@@ -28,9 +28,8 @@ from telemetry.connection import MqttSettings
 from telemetry.store import TelemetryStore
 from telemetry.topics import TopicScheme
 from workorders.appointments import Appointments
-from workorders.catalog import parts_for
 from workorders.commands import CommandOutbox
-from workorders.completion import Completion, CompletionReport, Fee, Outcome, PartUsed
+from workorders.completion import Completion, Fee, visit_report
 from workorders.db import Database
 from workorders.dispatch import Dispatcher
 from workorders.lifecycle import Origin, State
@@ -165,14 +164,13 @@ async def walk_service_loop(
     done, bill = await asyncio.to_thread(
         Completion(orders, photo_dir).complete,
         o.id,
-        CompletionReport(
-            technician_id=tech,
-            outcome=Outcome.FIXED if filters or fault else Outcome.NO_FAULT_FOUND,
-            serial=serial,
-            parts=[PartUsed(sku) for sku in parts_for(o.device_type, o.problem_kind)],
+        visit_report(
+            o,
+            tech,
+            serial,
+            fault,
             fees=[Fee("Call-out", 4900)],
             notes="old filter grey; housing cleaned" if filters else f"found: {fault or 'nothing'}",
-            confirmed_fault=fault,
         ),
         now=picked.start + timedelta(hours=1),  # the demo's clock follows the visit
     )

@@ -25,6 +25,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from workorders.catalog import parts_for
 from workorders.errors import (
     BadPhoto,
     CompletionRefused,
@@ -112,6 +113,31 @@ def image_type(content: bytes) -> tuple[str, str] | None:
     if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
         return "image/webp", "webp"
     return None
+
+
+def visit_report(
+    order: WorkOrder,
+    technician_id: str,
+    serial: str,
+    found: str | None,
+    *,
+    fees: Sequence[Fee] = (),
+    notes: str = "",
+) -> CompletionReport:
+    """What a technician reports after a visit that found `found` (a fault kind; None:
+    nothing wrong): the parts the problem needs, a filter job's filter fitted, the fault
+    fixed. A fault job that found nothing is `no_fault_found`."""
+    filters = order.problem_kind.startswith("filter_replacement")
+    fault = None if filters else found
+    return CompletionReport(
+        technician_id=technician_id,
+        outcome=Outcome.FIXED if filters or fault else Outcome.NO_FAULT_FOUND,
+        serial=serial,
+        parts=[PartUsed(sku) for sku in parts_for(order.device_type, order.problem_kind)],
+        fees=fees,
+        notes=notes,
+        confirmed_fault=fault,
+    )
 
 
 def stages_for(problem_kind: str, given: Sequence[str]) -> list[str]:
