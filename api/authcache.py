@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from workorders.accounts import Principal
+from api.accounts import Principal
 
 
 @dataclass

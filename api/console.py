@@ -24,19 +24,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from fastapi.templating import Jinja2Templates
 
 from api import views
+from api.accounts import Accounts, Principal, Role
 from api.context import ApiContext
 from api.deps import SESSION_COOKIE, Db, context, principal_of
 from api.routes.orders import _approve, _cancel, _reject
-from workorders.accounts import Accounts, Principal, Role
-from workorders.db import Database
-from workorders.dead_letters import DeadLetterRepository
-from workorders.dispatch import Dispatcher
-from workorders.errors import WorkordersError
-from workorders.kpis import kpis
-from workorders.lifecycle import Origin, State
-from workorders.orders import WorkOrder, WorkOrders
-from workorders.parts_forecast import forecast
-from workorders.tables import filter_replacements, technicians, work_order_events
+from db.database import Database
+from db.errors import DomainError
+from db.tables import filter_replacements, technicians, work_order_events
+from ingest.dead_letters import DeadLetterRepository
+from service.dispatch import Dispatcher
+from service.kpis import kpis
+from service.lifecycle import Origin, State
+from service.orders import WorkOrder, WorkOrders
+from service.parts_forecast import forecast
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -173,7 +173,7 @@ async def _act(
         try:
             moved = act()
             return _row(request, db, who, moved)
-        except WorkordersError as exc:
+        except DomainError as exc:
             order = views.order_in_scope(db, who, order_id)
             return _row(request, db, who, order, error=str(exc))
 

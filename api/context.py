@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from api.auth import Tokens
+from db.database import Database
 from ingest.decode import Decoder
 from models.registry import ModelRegistry
 from rules.catalog import Catalog, load_catalog
 from telemetry.store import TelemetryStore
 from telemetry.topics import TopicScheme
-from workorders.db import Database
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from api.accounts import Principal, Role, aprincipal_by_id, aprincipal_by_key
 from api.auth import looks_like_jwt
 from api.authcache import CredentialCache
 from api.context import ApiContext
 from api.ratelimit import TokenBuckets
+from db.database import Database
 from telemetry.store import TelemetryStore
-from workorders.accounts import Principal, Role, aprincipal_by_id, aprincipal_by_key
-from workorders.db import Database
 
 SESSION_COOKIE = "fc_session"
 _bearer = HTTPBearer(auto_error=False, description="An API key: `fleetcare users create`")

@@ -8,14 +8,8 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from workorders.errors import (
-    ConcurrentChange,
-    InvalidTransition,
-    NotFound,
-    NotTheAssignee,
-    SlotUnavailable,
-    WorkordersError,
-)
+from db.errors import DomainError, NotFound
+from service.errors import ConcurrentChange, InvalidTransition, NotTheAssignee, SlotUnavailable
 
 log = logging.getLogger("fleetcare.api")
 
@@ -25,7 +19,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (InvalidTransition, 409),
     (ConcurrentChange, 409),
     (SlotUnavailable, 409),
-    (WorkordersError, 422),
+    (DomainError, 422),
 ]
 
 
@@ -43,5 +37,5 @@ def install(app: FastAPI) -> None:
             status_code=500,
         )
 
-    app.add_exception_handler(WorkordersError, domain)
+    app.add_exception_handler(DomainError, domain)
     app.add_exception_handler(Exception, unexpected)

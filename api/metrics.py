@@ -1,5 +1,5 @@
 """The API's Prometheus registry: this process's own collectors and the service domain's
-gauges (workorders/gauges.py), read from the database at each scrape. A registry of the
+gauges (api/gauges.py), read from the database at each scrape. A registry of the
 app's own, not the module-global one."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from workorders.db import Database
-from workorders.errors import WorkordersError
-from workorders.gauges import read_gauges
+from api.gauges import read_gauges
+from db.database import Database
+from db.errors import DomainError
 
 log = logging.getLogger("fleetcare.api.metrics")
 
@@ -30,7 +30,7 @@ class ServiceCollector(Collector):
         )
         try:
             g = read_gauges(self.db, datetime.now(UTC))
-        except (sa.exc.SQLAlchemyError, WorkordersError) as exc:  # an outage: say so, answer
+        except (sa.exc.SQLAlchemyError, DomainError) as exc:  # an outage: say so, answer
             log.warning("service gauges unreadable", extra={"kv": {"error": repr(exc)}})
             up.add_metric([], 0)
             yield up

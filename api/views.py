@@ -13,14 +13,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from telemetry.metrics import device_type as device_type_row
-from workorders.accounts import Principal, Role
-from workorders.appointments import Appointments
-from workorders.db import Database
-from workorders.errors import NotFound
-from workorders.lifecycle import LIVE, State, allowed
-from workorders.orders import WorkOrder, WorkOrders
-from workorders.tables import (
+from api.accounts import Principal, Role
+from db.database import Database
+from db.errors import NotFound
+from db.tables import (
     LIVE_WHERE,
     alerts,
     customers,
@@ -30,6 +26,10 @@ from workorders.tables import (
     filter_predictions,
     work_orders,
 )
+from service.appointments import Appointments
+from service.lifecycle import LIVE, State, allowed
+from service.orders import WorkOrder, WorkOrders
+from telemetry.metrics import device_type as device_type_row
 
 WARNING_LEFT, CRITICAL_LEFT = 0.20, 0.05  # filter condition below which it warns / is critical
 WARNING_DAYS = 14.0  # or predicted spent within this many days

@@ -1,6 +1,6 @@
 """`fleetcare bench api`: the consumer app's device health and ops' queue page under load.
 
-Targets (issue #7): device health p99 ≤ 20 ms and ≥ 1,500 requests a second on 2 cores
+Targets: device health p99 ≤ 20 ms and ≥ 1,500 requests a second on 2 cores
 with 100k devices in the registry, measured from a separate load-generator process; the
 queue page ≤ 200 ms with 50k work orders.
 
@@ -35,24 +35,18 @@ import httpx
 import sqlalchemy as sa
 from rich.progress import Progress
 
+from api.accounts import Accounts, Role
 from bench.httpload import LoadResult, encode, run_load
 from bench.report import command, console, emit
 from bench.services import fresh_postgres, rss_mb
+from db.database import Database
+from db.tables import alerts, device_state, filter_predictions, work_order_evidence, work_orders
 from fleetcare.brokers import free_port
 from fleetcare.registry_gen import PARTS
 from models.wear import STAGES
+from service.lifecycle import State
+from service.registry import ServiceRegistry, parse_doc
 from telemetry.metrics import DEVICE_TYPES, MetricKind
-from workorders.accounts import Accounts, Role
-from workorders.db import Database
-from workorders.lifecycle import State
-from workorders.service_registry import ServiceRegistry, parse_doc
-from workorders.tables import (
-    alerts,
-    device_state,
-    filter_predictions,
-    work_order_evidence,
-    work_orders,
-)
 
 TYPES = ("purifier", "water_purifier", "air_conditioner")
 PROBLEM = {

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from workorders.completion import Completion, visit_report
-from workorders.db import Database
-from workorders.dispatch import Dispatcher
-from workorders.errors import WorkordersError
-from workorders.lifecycle import State
-from workorders.orders import WorkOrder, WorkOrders
-from workorders.settlement import Callbacks
-from workorders.tables import outlet_stock, work_orders
+from db.database import Database
+from db.errors import DomainError
+from db.tables import outlet_stock, work_orders
+from service.completion import Completion, visit_report
+from service.dispatch import Dispatcher
+from service.lifecycle import State
+from service.orders import WorkOrder, WorkOrders
+from service.settlement import Callbacks
 
 log = logging.getLogger("bench.crew")
 
@@ -83,7 +83,7 @@ class FieldCrew:
     def _try(self, move: Callable[[WorkOrder], None], order: WorkOrder) -> None:
         try:
             move(order)
-        except WorkordersError as exc:  # raced by the engine, or refused: counted, logged
+        except DomainError as exc:  # raced by the engine, or refused: counted, logged
             self.tally.refused += 1
             log.warning("crew move refused", extra={"kv": {"order": order.id, "why": str(exc)}})
 

@@ -1,6 +1,6 @@
 """`fleetcare bench dispatch`: auto-dispatch of N open orders over M technicians.
 
-Target (issue #4): 10,000 open orders over 1,000 technicians in ≤ 10 s on 2 cores, on
+Target: 10,000 open orders over 1,000 technicians in ≤ 10 s on 2 cores, on
 PostgreSQL. The registry and the orders are seeded in bulk (not timed); the timed part is
 one `Dispatcher.run()`: read the open orders, technicians, skills, territories and stock,
 decide, write the assignments and their audit events, commit.
@@ -21,10 +21,10 @@ from rich.console import Console
 
 from bench.report import emit
 from bench.services import fresh_postgres
-from workorders.db import Database
-from workorders.dispatch import Dispatcher
-from workorders.service_registry import ServiceRegistry, parse_doc
-from workorders.tables import work_orders
+from db.database import Database
+from db.tables import work_orders
+from service.dispatch import Dispatcher
+from service.registry import ServiceRegistry, parse_doc
 
 console = Console()
 MONDAY = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)

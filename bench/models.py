@@ -1,6 +1,6 @@
-"""`fleetcare bench models`: the two speed targets of issue #6.
+"""`fleetcare bench models`: the models' two speed targets.
 
-* **Scoring**: one daily filter-life scoring pass (`rules.scoring.FilterLifeScoring`)
+* **Scoring**: one daily filter-life scoring pass (`models.scoring.FilterLifeScoring`)
   over N devices (default 100,000) within 60 s on 2 cores. A simulated fleet's day of
   telemetry, hourly, is written to an embedded store and its devices to the registry
   (not timed); the timed part is the pass itself: the day's aggregates from the store,
@@ -25,18 +25,18 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.fault_quality import simulate_faults
-from bench.model_quality import simulate
 from bench.report import command, emit
 from bench.rules_replay import stored_readings
+from db.database import Database
 from device_sim.fleet import Fleet, FleetSpec
 from fleetcare.registry_gen import generate
+from models.evaluation.faults import simulate_faults
+from models.evaluation.filter_life import simulate
 from models.filter_life import FilterLife
 from models.health import HealthModel
-from rules.scoring import FilterLifeScoring
+from models.scoring import FilterLifeScoring
+from service.registry import ServiceRegistry, parse_doc
 from telemetry.backends import StoreSettings, create_store
-from workorders.db import Database
-from workorders.service_registry import ServiceRegistry, parse_doc
 
 console = Console()
 DAY0 = datetime(2026, 7, 1, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""`fleetcare bench rules`: the two targets of issue #5.
+"""`fleetcare bench rules`: the rules' two speed targets.
 
 * **Windowed pass**: one evaluation pass of every built-in rule over N devices (default
   100,000) within the 60 s interval on 2 cores. The fleet is simulated (its physics,
@@ -29,16 +29,16 @@ from rich.console import Console
 from bench.loadgen import Producer
 from bench.report import command, emit
 from bench.rules_replay import stored_readings
+from db.database import Database
 from device_sim.fleet import Fleet, FleetSpec
+from fleet.state import DeviceStateRepository, StateUpdate
 from fleetcare.brokers import start_mosquitto
 from fleetcare.settings import load_settings
 from fleetcare.wiring import build_ingest, open_database
+from rules.alerts import AlertStore
 from rules.catalog import load_catalog
 from rules.evaluator import Evaluator
 from telemetry.backends import StoreSettings, create_store
-from workorders.alerts import AlertStore
-from workorders.db import Database
-from workorders.device_state import DeviceStateRepository, StateUpdate
 
 console = Console()
 

@@ -16,18 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from db.database import Database
 from device_sim.fleet import Fleet
+from fleet.state import DeviceStateRepository, StateUpdate
 from fleetcare.registry_gen import generate
+from rules.alerts import Alert, AlertStore
 from rules.catalog import Catalog
 from rules.evaluator import Evaluator
 from rules.outputs import ModelOutputs
 from rules.stream import StreamChecks
+from service.registry import ServiceRegistry, parse_doc
 from telemetry.records import Event, Reading
 from telemetry.store import TelemetryStore
-from workorders.alerts import Alert, AlertStore
-from workorders.db import Database
-from workorders.device_state import DeviceStateRepository, StateUpdate
-from workorders.service_registry import ServiceRegistry, parse_doc
 
 # the problem each simulated fault should be reported as
 PROBLEM_OF = {

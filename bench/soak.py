@@ -36,20 +36,20 @@ import sqlalchemy as sa
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from api.accounts import Accounts, Role
 from bench.crew import CrewTally, FieldCrew
 from bench.ingest import _ingest
 from bench.report import emit
 from bench.services import Influxd, cpu_seconds, fresh_postgres, rss_mb, scrape, start_influxd
+from db.database import Database
+from db.tables import LIVE_STATES, alerts, device_commands, notifications, work_orders
 from device_sim.fleet import Fleet, FleetSpec
 from device_sim.runner import RunOptions, RunStats, run
 from fleetcare.brokers import MosquittoProcess, free_port, start_mosquitto
 from fleetcare.registry_gen import generate
 from fleetcare.serve import PARTS
+from service.registry import ServiceRegistry, parse_doc
 from telemetry.connection import MqttSettings
-from workorders.accounts import Accounts, Role
-from workorders.db import Database
-from workorders.service_registry import ServiceRegistry, parse_doc
-from workorders.tables import LIVE_STATES, alerts, device_commands, notifications, work_orders
 
 console = Console()
 REPORT_S = 900.0  # a device reports every 15 simulated minutes

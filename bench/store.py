@@ -1,5 +1,5 @@
 """`fleetcare bench store`: the embedded store's contract operations on SQLite (the
-shipped backend) and on DuckDB (the alternative ARCHITECTURE.md names), on the same data.
+shipped backend) and on DuckDB (the alternative we weighed), on the same data.
 
 DuckDB gets its fastest insert path (a batch of numpy columns); SQLite goes through
 `EmbeddedStore` itself. Both use a wide table with the (device_id, boot, seq) key.

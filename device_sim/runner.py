@@ -84,6 +84,9 @@ class RunOptions:
     processes: int = 1  # publisher processes, each owning a share of the devices
     # wait while the broker holds more than this for its subscribers (backfill: default 100k)
     max_backlog: int | None = None
+    # accelerated: publish the history up to this simulated time (epoch s) as fast as the
+    # engine takes it, then go on at `speed` (a demo's warm-up: days of history in seconds)
+    fast_until: float | None = None
 
     def __post_init__(self) -> None:
         if self.speed <= 0 or self.report_interval_s <= 0:
@@ -94,12 +97,15 @@ class RunOptions:
             raise ValueError("processes between 1 and 64")
         if self.max_backlog is not None and self.max_backlog < 1:
             raise ValueError("max_backlog must be at least 1")
+        if self.fast_until is not None and self.mode != "accelerated":
+            raise ValueError("fast_until is for the accelerated mode")
 
     @property
     def backlog_bound(self) -> int | None:
         if self.max_backlog is not None:
             return self.max_backlog
-        return DEFAULT_BACKFILL_BACKLOG if self.mode == "backfill" else None
+        paced = self.mode == "backfill" or self.fast_until is not None
+        return DEFAULT_BACKFILL_BACKLOG if paced else None
 
 
 @dataclass
@@ -380,7 +386,9 @@ def run_shard(
     sender.own(owned)
     del owned
     speed = 1.0 if options.mode == "realtime" else options.speed
-    wall0, sim0 = time.time(), fleet.t
+    wall0 = time.time()
+    pace_wall0, pace_sim0 = wall0, fleet.t  # the accelerated clock's anchor
+    fast_until = options.fast_until
     next_report = fleet.t
     last_log = 0.0
     try:
@@ -390,7 +398,14 @@ def run_shard(
                 break
             if options.mode == "backfill" and next_report > now:
                 break  # caught up with the present
-            target = now if options.mode == "backfill" else min(sim0 + (now - wall0) * speed, now)
+            if fast_until is not None and next_report <= fast_until:
+                target = min(fast_until, now)  # the warm-up: as fast as the engine takes it
+            elif options.mode == "backfill":
+                target = now
+            else:
+                if fast_until is not None:  # warmed up: the accelerated clock starts here
+                    pace_wall0, pace_sim0, fast_until = now, next_report, None
+                target = min(pace_sim0 + (now - pace_wall0) * speed, now)
             waiting = False
             while next_report <= target and not stop.is_set():
                 if options.duration_s is not None and time.time() - wall0 >= options.duration_s:

@@ -1,9 +1,9 @@
 """MQTT 3.1.1 packets, encoded and decoded by hand: the subset a device needs.
 
 paho builds a message object, takes locks and runs callbacks for every publish, and its
-network thread tops out far below what a fleet needs (ARCHITECTURE.md). A device's
-packets are simple enough to build as bytes, so a simulator process can publish tens of
-thousands a second. Spec: MQTT Version 3.1.1, OASIS Standard, section 3.
+network thread tops out far below what a fleet needs (docs/architecture.md, "Simulator's
+MQTT"). A device's packets are simple enough to build as bytes, so a simulator process
+can publish tens of thousands a second. Spec: MQTT Version 3.1.1, OASIS Standard, section 3.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Brokers the engine can start for itself: Mosquitto with a generated config, or amqtt.
 
 The generated Mosquitto config raises the defaults that lose or stall QoS 1 traffic for a
-consumer that acknowledges after a durable write (ARCHITECTURE.md, "Facts found while
-measuring"): `max_queued_messages` (1,000 drops messages), `max_inflight_messages` (20
+consumer that acknowledges after a durable write (docs/architecture.md,
+"Ingest path"): `max_queued_messages` (1,000 drops messages), `max_inflight_messages` (20
 stalls batching) — with `max_queued_bytes` bounding memory instead.
 """
 

@@ -11,10 +11,10 @@ import logging
 
 import aiomqtt
 
+from fleet.commands import CommandOutbox
 from telemetry.connection import MqttSettings
 from telemetry.payload import CommandPayload
 from telemetry.topics import TopicKind, TopicScheme
-from workorders.commands import CommandOutbox
 
 log = logging.getLogger("fleetcare.commands")
 

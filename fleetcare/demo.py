@@ -18,34 +18,42 @@ import sqlalchemy as sa
 import uvicorn
 from rich.console import Console
 
+from db.database import Database
+from db.tables import filter_predictions, model_scores
 from device_sim.fleet import Fleet, FleetSpec
 from device_sim.runner import RunOptions, RunStats
 from device_sim.runner import run as run_fleet
+from fleet.state import DeviceStateRepository
 from fleetcare.brokers import AmqttBroker, MosquittoProcess, mosquitto_available, start_mosquitto
 from fleetcare.publisher import publish_bad
 from fleetcare.registry_gen import generate
 from fleetcare.settings import Settings
 from fleetcare.walkthrough import Walked, walk_service_loop
-from fleetcare.wiring import build_ingest, make_decoder, open_database
+from fleetcare.wiring import build_ingest, make_decoder, model_registry, open_database
+from ingest.dead_letters import DeadLetterRepository
 from ingest.metrics import IngestMetrics
+from models.evaluation.training import (
+    FILTER_LIFE,
+    HEALTH,
+    save_filter_life,
+    save_health,
+    train_filter_life,
+    train_health,
+)
 from models.filter_life import FilterLife, schema
 from models.health import HealthModel
 from models.health import full_schema as health_schema
-from models.registry import ModelRegistry, RegistryError
+from models.registry import RegistryError
+from models.scoring import FilterLifeScoring
 from rules.catalog import load_catalog
 from rules.evaluator import Evaluator
 from rules.outputs import engine_outputs
-from rules.scoring import FilterLifeScoring
+from service.lifecycle import State
+from service.orders import WorkOrders
+from service.registry import ServiceRegistry, parse_doc
 from telemetry.backends import create_store
 from telemetry.connection import MqttSettings
 from telemetry.store import TelemetryStore
-from workorders.db import Database
-from workorders.dead_letters import DeadLetterRepository
-from workorders.device_state import DeviceStateRepository
-from workorders.lifecycle import State
-from workorders.orders import WorkOrders
-from workorders.service_registry import ServiceRegistry, parse_doc
-from workorders.tables import filter_predictions, model_scores
 
 log = logging.getLogger("fleetcare.demo")
 console = Console()
@@ -114,32 +122,23 @@ async def _evaluate(evaluator: Evaluator, sim_t: float, seen: int) -> int:
 def _filter_model(settings: Settings) -> tuple[FilterLife, str]:
     """The active filter-life version, or a small one trained now on a simulated fleet
     (about half a minute) and saved, so the demo shows predicted dates from the start."""
-    from fleetcare.cli_models import NAME, registry_of, save_sim_version, train_on_sim
-
-    registry = registry_of(settings)
+    registry = model_registry(settings)
     with contextlib.suppress(RegistryError):
-        model, meta = registry.load(NAME, features=schema())
+        model, meta = registry.load(FILTER_LIFE, features=schema())
         return model, meta.version
     console.print(
         "[bold]models[/bold]: no filter-life model yet; training one on a simulated fleet "
         "(300 devices × 90 days; `fleetcare train` makes a bigger one) while the fleet runs"
     )
-    model, metrics, _ = train_on_sim(300, 90, seed=11, progress=False)
-    meta = save_sim_version(registry, model, metrics, devices=300, days=90, seed=11)
+    model, metrics, _ = train_filter_life(300, 90, seed=11)
+    meta = save_filter_life(registry, model, metrics, devices=300, days=90, seed=11)
     return model, meta.version
 
 
 def _health_model(settings: Settings, start: datetime) -> tuple[HealthModel, str]:
     """The active health version, or a small one trained now on a simulated fleet with
     faults, in the demo fleet's season (about ten seconds), and saved."""
-    from fleetcare.cli_models import (
-        HEALTH,
-        registry_of,
-        save_health_version,
-        train_health_on_sim,
-    )
-
-    registry = registry_of(settings)
+    registry = model_registry(settings)
     with contextlib.suppress(RegistryError):
         model, meta = registry.load(HEALTH, features=health_schema())
         return model, meta.version
@@ -147,8 +146,8 @@ def _health_model(settings: Settings, start: datetime) -> tuple[HealthModel, str
         "[bold]models[/bold]: no health model yet; training one on a simulated fleet with "
         "faults (400 devices × 90 days; `fleetcare train` makes a bigger one)"
     )
-    model, metrics, run = train_health_on_sim(400, 90, seed=12, start=start, progress=False)
-    meta = save_health_version(registry, model, metrics, run, seed=12)
+    model, metrics, run = train_health(400, 90, seed=12, start=start)
+    meta = save_health(registry, model, metrics, run, seed=12)
     return model, meta.version
 
 
@@ -281,7 +280,7 @@ async def _serve_api(
 ) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     """The API and ops console on the demo's database and store, with a demo ops login."""
     from api import ApiContext, create_app
-    from workorders.accounts import Accounts, Role
+    from api.accounts import Accounts, Role
 
     user, password = DEMO_LOGIN
     accounts = Accounts(db)
@@ -293,7 +292,7 @@ async def _serve_api(
         store=store,
         photo_dir=Path(settings.data_dir) / "photos",
         decoder=make_decoder(settings),
-        models=ModelRegistry(Path(settings.data_dir) / "models"),
+        models=model_registry(settings),
         auth_cache_s=settings.api.auth_cache_s,
         owns_store=False,
     )

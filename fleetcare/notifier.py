@@ -6,10 +6,10 @@ import asyncio
 import contextlib
 import logging
 
+from db.database import Database
 from fleetcare.settings import NotifySettings
-from workorders.db import Database
-from workorders.delivery import LogAdapter, WebhookAdapter
-from workorders.notifications import Adapter, DeliveryReport, NotifyPolicy, Outbox
+from service.delivery import LogAdapter, WebhookAdapter
+from service.notifications import Adapter, DeliveryReport, NotifyPolicy, Outbox
 
 log = logging.getLogger("fleetcare.notifier")
 

@@ -4,49 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import glob
 import logging
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import sqlalchemy as sa
 from prometheus_client import start_http_server
 
-from fleetcare.settings import RulesSettings, Settings
-from fleetcare.wiring import SettingsError
+from db.database import Database
+from db.errors import DatabaseUnavailable
+from fleetcare.settings import Settings, SettingsError
+from fleetcare.wiring import catalog_from, model_registry
 from models.filter_life import schema
 from models.health import full_schema as health_schema
-from models.registry import ModelRegistry, RegistryError
-from rules.catalog import Catalog, load_catalog
+from models.registry import RegistryError
+from models.scoring import FilterLifeScoring
 from rules.evaluator import Evaluator, PassReport
 from rules.metrics import RulesMetrics
 from rules.outputs import engine_outputs
-from rules.scoring import FilterLifeScoring
 from telemetry.backends import create_store
 from telemetry.errors import StoreUnavailable
 from telemetry.store import TelemetryStore
-from workorders.db import Database
-from workorders.errors import DatabaseUnavailable
 
 log = logging.getLogger("fleetcare.rules")
-
-
-def rule_files(settings: RulesSettings) -> list[Path]:
-    found: list[Path] = []
-    for pattern in settings.files:
-        matches = sorted(glob.glob(pattern))
-        found += [Path(m) for m in matches] if matches else [Path(pattern)]
-    return found
-
-
-def catalog_from(settings: RulesSettings) -> Catalog:
-    catalog = load_catalog(rule_files(settings))
-    for e in catalog.errors:
-        log.error(
-            "bad rule skipped", extra={"kv": {"where": f"{e.file}:{e.line}", "why": e.reason}}
-        )
-    return catalog
 
 
 def _observe(m: RulesMetrics, r: PassReport) -> None:
@@ -70,7 +50,7 @@ def partition_of(text: str) -> tuple[int, int]:
 def _scoring(settings: Settings, db: Database, store: TelemetryStore) -> FilterLifeScoring | None:
     """The active filter-life version's daily scoring, or None (logged) when none is
     trained yet: the rules still run, without predictions."""
-    registry = ModelRegistry(Path(settings.data_dir) / "models")
+    registry = model_registry(settings)
     try:
         model, meta = registry.load("filter_life", features=schema())
     except RegistryError as exc:

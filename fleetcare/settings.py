@@ -20,10 +20,14 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from db.database import DatabaseSettings
 from ingest.options import IngestOptions
 from telemetry.backends import StoreSettings
 from telemetry.connection import MqttSettings
-from workorders.db import DatabaseSettings
+
+
+class SettingsError(Exception):
+    """Settings that cannot work on this machine; the message says what to change."""
 
 
 class LogSettings(BaseSettings):

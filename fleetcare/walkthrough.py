@@ -21,23 +21,23 @@ from typing import Any
 import aiomqtt
 import sqlalchemy as sa
 
+from db.database import Database
+from db.tables import work_orders
 from device_sim.fleet import Fleet
+from fleet.commands import CommandOutbox
 from fleetcare.commands import send_pending
 from fleetcare.registry_gen import generate
+from service.appointments import Appointments
+from service.completion import Completion, Fee, visit_report
+from service.dispatch import Dispatcher
+from service.lifecycle import Origin, State
+from service.notifications import OutboundMessage, Outbox
+from service.orders import OrderRequest, WorkOrder, WorkOrders
+from service.registry import ServiceRegistry, parse_doc
+from service.settlement import Callbacks
 from telemetry.connection import MqttSettings
 from telemetry.store import TelemetryStore
 from telemetry.topics import TopicScheme
-from workorders.appointments import Appointments
-from workorders.commands import CommandOutbox
-from workorders.completion import Completion, Fee, visit_report
-from workorders.db import Database
-from workorders.dispatch import Dispatcher
-from workorders.lifecycle import Origin, State
-from workorders.notifications import OutboundMessage, Outbox
-from workorders.orders import OrderRequest, WorkOrder, WorkOrders
-from workorders.service_registry import ServiceRegistry, parse_doc
-from workorders.settlement import Callbacks
-from workorders.tables import work_orders
 
 WAIT_S = 120.0  # wall seconds the walk waits for the rules' first job
 

@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import glob
 import logging
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 from prometheus_client import start_http_server
 
-from fleetcare.settings import Settings
+from db.database import Database
+from fleet.registry import DeviceRegistry, Enrolment
+from fleet.state import DeviceStateRepository
+from fleetcare.settings import RulesSettings, Settings, SettingsError
+from ingest.dead_letters import DeadLetterRepository
 from ingest.decode import Decoder
 from ingest.metrics import IngestMetrics
 from ingest.processor import BatchObserver, BatchProcessor, RegistryCache
 from ingest.worker import IngestWorker
+from models.registry import ModelRegistry
+from rules.catalog import Catalog, load_catalog
 from telemetry.backends import create_store
 from telemetry.store import TelemetryStore
 from telemetry.topics import TopicScheme
-from workorders.db import Database
-from workorders.dead_letters import DeadLetterRepository
-from workorders.device_state import DeviceStateRepository
-from workorders.registry import DeviceRegistry
 
 log = logging.getLogger("fleetcare")
-
-
-class SettingsError(Exception):
-    """Settings that cannot work on this machine; the message says what to change."""
 
 
 def open_database(settings: Settings) -> Database:
@@ -35,12 +35,33 @@ def open_database(settings: Settings) -> Database:
     return db
 
 
+def rule_files(settings: RulesSettings) -> list[Path]:
+    found: list[Path] = []
+    for pattern in settings.files:
+        matches = sorted(glob.glob(pattern))
+        found += [Path(m) for m in matches] if matches else [Path(pattern)]
+    return found
+
+
+def catalog_from(settings: RulesSettings) -> Catalog:
+    catalog = load_catalog(rule_files(settings))
+    for e in catalog.errors:
+        log.error(
+            "bad rule skipped", extra={"kv": {"where": f"{e.file}:{e.line}", "why": e.reason}}
+        )
+    return catalog
+
+
 def _stream_rules(settings: Settings, db: Database) -> list[BatchObserver]:
-    from fleetcare.rules_runner import catalog_from
     from rules.stream import StreamChecks
 
     rules = settings.rules
     return [StreamChecks(db, catalog_from(rules), firing_memory_s=rules.at_ingest_memory_s)]
+
+
+def model_registry(settings: Settings) -> ModelRegistry:
+    """The trained models' versions, in the data directory."""
+    return ModelRegistry(Path(settings.data_dir) / "models")
 
 
 def make_decoder(settings: Settings) -> Decoder:
@@ -73,10 +94,9 @@ def build_ingest(
     can fire from one message are checked on each stored batch."""
     metrics = metrics or IngestMetrics()
     state = DeviceStateRepository(db)
+    required = settings.ingest.require_registered
     registry = (
-        RegistryCache(DeviceRegistry(db), settings.ingest.registry_cache_s)
-        if settings.ingest.require_registered
-        else None
+        RegistryCache(DeviceRegistry(db), settings.ingest.registry_cache_s) if required else None
     )
     processor = BatchProcessor(
         decoder=make_decoder(settings),
@@ -99,6 +119,7 @@ def build_ingest(
         processor=processor,
         state=state,
         metrics=metrics,
+        enrolment=None if required else Enrolment(DeviceRegistry(db)),
     )
 
 

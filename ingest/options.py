@@ -35,7 +35,11 @@ class IngestOptions(BaseModel):
     max_payload_bytes: int = Field(16 * 1024, ge=64)
     max_future_s: float = Field(600, ge=0, description="Reject device time this far ahead.")
     max_past_s: float = Field(366 * 86400, ge=0, description="Reject device time this old.")
-    require_registered: bool = Field(False, description="Dead-letter unregistered devices.")
+    require_registered: bool = Field(
+        False,
+        description="Accept only registered devices (others are dead letters); off: a "
+        "device is registered on its first stored message, with the type its topic names.",
+    )
     registry_cache_s: float = Field(30, ge=0)
     state_flush_s: float = Field(
         5.0,

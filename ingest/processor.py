@@ -23,15 +23,15 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
+from db.errors import DatabaseUnavailable
+from fleet.registry import DeviceRegistry
+from fleet.state import DeviceStateRepository, StateUpdate
+from ingest.dead_letters import DeadLetterRepository, NewDeadLetter
 from ingest.decode import Decoder, Ignored, Reject, Rejected, StatusChange
 from ingest.metrics import IngestMetrics
 from telemetry.errors import StoreRejected
 from telemetry.records import Event, Reading
 from telemetry.store import TelemetryStore
-from workorders.dead_letters import DeadLetterRepository, NewDeadLetter
-from workorders.device_state import DeviceStateRepository, StateUpdate
-from workorders.errors import DatabaseUnavailable
-from workorders.registry import DeviceRegistry
 
 Key = tuple[str, int, int]
 log = logging.getLogger("fleetcare.ingest")

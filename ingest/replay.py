@@ -7,12 +7,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from fleet.state import DeviceStateRepository, StateUpdate
+from ingest.dead_letters import REPLAYED, DeadLetter, DeadLetterRepository
 from ingest.decode import Decoded, Decoder, Ignored, Reject, Rejected, StatusChange
 from ingest.processor import RegistryCache
 from telemetry.records import Event, Reading
 from telemetry.store import TelemetryStore
-from workorders.dead_letters import REPLAYED, DeadLetter, DeadLetterRepository
-from workorders.device_state import DeviceStateRepository, StateUpdate
 
 
 @dataclass

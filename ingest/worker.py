@@ -20,6 +20,9 @@ from typing import Any, Final
 
 import paho.mqtt.client as paho
 
+from db.errors import DatabaseUnavailable
+from fleet.registry import Enrolment
+from fleet.state import DeviceStateRepository, StateUpdate
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import connect_async, make_client, subscribe_all
 from ingest.options import IngestOptions
@@ -28,8 +31,6 @@ from telemetry.connection import MqttSettings
 from telemetry.errors import StoreUnavailable
 from telemetry.payload import CommandPayload
 from telemetry.topics import TopicKind, TopicScheme
-from workorders.device_state import DeviceStateRepository
-from workorders.errors import DatabaseUnavailable
 
 log = logging.getLogger("fleetcare.ingest")
 
@@ -63,12 +64,16 @@ class IngestWorker:
         processor: BatchProcessor,
         state: DeviceStateRepository,
         metrics: IngestMetrics,
+        enrolment: Enrolment | None = None,
     ) -> None:
+        """`enrolment`: register devices the first time their state is written (off when
+        only registered devices are accepted)."""
         self.mqtt = mqtt
         self.options = options
         self.processor = processor
         self.state = state
         self.metrics = metrics
+        self.enrolment = enrolment
         self.client_id = options.client_id or default_client_id()
         self.scheme = TopicScheme(mqtt.topic_prefix)
         self._pending: deque[_Pending] = deque()
@@ -296,7 +301,7 @@ class IngestWorker:
         if not updates:
             return
         try:
-            await asyncio.to_thread(self.state.apply, updates)
+            await asyncio.to_thread(self._apply_state, updates)
         except Exception as exc:  # keep them for the next round; log the change only
             buffer.put_back(updates)
             if not self._state_failing:
@@ -306,6 +311,13 @@ class IngestWorker:
         if self._state_failing:
             self._state_failing = False
             log.info("device state written again", extra={"kv": {"updates": len(updates)}})
+
+    def _apply_state(self, updates: list[StateUpdate]) -> None:
+        if self.enrolment is not None:
+            new = self.enrolment.enrol({u.device_id: u.device_type for u in updates})
+            if new:
+                log.info("new devices registered", extra={"kv": {"devices": new}})
+        self.state.apply(updates)
 
     async def _silence_loop(self, stop: asyncio.Event) -> None:
         interval = self.options.silence_check_s

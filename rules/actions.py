@@ -3,16 +3,17 @@ order. Shared by the evaluator and the per-message checks at ingest."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
+from db.database import Database
+from db.errors import NotFound
+from rules.alerts import Alert, AlertStore, NewAlert
 from rules.conditions import Verdict
 from rules.spec import Rule
-from workorders.alerts import Alert, AlertStore, NewAlert
-from workorders.db import Database
-from workorders.errors import NotFound
-from workorders.lifecycle import Origin, State
-from workorders.orders import OrderRequest, WorkOrders
+from service.lifecycle import Origin, State
+from service.orders import OrderRequest, WorkOrders
 
 
 @dataclass
@@ -25,11 +26,23 @@ class Tally:
     fired_rules: dict[str, int] = field(default_factory=dict)
 
 
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 class AlertActions:
-    def __init__(self, db: Database, *, actor: str = "rules") -> None:
+    """Alerts are timed by the clock the rules judge on (a replay's or an accelerated
+    fleet's device time); the jobs they open by `job_clock`, the wall clock by default:
+    a job is real work from the moment the engine opens it, so a replay of last month
+    opens jobs due from today, not jobs born past their SLA."""
+
+    def __init__(
+        self, db: Database, *, actor: str = "rules", job_clock: Callable[[], datetime] = wall_clock
+    ) -> None:
         self.alerts = AlertStore(db)
         self.orders = WorkOrders(db)
         self.actor = actor
+        self.job_clock = job_clock
 
     def fire(
         self,
@@ -91,8 +104,9 @@ class AlertActions:
             evidence=evidence,
             priority=rule.work_order.priority,
         )
+        opened_at = self.job_clock()
         try:
-            opened = self.orders.open_or_attach(request, actor=self.actor, now=now)
+            opened = self.orders.open_or_attach(request, actor=self.actor, now=opened_at)
         except NotFound as e:
             why = f"no work order: {e}"
             if alert.inhibited_by != why:
@@ -115,6 +129,6 @@ class AlertActions:
                 actor=self.actor,
                 reason=f"rule {rule.id} opens jobs straight to dispatch",
                 expect=State.PROPOSED,
-                now=now,
+                now=opened_at,
             )
         self.alerts.annotate(alert.id, now, work_order_id=order.id)

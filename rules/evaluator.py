@@ -25,7 +25,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from db.database import Database
+from fleet.state import DeviceState, DeviceStateRepository
 from rules.actions import AlertActions, Tally
+from rules.alerts import AlertStore
 from rules.catalog import Catalog
 from rules.conditions import (
     DeviceView,
@@ -40,9 +43,6 @@ from rules.machine import Action, Phase, RuleState, step
 from rules.outputs import ModelOutputs
 from rules.spec import Rule
 from telemetry.store import TelemetryStore
-from workorders.alerts import AlertStore
-from workorders.db import Database
-from workorders.device_state import DeviceState, DeviceStateRepository
 
 log = logging.getLogger("fleetcare.rules")
 

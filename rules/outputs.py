@@ -2,7 +2,7 @@
 
 A source answers, for a batch of devices, `{device_id: {(model, output): value}}`:
 * `FilterLifeOutputs` reads the predicted exhaustions stored through
-  `workorders.parts_forecast.Predictions` and offers `filter_life` /
+  `service.parts_forecast.Predictions` and offers `filter_life` /
   `days_to_exhaustion_{stage}`;
 * `ScoreOutputs` reads the scores the scoring pass stores in `model_scores`: `anomaly` /
   `score` and one output per fault kind (1 = the model's learned threshold);
@@ -17,9 +17,9 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
-from workorders.db import Database
-from workorders.parts_forecast import Predictions
-from workorders.tables import model_scores
+from db.database import Database
+from db.tables import model_scores
+from fleet.predictions import Predictions
 
 Outputs = dict[str, dict[tuple[str, str], float]]
 

@@ -18,15 +18,15 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from db.database import Database
 from rules.actions import AlertActions, Tally
+from rules.alerts import AlertStore
 from rules.catalog import Catalog
 from rules.conditions import DeviceView, EventSeen, evaluate
 from rules.evaluator import row_of, state_of
 from rules.machine import Action, Phase, step
 from rules.spec import Rule
 from telemetry.records import Event, Reading
-from workorders.alerts import AlertStore
-from workorders.db import Database
 
 log = logging.getLogger("fleetcare.rules")
 

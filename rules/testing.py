@@ -29,14 +29,14 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from db.database import Database
+from fleet.state import DeviceStateRepository, StateUpdate
+from rules.alerts import AlertStore
 from rules.catalog import Catalog, load_catalog
 from rules.evaluator import Evaluator
 from rules.spec import Duration
 from telemetry.backends import StoreSettings, create_store
 from telemetry.records import Event, Reading
-from workorders.alerts import AlertStore
-from workorders.db import Database
-from workorders.device_state import DeviceStateRepository, StateUpdate
 
 T0 = datetime(2026, 1, 5, tzinfo=UTC)
 

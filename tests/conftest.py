@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from db.database import Database
 from fleetcare.brokers import MosquittoProcess, mosquitto_available, start_mosquitto
 from tests.services import Influxd, missing, postgres_admin_url, start_influxd
-from workorders.db import Database
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +74,8 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
 @pytest.fixture
 def world(db: Database) -> Database:
     """`db`, migrated, with the WORLD registry loaded."""
+    from service.registry import ServiceRegistry, parse_doc
     from tests.world import WORLD
-    from workorders.service_registry import ServiceRegistry, parse_doc
 
     db.upgrade()
     ServiceRegistry(db).load(parse_doc(WORLD))  # type: ignore[arg-type]

@@ -10,11 +10,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
+from api.accounts import Accounts
 from api.context import ApiContext
 from api.deps import Db, context
 from api.ratelimit import TokenBuckets
 from api.schemas import Problem, Token
-from workorders.accounts import Accounts
 
 router = APIRouter(prefix="/api/v1/auth", tags=["sign in"])
 

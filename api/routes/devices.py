@@ -22,10 +22,10 @@ from api.schemas import (
     TelemetryHistory,
 )
 from models.wear import STAGES
+from service.self_service import SelfService
 from telemetry.metrics import MetricKind
 from telemetry.metrics import device_type as device_type_row
 from telemetry.records import Aggregation, RangeQuery
-from workorders.self_service import SelfService
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {

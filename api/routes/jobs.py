@@ -14,12 +14,14 @@ from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from pydantic import BaseModel, Field, ValidationError
 
 from api import views
+from api.accounts import Principal
 from api.context import ApiContext
 from api.deps import Db, OrderId, Technician, context
 from api.schemas import OnTheWay, OrderPublic, Problem, Reason
-from workorders.accounts import Principal
-from workorders.appointments import Appointments
-from workorders.completion import (
+from db.database import Database
+from db.tables import technicians, work_orders
+from service.appointments import Appointments
+from service.completion import (
     MAX_PHOTO_BYTES,
     Completion,
     CompletionReport,
@@ -28,12 +30,10 @@ from workorders.completion import (
     PartUsed,
     Photo,
 )
-from workorders.db import Database
-from workorders.dispatch import Dispatcher
-from workorders.errors import BadPhoto, CompletionRefused
-from workorders.lifecycle import LIVE, State
-from workorders.orders import WorkOrder, WorkOrders
-from workorders.tables import technicians, work_orders
+from service.dispatch import Dispatcher
+from service.errors import BadPhoto, CompletionRefused
+from service.lifecycle import LIVE, State
+from service.orders import WorkOrder, WorkOrders
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["technicians"])
 REFUSED: dict[int | str, dict[str, Any]] = {

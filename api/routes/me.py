@@ -8,10 +8,10 @@ from dataclasses import asdict
 
 from fastapi import APIRouter
 
+from api.accounts import Principal
 from api.deps import Caller, Customer, Db
 from api.schemas import PreferencesChange, PreferencesPublic, Problem
-from workorders.accounts import Principal
-from workorders.self_service import SelfService
+from service.self_service import SelfService
 
 router = APIRouter(prefix="/api/v1/me", tags=["customers"])
 

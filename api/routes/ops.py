@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
+from api.accounts import Principal
 from api.context import ApiContext
 from api.deps import MAX_ID, Db, Ops, Store, context
 from api.schemas import (
@@ -25,15 +26,14 @@ from api.schemas import (
     SilenceIn,
     SilencePublic,
 )
+from db.database import Database
+from db.tables import alerts, device_sites, model_scores
+from fleet.state import DeviceStateRepository
+from ingest.dead_letters import PENDING, DeadLetter, DeadLetterRepository
 from ingest.replay import replay
-from workorders.accounts import Principal
-from workorders.alerts import Alert, AlertStore
-from workorders.db import Database
-from workorders.dead_letters import PENDING, DeadLetter, DeadLetterRepository
-from workorders.device_state import DeviceStateRepository
-from workorders.kpis import GroupBy, Period, kpis
-from workorders.parts_forecast import forecast
-from workorders.tables import alerts, device_sites, model_scores
+from rules.alerts import Alert, AlertStore
+from service.kpis import GroupBy, Period, kpis
+from service.parts_forecast import forecast
 
 router = APIRouter(prefix="/api/v1", tags=["ops"])
 REFUSED: dict[int | str, dict[str, Any]] = {

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query
 
 from api import views
+from api.accounts import Principal, Role
 from api.deps import MAX_ID, Caller, Customer, Db, Ops, OrderId, role
 from api.schemas import (
     Assign,
@@ -28,14 +29,14 @@ from api.schemas import (
     SlotPublic,
     Transition,
 )
-from workorders.accounts import Principal, Role
-from workorders.appointments import Appointments
-from workorders.db import Database
-from workorders.dispatch import Dispatcher
-from workorders.errors import InvalidTransition, WorkordersError
-from workorders.lifecycle import Origin, State
-from workorders.orders import WorkOrder, WorkOrders
-from workorders.settlement import Callbacks
+from db.database import Database
+from db.errors import DomainError
+from service.appointments import Appointments
+from service.dispatch import Dispatcher
+from service.errors import InvalidTransition
+from service.lifecycle import Origin, State
+from service.orders import WorkOrder, WorkOrders
+from service.settlement import Callbacks
 
 router = APIRouter(prefix="/api/v1/orders", tags=["work orders"])
 REFUSED: dict[int | str, dict[str, Any]] = {
@@ -133,7 +134,7 @@ def _bulk(ids: list[int], act: Callable[[int], WorkOrder]) -> BulkResult:
     for order_id in dict.fromkeys(ids):
         try:
             done.append(OrderPublic.model_validate(act(order_id)))
-        except WorkordersError as exc:
+        except DomainError as exc:
             refused[order_id] = str(exc)
     return BulkResult(done=done, refused=refused)
 
@@ -219,17 +220,17 @@ async def transition(order_id: OrderId, body: Transition, who: Ops, db: Db) -> O
     try:
         to = State(body.to)
     except ValueError:
-        raise WorkordersError(
+        raise DomainError(
             f"state {body.to!r} does not exist: one of {', '.join(s.value for s in State)}"
         ) from None
 
     if to in OWN_ROUTE:
-        raise WorkordersError(f"to make it {to.value}: {OWN_ROUTE[to]}")
+        raise DomainError(f"to make it {to.value}: {OWN_ROUTE[to]}")
 
     def run() -> WorkOrder:
         order = views.order_in_scope(db, who, order_id)
         if to is State.OPEN and order.state is State.PROPOSED:
-            raise WorkordersError(f"order {order_id} is proposed: approve it (/approve)")
+            raise DomainError(f"order {order_id} is proposed: approve it (/approve)")
         moved = WorkOrders(db).transition(order_id, to, actor=who.user_id, reason=body.reason)
         if to is State.OPEN:  # resumed or unassigned: back to dispatch
             Dispatcher(db).run([order_id])

@@ -14,7 +14,6 @@ from typing import Any, Self
 import httpx
 import orjson
 
-from telemetry.backends import StoreSettings
 from telemetry.backends.common import (
     aggregate_value,
     check_metrics,
@@ -24,6 +23,7 @@ from telemetry.backends.common import (
     convert,
     drop_empty,
 )
+from telemetry.backends.settings import StoreSettings
 from telemetry.errors import StoreQueryError, StoreRejected, StoreUnavailable
 from telemetry.lineprotocol import EVENT_MEASUREMENT, event_line, reading_line
 from telemetry.metrics import DEVICE_TYPES, device_type

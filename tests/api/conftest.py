@@ -10,9 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api import ApiContext, create_app
+from api.accounts import Accounts, Role
+from db.database import Database
 from telemetry.backends import StoreSettings, create_store
-from workorders.accounts import Accounts, Role
-from workorders.db import Database
 
 
 @pytest.fixture

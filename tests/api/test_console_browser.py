@@ -16,14 +16,14 @@ import pytest
 import uvicorn
 
 from api import ApiContext, create_app
+from api.accounts import Accounts, Role
+from db.database import Database
+from fleet.predictions import PredictedExhaustion, Predictions
+from service.lifecycle import Origin
 from telemetry.backends import StoreSettings, create_store
 from telemetry.records import Reading
+from tests.service.helpers import opened
 from tests.services import free_port, missing
-from tests.workorders.helpers import opened
-from workorders.accounts import Accounts, Role
-from workorders.db import Database
-from workorders.lifecycle import Origin
-from workorders.parts_forecast import PredictedExhaustion, Predictions
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("FLEETCARE_ARTIFACTS", "test-artifacts"))
@@ -37,8 +37,8 @@ def console(tmp_path: Path) -> Iterator[tuple[str, Database]]:
     and a signed-in-able ops account."""
     if not Path(CHROMIUM).exists():
         missing(f"{CHROMIUM} (Debian's chromium package)")
+    from service.registry import ServiceRegistry, parse_doc
     from tests.world import WORLD
-    from workorders.service_registry import ServiceRegistry, parse_doc
 
     db = Database(f"sqlite:///{tmp_path / 'fc.sqlite3'}")
     db.upgrade()

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from api.accounts import AccountError, Accounts, Role
+from db.database import Database
+from fleet.predictions import PredictedExhaustion, Predictions
+from fleet.state import DeviceStateRepository, StateUpdate
 from telemetry.records import Reading
 from tests.api.conftest import client_for
-from tests.workorders.helpers import opened
-from workorders.accounts import AccountError, Accounts, Role
-from workorders.db import Database
-from workorders.device_state import DeviceStateRepository, StateUpdate
-from workorders.parts_forecast import PredictedExhaustion, Predictions
+from tests.service.helpers import opened
 
 NOW = datetime.now(UTC)
 
@@ -53,7 +53,7 @@ def test_each_role_lists_only_the_devices_in_its_scope(
     assert "ap-3" in ids(keys["ops-t2"]) and "ap-1" not in ids(keys["ops-t2"])
     assert ids(keys["zhang"]) == []  # no assignment yet
     opened(world, "ap-2", "filter_replacement", NOW)
-    from workorders.dispatch import Dispatcher
+    from service.dispatch import Dispatcher
 
     Dispatcher(world).run(None, now=NOW)
     assert ids(keys["zhang"]) == ["ap-2"]
@@ -147,7 +147,7 @@ def test_accounts_refuse_what_cannot_be_scoped(world: Database) -> None:
         accounts.create("x", name="x", role=Role.ADMIN)
     from sqlalchemy import select
 
-    from workorders.tables import api_keys
+    from db.tables import api_keys
 
     with world.engine.connect() as conn:
         stored = conn.execute(select(api_keys.c.sha256, api_keys.c.prefix)).all()

@@ -10,11 +10,11 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.metrics import ServiceCollector
-from workorders.db import Database
-from workorders.dead_letters import DeadLetterRepository, NewDeadLetter
-from workorders.lifecycle import Origin, State
-from workorders.orders import OrderRequest, WorkOrders
-from workorders.tables import device_commands, notifications
+from db.database import Database
+from db.tables import device_commands, notifications
+from ingest.dead_letters import DeadLetterRepository, NewDeadLetter
+from service.lifecycle import Origin, State
+from service.orders import OrderRequest, WorkOrders
 
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

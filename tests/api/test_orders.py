@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 
+from db.database import Database
+from service.lifecycle import Origin
 from tests.api.test_devices import bearer
-from tests.workorders.helpers import opened
-from workorders.db import Database
-from workorders.lifecycle import Origin
+from tests.service.helpers import opened
 
 NOW = datetime.now(UTC)
 

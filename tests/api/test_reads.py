@@ -12,12 +12,12 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api import ApiContext, create_app
+from api.accounts import Accounts, Principal, Role
 from api.authcache import CredentialCache
 from api.schemas import DeviceHealth
+from db.database import Database
 from telemetry.backends import StoreSettings, create_store
 from tests.api.test_devices import bearer
-from workorders.accounts import Accounts, Principal, Role
-from workorders.db import Database
 
 
 def test_the_cache_remembers_an_account_for_its_ttl_and_never_an_unknown_key() -> None:
@@ -135,8 +135,8 @@ def test_device_health_on_postgres_is_the_same_read_and_the_same_scope(
 @pytest.fixture
 def li_on_postgres(postgres_url: str) -> Iterator[tuple[Database, str]]:
     """The test world on PostgreSQL, with customer Li's key."""
+    from service.registry import ServiceRegistry, parse_doc
     from tests.world import WORLD
-    from workorders.service_registry import ServiceRegistry, parse_doc
 
     db = Database(postgres_url)
     db.upgrade()

@@ -15,20 +15,20 @@ import uvicorn
 from hypothesis import HealthCheck, given, settings
 
 from api import ApiContext, create_app
+from api.accounts import Accounts, Role
+from db.database import Database
+from service.lifecycle import Origin
 from telemetry.backends import StoreSettings, create_store
+from tests.service.helpers import accepted, opened
 from tests.services import free_port
-from tests.workorders.helpers import accepted, opened
-from workorders.accounts import Accounts, Role
-from workorders.db import Database
-from workorders.lifecycle import Origin
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     from datetime import UTC, datetime
 
+    from service.registry import ServiceRegistry, parse_doc
     from tests.world import WORLD
-    from workorders.service_registry import ServiceRegistry, parse_doc
 
     tmp: Path = tmp_path_factory.mktemp("fuzz")
     db = Database(f"sqlite:///{tmp / 'fc.sqlite3'}")

@@ -12,13 +12,13 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
 
+from api.accounts import Accounts
+from db.database import Database
+from db.tables import device_commands, filter_replacements
+from fleet.predictions import PredictedExhaustion, Predictions
+from service.lifecycle import Origin
 from tests.api.test_devices import bearer
-from tests.workorders.helpers import accepted, opened
-from workorders.accounts import Accounts
-from workorders.db import Database
-from workorders.lifecycle import Origin
-from workorders.parts_forecast import PredictedExhaustion, Predictions
-from workorders.tables import device_commands, filter_replacements
+from tests.service.helpers import accepted, opened
 
 NOW = datetime.now(UTC)
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64

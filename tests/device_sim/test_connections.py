@@ -20,9 +20,9 @@ from device_sim.fleet import Fleet, FleetSpec
 from device_sim.link import LinkRefused
 from device_sim.runner import Connectivity, RunOptions, RunStats, run
 from device_sim.transport import PerDeviceOptions
+from fleet.credentials import acl_file
 from fleetcare.brokers import MosquittoProcess, start_mosquitto
 from telemetry.connection import MqttSettings
-from workorders.device_credentials import acl_file
 
 
 def test_the_packet_reader_splits_any_stream_of_packets() -> None:

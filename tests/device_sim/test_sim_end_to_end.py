@@ -6,6 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
+import pytest
+
 from device_sim.fleet import Fleet, FleetSpec
 from device_sim.runner import RunOptions, run
 from fleetcare.brokers import MosquittoProcess
@@ -46,13 +48,33 @@ async def test_an_accelerated_fleet_lands_in_the_store_exactly_as_published(
     assert fleet.t - fleet.spec.start > 40 * 3600
 
 
+async def test_a_warm_up_publishes_its_history_at_once_then_the_clock_runs_at_speed(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    """`fast_until`: three simulated days as fast as the engine takes them, then ×3600
+    (an hour a second) from there, never racing on to the present."""
+    s = settings_for(tmp_path, mosquitto.port)
+    start = time.time() - 30 * 86400
+    fleet = Fleet.create(FleetSpec(devices=20, seed=13, start=start))
+    warm = start + 3 * 86400
+    options = RunOptions(speed=3600, report_interval_s=900, duration_s=4, fast_until=warm)
+    async with running_worker(s) as w:
+        stats = await asyncio.to_thread(run, fleet, s.mqtt, options)
+        await stored_exactly(w.store, stats.sent)
+    assert stats.reports >= 3 * 96  # the warm-up's three days, in a 4-second run
+    # then about an hour a second: well past the warm-up, nowhere near a backfill's "now"
+    assert warm + 3600 <= fleet.t <= warm + 4 * 3600 + 900
+    with pytest.raises(ValueError, match="accelerated"):
+        RunOptions(mode="backfill", fast_until=warm)
+
+
 async def test_chaos_is_recorded_in_ground_truth_and_ingest_matches_it_exactly(
     tmp_path: Path, mosquitto: MosquittoProcess
 ) -> None:
     """Duplicates stored once, late messages stored, every malformed one a dead letter with
     the reason its kind implies: ingest checked against what the simulator says it did."""
     from device_sim.runner import Chaos
-    from workorders.dead_letters import DeadLetterRepository
+    from ingest.dead_letters import DeadLetterRepository
 
     s = settings_for(tmp_path, mosquitto.port)
     fleet = Fleet.create(FleetSpec(devices=30, seed=12, start=time.time() - 10 * 86400))
@@ -188,7 +210,7 @@ async def test_faulty_devices_still_speak_the_contract(
     tmp_path: Path, mosquitto: MosquittoProcess
 ) -> None:
     """Faults change readings, never their validity: all stored, no dead letters."""
-    from workorders.dead_letters import DeadLetterRepository
+    from ingest.dead_letters import DeadLetterRepository
 
     s = settings_for(tmp_path, mosquitto.port)
     fleet = Fleet.create(

@@ -20,17 +20,17 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from bench.services import Influxd, PostgresServer, postgres_bin_dir, start_postgres
+from db.database import Database
 from device_sim.fleet import Fleet
 from fleetcare.brokers import MosquittoProcess, mosquitto_available, start_mosquitto
 from fleetcare.registry_gen import generate
 from fleetcare.settings import Settings
+from ingest.dead_letters import DeadLetterRepository
+from rules.alerts import AlertStore
+from service.orders import WorkOrders
+from service.registry import ServiceRegistry, parse_doc
 from telemetry.backends import StoreSettings, create_store
 from tests.services import free_port, missing, ready, start_influxd, wait
-from workorders.alerts import AlertStore
-from workorders.db import Database
-from workorders.dead_letters import DeadLetterRepository
-from workorders.orders import WorkOrders
-from workorders.service_registry import ServiceRegistry, parse_doc
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Fault drills (issue 8): a simulated fleet runs through the production process set —
+"""Fault drills: a simulated fleet runs through the production process set —
 `fleetcare serve` with two ingest workers on the shared subscription and a rules
 evaluator, against a real Mosquitto, InfluxDB and PostgreSQL — while the drill kills an
 ingest worker with -9, stops InfluxDB for 30 s, restarts Mosquitto, restarts PostgreSQL

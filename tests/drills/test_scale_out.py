@@ -1,4 +1,4 @@
-"""Scale-out (issue 8): two ingest workers on the shared subscription and two evaluators
+"""Scale-out: two ingest workers on the shared subscription and two evaluators
 partitioned by device hash give exactly what one of each gives. Both engines run side by
 side on the same Mosquitto, InfluxDB and PostgreSQL server (each with its own databases
 and its own ingest group), so the one simulated fleet's every message reaches both."""

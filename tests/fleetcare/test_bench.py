@@ -166,15 +166,15 @@ def test_the_soaks_field_crew_closes_the_loop_the_engine_opens(tmp_path: Path) -
     import sqlalchemy as sa
 
     from bench.crew import FieldCrew
+    from db.database import Database
+    from db.tables import outlet_stock
     from device_sim.fleet import Fleet, FleetSpec
+    from fleet.commands import CommandOutbox
     from fleetcare.registry_gen import generate
-    from workorders.commands import CommandOutbox
-    from workorders.db import Database
-    from workorders.dispatch import Dispatcher
-    from workorders.lifecycle import Origin, State
-    from workorders.orders import OrderRequest, WorkOrders
-    from workorders.service_registry import ServiceRegistry, parse_doc
-    from workorders.tables import outlet_stock
+    from service.dispatch import Dispatcher
+    from service.lifecycle import Origin, State
+    from service.orders import OrderRequest, WorkOrders
+    from service.registry import ServiceRegistry, parse_doc
 
     fleet = Fleet.create(FleetSpec(devices=9, seed=41, start=time.time() - 86400))
     wp = [d for d in fleet.ids if fleet.truth.devices[d].device_type == "water_purifier"]

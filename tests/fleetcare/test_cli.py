@@ -139,8 +139,8 @@ def test_db_devices_and_dead_letter_commands(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
     from fleetcare.wiring import open_database
+    from ingest.dead_letters import DeadLetterRepository, NewDeadLetter
     from tests.ingest.helpers import telemetry
-    from workorders.dead_letters import DeadLetterRepository, NewDeadLetter
 
     d = ["--data-dir", str(tmp_path)]
     os.environ["FLEETCARE_DB__AUTO_MIGRATE"] = "false"
@@ -148,7 +148,7 @@ def test_db_devices_and_dead_letter_commands(tmp_path: Path) -> None:
         assert (
             "behind: run `fleetcare db upgrade`" in runner.invoke(app, [*d, "db", "current"]).stdout
         )
-        from workorders.db import Database
+        from db.database import Database
 
         head = Database(f"sqlite:///{tmp_path / 'head.sqlite3'}").head()
         assert f"empty -> {head}" in runner.invoke(app, [*d, "db", "upgrade"]).stdout
@@ -233,7 +233,7 @@ def test_score_without_a_trained_model_says_how_to_get_one(tmp_path: Path) -> No
 def test_users_create_prints_a_key_once_that_the_api_accepts(tmp_path: Path) -> None:
     from fastapi.testclient import TestClient
 
-    from fleetcare.cli_api import build_api
+    from fleetcare.apiserver import build_api
     from fleetcare.settings import Settings
 
     data = ["--data-dir", str(tmp_path)]

@@ -19,10 +19,10 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
+from fleet.credentials import check_mosquitto_hash, mosquitto_hash
 from fleetcare.brokers import MosquittoProcess, mosquitto_available, start_mosquitto
 from fleetcare.cli import app
 from tests.services import missing
-from workorders.device_credentials import check_mosquitto_hash, mosquitto_hash
 
 runner = CliRunner()
 ENGINE = ("fleetcare-engine", "engine-secret-123")

@@ -14,11 +14,11 @@ from typing import Any
 import yaml
 
 from api.metrics import api_registry
+from db.database import Database
 from ingest.metrics import IngestMetrics
 from rules.metrics import RulesMetrics
 from tests.fleetcare.test_compose import config
 from tests.services import missing
-from workorders.db import Database
 
 ROOT = Path(__file__).parents[2]
 PROM = ROOT / "deploy/prometheus"

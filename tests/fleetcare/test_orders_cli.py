@@ -11,9 +11,9 @@ from typer.testing import CliRunner
 from fleetcare.cli import app
 from fleetcare.settings import load_settings
 from fleetcare.wiring import open_database
-from workorders.dispatch import Dispatcher
-from workorders.lifecycle import Origin
-from workorders.orders import OrderRequest, WorkOrders
+from service.dispatch import Dispatcher
+from service.lifecycle import Origin
+from service.orders import OrderRequest, WorkOrders
 
 runner = CliRunner()
 

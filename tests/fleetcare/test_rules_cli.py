@@ -49,9 +49,9 @@ def test_rules_are_listed_checked_and_shown(tmp_path: Path) -> None:
 
 
 def test_an_evaluation_pass_and_the_alert_commands(tmp_path: Path) -> None:
+    from fleet.state import DeviceStateRepository, StateUpdate
     from fleetcare.settings import load_settings
     from fleetcare.wiring import open_database
-    from workorders.device_state import DeviceStateRepository, StateUpdate
 
     env = {"FLEETCARE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
     db = open_database(load_settings(None, data_dir=env["FLEETCARE_DATA_DIR"]))
@@ -189,14 +189,14 @@ async def test_the_evaluator_outlives_a_store_outage_and_says_so_once(
     import logging
     from datetime import UTC, datetime
 
+    from fleet.registry import Device, DeviceRegistry
+    from fleet.state import DeviceStateRepository, StateUpdate
     from fleetcare.brokers import free_port
     from fleetcare.rules_runner import run_evaluator
     from fleetcare.settings import load_settings
     from fleetcare.wiring import open_database
     from telemetry.records import Reading
     from tests.services import start_influxd
-    from workorders.device_state import DeviceStateRepository, StateUpdate
-    from workorders.registry import Device, DeviceRegistry
 
     influxd = start_influxd(tmp_path / "influxdb")
     port = free_port()

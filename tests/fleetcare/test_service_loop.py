@@ -10,19 +10,19 @@ from pathlib import Path
 
 import aiomqtt
 
+from db.database import Database
 from device_sim.fleet import Fleet, FleetSpec
 from device_sim.runner import RunOptions, RunStats, run
+from fleet.commands import CommandOutbox
 from fleetcare.brokers import MosquittoProcess
 from fleetcare.commands import send_pending
 from fleetcare.registry_gen import generate
+from service.completion import Completion, CompletionReport, Outcome
+from service.lifecycle import Origin, State
+from service.orders import OrderRequest, WorkOrders
+from service.registry import ServiceRegistry, parse_doc
 from telemetry.connection import MqttSettings
 from telemetry.topics import TopicScheme
-from workorders.commands import CommandOutbox
-from workorders.completion import Completion, CompletionReport, Outcome
-from workorders.db import Database
-from workorders.lifecycle import Origin, State
-from workorders.orders import OrderRequest, WorkOrders
-from workorders.service_registry import ServiceRegistry, parse_doc
 
 
 def test_a_completed_filter_replacement_resets_the_simulated_filter(

@@ -22,12 +22,12 @@ import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
 from typer.testing import CliRunner
 
+from db.tables import device_commands
 from fleetcare.brokers import MosquittoProcess, mosquitto_available, start_mosquitto
 from fleetcare.cli import app
 from telemetry.connection import MqttSettings
 from tests.ingest.helpers import telemetry
 from tests.services import free_port, missing
-from workorders.tables import device_commands
 
 runner = CliRunner()
 

@@ -17,9 +17,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from db.database import Database
+from db.errors import NotFound
+from fleet.registry import Device, DeviceRegistry
+from fleet.state import DeviceStateRepository
 from fleetcare.brokers import MosquittoProcess, free_port
 from fleetcare.settings import Settings
 from fleetcare.wiring import build_ingest, open_database
+from ingest.dead_letters import DeadLetterRepository
 from ingest.metrics import IngestMetrics
 from telemetry.backends import create_store
 from telemetry.store import TelemetryStore
@@ -34,11 +39,6 @@ from tests.ingest.helpers import (
     wait_until,
 )
 from tests.services import Influxd
-from workorders.db import Database
-from workorders.dead_letters import DeadLetterRepository
-from workorders.device_state import DeviceStateRepository
-from workorders.errors import NotFound
-from workorders.registry import Device, DeviceRegistry
 
 
 @dataclass
@@ -278,6 +278,47 @@ async def test_a_field_type_conflict_dead_letters_everything_it_blocks_and_loses
     assert sorted(d.device_id for d in letters) == sorted(f"p-{i}" for i in range(12))
     assert {d.reason for d in letters} == {"store_rejected"}
     assert all("field type conflict" in d.detail for d in letters)
+
+
+async def test_a_device_is_registered_on_its_first_message_and_the_api_sees_it(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    """Without `require_registered`, a device that publishes is in the registry (with the
+    type its topic names) once its state is written: ops find it in the API without a
+    `fleetcare devices add`. A registered device keeps its registration."""
+    from fastapi.testclient import TestClient
+
+    from api.accounts import Accounts, Role
+    from fleetcare.apiserver import build_api
+
+    s = settings_for(tmp_path, mosquitto.port)
+    db = open_database(s)
+    DeviceRegistry(db).register([Device("ac-known", "air_conditioner", model="KFR-35")])
+    key = Accounts(db).create("ops-1", name="Ops", role=Role.OPS).key
+    async with running_worker(s) as w:
+        publish(
+            mosquitto.port,
+            [
+                telemetry("wp-new", 1, device_type="water_purifier", tds_out_ppm=12.0),
+                telemetry("ac-known", 1, device_type="air_conditioner", power_w=800.0),
+            ],
+        )
+
+        async def registered() -> bool:
+            return {"wp-new", "ac-known"} <= {d.id for d in DeviceRegistry(w.db).list()}
+
+        await wait_until(registered, 20, "both devices in the registry")
+    registry = DeviceRegistry(db)
+    assert registry.get("wp-new").device_type == "water_purifier"
+    assert registry.get("ac-known").model == "KFR-35"  # left as it was
+    with TestClient(build_api(s)) as api:
+        auth = {"Authorization": f"Bearer {key}"}
+        listed = api.get("/api/v1/devices", headers=auth)
+        assert listed.status_code == 200, listed.text
+        assert "wp-new" in {d["id"] for d in listed.json()}
+        health = api.get("/api/v1/devices/wp-new/health", headers=auth)
+        assert health.status_code == 200, health.text
+    db.dispose()
 
 
 async def test_unregistered_devices_are_dead_lettered_when_the_registry_is_enforced(

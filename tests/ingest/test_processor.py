@@ -7,16 +7,16 @@ import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 
+from db.database import Database
+from fleet.state import DeviceStateRepository
 from fleetcare.settings import load_settings
 from fleetcare.wiring import make_decoder, open_database
+from ingest.dead_letters import DeadLetterRepository
 from ingest.metrics import IngestMetrics
 from ingest.processor import Batch, BatchObserver, BatchProcessor, RawMessage
 from telemetry.errors import StoreRejected
 from telemetry.records import Event, Reading, WriteResult
 from tests.ingest.helpers import now_ms, telemetry, topic
-from workorders.db import Database
-from workorders.dead_letters import DeadLetterRepository
-from workorders.device_state import DeviceStateRepository
 
 
 class RefusingStore:

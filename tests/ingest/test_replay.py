@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fleet.registry import Device, DeviceRegistry
+from fleet.state import DeviceStateRepository
 from fleetcare.settings import load_settings
 from fleetcare.wiring import make_decoder, open_database
+from ingest.dead_letters import DeadLetterRepository, NewDeadLetter
 from ingest.processor import RegistryCache
 from ingest.replay import replay
 from telemetry.backends import create_store
 from tests.ingest.helpers import telemetry
-from workorders.dead_letters import DeadLetterRepository, NewDeadLetter
-from workorders.device_state import DeviceStateRepository
-from workorders.registry import Device, DeviceRegistry
 
 
 async def test_registering_a_device_then_replaying_stores_its_messages(tmp_path: Path) -> None:

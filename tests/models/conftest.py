@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench.fault_quality import FaultRun, simulate_faults
-from bench.model_quality import SimRun, simulate
+from models.evaluation.faults import FaultRun, simulate_faults
+from models.evaluation.filter_life import SimRun, simulate
 from models.filter_life import FilterLife
 from models.health import HealthModel
 

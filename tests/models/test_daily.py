@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.model_quality import numeric
 from device_sim.fleet import Fleet, FleetSpec
 from models.daily import DayReducer, from_store
+from models.evaluation.filter_life import numeric
 from telemetry.backends import StoreSettings, create_store
 from telemetry.records import Reading
 

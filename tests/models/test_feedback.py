@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from bench.model_quality import SimRun
 from bench.rules_replay import stored_readings
+from db.database import Database
+from db.tables import filter_labels, filter_replacements
 from device_sim.fleet import Fleet, FleetSpec
 from fleetcare.registry_gen import generate
+from models.evaluation.filter_life import SimRun
 from models.filter_life import FilterLife, Snapshots
-from rules.scoring import FilterLifeScoring, load_labels
+from models.scoring import FilterLifeScoring, load_labels
+from service.registry import ServiceRegistry, parse_doc
 from telemetry.backends import StoreSettings, create_store
-from workorders.db import Database
-from workorders.service_registry import ServiceRegistry, parse_doc
-from workorders.tables import filter_labels, filter_replacements
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 KEY = ("purifier", "main")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.model_quality import SimRun, quality
+from models.evaluation.filter_life import SimRun, quality
 from models.filter_life import FilterLife, schema
 from models.registry import ModelRegistry
 from models.wear import FEATURES, STAGES, WearState

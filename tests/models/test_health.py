@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.fault_quality import FaultRun, fault_quality, modelled_kinds, replay
 from models.daily import DayStats
 from models.detectors import RobustResidualDetector
+from models.evaluation.faults import FaultRun, fault_quality, modelled_kinds, replay
 from models.health import RELATIONS, HealthModel, observe
 from models.wear import WearState
 

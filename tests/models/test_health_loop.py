@@ -10,23 +10,23 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 
-from bench.fault_quality import FaultRun, replay
-from bench.model_quality import SimRun
 from bench.rules_replay import stored_readings
+from db.database import Database
+from db.tables import service_labels
 from device_sim.fleet import Fleet, FleetSpec
+from fleet.state import DeviceStateRepository, StateUpdate
 from fleetcare.registry_gen import generate
+from models.evaluation.faults import FaultRun, replay
+from models.evaluation.filter_life import SimRun
 from models.filter_life import FilterLife
 from models.health import NONE, FieldLabels, HealthModel
+from models.scoring import FilterLifeScoring, load_health_labels
 from rules.catalog import load_catalog
 from rules.evaluator import Evaluator
 from rules.outputs import ScoreOutputs, engine_outputs
-from rules.scoring import FilterLifeScoring, load_health_labels
+from service.orders import WorkOrders
+from service.registry import ServiceRegistry, parse_doc
 from telemetry.backends import StoreSettings, create_store
-from workorders.db import Database
-from workorders.device_state import DeviceStateRepository, StateUpdate
-from workorders.orders import WorkOrders
-from workorders.service_registry import ServiceRegistry, parse_doc
-from workorders.tables import service_labels
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 DAY = 86400.0

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from bench.model_quality import SimRun
 from bench.rules_replay import stored_readings
+from db.database import Database
+from db.tables import wear_states
 from device_sim.fleet import Fleet, FleetSpec
+from fleet.predictions import Predictions
 from fleetcare.registry_gen import generate
+from models.evaluation.filter_life import SimRun
 from models.filter_life import FilterLife
+from models.scoring import FilterLifeScoring
 from rules.outputs import FilterLifeOutputs
-from rules.scoring import FilterLifeScoring
+from service.registry import ServiceRegistry, parse_doc
 from telemetry.backends import StoreSettings, create_store
-from workorders.db import Database
-from workorders.parts_forecast import Predictions
-from workorders.service_registry import ServiceRegistry, parse_doc
-from workorders.tables import wear_states
 
 START = datetime(2026, 2, 1, tzinfo=UTC)
 

@@ -12,17 +12,17 @@ from typing import Any
 
 import pytest
 
+from db.database import Database
+from fleet.state import DeviceStateRepository, StateUpdate
+from rules.alerts import AlertStore
 from rules.catalog import Catalog
 from rules.evaluator import Evaluator, in_partition
 from rules.spec import Rule
+from service.lifecycle import Origin, State
+from service.orders import OrderRequest, WorkOrders
 from telemetry.backends import StoreSettings, create_store
 from telemetry.records import Reading
 from telemetry.store import TelemetryStore
-from workorders.alerts import AlertStore
-from workorders.db import Database
-from workorders.device_state import DeviceStateRepository, StateUpdate
-from workorders.lifecycle import Origin, State
-from workorders.orders import OrderRequest, WorkOrders
 
 T0 = datetime(2026, 11, 24, 0, 0, tzinfo=UTC)
 M = timedelta(minutes=1)

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from bench.rules_replay import PROBLEM_OF, ReplayResult, replay
+from db.database import Database
 from device_sim.fleet import Fleet, FleetSpec
 from rules.catalog import load_catalog
+from service.orders import WorkOrders
 from telemetry.backends import StoreSettings, create_store
-from workorders.db import Database
-from workorders.orders import WorkOrders
 
 START = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
 DAY = 86400.0

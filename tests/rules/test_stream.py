@@ -11,13 +11,13 @@ import orjson
 
 from fleetcare.brokers import MosquittoProcess
 from fleetcare.wiring import open_database
+from rules.alerts import AlertStore
+from service.lifecycle import State
+from service.orders import WorkOrders
+from service.registry import ServiceRegistry, parse_doc
 from tests.ingest.helpers import now_ms, publish, settings_for, telemetry, topic, wait_until
 from tests.ingest.test_ingest_e2e import running_worker
 from tests.world import WORLD
-from workorders.alerts import AlertStore
-from workorders.lifecycle import State
-from workorders.orders import WorkOrders
-from workorders.service_registry import ServiceRegistry, parse_doc
 
 
 async def test_a_leak_and_a_fault_code_fire_at_ingest_and_open_their_jobs(
@@ -64,12 +64,12 @@ async def test_a_message_older_than_its_rules_last_resolution_opens_nothing(
     one is a new leak."""
     from datetime import UTC, datetime
 
+    from db.database import Database
     from rules.catalog import load_catalog
     from rules.evaluator import row_of
     from rules.machine import RuleState
     from rules.stream import StreamChecks
     from telemetry.records import Reading
-    from workorders.db import Database
 
     db = Database(f"sqlite:///{tmp_path / 'fc.sqlite3'}")
     db.upgrade()
@@ -104,13 +104,13 @@ async def test_the_evaluator_leaves_an_ingest_alert_until_the_device_state_has_i
     newer dry reading is in the state, it resolves as usual."""
     from datetime import UTC, datetime
 
+    from db.database import Database
+    from fleet.state import DeviceStateRepository, StateUpdate
     from rules.catalog import load_catalog
     from rules.evaluator import Evaluator
     from rules.stream import StreamChecks
     from telemetry.backends import StoreSettings, create_store
     from telemetry.records import Reading
-    from workorders.db import Database
-    from workorders.device_state import DeviceStateRepository, StateUpdate
 
     db = Database(f"sqlite:///{tmp_path / 'fc.sqlite3'}")
     db.upgrade()
@@ -149,12 +149,12 @@ async def test_ingest_reads_only_the_states_of_the_rules_that_hit(tmp_path: Path
     (a leak already firing fires nothing more; a new one fires)."""
     from datetime import UTC, datetime
 
+    from db.database import Database
     from rules.catalog import load_catalog
     from rules.evaluator import row_of
     from rules.machine import Phase, RuleState
     from rules.stream import StreamChecks
     from telemetry.records import Reading
-    from workorders.db import Database
 
     db = Database(f"sqlite:///{tmp_path / 'fc.sqlite3'}")
     db.upgrade()
@@ -189,12 +189,12 @@ async def test_ingest_remembers_a_firing_alert_until_a_message_does_not_hit(
     is the evaluator's, at its next pass."""
     from datetime import UTC, datetime
 
+    from db.database import Database
     from rules.catalog import load_catalog
     from rules.evaluator import row_of
     from rules.machine import RuleState
     from rules.stream import StreamChecks
     from telemetry.records import Reading
-    from workorders.db import Database
 
     db = Database(f"sqlite:///{tmp_path / 'fc.sqlite3'}")
     db.upgrade()

@@ -1,0 +1,615 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations in `migrations/` create them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores naive ones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: pass an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+devices = sa.Table(
+    "devices",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("model", sa.String(64)),
+    sa.Column("serial", sa.String(64)),
+    sa.Column("firmware", sa.String(64)),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("registered_at", UTCDateTime, nullable=False),
+)
+
+device_state = sa.Table(
+    "device_state",
+    metadata,
+    sa.Column("device_id", sa.String(64), primary_key=True),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("online", sa.Boolean, nullable=False),
+    sa.Column("online_source", sa.String(16), nullable=False),  # status | telemetry | silence
+    sa.Column("online_changed_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_ts", sa.BigInteger),  # device time of the newest message, epoch ms
+    sa.Column("last_received_at", UTCDateTime),  # our clock: silence is judged on this
+    sa.Column("boot", sa.BigInteger),
+    sa.Column("seq", sa.BigInteger),
+    sa.Column("firmware", sa.String(64)),
+    sa.Column("latest_ts", sa.BigInteger),
+    sa.Column("latest_metrics", sa.JSON, nullable=False),
+    sa.Column("messages_total", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Index("ix_device_state_online_received", "online", "last_received_at"),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # sha256 of topic + payload: the same bad message seen again bumps `count`
+    sa.Column("fingerprint", sa.String(64), nullable=False, unique=True),
+    sa.Column("topic", sa.Text, nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("payload_size", sa.Integer, nullable=False),
+    sa.Column("truncated", sa.Boolean, nullable=False),
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("device_type", sa.String(48)),
+    sa.Column("device_id", sa.String(128)),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | replayed | discarded
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Index("ix_dead_letters_status_reason", "status", "reason"),
+    sa.Index("ix_dead_letters_device", "device_id"),
+)
+
+# -- the service domain ----------------------------------------------------------------
+LIVE_STATES = ("proposed", "open", "assigned", "accepted", "scheduled", "in_progress", "on_hold")
+LIVE_WHERE = (
+    "state IN ('proposed','open','assigned','accepted','scheduled','in_progress','on_hold')"
+)
+
+outlets = sa.Table(
+    "outlets",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+)
+
+territories = sa.Table(
+    "territories",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("outlet_id", sa.String(64), sa.ForeignKey("outlets.id"), nullable=False),
+)
+
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("tier", sa.String(16), nullable=False),  # standard | vip
+    sa.Column("channel", sa.String(8), nullable=False),  # app | phone | sms
+    sa.Column("phone", sa.String(32)),
+    sa.Column("email", sa.String(128)),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("language", sa.String(16), nullable=False),
+    sa.Column("quiet_start", sa.String(5)),  # local HH:MM; no messages from here...
+    sa.Column("quiet_end", sa.String(5)),  # ...to here
+    sa.Column("filter_package", sa.Boolean, nullable=False),
+    sa.Column("butler_technician_id", sa.String(64)),  # preferred technician
+)
+
+parts = sa.Table(
+    "parts",
+    metadata,
+    sa.Column("sku", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("device_type", sa.String(48)),
+    sa.Column("price_cents", sa.Integer, nullable=False),
+)
+
+outlet_stock = sa.Table(
+    "outlet_stock",
+    metadata,
+    sa.Column("outlet_id", sa.String(64), sa.ForeignKey("outlets.id"), primary_key=True),
+    sa.Column("sku", sa.String(64), sa.ForeignKey("parts.sku"), primary_key=True),
+    sa.Column("qty", sa.Integer, nullable=False),
+    sa.CheckConstraint("qty >= 0", name="ck_outlet_stock_qty"),
+)
+
+technicians = sa.Table(
+    "technicians",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("outlet_id", sa.String(64), sa.ForeignKey("outlets.id"), nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    # {"mon": ["08:00", "18:00"], ...}: local working hours by weekday
+    sa.Column("working_hours", sa.JSON, nullable=False),
+    sa.Column("daily_capacity", sa.Integer, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+)
+
+technician_skills = sa.Table(
+    "technician_skills",
+    metadata,
+    sa.Column("technician_id", sa.String(64), sa.ForeignKey("technicians.id"), primary_key=True),
+    sa.Column("device_type", sa.String(48), primary_key=True),
+    sa.Column("problem_kind", sa.String(48), primary_key=True),  # "*": any problem
+)
+
+technician_territories = sa.Table(
+    "technician_territories",
+    metadata,
+    sa.Column("technician_id", sa.String(64), sa.ForeignKey("technicians.id"), primary_key=True),
+    sa.Column("territory_id", sa.String(64), sa.ForeignKey("territories.id"), primary_key=True),
+)
+
+van_stock = sa.Table(
+    "van_stock",
+    metadata,
+    sa.Column("technician_id", sa.String(64), sa.ForeignKey("technicians.id"), primary_key=True),
+    sa.Column("sku", sa.String(64), sa.ForeignKey("parts.sku"), primary_key=True),
+    sa.Column("qty", sa.Integer, nullable=False),
+    sa.CheckConstraint("qty >= 0", name="ck_van_stock_qty"),
+)
+
+# where a device is and whose it is (devices itself is the ingest registry)
+device_sites = sa.Table(
+    "device_sites",
+    metadata,
+    sa.Column("device_id", sa.String(64), sa.ForeignKey("devices.id"), primary_key=True),
+    sa.Column("customer_id", sa.String(64), sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("territory_id", sa.String(64), sa.ForeignKey("territories.id"), nullable=False),
+    sa.Column("address", sa.String(256), nullable=False),
+    sa.Column("installed_on", sa.Date),
+)
+
+work_orders = sa.Table(
+    "work_orders",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("device_id", sa.String(64), sa.ForeignKey("devices.id"), nullable=False),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("problem_kind", sa.String(48), nullable=False),
+    sa.Column("origin", sa.String(8), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),  # bumped by every change
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("customer_id", sa.String(64)),
+    sa.Column("territory_id", sa.String(64)),
+    sa.Column("outlet_id", sa.String(64)),
+    sa.Column("technician_id", sa.String(64)),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("evidence_count", sa.Integer, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("due_at", UTCDateTime),
+    sa.Column("scheduled_start", UTCDateTime),
+    sa.Column("scheduled_end", UTCDateTime),
+    sa.Column("closed_at", UTCDateTime),
+    sa.Column("completed_at", UTCDateTime),  # the SLA is met or missed here
+    sa.Column("outcome", sa.String(16)),  # fixed | no_fault_found | follow_up
+    sa.Column("confirmed_serial", sa.String(64)),
+    sa.Column("total_cents", sa.Integer),  # parts + fees, as billed
+    sa.Column("notes", sa.Text),
+    sa.Column("commission_cents", sa.Integer),  # the technician's, fixed at completion
+    sa.Column("resolution", sa.String(32)),  # e.g. resolved_online: closed without a visit
+    # dispatch: who declined it (never offered to them again), why nobody can take it,
+    # and whether the first technician it went to accepted it
+    sa.Column("declined_by", sa.JSON, nullable=False, server_default="[]"),
+    sa.Column("unassignable_reason", sa.Text),
+    sa.Column("first_offer_accepted", sa.Boolean),
+    # one live order per device and problem: the database decides, not a read-then-write
+    sa.Index(
+        "uq_work_orders_live_problem",
+        "device_id",
+        "problem_kind",
+        unique=True,
+        sqlite_where=sa.text(LIVE_WHERE),
+        postgresql_where=sa.text(LIVE_WHERE),
+    ),
+    sa.Index("ix_work_orders_state", "state"),
+    sa.Index("ix_work_orders_state_due", "state", "due_at"),
+    sa.Index("ix_work_orders_technician_state", "technician_id", "state"),
+)
+
+work_order_events = sa.Table(
+    "work_order_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("from_state", sa.String(16)),
+    sa.Column("to_state", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Index("ix_work_order_events_order", "order_id"),
+)
+
+work_order_evidence = sa.Table(
+    "work_order_evidence",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("origin", sa.String(8), nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),  # rule or model name, app, caller
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Index("ix_work_order_evidence_order", "order_id"),
+)
+
+# -- completion ------------------------------------------------------------------------
+work_order_parts = sa.Table(
+    "work_order_parts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("sku", sa.String(64), sa.ForeignKey("parts.sku"), nullable=False),
+    sa.Column("qty", sa.Integer, nullable=False),
+    sa.Column("source", sa.String(8), nullable=False),  # van | outlet
+    sa.Column("unit_price_cents", sa.Integer, nullable=False),
+    sa.Index("ix_work_order_parts_order", "order_id"),
+)
+
+work_order_fees = sa.Table(
+    "work_order_fees",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("item", sa.String(128), nullable=False),
+    sa.Column("cents", sa.Integer, nullable=False),
+    sa.Index("ix_work_order_fees_order", "order_id"),
+)
+
+work_order_photos = sa.Table(
+    "work_order_photos",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("path", sa.String(512), nullable=False),
+    sa.Column("content_type", sa.String(32), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Index("ix_work_order_photos_order", "order_id"),
+)
+
+# what technicians found: the labels models learn from
+service_labels = sa.Table(
+    "service_labels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("problem_kind", sa.String(48), nullable=False),  # what was suspected
+    sa.Column("outcome", sa.String(16), nullable=False),  # fixed | no_fault_found | follow_up
+    sa.Column("confirmed_fault", sa.String(48)),  # what it really was
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_service_labels_device", "device_id"),
+)
+
+# a filter (stage) fitted: where filter wear restarts from
+filter_replacements = sa.Table(
+    "filter_replacements",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("stage", sa.String(32), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id")),
+    # the filter's state as found (technician's estimate, 0 = new, 1 = spent): a label
+    sa.Column("consumed_found", sa.Float),
+    sa.Index("ix_filter_replacements_device", "device_id", "at"),
+)
+
+# commands for devices, written with the change that causes them (a transactional
+# outbox); a publisher sends them on the device's `cmd` topic
+device_commands = sa.Table(
+    "device_commands",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("cmd", sa.String(48), nullable=False),
+    sa.Column("args", sa.JSON, nullable=False),
+    sa.Column("correlation", sa.String(64)),  # e.g. the work order
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Index("ix_device_commands_unsent", "sent_at", "id"),
+)
+
+# -- callback and settlement -----------------------------------------------------------
+callbacks = sa.Table(
+    "callbacks",
+    metadata,
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), primary_key=True),
+    sa.Column("rating", sa.Integer, nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("channel", sa.String(8), nullable=False),  # app | phone | sms
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("complaint", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.CheckConstraint("rating BETWEEN 1 AND 5", name="ck_callbacks_rating"),
+)
+
+# -- appointments, notifications, predicted demand -------------------------------------
+# the slots offered to a customer for an order; the newest offer supersedes the older
+appointment_offers = sa.Table(
+    "appointment_offers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("technician_id", sa.String(64), nullable=False),
+    sa.Column("slot_start", UTCDateTime, nullable=False),
+    sa.Column("slot_end", UTCDateTime, nullable=False),
+    sa.Column("offered_at", UTCDateTime, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # offered | taken | superseded
+    sa.Index("ix_appointment_offers_order", "order_id", "status"),
+)
+
+# every customer-facing message, written with the change that causes it (an outbox)
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.String(64), sa.ForeignKey("customers.id"), nullable=False),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id")),
+    sa.Column("kind", sa.String(32), nullable=False),
+    # one message per key, ever: a retry or a race never sends it twice
+    sa.Column("dedupe_key", sa.String(160), nullable=False, unique=True),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("not_before", UTCDateTime, nullable=False),  # held (quiet hours, retry)
+    sa.Column("status", sa.String(12), nullable=False),  # pending | sent | suppressed | failed
+    sa.Column("note", sa.Text),  # why held, suppressed or failed
+    sa.Column("channel", sa.String(8)),  # chosen when sent: the customer's preference then
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("claimed_until", UTCDateTime),  # a sender's lease: at-least-once, not twice
+    sa.Column("sent_at", UTCDateTime),
+    sa.Index("ix_notifications_status_due", "status", "not_before"),
+    sa.Index("ix_notifications_customer_sent", "customer_id", "sent_at"),
+)
+
+# predicted filter exhaustions, from the models or any other source: the
+# parts forecast reads them; one row per device and stage, replaced by newer predictions
+filter_predictions = sa.Table(
+    "filter_predictions",
+    metadata,
+    sa.Column("device_id", sa.String(64), sa.ForeignKey("devices.id"), primary_key=True),
+    sa.Column("stage", sa.String(32), primary_key=True),
+    sa.Column("exhausted_at", UTCDateTime, nullable=False),
+    sa.Column("probability", sa.Float, nullable=False),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # the models' band and version; other sources may leave them empty
+    sa.Column("low", UTCDateTime),
+    sa.Column("high", UTCDateTime),
+    sa.Column("consumed", sa.Float),  # share of the stage used up now
+    sa.Column("rated_at", UTCDateTime),  # when rated life says it is spent (the baseline)
+    sa.Column("model_version", sa.String(64)),
+    sa.CheckConstraint("probability >= 0 AND probability <= 1", name="ck_filter_predictions_p"),
+)
+
+# what the filter-life scoring remembers per device between daily passes (models.wear)
+wear_states = sa.Table(
+    "wear_states",
+    metadata,
+    sa.Column("device_id", sa.String(64), primary_key=True),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("scored_until", UTCDateTime, nullable=False),  # the last day folded in
+    sa.Column("state", sa.JSON, nullable=False),
+)
+
+# the feedback loop: a filter's wear features on the day it was replaced, with the state
+# the technician found it in (filter_replacements.consumed_found): a training label
+filter_labels = sa.Table(
+    "filter_labels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "replacement_id",
+        sa.Integer,
+        sa.ForeignKey("filter_replacements.id"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("stage", sa.String(32), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("features", sa.JSON, nullable=False),  # models.wear.snapshot
+    sa.Column("consumed", sa.Float, nullable=False),
+)
+
+# the fault feedback loop: a device's health deviations on the day a technician reported
+# what it really had (service_labels: a confirmed fault, or none found): a training label
+health_labels = sa.Table(
+    "health_labels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "service_label_id",
+        sa.Integer,
+        sa.ForeignKey("service_labels.id"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("deviations", sa.JSON, nullable=False),  # models.health: z by feature name
+    sa.Column("kind", sa.String(48), nullable=False),  # the fault, or "none"
+)
+
+# model outputs per device (anomaly scores with their learned thresholds)
+model_scores = sa.Table(
+    "model_scores",
+    metadata,
+    sa.Column("device_id", sa.String(64), primary_key=True),
+    sa.Column("model", sa.String(48), primary_key=True),
+    sa.Column("output", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("threshold", sa.Float),
+    sa.Column("model_version", sa.String(64)),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# -- rules and alerts ------------------------------------------------------------------
+# what the evaluator remembers per rule and device between passes (and restarts)
+rule_states = sa.Table(
+    "rule_states",
+    metadata,
+    sa.Column("rule_id", sa.String(64), primary_key=True),
+    sa.Column("device_id", sa.String(64), primary_key=True),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("phase", sa.String(8), nullable=False),  # inactive | pending | firing
+    sa.Column("since", UTCDateTime),
+    sa.Column("changes", sa.JSON, nullable=False),  # ISO times of recent verdict changes
+    sa.Column("flapping", sa.Boolean, nullable=False),
+    sa.Column("clear_since", UTCDateTime),
+    sa.Column("cooldown_until", UTCDateTime),
+    sa.Column("value", sa.Float),
+    sa.Column("evaluated_at", UTCDateTime),
+    sa.Index("ix_rule_states_device", "device_id"),
+)
+
+FIRING_WHERE = "state = 'firing'"
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule_id", sa.String(64), nullable=False),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("customer_id", sa.String(64)),
+    sa.Column("severity", sa.String(8), nullable=False),
+    sa.Column("problem_kind", sa.String(48)),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(8), nullable=False),  # firing | resolved
+    sa.Column("pending_since", UTCDateTime),
+    sa.Column("fired_at", UTCDateTime, nullable=False),
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("value", sa.Float),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("silenced_by", sa.Integer),  # the silence that matched when it fired
+    sa.Column("inhibited_by", sa.Text),  # why it is inhibited (device offline, open job)
+    sa.Column("work_order_id", sa.Integer, sa.ForeignKey("work_orders.id")),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # one firing alert per rule and device: two evaluators racing open one
+    sa.Index(
+        "uq_alerts_firing",
+        "rule_id",
+        "device_id",
+        unique=True,
+        sqlite_where=sa.text(FIRING_WHERE),
+        postgresql_where=sa.text(FIRING_WHERE),
+    ),
+    sa.Index("ix_alerts_state_fired", "state", "fired_at"),
+    sa.Index("ix_alerts_device", "device_id", "fired_at"),
+)
+
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # fired | resolved | work_order | ...
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Index("ix_alert_events_alert", "alert_id"),
+)
+
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # every matcher given must match; at least one is given
+    sa.Column("rule_id", sa.String(64)),
+    sa.Column("device_id", sa.String(64)),
+    sa.Column("customer_id", sa.String(64)),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime, nullable=False),
+    sa.Column("created_by", sa.String(64), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint(
+        "rule_id IS NOT NULL OR device_id IS NOT NULL OR customer_id IS NOT NULL",
+        name="ck_silences_matcher",
+    ),
+    sa.CheckConstraint("ends_at > starts_at", name="ck_silences_span"),
+    sa.Index("ix_silences_ends", "ends_at"),
+)
+
+
+# -- API accounts ----------------------------------------------------------------------
+# who may call the API, in which role and scope; keys are stored hashed, shown once
+api_users = sa.Table(
+    "api_users",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),  # customer | technician | ops | admin
+    sa.Column("customer_id", sa.String(64), sa.ForeignKey("customers.id")),
+    sa.Column("technician_id", sa.String(64), sa.ForeignKey("technicians.id")),
+    sa.Column("territories", sa.JSON, nullable=False),  # ops limited to these; [] = all
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("disabled_at", UTCDateTime),
+    sa.Column("password_hash", sa.String(256)),  # scrypt, for the console's login
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("user_id", sa.String(64), sa.ForeignKey("api_users.id"), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False),  # shown in lists: which key is it
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime),
+)
+
+# -- device credentials ----------------------------------------------------------------
+# each device's own MQTT password, kept only as the hash Mosquitto's password file holds
+device_credentials = sa.Table(
+    "device_credentials",
+    metadata,
+    sa.Column("device_id", sa.String(64), sa.ForeignKey("devices.id"), primary_key=True),
+    sa.Column("password_hash", sa.String(256), nullable=False),  # $7$ PBKDF2-SHA512
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("rotated_at", UTCDateTime),
+    sa.Column("revoked_at", UTCDateTime),
+)

@@ -1,0 +1,388 @@
+"""`fleetcare orders …`: the work-order queue, dispatch, appointments, SLA, settlement,
+KPIs, the parts forecast and predictions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from db.database import Database
+from fleetcare.cli.common import console, err, run_until_signal, settings
+
+app = typer.Typer()
+orders = typer.Typer(
+    help="Work orders: the queue, dispatch, appointments, SLA, settlement, KPIs, parts.",
+    no_args_is_help=True,
+)
+app.add_typer(orders, name="orders")
+
+
+def database() -> Database:
+    from fleetcare.wiring import open_database
+
+    return open_database(settings())
+
+
+@orders.command("list")
+def orders_list(
+    state: Annotated[
+        list[str] | None, typer.Option(help="Only these states (repeat the option).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 50,
+) -> None:
+    """The work-order queue, with SLA status and the reason when nobody can take one."""
+    from fleetcare.wiring import open_database
+    from service.lifecycle import State
+    from service.orders import WorkOrders
+
+    try:
+        states = {State(x) for x in state} if state else None
+    except ValueError:
+        err.print(f"state is one of {', '.join(s.value for s in State)}")
+        raise typer.Exit(2) from None
+    orders = WorkOrders(open_database(settings()))
+    table = Table()
+    for col in ("#", "device", "problem", "origin", "state", "technician", "due", "SLA", "note"):
+        table.add_column(col)
+    for o in orders.find(states=states, limit=limit):
+        table.add_row(
+            str(o.id),
+            o.device_id,
+            o.problem_kind,
+            o.origin.value,
+            o.state.value,
+            o.technician_id or "-",
+            o.due_at.strftime("%Y-%m-%d %H:%M") if o.due_at else "-",
+            orders.sla_status(o).value,
+            o.unassignable_reason or "",
+        )
+    console.print(table)
+
+
+@orders.command("dispatch")
+def orders_dispatch(
+    every: Annotated[
+        float | None,
+        typer.Option(
+            min=1,
+            help="Run again every N seconds until Ctrl-C (the production dispatcher; "
+            "`fleetcare serve` runs it so).",
+        ),
+    ] = None,
+) -> None:
+    """Assign every open order now (territory, skill, calendar, capacity, parts, butler,
+    load); print who got what and why the rest could not be assigned."""
+    from fleetcare.wiring import open_database
+    from service.dispatch import Dispatcher
+
+    dispatcher = Dispatcher(open_database(settings()))
+
+    def once(quiet: bool = False) -> None:
+        report = dispatcher.run()
+        if quiet and not (report.assigned or report.unassignable):
+            return
+        console.print(f"assigned {report.assigned} in {report.seconds:.2f} s")
+        for order_id, why in sorted(report.unassignable.items()):
+            console.print(f"  #{order_id}: {why}")
+
+    if every is None:
+        once()
+        return
+    period = every
+
+    async def loop(stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await asyncio.to_thread(once, True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), period)
+
+    run_until_signal(loop)
+
+
+@orders.command("sla")
+def orders_sla() -> None:
+    """Live orders at risk (due within 4 h) or breached, most overdue first."""
+    from fleetcare.wiring import open_database
+    from service.orders import WorkOrders
+
+    board = WorkOrders(open_database(settings())).sla_board()
+    if not board:
+        console.print("nothing at risk or breached")
+    for o, status in board:
+        due = o.due_at.strftime("%Y-%m-%d %H:%M UTC") if o.due_at else "-"
+        console.print(
+            f"#{o.id} {status.value:9} due {due}  {o.device_id} {o.problem_kind} ({o.state.value})"
+        )
+
+
+@orders.command("settlement")
+def orders_settlement(
+    start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
+    end: Annotated[str, typer.Option("--to", help="Day after the last, YYYY-MM-DD (UTC).")],
+    output: Annotated[Path | None, typer.Option(help="Write CSV here (default: print).")] = None,
+    grace_days: Annotated[int, typer.Option(min=0, help="Days a job waits for a rating.")] = 7,
+) -> None:
+    """Commission payable per outlet and technician in a period (CSV): a job's commission
+    is payable once the customer rated it, or after the grace days without a rating."""
+    from datetime import UTC, datetime
+
+    from fleetcare.wiring import open_database
+    from service.orders import WorkOrders
+    from service.settlement import Callbacks, settlement_csv
+
+    try:
+        a, b = (datetime.strptime(x, "%Y-%m-%d").replace(tzinfo=UTC) for x in (start, end))
+    except ValueError:
+        err.print("dates are YYYY-MM-DD, e.g. --from 2026-11-01 --to 2026-12-01")
+        raise typer.Exit(2) from None
+    if b <= a:
+        err.print("--to must be after --from")
+        raise typer.Exit(2)
+    cb = Callbacks(WorkOrders(open_database(settings())), grace_days=grace_days)
+    text = settlement_csv(cb.settlement(a, b))
+    if output is None:
+        console.print(text, end="")
+    else:
+        output.write_text(text)
+        console.print(f"wrote {output}")
+
+
+class By(StrEnum):
+    ALL = "all"
+    OUTLET = "outlet"
+    TERRITORY = "territory"
+    TECHNICIAN = "technician"
+
+
+class Every(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+def _day(text: str, option: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:
+        err.print(f"{option} is a date, YYYY-MM-DD (e.g. 2026-11-01), not {text!r}")
+        raise typer.Exit(2) from None
+
+
+def _out(text: str, output: Path | None) -> None:
+    if output is None:
+        console.print(text, end="", markup=False, highlight=False)
+    else:
+        output.write_text(text)
+        console.print(f"wrote {output}")
+
+
+# -- appointments ------------------------------------------------------------------
+
+
+@orders.command("slots")
+def orders_slots(
+    order_id: Annotated[int, typer.Argument(help="The work order.")],
+    offer: Annotated[
+        bool, typer.Option(help="Offer them to the customer (queues the message).")
+    ] = False,
+    count: Annotated[int, typer.Option(min=1, max=10, help="Slots to offer.")] = 3,
+) -> None:
+    """Free visit slots for an accepted order: in the technician's working hours,
+    outside the customer's quiet hours, clear of their other visits. With --offer, a
+    choice of days within the SLA goes to the customer."""
+    from db.errors import DomainError
+    from service.appointments import Appointments
+    from service.orders import WorkOrders
+
+    orders_ = WorkOrders(database())
+    appointments = Appointments(orders_)
+    try:
+        slots = (
+            appointments.offer(order_id, count=count)
+            if offer
+            else appointments.free_slots(order_id)
+        )
+    except DomainError as e:
+        err.print(str(e))
+        raise typer.Exit(1) from None
+    order = orders_.get(order_id)
+    for s in slots:
+        late = "" if s.before_due else "  (after the SLA due time)"
+        console.print(f"{s.start.isoformat()}  {s.end:%H:%M} UTC{late}")
+    if offer:
+        console.print(f"offered {len(slots)} slots to {order.customer_id}")
+
+
+@orders.command("book")
+def orders_book(
+    order_id: Annotated[int, typer.Argument(help="The work order.")],
+    at: Annotated[
+        str, typer.Option(help="Visit start with its offset, e.g. 2026-11-25T10:00+08:00.")
+    ],
+    actor: Annotated[str, typer.Option(help="Who booked it (audit trail).")] = "ops",
+) -> None:
+    """Book (or move) the visit: refused, with the reason, unless the time is free."""
+    from db.errors import DomainError
+    from service.appointments import Appointments
+    from service.orders import WorkOrders
+
+    try:
+        start = datetime.fromisoformat(at)
+    except ValueError:
+        err.print(f"--at is an ISO time with offset, e.g. 2026-11-25T10:00+08:00, not {at!r}")
+        raise typer.Exit(2) from None
+    try:
+        o = Appointments(WorkOrders(database())).confirm(order_id, start, actor=actor)
+    except DomainError as e:
+        err.print(str(e))
+        raise typer.Exit(1) from None
+    console.print(f"#{o.id} {o.state.value}: {o.scheduled_start} → {o.scheduled_end}")
+
+
+@orders.command("book-packages")
+def orders_book_packages() -> None:
+    """Book accepted filter replacements of filter-package customers in their first
+    free slot; the customer is told and can move it."""
+    from service.appointments import Appointments
+    from service.orders import WorkOrders
+
+    booked = Appointments(WorkOrders(database())).book_filter_packages()
+    for order_id, slot in booked.items():
+        console.print(f"#{order_id} booked {slot.start.isoformat()}")
+    console.print(f"booked {len(booked)}")
+
+
+# -- KPIs and parts ----------------------------------------------------------------
+
+
+@orders.command("kpis")
+def orders_kpis(
+    start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--to", help="Day after the last, YYYY-MM-DD.")],
+    by: Annotated[By, typer.Option(help="Group by.")] = By.OUTLET,
+    period: Annotated[Every, typer.Option(help="Bucket by.")] = Every.WEEK,
+    timezone: Annotated[str, typer.Option(help="Time zone the periods are in.")] = "UTC",
+    output: Annotated[Path | None, typer.Option(help="Write CSV here.")] = None,
+) -> None:
+    """First-time fix, dispatch first-time success, parts fill rate, SLA compliance,
+    hours to dispatch and to complete, rating, NPS, complaint rate and resolved
+    online, per group and period. See docs/workorders.md for each definition."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from service.kpis import GroupBy, Period, kpis, kpis_csv
+
+    a, b = _day(start, "--from"), _day(end, "--to")
+    if b <= a:
+        err.print("--to must be after --from")
+        raise typer.Exit(2)
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        err.print(f"unknown time zone {timezone!r}: use an IANA name like Asia/Shanghai")
+        raise typer.Exit(2) from None
+    rows = kpis(
+        database(), a, b, by=GroupBy(by.value), period=Period(period.value), timezone=timezone
+    )
+    if output is not None:
+        _out(kpis_csv(rows), output)
+        return
+    table = Table(title=f"KPIs {start} – {end}, by {by.value} and {period.value}")
+    cols = (
+        "group",
+        "period",
+        "opened",
+        "done",
+        "FTF",
+        "1st offer",
+        "fill",
+        "SLA",
+        "h→disp",
+        "h→done",
+        "rating",
+        "NPS",
+        "complaints",
+        "online",
+    )
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("group", "period") else "right")
+    for r in rows:
+        table.add_row(
+            r.group, str(r.period), str(r.opened), str(r.completed),
+            _pct(r.first_time_fix), _pct(r.dispatch_first_time), _pct(r.parts_fill_rate),
+            _pct(r.sla_compliance), _num(r.hours_to_dispatch), _num(r.hours_to_complete),
+            _num(r.mean_rating), _num(r.nps), _pct(r.complaint_rate), _pct(r.resolved_online),
+        )  # fmt: skip
+    console.print(table)
+
+
+@orders.command("parts-forecast")
+def orders_parts_forecast(
+    weeks: Annotated[int, typer.Option(min=1, max=52, help="Weeks ahead.")] = 8,
+    by_territory: Annotated[bool, typer.Option(help="Split outlets by territory.")] = False,
+    output: Annotated[Path | None, typer.Option(help="Write CSV here (default: print).")] = None,
+) -> None:
+    """Expected parts demand per outlet × SKU × week, from open orders and predicted
+    filter exhaustions, with what is on hand and the shortfall (CSV)."""
+    from service.parts_forecast import forecast, forecast_csv
+
+    _out(forecast_csv(forecast(database(), weeks=weeks, by_territory=by_territory)), output)
+
+
+@orders.command("predictions")
+def orders_predictions(
+    file: Annotated[Path, typer.Argument(help="JSON list or CSV with a header.")],
+) -> None:
+    """Load predicted filter exhaustions (device_id, stage, exhausted_at ISO with offset,
+    probability 0–1, source): what the parts forecast counts. All or nothing."""
+    import csv
+
+    from fleet.predictions import BadPrediction, PredictedExhaustion, Predictions
+
+    try:
+        text = file.read_text()
+    except OSError as e:
+        err.print(f"cannot read {file}: {e.strerror}")
+        raise typer.Exit(2) from None
+    raw: list[dict[str, Any]]
+    try:
+        raw = (
+            json.loads(text) if file.suffix == ".json" else list(csv.DictReader(text.splitlines()))
+        )
+        items = [
+            PredictedExhaustion(
+                device_id=str(r["device_id"]),
+                stage=str(r["stage"]),
+                exhausted_at=datetime.fromisoformat(str(r["exhausted_at"])),
+                probability=float(r.get("probability") or 1.0),
+                source=str(r.get("source") or file.name),
+            )
+            for r in raw
+        ]
+    except (ValueError, KeyError, TypeError) as e:
+        err.print(f"{file}: {e!s}: each row needs device_id, stage, exhausted_at")
+        raise typer.Exit(2) from None
+    try:
+        n = Predictions(database()).record(items)
+    except BadPrediction as e:
+        err.print(f"{file}: {e}; nothing was stored")
+        raise typer.Exit(2) from None
+    console.print(f"stored {n} predictions")
+
+
+# -- notifications -----------------------------------------------------------------
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:g}"
