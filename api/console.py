@@ -64,9 +64,15 @@ def page(request: Request, name: str, who: Principal | None, **data: Any) -> HTM
 
 
 # -- signing in --------------------------------------------------------------------------
+def _sign_in(request: Request, **data: Any) -> HTMLResponse:
+    """The sign-in page, with the login the running demo made (if it is one)."""
+    hint = request.app.state.ctx.sign_in_hint
+    return page(request, "login.html", None, hint=hint, **data)
+
+
 @router.get("/login", response_class=HTMLResponse)
 async def login_form(request: Request, error: str = "") -> HTMLResponse:
-    return page(request, "login.html", None, error=error)
+    return _sign_in(request, error=error)
 
 
 @router.post("/login")
@@ -87,7 +93,7 @@ async def login(
             if who is not None
             else "wrong account or password"
         )
-        return page(request, "login.html", None, error=why, username=username)
+        return _sign_in(request, error=why, username=username)
     out = RedirectResponse("/console", status_code=303)
     out.set_cookie(
         SESSION_COOKIE,

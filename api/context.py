@@ -31,3 +31,5 @@ class ApiContext:
     auth_cache_s: float = 0.0
     freeze_gc: bool = False  # a serving process: keep startup's objects out of collections
     owns_store: bool = True  # open and close it with the app (not when shared: the demo)
+    # (account, password) the sign-in page shows: the demo's login, while the demo runs
+    sign_in_hint: tuple[str, str] | None = None

@@ -84,8 +84,9 @@ class RunOptions:
     processes: int = 1  # publisher processes, each owning a share of the devices
     # wait while the broker holds more than this for its subscribers (backfill: default 100k)
     max_backlog: int | None = None
-    # accelerated: publish the history up to this simulated time (epoch s) as fast as the
-    # engine takes it, then go on at `speed` (a demo's warm-up: days of history in seconds)
+    # accelerated: publish the history up to this simulated time (epoch s) at once, then
+    # go on at `speed` (a demo's warm-up: days of a small fleet's history in seconds). It
+    # waits on the broker's backlog only with `max_backlog`: a big fleet's warm-up needs it
     fast_until: float | None = None
 
     def __post_init__(self) -> None:
@@ -104,8 +105,7 @@ class RunOptions:
     def backlog_bound(self) -> int | None:
         if self.max_backlog is not None:
             return self.max_backlog
-        paced = self.mode == "backfill" or self.fast_until is not None
-        return DEFAULT_BACKFILL_BACKLOG if paced else None
+        return DEFAULT_BACKFILL_BACKLOG if self.mode == "backfill" else None
 
 
 @dataclass
@@ -399,7 +399,7 @@ def run_shard(
             if options.mode == "backfill" and next_report > now:
                 break  # caught up with the present
             if fast_until is not None and next_report <= fast_until:
-                target = min(fast_until, now)  # the warm-up: as fast as the engine takes it
+                target = min(fast_until, now)  # the warm-up: at once
             elif options.mode == "backfill":
                 target = now
             else:

@@ -1,15 +1,34 @@
-"""`fleetcare demo`: broker, ingest worker and a simulated fleet in one process."""
+"""`fleetcare demo`: the whole engine on embedded defaults with a simulated fleet, in one
+process: a broker of its own, ingest, the rules, the models, the API and the ops console.
+
+What it shows, in order (at ×3600 a simulated day takes 24 s):
+1. a warm-up: the fleet's first days published at once, so every
+   device has a history (and the health model its normal) from the start;
+2. the first jobs the rules propose (filters near the end of their life), the first one
+   walked through the whole service loop;
+3. the models, trained once in a process of their own and kept for the next run;
+4. a fault no threshold on the readings catches, from half a simulated day after the
+   warm-up: the health model names it and the rules propose its job for review.
+
+Each run starts afresh: the previous demo's telemetry and jobs in the data directory are
+cleared (its trained models are kept). One Ctrl-C stops every part and the broker, and
+removes what the demo made outside the data directory.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import shutil
 import socket
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,12 +38,13 @@ import uvicorn
 from rich.console import Console
 
 from db.database import Database
-from db.tables import filter_predictions, model_scores
+from db.tables import filter_predictions, model_scores, work_order_evidence, work_orders
 from device_sim.fleet import Fleet, FleetSpec
 from device_sim.runner import RunOptions, RunStats
 from device_sim.runner import run as run_fleet
 from fleet.state import DeviceStateRepository
 from fleetcare.brokers import AmqttBroker, MosquittoProcess, mosquitto_available, start_mosquitto
+from fleetcare.demo_training import BackgroundTraining, missing
 from fleetcare.publisher import publish_bad
 from fleetcare.registry_gen import generate
 from fleetcare.settings import Settings
@@ -32,33 +52,105 @@ from fleetcare.walkthrough import Walked, walk_service_loop
 from fleetcare.wiring import build_ingest, make_decoder, model_registry, open_database
 from ingest.dead_letters import DeadLetterRepository
 from ingest.metrics import IngestMetrics
-from models.evaluation.training import (
-    FILTER_LIFE,
-    HEALTH,
-    save_filter_life,
-    save_health,
-    train_filter_life,
-    train_health,
-)
-from models.filter_life import FilterLife, schema
-from models.health import HealthModel
+from models.evaluation.training import FILTER_LIFE, HEALTH
+from models.filter_life import schema
 from models.health import full_schema as health_schema
 from models.registry import RegistryError
 from models.scoring import FilterLifeScoring
-from rules.catalog import load_catalog
+from rules.catalog import Catalog, load_catalog
 from rules.evaluator import Evaluator
 from rules.outputs import engine_outputs
 from service.lifecycle import State
 from service.orders import WorkOrders
 from service.registry import ServiceRegistry, parse_doc
-from telemetry.backends import create_store
+from telemetry.backends import StoreSettings, create_store
 from telemetry.connection import MqttSettings
 from telemetry.store import TelemetryStore
 
 log = logging.getLogger("fleetcare.demo")
 console = Console()
 
+DEMO_LOGIN = ("ops-demo", "fleetcare-demo")
+MARKER = "demo.json"  # a data directory with it is a demo's: the next demo may clear it
+WARM_DAYS = 8.0  # the health model judges a device after 7 days of its own baseline
+# a fault only the health model sees (no threshold on the readings does), half a
+# simulated day after the warm-up; the slower one gives the console a second diagnosis
+DEMO_FAULTS = (("water_purifier", "sensor_dropout", 0.5), ("purifier", "clogged_prefilter", 1.0))
+TRAINING_S = (60, 150)  # the models' first training on 2 cores, seconds (docs/getting-started.md)
 
+
+class DemoRefused(Exception):
+    """The demo will not start here; the message says what to do instead."""
+
+
+# -- the data directory ------------------------------------------------------------------
+def _demo_files(data_dir: Path) -> Iterator[Path]:
+    """What a run leaves in its data directory besides the models: the telemetry store,
+    the database (with their journals), completion photos and the broker's address."""
+    for p in data_dir.iterdir():
+        if p.name.startswith(("telemetry.sqlite3", "fleetcare.sqlite3")) or p.name in (
+            "photos",
+            "broker.url",
+        ):
+            yield p
+
+
+def prepare_data_dir(data_dir: Path) -> list[str]:
+    """Make `data_dir` this run's: clear a previous demo's telemetry and jobs (never
+    another deployment's data); returns the names of what was cleared."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    found = sorted(_demo_files(data_dir))
+    marker = data_dir / MARKER
+    if found and not marker.exists():
+        raise DemoRefused(
+            f"{data_dir} holds FleetCare data that is not a demo's "
+            f"({', '.join(p.name for p in found)}): give the demo a folder of its own, "
+            "e.g. `fleetcare --data-dir demo-data demo`"
+        )
+    for p in found:
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    marker.write_text(json.dumps({"started": datetime.now(UTC).isoformat()}) + "\n")
+    return [p.name for p in found]
+
+
+# -- the broker ----------------------------------------------------------------------------
+@dataclass
+class DemoBroker:
+    """The demo's broker: one given, Mosquitto on a free port, or in-process amqtt."""
+
+    mqtt: MqttSettings
+    description: str
+    mosquitto: MosquittoProcess | None = None
+    amqtt: AmqttBroker | None = None
+
+    @classmethod
+    async def start(cls, settings: Settings, broker_url: str | None) -> DemoBroker:
+        if broker_url and broker_url != "amqtt":
+            mqtt = settings.mqtt.model_copy(update={"url": broker_url})
+            return cls(mqtt, f"broker at {broker_url}")
+        if mosquitto_available() and broker_url != "amqtt":
+            tmp = Path(tempfile.mkdtemp(prefix="fleetcare-mosquitto-"))
+            try:
+                mosquitto = await asyncio.to_thread(start_mosquitto, tmp)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            mqtt = settings.mqtt.model_copy(update={"url": mosquitto.url})
+            return cls(mqtt, f"Mosquitto on {mosquitto.url}", mosquitto=mosquitto)
+        amqtt = AmqttBroker()
+        await amqtt.start()
+        mqtt = settings.mqtt.model_copy(update={"url": amqtt.url})
+        return cls(mqtt, f"in-process amqtt on {amqtt.url} (no mosquitto installed)", amqtt=amqtt)
+
+    async def stop(self) -> None:
+        if self.mosquitto is not None:
+            await asyncio.to_thread(self.mosquitto.stop)
+            await asyncio.to_thread(shutil.rmtree, self.mosquitto.data_dir, True)
+        if self.amqtt is not None:
+            await self.amqtt.stop()
+
+
+# -- what the demo prints ----------------------------------------------------------------
 def _value(metrics: IngestMetrics, counter: str) -> float:
     total = 0.0
     for family in metrics.registry.collect():
@@ -68,34 +160,38 @@ def _value(metrics: IngestMetrics, counter: str) -> float:
     return total
 
 
-async def _broker(
-    settings: Settings, broker_url: str | None
-) -> tuple[MqttSettings, str, MosquittoProcess | None, AmqttBroker | None]:
-    """The demo's broker: the one given, Mosquitto on a free port, or in-process amqtt."""
-    if broker_url and broker_url != "amqtt":
-        return (
-            settings.mqtt.model_copy(update={"url": broker_url}),
-            f"broker at {broker_url}",
-            None,
-            None,
+def _secs(s: float) -> str:
+    return f"{s:.0f} s" if s < 90 else f"{s / 60:.1f} min"
+
+
+def timeline(*, speed: float, faults: list[tuple[str, float]], training: bool) -> list[str]:
+    """What to expect and when, in wall time from the start, for the lines up front;
+    `faults`: what begins how many simulated days after the warm-up."""
+    day = 86400 / speed
+    first = min((days for _, days in faults), default=0.0) * day
+    found = (first + 1.0 * day, first + 2.5 * day)  # a simulated day or two later
+    if training:  # and never before the models are ready
+        found = (max(found[0], TRAINING_S[0]), max(found[1], TRAINING_S[1] + day))
+    lines = [
+        f"  what to expect (at ×{speed:g} a simulated day takes {_secs(day)}):",
+        f"    now        the fleet's first {WARM_DAYS:g} days, published at once (stored "
+        "within seconds)",
+        "    ~10 s      the first jobs the rules propose (filters near their end); the first "
+        "one is walked through the whole service loop",
+        "    ~1–2 min   the models, trained once in a process of their own (progress below; "
+        "kept for the next run)"
+        if training
+        else "    now        the models (trained by an earlier run)",
+    ]
+    for what, days in faults:
+        at = f"~{_secs(days * day)}"
+        lines.append(f"    {at:<10} {what} begins: no threshold on its readings catches it")
+    if faults:
+        lines.append(
+            f"    ~{_secs(found[0])}–{_secs(found[1])}  the health model names the first and "
+            "the rules propose its job for review in the console"
         )
-    if mosquitto_available() and broker_url != "amqtt":
-        tmp = Path(tempfile.mkdtemp(prefix="fleetcare-mosquitto-"))
-        mosquitto = start_mosquitto(tmp)
-        return (
-            settings.mqtt.model_copy(update={"url": mosquitto.url}),
-            f"Mosquitto on {mosquitto.url} (config {mosquitto.config_path})",
-            mosquitto,
-            None,
-        )
-    amqtt = AmqttBroker()
-    await amqtt.start()
-    return (
-        settings.mqtt.model_copy(update={"url": amqtt.url}),
-        f"in-process amqtt broker on {amqtt.url} (no mosquitto on the PATH)",
-        None,
-        amqtt,
-    )
+    return lines
 
 
 async def _evaluate(evaluator: Evaluator, sim_t: float, seen: int) -> int:
@@ -110,72 +206,37 @@ async def _evaluate(evaluator: Evaluator, sim_t: float, seen: int) -> int:
     for a in sorted(fresh, key=lambda a: a.id)[:6]:
         job = f" → job #{a.work_order_id}" if a.work_order_id else ""
         note = f" ({a.inhibited_by})" if a.inhibited_by else ""
+        value = f" (value {a.value:g})" if a.value is not None else ""
         console.print(
-            f"        alert #{a.id} {a.severity}: {a.title} on {a.device_id} "
-            f"(value {a.value:g}){job}{note}"
-            if a.value is not None
-            else f"        alert #{a.id} {a.severity}: {a.title} on {a.device_id}{job}{note}"
+            f"        alert #{a.id} {a.severity}: {a.title} on {a.device_id}{value}{job}{note}"
         )
     return max([seen, *(a.id for a in fresh)])
 
 
-def _filter_model(settings: Settings) -> tuple[FilterLife, str]:
-    """The active filter-life version, or a small one trained now on a simulated fleet
-    (about half a minute) and saved, so the demo shows predicted dates from the start."""
-    registry = model_registry(settings)
-    with contextlib.suppress(RegistryError):
-        model, meta = registry.load(FILTER_LIFE, features=schema())
-        return model, meta.version
-    console.print(
-        "[bold]models[/bold]: no filter-life model yet; training one on a simulated fleet "
-        "(300 devices × 90 days; `fleetcare train` makes a bigger one) while the fleet runs"
-    )
-    model, metrics, _ = train_filter_life(300, 90, seed=11)
-    meta = save_filter_life(registry, model, metrics, devices=300, days=90, seed=11)
-    return model, meta.version
+def anomaly_rules(catalog: Catalog) -> set[str]:
+    """The rules that read the health model's scores: their jobs are its diagnoses."""
+    return {
+        r.id
+        for r in catalog.enabled()
+        if r.when.prediction is not None and r.when.prediction.model == "anomaly"
+    }
 
 
-def _health_model(settings: Settings, start: datetime) -> tuple[HealthModel, str]:
-    """The active health version, or a small one trained now on a simulated fleet with
-    faults, in the demo fleet's season (about ten seconds), and saved."""
-    registry = model_registry(settings)
-    with contextlib.suppress(RegistryError):
-        model, meta = registry.load(HEALTH, features=health_schema())
-        return model, meta.version
-    console.print(
-        "[bold]models[/bold]: no health model yet; training one on a simulated fleet with "
-        "faults (400 devices × 90 days; `fleetcare train` makes a bigger one)"
-    )
-    model, metrics, run = train_health(400, 90, seed=12, start=start)
-    meta = save_health(registry, model, metrics, run, seed=12)
-    return model, meta.version
-
-
-# faults the demo fleet develops a week in, once the health model knows each device's
-# normal: only the model catches these (no threshold on the readings does)
-DEMO_FAULTS = (("purifier", "clogged_prefilter", 7.0), ("water_purifier", "sensor_dropout", 8.0))
-
-
-def _inject_demo_faults(fleet: Fleet) -> list[str]:
-    lines = []
-    for device_type, fault, after_days in DEMO_FAULTS:
-        group = fleet.groups.get(device_type)
-        if group is None or len(group.ids) < 2:
-            continue
-        device = group.ids[1]
-        fleet.inject(device, fault, fleet.t + after_days * 86400)
-        lines.append(f"{fault} on {device} from day {after_days:g}")
-    return lines
-
-
-def _models(
-    settings: Settings, db: Database, store: TelemetryStore, season: datetime
-) -> FilterLifeScoring:
-    model, version = _filter_model(settings)
-    health, health_version = _health_model(settings, season)
-    return FilterLifeScoring(
-        db, store, model, version, health=health, health_version=health_version
-    )
+def _anomaly_jobs(db: Database, rules: set[str]) -> list[Any]:
+    """Jobs a health-model rule opened or joined, oldest first."""
+    wo, ev = work_orders.c, work_order_evidence.c
+    with db.engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(wo.id, wo.device_id, wo.title, wo.state, wo.due_at)
+                .where(
+                    sa.exists().where(
+                        ev.order_id == wo.id, ev.source.in_([f"rule:{r}" for r in rules])
+                    )
+                )
+                .order_by(wo.id)
+            )
+        )
 
 
 async def _score(scoring: FilterLifeScoring, db: Database, sim_t: float) -> None:
@@ -230,6 +291,20 @@ def _show_anomalies(db: Database, judged: int) -> None:
     )
 
 
+# -- the parts -----------------------------------------------------------------------------
+def _scoring(settings: Settings, db: Database, store: TelemetryStore) -> FilterLifeScoring | None:
+    """The daily scoring pass with the active models, or None while one is missing."""
+    registry = model_registry(settings)
+    try:
+        model, meta = registry.load(FILTER_LIFE, features=schema())
+        health, health_meta = registry.load(HEALTH, features=health_schema())
+    except RegistryError:
+        return None
+    return FilterLifeScoring(
+        db, store, model, meta.version, health=health, health_version=health_meta.version
+    )
+
+
 async def _walk(
     settings: Settings,
     db: Database,
@@ -272,13 +347,20 @@ def _heard(fleet: Fleet, walked: Walked) -> bool:
     return any(r.stage == walked.fault for r in truth.repairs)
 
 
-DEMO_LOGIN = ("ops-demo", "fleetcare-demo")
+class _Server(uvicorn.Server):
+    """uvicorn inside the demo: the demo handles the signals. uvicorn's own capture would
+    take a Ctrl-C for itself and raise it again once the API stopped: a second signal."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
 
 
 async def _serve_api(
     settings: Settings, db: Database, store: TelemetryStore, port: int | None
-) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    """The API and ops console on the demo's database and store, with a demo ops login."""
+) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    """The API and ops console on the demo's database and store, with a demo ops login
+    that the sign-in page shows."""
     from api import ApiContext, create_app
     from api.accounts import Accounts, Role
 
@@ -295,12 +377,13 @@ async def _serve_api(
         models=model_registry(settings),
         auth_cache_s=settings.api.auth_cache_s,
         owns_store=False,
+        sign_in_hint=DEMO_LOGIN,
     )
     host = settings.api.host
     port = settings.api.port if port is None else port
     if port and not await asyncio.to_thread(_port_free, host, port):
         port = 0
-    server = uvicorn.Server(
+    server = _Server(
         uvicorn.Config(
             create_app(ctx),
             host=host,
@@ -315,12 +398,7 @@ async def _serve_api(
     if task.done():
         await task  # raises why it could not start
     bound = server.servers[0].sockets[0].getsockname()[1]
-    console.print(
-        f"  ops console: http://{host}:{bound}/console\n"
-        f"  demo login: {user} / {password}\n"
-        f"  API: http://{host}:{bound}/docs"
-    )
-    return server, task
+    return server, task, f"http://{host}:{bound}"
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -332,6 +410,34 @@ def _port_free(host: str, port: int) -> bool:
         return True
 
 
+def _inject_faults(fleet: Fleet, after: float) -> list[tuple[str, float]]:
+    """The demo's faults, from `after` (epoch s) on; one line each for the timeline."""
+    lines = []
+    for device_type, fault, days in DEMO_FAULTS:
+        group = fleet.groups.get(device_type)
+        if group is None or len(group.ids) < 2:
+            continue
+        device = group.ids[1]
+        fleet.inject(device, fault, after + days * 86400)
+        lines.append((f"{fault.replace('_', ' ')} on {device}", days))
+    return lines
+
+
+def _embedded(settings: Settings) -> tuple[Settings, list[str]]:
+    """The demo keeps everything in its data directory, whatever the settings name for
+    `serve` and `ingest`; says what it leaves aside."""
+    aside = []
+    if settings.db.url:
+        aside.append("db.url")
+    if settings.store.backend != "embedded" or settings.store.path:
+        aside.append("store")
+    embedded = settings.model_copy(
+        update={"db": settings.db.model_copy(update={"url": None}), "store": StoreSettings()}
+    )
+    return embedded, aside
+
+
+# -- the demo ------------------------------------------------------------------------------
 async def run_demo(
     settings: Settings,
     stop: asyncio.Event,
@@ -344,130 +450,175 @@ async def run_demo(
     api_port: int | None = None,
     approve_in_console: bool = False,
 ) -> None:
-    await asyncio.to_thread(Path(settings.data_dir).mkdir, parents=True, exist_ok=True)
-    mqtt, kind, mosquitto, amqtt = await _broker(settings, broker_url)
+    started = time.monotonic()
+    data_dir = Path(await asyncio.to_thread(os.path.abspath, settings.data_dir))
+    cleared = await asyncio.to_thread(prepare_data_dir, data_dir)
+    settings, aside = _embedded(settings.model_copy(update={"data_dir": str(data_dir)}))
+    broker = await DemoBroker.start(settings, broker_url)
+    parts = _Parts(broker=broker)
+    try:
+        await _run(
+            settings,
+            stop,
+            parts,
+            devices=devices,
+            speed=speed,
+            duration=duration,
+            days=days,
+            api_port=api_port,
+            approve_in_console=approve_in_console,
+            notes=_notes(cleared, aside),
+            started=started,
+        )
+    finally:
+        await parts.close()
+    console.print(f"stopped after {_secs(time.monotonic() - started)}; nothing left running")
+
+
+def _notes(cleared: list[str], aside: list[str]) -> list[str]:
+    out = []
+    if cleared:
+        out.append(f"a fresh run: the previous demo's {', '.join(cleared)} cleared (models kept)")
+    if aside:
+        out.append(
+            f"the demo keeps its data here; the {' and '.join(aside)} settings are for serve"
+        )
+    return out
+
+
+@dataclass
+class _Parts:
+    """What the demo started, stopped in reverse by `close`, whatever happened."""
+
+    broker: DemoBroker
+    db: Database | None = None
+    store: TelemetryStore | None = None
+    training: BackgroundTraining | None = None
+    api: tuple[uvicorn.Server, asyncio.Task[None]] | None = None
+    broker_file: Path | None = None
+
+    async def close(self) -> None:
+        if self.training is not None:
+            await asyncio.to_thread(self.training.stop)
+        if self.api is not None:
+            server, task = self.api
+            server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, 10)
+        if self.store is not None:
+            await self.store.close()
+        if self.db is not None:
+            self.db.dispose()
+        if self.broker_file is not None:
+            self.broker_file.unlink(missing_ok=True)
+        await self.broker.stop()
+
+
+async def _run(
+    settings: Settings,
+    stop: asyncio.Event,
+    parts: _Parts,
+    *,
+    devices: int,
+    speed: float,
+    duration: float | None,
+    days: float,
+    api_port: int | None,
+    approve_in_console: bool,
+    notes: list[str],
+    started: float,
+) -> None:
+    mqtt = parts.broker.mqtt
     ingest_opts = settings.ingest.model_copy(
         update={"client_id": "fleetcare-demo-ingest", "metrics_port": 0, "state_flush_s": 1.0}
     )
-    if amqtt is not None:  # amqtt speaks 3.1.1 only and has no shared subscriptions
+    if parts.broker.amqtt is not None:  # amqtt speaks 3.1.1 only and has no shared subscriptions
         ingest_opts = ingest_opts.model_copy(update={"shared_group": None})
     settings = settings.model_copy(update={"mqtt": mqtt, "ingest": ingest_opts})
+    data_dir = Path(settings.data_dir)
     # `fleetcare sim` started with the same data dir finds the demo's broker here
-    broker_file = Path(settings.data_dir) / "broker.url"
-    await asyncio.to_thread(broker_file.write_text, mqtt.url + "\n")
-    db = await asyncio.to_thread(open_database, settings)
-    store = create_store(settings.store, settings.data_dir)
+    parts.broker_file = data_dir / "broker.url"
+    await asyncio.to_thread(parts.broker_file.write_text, mqtt.url + "\n")
+    db = parts.db = await asyncio.to_thread(open_database, settings)
+    store = parts.store = create_store(settings.store, settings.data_dir)
     await store.open()
-    metrics = IngestMetrics()
-    worker = build_ingest(settings, store, db, metrics)
+
     # units installed at different times: some filters run out within minutes of the demo
-    fleet = Fleet.create(
-        FleetSpec(devices=devices, seed=1, start=time.time() - days * 86400, initial_wear=0.95)
-    )
-    injected = _inject_demo_faults(fleet)
-    logging.getLogger("device_sim").setLevel(logging.WARNING)  # the demo prints its own lines
+    begin = time.time() - days * 86400
+    fleet = Fleet.create(FleetSpec(devices=devices, seed=1, start=begin, initial_wear=0.95))
+    warm_until = begin + WARM_DAYS * 86400
+    faults = _inject_faults(fleet, warm_until)
     # who owns each simulated device, where, and who serves it: before the first message,
     # so the first alerts can open jobs
     await asyncio.to_thread(ServiceRegistry(db).load, parse_doc(generate(fleet)))
-    data_dir = await asyncio.to_thread(os.path.abspath, settings.data_dir)
+
+    registry = model_registry(settings)
+    lacking = await asyncio.to_thread(missing, registry)
+    if lacking:  # in the fleet's season, a month before it starts
+        season = datetime.fromtimestamp(begin, UTC) - timedelta(days=30)
+        parts.training = BackgroundTraining(registry, lacking, season)
+    server, task, url = await _serve_api(settings, db, store, api_port)
+    parts.api = (server, task)
+    user, password = DEMO_LOGIN
     console.print(
-        f"[bold]FleetCare demo[/bold]\n  broker: {kind}\n"
-        f"  telemetry store: {store.name} in {data_dir}\n  database: {db.safe_url}\n"
-        f"  fleet: {devices} simulated purifiers, water purifiers and air conditioners, "
-        f"aging from {days:g} days ago at ×{speed:g} (an hour a second at 3600)\n"
-        f"  faults to catch: {'; '.join(injected) or 'none'}\n"
-        "  Ctrl-C to stop. Another fleet can join from a second terminal (same directory):\n"
+        f"[bold]FleetCare demo[/bold]\n"
+        f"  ops console: {url}/console\n"
+        f"  demo login: {user} / {password}\n"
+        f"  API: {url}/docs\n"
+        f"  broker: {parts.broker.description}\n"
+        f"  data: {data_dir} (telemetry store, database, models)"
+        + "".join(f"\n  note: {n}" for n in notes)
+        + f"\n  fleet: {devices} simulated purifiers, water purifiers and air conditioners, "
+        f"from {days:g} days ago at ×{speed:g}\n"
+        + "\n".join(
+            timeline(
+                speed=speed,
+                faults=faults,
+                training=parts.training is not None,
+            )
+        )
+        + "\n  Ctrl-C stops everything"
+        + (f"; it ends by itself after {duration:g} s" if duration else "")
+        + ". Another fleet can join from a second terminal (same directory):\n"
         "    fleetcare sim --devices 1000 --speed 3600\n"
     )
-    api_server, api_task = await _serve_api(settings, db, store, api_port)
+
+    metrics = IngestMetrics()
+    worker = build_ingest(settings, store, db, metrics)
     worker_stop, fleet_stop = asyncio.Event(), threading.Event()
     worker_task = asyncio.create_task(worker.run(worker_stop))
+    logging.getLogger("device_sim").setLevel(logging.WARNING)  # the demo prints its own lines
     sim_stats = RunStats()
     fleet_task = asyncio.create_task(
         asyncio.to_thread(
             run_fleet,
             fleet,
             mqtt,
-            RunOptions(speed=speed, report_interval_s=900, client_id="fleetcare-demo-fleet"),
+            RunOptions(
+                speed=speed,
+                report_interval_s=900,
+                client_id="fleetcare-demo-fleet",
+                fast_until=warm_until,
+            ),
             fleet_stop,
             sim_stats,
         )
     )
-    started = time.monotonic()
-    bad_sent = False
-    walk: asyncio.Task[Walked | None] | None = None
-    walked, watched = False, None
-    state, dead = DeviceStateRepository(db), DeadLetterRepository(db)
-    sample = fleet.ids[0]
-    # rules on the simulated clock: the fleet ages an hour a second
+    catalog = load_catalog()
     evaluator = Evaluator(
-        db=db, store=store, catalog=load_catalog(), outputs=engine_outputs(db), device_time=True
+        db=db, store=store, catalog=catalog, outputs=engine_outputs(db), device_time=True
     )
-    seen_alert = 0
-    # the models load (or train, the first time) in the background while the fleet runs;
-    # their first pass then catches up on the days already stored
-    season = datetime.fromtimestamp(fleet.t, UTC) - timedelta(days=30)
-    models = asyncio.create_task(asyncio.to_thread(_models, settings, db, store, season))
-    scoring: FilterLifeScoring | None = None
-    models_failed = False
-    scored_day = int(fleet.t // 86400)
+    watch = _Watch(anomaly_rules(catalog))
     try:
-        while not stop.is_set() and not fleet_task.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=min(5.0, duration or 5.0))
-            elapsed = time.monotonic() - started
-            if not bad_sent and elapsed > 1:
-                await publish_bad(mqtt)  # three broken messages: see them as dead letters
-                bad_sent = True
-            if walk is None and elapsed > 3:
-                # in the background: it may wait for a person in the console
-                walk = asyncio.create_task(
-                    _walk(settings, db, fleet, store, mqtt, approve_in_console)
-                )
-            if walk is not None and not walked and walk.done():
-                walked, watched = True, walk.result()
-            if scoring is None and models.done() and not models_failed:
-                if (exc := models.exception()) is not None:  # the demo goes on without them
-                    console.print(f"[red]models: training failed: {exc}[/red]")
-                    models_failed = True
-                else:
-                    scoring = models.result()
-                    console.print("[bold]models[/bold]: ready; scoring every simulated day")
-                    scored_day = -1
-            if scoring is not None and int(fleet.t // 86400) > scored_day:  # a day is complete
-                scored_day = int(fleet.t // 86400)
-                await _score(scoring, db, fleet.t)
-            if walk is not None:
-                seen_alert = await _evaluate(evaluator, fleet.t, seen_alert)
-            if watched and _heard(fleet, watched):
-                did = f"repaired its {watched.fault}" if watched.fault else "fitted its new filter"
-                console.print(f"        {watched.device_id} {did}: the loop is closed")
-                watched = None
-            letters = await asyncio.to_thread(dead.counts)
-            online = await asyncio.to_thread(state.counts)
-            exhausted = sum(len(d.exhaustions) for d in fleet.truth.devices.values())
-            sim_date = time.strftime("%Y-%m-%d %H:%M", time.gmtime(fleet.t))
-            console.print(
-                f"[{elapsed:5.0f}s] simulated {sim_date}"
-                f"  sent {sim_stats.sent}  stored {_value(metrics, 'fleetcare_ingest_stored'):.0f}"
-                f"  dead letters {sum(letters.values())} {dict(letters) or ''}"
-                f"  online {online['online']}/{online['online'] + online['offline']}"
-                f"  filter stages spent {exhausted}"
-            )
-            latest = (await store.latest([sample])).get(sample)
-            if latest:
-                m = latest.metrics
-                console.print(
-                    f"        {sample}: pm25 {m.get('pm25')} µg/m³, filter life "
-                    f"{m.get('filter_life_pct')} % (the device's own estimate), "
-                    f"motor {m.get('motor_current_ma')} mA"
-                )
-            if duration is not None and elapsed >= duration:
-                break
+        await _loop(
+            settings, stop, parts, fleet, store, db, metrics, sim_stats, evaluator, watch,
+            fleet_task, duration=duration, approve_in_console=approve_in_console,
+            warm_until=warm_until, started=started,
+        )  # fmt: skip
     finally:
         fleet_stop.set()
-        if walk is not None and not walk.done():
-            walk.cancel()
+        if watch.walk is not None and not watch.walk.done():
+            watch.walk.cancel()
         await fleet_task
         # the broker has acknowledged everything the fleet sent: let the worker drain it
         # before it stops (the demo's broker, and its queues, go away with the demo)
@@ -479,23 +630,139 @@ async def run_demo(
             await asyncio.sleep(0.1)
         worker_stop.set()
         await worker_task
-        api_server.should_exit = True
-        with contextlib.suppress(Exception):
-            await api_task
-        if not models.done():  # a thread cannot be interrupted: let it finish and save
-            console.print("finishing the models' training (saved for the next start)")
-        with contextlib.suppress(Exception):  # a failure is shown in the loop
-            await models
         count = await store.count()
-        await store.close()
-        db.dispose()
-        broker_file.unlink(missing_ok=True)
-        if mosquitto:
-            mosquitto.stop()
-        if amqtt:
-            await amqtt.stop()
         console.print(
-            f"\nstopped. {count} readings in the store; see them with "
-            f"`fleetcare --data-dir {settings.data_dir} devices list` and "
-            f"`fleetcare --data-dir {settings.data_dir} deadletters list`."
+            f"\n{count} readings in the store. Look around: "
+            f"`fleetcare --data-dir {data_dir} devices list`, "
+            f"`fleetcare --data-dir {data_dir} orders list`, "
+            f"`fleetcare --data-dir {data_dir} deadletters list`."
         )
+
+
+@dataclass
+class _Watch:
+    """What the demo loop has shown so far."""
+
+    anomaly_rules: set[str]
+    walk: asyncio.Task[Walked | None] | None = None
+    walked: bool = False
+    watched: Walked | None = None
+    seen_alert: int = 0
+    anomaly_jobs: int = 0
+    scoring: FilterLifeScoring | None = None
+    scored_day: int = -1
+    models_said: str = ""
+
+
+async def _loop(
+    settings: Settings,
+    stop: asyncio.Event,
+    parts: _Parts,
+    fleet: Fleet,
+    store: TelemetryStore,
+    db: Database,
+    metrics: IngestMetrics,
+    sim_stats: RunStats,
+    evaluator: Evaluator,
+    watch: _Watch,
+    fleet_task: asyncio.Task[RunStats],
+    *,
+    duration: float | None,
+    approve_in_console: bool,
+    warm_until: float,
+    started: float,
+) -> None:
+    mqtt = parts.broker.mqtt
+    state, dead = DeviceStateRepository(db), DeadLetterRepository(db)
+    bad_sent = False
+    sample = fleet.ids[0]
+    while not stop.is_set() and not fleet_task.done():
+        elapsed = time.monotonic() - started
+        wait = 5.0 if duration is None else max(0.1, min(5.0, duration - elapsed))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=wait)
+        if stop.is_set():
+            break
+        elapsed = time.monotonic() - started
+        warm = fleet.t >= warm_until
+        if not bad_sent:
+            await publish_bad(mqtt)  # three broken messages: see them as dead letters
+            bad_sent = True
+        if watch.walk is None and warm:
+            # in the background: it may wait for a person in the console
+            watch.walk = asyncio.create_task(
+                _walk(settings, db, fleet, store, mqtt, approve_in_console)
+            )
+        if watch.walk is not None and not watch.walked and watch.walk.done():
+            watch.walked, watch.watched = True, watch.walk.result()
+        await _models(settings, db, store, parts, watch, fleet)
+        if watch.walk is not None:
+            watch.seen_alert = await _evaluate(evaluator, fleet.t, watch.seen_alert)
+            await _announce_anomaly_jobs(db, watch, elapsed)
+        if watch.watched and _heard(fleet, watch.watched):
+            w = watch.watched
+            did = f"repaired its {w.fault}" if w.fault else "fitted its new filter"
+            console.print(f"        {w.device_id} {did}: the loop is closed")
+            watch.watched = None
+        letters = await asyncio.to_thread(dead.counts)
+        online = await asyncio.to_thread(state.counts)
+        sim_date = time.strftime("%Y-%m-%d %H:%M", time.gmtime(fleet.t))
+        phase = "" if warm else " (warm-up)"
+        console.print(
+            f"[{elapsed:5.0f}s] simulated {sim_date}{phase}"
+            f"  sent {sim_stats.sent}  stored {_value(metrics, 'fleetcare_ingest_stored'):.0f}"
+            f"  dead letters {sum(letters.values())} {dict(letters) or ''}"
+            f"  online {online['online']}/{online['online'] + online['offline']}"
+        )
+        latest = (await store.latest([sample])).get(sample)
+        if latest:
+            m = latest.metrics
+            console.print(
+                f"        {sample}: pm25 {m.get('pm25')} µg/m³, filter life "
+                f"{m.get('filter_life_pct')} % (the device's own estimate), "
+                f"motor {m.get('motor_current_ma')} mA"
+            )
+        if duration is not None and elapsed >= duration:
+            break
+
+
+async def _models(
+    settings: Settings,
+    db: Database,
+    store: TelemetryStore,
+    parts: _Parts,
+    watch: _Watch,
+    fleet: Fleet,
+) -> None:
+    """Report the training, pick the models up once trained, score each finished day."""
+    if watch.scoring is None:
+        training = parts.training
+        if training is not None:
+            progress = await asyncio.to_thread(training.poll)
+            said = progress.line()
+            if said != watch.models_said:
+                colour = "red" if progress.error else "bold"
+                console.print(f"[{colour}]models[/{colour}]: {said}")
+                watch.models_said = said
+            if not progress.finished:
+                return
+            parts.training = None
+        watch.scoring = await asyncio.to_thread(_scoring, settings, db, store)
+        if watch.scoring is None:
+            return
+        console.print("[bold]models[/bold]: ready; scoring every simulated day")
+    day = int(fleet.t // 86400)
+    if day > watch.scored_day:  # a day is complete
+        watch.scored_day = day
+        await _score(watch.scoring, db, fleet.t)
+
+
+async def _announce_anomaly_jobs(db: Database, watch: _Watch, elapsed: float) -> None:
+    jobs = await asyncio.to_thread(_anomaly_jobs, db, watch.anomaly_rules)
+    for job in jobs[watch.anomaly_jobs :]:
+        due = f"; SLA due {job.due_at:%Y-%m-%d %H:%M} UTC" if job.due_at else ""
+        console.print(
+            f"        [bold]anomaly job[/bold] #{job.id} ({job.state}): {job.title} on "
+            f"{job.device_id}, the health model's diagnosis, {elapsed:.0f} s in{due}"
+        )
+    watch.anomaly_jobs = len(jobs)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from fleetcare.cli.common import run_until_signal, settings
+from fleetcare.cli.common import err, run_until_signal, settings
 
 app = typer.Typer()
 
@@ -17,7 +17,9 @@ def demo(
     speed: Annotated[
         float, typer.Option(min=1, help="Simulated seconds per wall second.")
     ] = 3600.0,
-    duration: Annotated[float | None, typer.Option(help="Stop after N seconds.")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="End by itself after N seconds (default: at Ctrl-C).")
+    ] = None,
     broker: Annotated[
         str | None,
         typer.Option(
@@ -37,27 +39,37 @@ def demo(
         ),
     ] = False,
 ) -> None:
-    """Run the engine on embedded defaults with a simulated fleet.
+    """Run the whole engine on embedded defaults with a simulated fleet: no servers needed.
 
     Starts a broker of its own (Mosquitto on a free port if installed, else the
-    in-process amqtt), the ingest worker and a simulated fleet of purifiers, water
-    purifiers and air conditioners aging an hour a second; plus three malformed messages,
-    to show dead letters. Serves the ops console and the API (it prints the URL and a
-    demo login): review the jobs the rules and models raise, approve them into dispatch.
-    Prints what flows; Ctrl-C stops cleanly.
+    in-process amqtt), ingest, the rules, the models and the API with the ops console
+    (it prints the URL and a demo login, which the sign-in page shows too). A fleet of
+    purifiers, water purifiers and air conditioners publishes its first days at once,
+    then ages an hour a second. The demo says up front what comes when: the first jobs
+    the rules propose (one walked through the whole service loop), the models (trained
+    once in the background, then kept), and a fault only the health model catches, whose
+    job waits for review in the console. Three malformed messages show dead letters.
+
+    Each run starts afresh in its data directory (the previous demo's telemetry and jobs
+    are cleared; trained models are kept). Ctrl-C stops everything within seconds;
+    `--duration 300` ends it by itself. Example: `fleetcare --data-dir demo-data demo`.
     """
-    from fleetcare.demo import run_demo
+    from fleetcare.demo import DemoRefused, run_demo
 
     s = settings()
-    run_until_signal(
-        lambda stop: run_demo(
-            s,
-            stop,
-            devices=devices,
-            speed=speed,
-            duration=duration,
-            broker_url=broker,
-            api_port=api_port,
-            approve_in_console=approve_in_console,
+    try:
+        run_until_signal(
+            lambda stop: run_demo(
+                s,
+                stop,
+                devices=devices,
+                speed=speed,
+                duration=duration,
+                broker_url=broker,
+                api_port=api_port,
+                approve_in_console=approve_in_console,
+            )
         )
-    )
+    except DemoRefused as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None

@@ -51,7 +51,7 @@ async def test_an_accelerated_fleet_lands_in_the_store_exactly_as_published(
 async def test_a_warm_up_publishes_its_history_at_once_then_the_clock_runs_at_speed(
     tmp_path: Path, mosquitto: MosquittoProcess
 ) -> None:
-    """`fast_until`: three simulated days as fast as the engine takes them, then ×3600
+    """`fast_until`: three simulated days published at once, then ×3600
     (an hour a second) from there, never racing on to the present."""
     s = settings_for(tmp_path, mosquitto.port)
     start = time.time() - 30 * 86400
