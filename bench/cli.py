@@ -29,7 +29,7 @@ def bench_ingest(
     protocol: Annotated[str, typer.Option(help="3.1.1 or 5")] = "3.1.1",
     output: Annotated[Path | None, typer.Option(help="Append a markdown report here.")] = None,
 ) -> None:
-    """Measure ingest throughput against a bare paho subscriber (ARCHITECTURE targets)."""
+    """Measure ingest throughput against a bare paho subscriber (targets: docs/benchmarks.md)."""
     from bench.ingest import run_bench
 
     settings()

@@ -186,3 +186,10 @@ def test_no_module_imports_itself_back_through_others() -> None:
     # than one process, and that publisher runs the runner's shards
     tolerated = [["device_sim.parallel", "device_sim.runner"]]
     assert [c for c in cycles(module_graph(OURS)) if c not in tolerated] == []
+
+
+def test_the_architecture_page_maps_the_rooms_the_tree_has() -> None:
+    page = (ROOT / "docs" / "architecture.md").read_text()
+    table = page.split("## Rooms", 1)[1].split("\n\n", 2)[1]
+    mapped = {row.split("`")[1].rstrip("/") for row in table.splitlines() if row.startswith("| `")}
+    assert mapped == OURS

@@ -43,7 +43,15 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
-# in the order `fleetcare --help` lists them: try it, run it, then each part of the engine
+# `fleetcare --help` lists the commands in these panels, in this order
+PANELS = {
+    "Try it": ("demo", "sim", "sim-credentials"),
+    "Run the engine": ("serve", "ingest", "evaluate-rules", "api", "send-commands", "db"),
+    "Rules and models": ("rules", "alerts", "train", "evaluate", "models"),
+    "Service": ("orders", "notify", "registry", "users"),
+    "Devices and telemetry": ("devices", "deadletters", "telemetry", "schema"),
+}
+PANEL_OF = {name: panel for panel, names in PANELS.items() for name in names}
 GROUPS = (
     demo,
     sim,
@@ -61,6 +69,11 @@ GROUPS = (
     db,
 )
 for group in GROUPS:
+    for command in group.app.registered_commands:
+        name = command.name or getattr(command.callback, "__name__", "").replace("_", "-")
+        command.rich_help_panel = PANEL_OF.get(name, "More")
+    for sub in group.app.registered_groups:
+        sub.rich_help_panel = PANEL_OF.get(sub.name or "", "More")
     app.add_typer(group.app)
 
 
@@ -68,7 +81,7 @@ def _plugins() -> None:
     """Command groups other packages add (`[project.entry-points."fleetcare.commands"]`)."""
     for entry in entry_points(group="fleetcare.commands"):
         try:
-            app.add_typer(entry.load(), name=entry.name)
+            app.add_typer(entry.load(), name=entry.name, rich_help_panel="More")
         except Exception as exc:  # a broken plugin must not take the whole command down
             err.print(f"[yellow]`fleetcare {entry.name}` is unavailable: {exc}[/yellow]")
 

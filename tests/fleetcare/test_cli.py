@@ -174,3 +174,18 @@ def test_users_create_prints_a_key_once_that_the_api_accepts(tmp_path: Path) -> 
         assert r.status_code == 200 and r.json() == []
     revoked = runner.invoke(app, [*data, "users", "revoke", key[:9]])
     assert revoked.exit_code == 0 and "revoked 1" in revoked.output
+
+
+def test_the_help_lists_every_command_in_a_panel_of_its_subject() -> None:
+    from fleetcare.cli import GROUPS, PANEL_OF
+
+    names = {
+        c.name or c.callback.__name__.replace("_", "-")  # type: ignore[union-attr]
+        for g in GROUPS
+        for c in g.app.registered_commands
+    } | {sub.name for g in GROUPS for sub in g.app.registered_groups}
+    assert names == set(PANEL_OF)
+    shown = runner.invoke(app, ["--help"]).stdout
+    assert "More" in shown and "bench" in shown  # the benchmarks, mounted by entry point
+    try_it = shown.split("Try it", 1)[1].split("Run the engine", 1)[0]
+    assert "│ demo " in try_it and "│ sim " in try_it and "│ serve " not in try_it
