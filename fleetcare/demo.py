@@ -76,7 +76,7 @@ WARM_DAYS = 8.0  # the health model judges a device after 7 days of its own base
 # a fault only the health model sees (no threshold on the readings does), half a
 # simulated day after the warm-up; the slower one gives the console a second diagnosis
 DEMO_FAULTS = (("water_purifier", "sensor_dropout", 0.5), ("purifier", "clogged_prefilter", 1.0))
-TRAINING_S = (60, 150)  # the models' first training on 2 cores, seconds (docs/getting-started.md)
+TRAINING_S = (30, 120)  # the models' first training beside the demo on 2 cores, seconds
 
 
 class DemoRefused(Exception):
@@ -172,25 +172,24 @@ def timeline(*, speed: float, faults: list[tuple[str, float]], training: bool) -
     found = (first + 1.0 * day, first + 2.5 * day)  # a simulated day or two later
     if training:  # and never before the models are ready
         found = (max(found[0], TRAINING_S[0]), max(found[1], TRAINING_S[1] + day))
-    lines = [
-        f"  what to expect (at ×{speed:g} a simulated day takes {_secs(day)}):",
-        f"    now        the fleet's first {WARM_DAYS:g} days, published at once (stored "
-        "within seconds)",
-        "    ~10 s      the first jobs the rules propose (filters near their end); the first "
-        "one is walked through the whole service loop",
-        "    ~1–2 min   the models, trained once in a process of their own (progress below; "
-        "kept for the next run)"
+    steps: list[tuple[float, str, str]] = [
+        (0, "now", f"the fleet's first {WARM_DAYS:g} days, published at once (stored within "
+         "seconds)"),
+        (10, "~10 s", "the first jobs the rules propose (filters near their end); the first "
+         "one is walked through the whole service loop"),
+        (TRAINING_S[0], f"~{_secs(TRAINING_S[0])}–{_secs(TRAINING_S[1])}", "the models, "
+         "trained once in a process of their own (progress below; kept for the next run)")
         if training
-        else "    now        the models (trained by an earlier run)",
-    ]
-    for what, days in faults:
-        at = f"~{_secs(days * day)}"
-        lines.append(f"    {at:<10} {what} begins: no threshold on its readings catches it")
+        else (0, "now", "the models (trained by an earlier run)"),
+        *((days * day, f"~{_secs(days * day)}", f"{what} begins: no threshold on its "
+           "readings catches it") for what, days in faults),
+    ]  # fmt: skip
     if faults:
-        lines.append(
-            f"    ~{_secs(found[0])}–{_secs(found[1])}  the health model names the first and "
-            "the rules propose its job for review in the console"
-        )
+        when = f"~{_secs(found[0])}–{_secs(found[1])}"
+        what = "the health model names the first fault and the rules propose its job for review"
+        steps.append((found[0], when, what))
+    lines = [f"  what to expect (at ×{speed:g} a simulated day takes {_secs(day)}):"]
+    lines += [f"    {when:<14} {what}" for _, when, what in sorted(steps, key=lambda s: s[0])]
     return lines
 
 

@@ -9,13 +9,13 @@ import typer
 from fleetcare.cli.common import console, settings
 
 app = typer.Typer()
-db = typer.Typer(
+database = typer.Typer(
     help="The relational database (SQLite by default, PostgreSQL by URL).", no_args_is_help=True
 )
-app.add_typer(db, name="db")
+app.add_typer(database, name="db")
 
 
-@db.command("upgrade")
+@database.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Create or upgrade the schema (Alembic migrations)."""
     from db.database import Database
@@ -27,7 +27,7 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     console.print(f"database {db.safe_url}: {before or 'empty'} -> {db.current()}")
 
 
-@db.command("current")
+@database.command("current")
 def db_current() -> None:
     """Show the schema revision and whether it is up to date."""
     from db.database import Database
