@@ -20,6 +20,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
+_BELOW_API = {"telemetry", "db", "fleet", "service", "ingest", "models", "rules"}
 ALLOWED: dict[str, set[str]] = {
     "telemetry": set(),
     "device_sim": {"telemetry"},
@@ -29,30 +30,9 @@ ALLOWED: dict[str, set[str]] = {
     "ingest": {"telemetry", "db", "fleet"},
     "models": {"telemetry", "db", "fleet"},
     "rules": {"telemetry", "db", "fleet", "service", "models"},
-    "api": {"telemetry", "db", "fleet", "service", "ingest", "models", "rules"},
-    "fleetcare": {
-        "telemetry",
-        "device_sim",
-        "db",
-        "fleet",
-        "service",
-        "ingest",
-        "models",
-        "rules",
-        "api",
-    },
-    "bench": {
-        "telemetry",
-        "device_sim",
-        "db",
-        "fleet",
-        "service",
-        "ingest",
-        "models",
-        "rules",
-        "api",
-        "fleetcare",
-    },
+    "api": set(_BELOW_API),
+    "fleetcare": _BELOW_API | {"device_sim", "api"},  # the composition root
+    "bench": _BELOW_API | {"device_sim", "api", "fleetcare"},
 }
 OURS = set(ALLOWED)
 # The one sub-room with a rule of its own: measuring the models against a simulated
