@@ -89,6 +89,14 @@ def test_every_room_is_a_package_the_project_installs_and_checks() -> None:
     assert set(project["tool"]["mypy"]["packages"]) == OURS
     include = project["tool"]["setuptools"]["packages"]["find"]["include"]
     assert {pattern.rstrip("*") for pattern in include} == OURS
+    # the image builds from the rooms it copies (no Docker engine here to build it)
+    copied = {
+        line.split()[1]
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ")
+    }
+    assert copied >= OURS | {"pyproject.toml"}
+    assert "LICENSE" in (ROOT / "Dockerfile").read_text()  # the project's license-files
 
 
 def test_the_simulator_needs_nothing_of_the_engine() -> None:
