@@ -4,7 +4,9 @@ their own. The store is opened and closed with the app."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +22,9 @@ from api.hotpath import HotPaths
 from api.metrics import api_registry
 from api.ratelimit import TokenBuckets
 from api.routes import auth, devices, health, jobs, me, ops, orders
+from telemetry.profile import ProfileSet, shipped
+
+log = logging.getLogger("fleetcare.api")
 
 DESCRIPTION = """FleetCare's API: device health for the consumer app, work orders for
 service ops and technicians. Every `/api/v1` route needs an API key
@@ -30,10 +35,30 @@ STATIC = Path(__file__).parent / "static"
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
+    async def follow_profiles(app: FastAPI) -> None:
+        """A newly imported profile version reaches the health card, the charts and the
+        replay within `profiles_refresh_s`, without a restart."""
+        assert ctx.profiles is not None
+        while True:
+            await asyncio.sleep(ctx.profiles_refresh_s)
+            try:
+                await use_profiles(app, await asyncio.to_thread(ctx.profiles))
+            except Exception:  # keep the ones in use; try again next time
+                log.exception("product profiles not read")
+
+    async def use_profiles(app: FastAPI, profiles: ProfileSet) -> None:
+        if profiles.fingerprint != app.state.profiles.fingerprint:
+            await ctx.store.use_types(profiles.types)
+            app.state.profiles = profiles
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if ctx.owns_store:
             await ctx.store.open()
+        follower = None
+        if ctx.profiles is not None:
+            await use_profiles(app, await asyncio.to_thread(ctx.profiles))
+            follower = asyncio.create_task(follow_profiles(app))
         if ctx.freeze_gc:
             # what startup made lives as long as the process: out of the collector's sight,
             # a full collection pauses requests for milliseconds, not ~200 ms (measured)
@@ -42,6 +67,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
         try:
             yield
         finally:
+            if follower is not None:
+                follower.cancel()
             await ctx.db.aclose()
             if ctx.owns_store:
                 await ctx.store.close()
@@ -53,6 +80,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.ctx = ctx
+    app.state.profiles = shipped()  # until the lifespan has read the ones in force
     app.state.limiter = TokenBuckets(ctx.rate_per_minute)
     app.state.login_limiter = TokenBuckets(LOGIN_TRIES_PER_MINUTE)
     app.state.credentials = CredentialCache(ctx.auth_cache_s)

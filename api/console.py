@@ -37,6 +37,7 @@ from service.kpis import kpis
 from service.lifecycle import Origin, State
 from service.orders import WorkOrder, WorkOrders
 from service.parts_forecast import forecast
+from telemetry.profile import ProfileSet
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -269,9 +270,9 @@ async def events(request: Request, who: OpsUser, db: Db) -> StreamingResponse:
 
 
 # -- a device ---------------------------------------------------------------------------
-def _device(db: Database, who: Principal, device_id: str) -> dict[str, Any]:
+def _device(db: Database, who: Principal, device_id: str, profiles: ProfileSet) -> dict[str, Any]:
     now = datetime.now(UTC)
-    health = db.read(lambda conn: views.health(conn, who, device_id, now))
+    health = db.read(lambda conn: views.health(conn, who, device_id, now, profiles))
     with db.engine.connect() as conn:
         replaced = dict(
             conn.execute(
@@ -300,7 +301,7 @@ def _device(db: Database, who: Principal, device_id: str) -> dict[str, Any]:
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
 async def device_page(request: Request, device_id: str, who: OpsUser, db: Db) -> HTMLResponse:
-    data = await asyncio.to_thread(_device, db, who, device_id)
+    data = await asyncio.to_thread(_device, db, who, device_id, request.app.state.profiles)
     return page(request, "device.html", who, device_id=device_id, **data)
 
 

@@ -3,6 +3,7 @@ a test), never read from the environment here."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from db.database import Database
 from ingest.decode import Decoder
 from models.registry import ModelRegistry
 from rules.catalog import Catalog, load_catalog
+from telemetry.profile import ProfileSet
 from telemetry.store import TelemetryStore
 from telemetry.topics import TopicScheme
 
@@ -33,3 +35,7 @@ class ApiContext:
     owns_store: bool = True  # open and close it with the app (not when shared: the demo)
     # (account, password) the sign-in page shows: the demo's login, while the demo runs
     sign_in_hint: tuple[str, str] | None = None
+    # the product profiles in force (read again every `profiles_refresh_s`); None: the
+    # shipped ones
+    profiles: Callable[[], ProfileSet] | None = None
+    profiles_refresh_s: float = 10.0

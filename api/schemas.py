@@ -35,6 +35,7 @@ class ReadingPublic(BaseModel):
 
 class FilterPublic(BaseModel):
     stage: str = Field(examples=["main"])
+    name: str | None = Field(default=None, examples=["HEPA/carbon filter"])
     condition_pct: float | None = Field(
         default=None, description="Life left, per cent (100 new, 0 spent).", examples=[37.5]
     )
@@ -63,6 +64,20 @@ class JobPublic(BaseModel):
     technician_id: str | None = None
 
 
+class CardLine(BaseModel):
+    """One line of the device family's health card (its profile says which, in what
+    order and words): a metric's latest value, or a consumable's condition."""
+
+    label: str = Field(examples=["Indoor PM2.5"])
+    metric: str | None = Field(default=None, examples=["pm25"])
+    value: Any = Field(default=None, examples=[12.5])
+    unit: str | None = Field(default=None, examples=["µg/m³"])
+    consumable: str | None = Field(default=None, examples=["main"])
+    condition_pct: float | None = None
+    status: str | None = Field(default=None, description="ok, warning or critical")
+    predicted_exhaustion: datetime | None = None
+
+
 class DeviceHealth(BaseModel):
     device_id: str
     device_type: str
@@ -70,6 +85,9 @@ class DeviceHealth(BaseModel):
     last_seen: datetime | None
     readings: list[ReadingPublic]
     filters: list[FilterPublic]
+    card: list[CardLine] = Field(
+        default_factory=list, description="What the app shows, as the product profile says"
+    )
     problems: list[ActiveProblem]
     open_job: JobPublic | None
 

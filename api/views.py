@@ -29,16 +29,10 @@ from db.tables import (
 from service.appointments import Appointments
 from service.lifecycle import LIVE, State, allowed
 from service.orders import WorkOrder, WorkOrders
-from telemetry.metrics import device_type as device_type_row
+from telemetry.profile import Profile, ProfileSet, shipped
 
 WARNING_LEFT, CRITICAL_LEFT = 0.20, 0.05  # filter condition below which it warns / is critical
 WARNING_DAYS = 14.0  # or predicted spent within this many days
-# what a device's chart shows when no metric is asked for: the reading its owner knows
-CHART_METRICS = {
-    "purifier": ("pm25", "fan_rpm"),
-    "water_purifier": ("tds_in_ppm", "tds_out_ppm"),
-    "air_conditioner": ("room_temp_c", "supply_air_temp_c"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,26 +139,44 @@ def filter_status(condition: float | None, days_left: float | None) -> str:
     return "ok"
 
 
-def health(conn: sa.Connection, who: Principal, device_id: str, now: datetime) -> dict[str, Any]:
+def health(
+    conn: sa.Connection,
+    who: Principal,
+    device_id: str,
+    now: datetime,
+    profiles: ProfileSet | None = None,
+    language: str | None = None,
+) -> dict[str, Any]:
     """Everything the consumer app shows about one device, read in one statement. Give
-    it a reader connection (`Database.read`); `ahealth` is the same without one."""
+    it a reader connection (`Database.read`); `ahealth` is the same without one. The card
+    is the device family's profile's, worded in `language` (default English)."""
     statement = _health_statement(conn.dialect.name, _scope_kind(who))
     row = conn.execute(statement, {"device_id": device_id, "scope": _scope_value(who)}).first()
-    return _health(row, device_id, now)
+    return _health(row, device_id, now, profiles or shipped(), language)
 
 
-async def ahealth(db: Database, who: Principal, device_id: str, now: datetime) -> dict[str, Any]:
+async def ahealth(
+    db: Database,
+    who: Principal,
+    device_id: str,
+    now: datetime,
+    profiles: ProfileSet | None = None,
+    language: str | None = None,
+) -> dict[str, Any]:
     """`health` for the consumer app, which asks for it more than for anything else: on
     PostgreSQL a prepared statement on psycopg directly (`Database.aone`)."""
     statement = _health_statement(db.dialect, _scope_kind(who))
     row = await db.aone(statement, {"device_id": device_id, "scope": _scope_value(who)})
-    return _health(row, device_id, now)
+    return _health(row, device_id, now, profiles or shipped(), language)
 
 
-def _health(row: Any, device_id: str, now: datetime) -> dict[str, Any]:
+def _health(
+    row: Any, device_id: str, now: datetime, profiles: ProfileSet, language: str | None
+) -> dict[str, Any]:
     if row is None:
         raise NotFound("device", device_id)
-    table = device_type_row(row.device_type)
+    profile = profiles.get(row.device_type)
+    table = profile.device_type.by_name if profile is not None else {}
     metrics: Mapping[str, Any] = row.latest_metrics or {}
     filters = []
     for p in sorted(row.predictions or (), key=lambda p: p["stage"]):
@@ -173,9 +185,11 @@ def _health(row: Any, device_id: str, now: datetime) -> dict[str, Any]:
         days = (exhausted - now).total_seconds() / 86400
         consumed = p["consumed"]
         condition = None if consumed is None else max(0.0, 1.0 - consumed)
+        consumable = profile.consumable(p["stage"]) if profile is not None else None
         filters.append(
             {
                 "stage": p["stage"],
+                "name": consumable.name if consumable is not None else None,
                 "condition_pct": None if condition is None else round(100 * condition, 1),
                 "status": filter_status(condition, days),
                 "predicted_exhaustion": exhausted,
@@ -192,11 +206,12 @@ def _health(row: Any, device_id: str, now: datetime) -> dict[str, Any]:
         "online": bool(row.online),
         "last_seen": row.last_received_at,
         "readings": [
-            {"name": name, "value": value, "unit": table.by_name[name].unit}
+            {"name": name, "value": value, "unit": table[name].unit}
             for name, value in sorted(metrics.items())
-            if name in table.by_name
+            if name in table
         ],
         "filters": filters,
+        "card": _card(profile, metrics, filters, language),
         "problems": [
             {"title": a["title"], "severity": a["severity"], "since": _when(a["fired_at"])}
             for a in sorted(row.problems or (), key=lambda a: a["fired_at"])
@@ -212,6 +227,43 @@ def _health(row: Any, device_id: str, now: datetime) -> dict[str, Any]:
             "technician_id": job["technician_id"],
         },
     }
+
+
+def _card(
+    profile: Profile | None,
+    metrics: Mapping[str, Any],
+    filters: list[dict[str, Any]],
+    language: str | None,
+) -> list[dict[str, Any]]:
+    """The profile's health card: its lines, in its order, in the customer's language."""
+    if profile is None:
+        return []
+    table = profile.device_type.by_name
+    by_stage = {f["stage"]: f for f in filters}
+    lines: list[dict[str, Any]] = []
+    for item in profile.doc.health_card:
+        label = item.label.text(language)
+        if item.metric is not None:
+            lines.append(
+                {
+                    "label": label,
+                    "metric": item.metric,
+                    "value": metrics.get(item.metric),
+                    "unit": table[item.metric].unit if item.metric in table else None,
+                }
+            )
+        else:
+            f = by_stage.get(item.consumable or "", {})
+            lines.append(
+                {
+                    "label": label,
+                    "consumable": item.consumable,
+                    "condition_pct": f.get("condition_pct"),
+                    "status": f.get("status"),
+                    "predicted_exhaustion": f.get("predicted_exhaustion"),
+                }
+            )
+    return lines
 
 
 @functools.cache

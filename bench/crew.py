@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from db.database import Database
 from db.errors import DomainError
 from db.tables import outlet_stock, work_orders
+from service.catalog import in_force
 from service.completion import Completion, visit_report
 from service.dispatch import Dispatcher
 from service.lifecycle import State
@@ -58,6 +59,7 @@ class FieldCrew:
         self.opening = opening_stock
         self.orders = WorkOrders(db)
         self.dispatcher = Dispatcher(db)
+        self.profiles = in_force(db)
         self.completion = Completion(self.orders, photo_dir)
         self.callbacks = Callbacks(self.orders)
         self.tally = CrewTally()
@@ -105,7 +107,7 @@ class FieldCrew:
         found = (
             None if o.problem_kind.startswith("filter_replacement") else self.fault_of(o.device_id)
         )
-        report = visit_report(o, tech, self.serials[o.device_id], found)
+        report = visit_report(o, tech, self.serials[o.device_id], found, profiles=self.profiles)
         self.completion.complete(o.id, report)
         self.tally.completed += 1
         self.tally.repairs += report.confirmed_fault is not None

@@ -613,3 +613,17 @@ device_credentials = sa.Table(
     sa.Column("rotated_at", UTCDateTime),
     sa.Column("revoked_at", UTCDateTime),
 )
+
+# -- product profiles ------------------------------------------------------------------
+# every version of every family's profile that was imported; the highest is in force
+profiles = sa.Table(
+    "profiles",
+    metadata,
+    sa.Column("name", sa.String(48), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("doc", sa.JSON, nullable=False),  # the validated profile, as JSON
+    sa.Column("checksum", sa.String(16), nullable=False),
+    sa.Column("imported_at", UTCDateTime, nullable=False),
+    sa.Column("imported_by", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(200), nullable=False),  # the file it came from
+)

@@ -19,6 +19,7 @@ from db.errors import NotFound
 from db.tables import devices
 from db.upsert import insert_for
 from fleet.errors import RegistryError
+from telemetry.profile import ProfileSet
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +37,34 @@ class DeviceRegistry:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def register(self, items: Iterable[Device], *, now: datetime | None = None) -> int:
-        """Add devices; re-registering one updates it, but never changes its type."""
+    def register(
+        self,
+        items: Iterable[Device],
+        *,
+        now: datetime | None = None,
+        profiles: ProfileSet | None = None,
+    ) -> int:
+        """Add devices; re-registering one updates it, but never changes its type. A
+        device's family needs a profile (`profiles`, default: the set in force), and a
+        model code another family's profile lists is refused."""
         now = now or datetime.now(UTC)
         rows = list(items)
+        if profiles is None:
+            from fleet.profiles import ProfileRepository
+
+            profiles = ProfileRepository(self.db).current()
+        for d in rows:
+            if d.device_type not in profiles:
+                raise RegistryError(
+                    f"device {d.id!r}: no profile for device type {d.device_type!r}; known: "
+                    f"{', '.join(profiles)} (import the family's profile first)"
+                )
+            owner = profiles.for_model(d.model) if d.model else None
+            if owner is not None and owner.name != d.device_type:
+                raise RegistryError(
+                    f"device {d.id!r}: model {d.model} is a {owner.name} ({owner.label}), "
+                    f"not a {d.device_type}"
+                )
         with self.db.engine.begin() as conn:
             existing = {
                 r.id: r.device_type

@@ -240,6 +240,21 @@ class DeviceStateRepository:
                 return
             after = rows[-1].device_id
 
+    def firmware_of(self, device_ids: Sequence[str]) -> dict[str, str]:
+        """The firmware each of these devices last said it runs (those that said one)."""
+        out: dict[str, str] = {}
+        ids = list(device_ids)
+        with self.db.engine.connect() as conn:
+            for i in range(0, len(ids), 500):
+                rows = conn.execute(
+                    sa.select(device_state.c.device_id, device_state.c.firmware).where(
+                        device_state.c.device_id.in_(ids[i : i + 500]),
+                        device_state.c.firmware.is_not(None),
+                    )
+                )
+                out.update({r[0]: r[1] for r in rows})
+        return out
+
     def counts(self) -> dict[str, int]:
         with self.db.engine.connect() as conn:
             rows = conn.execute(

@@ -23,23 +23,29 @@ def build_api(settings: Settings) -> FastAPI:
     """The app for these settings: the database and telemetry store they name."""
     from api import ApiContext, create_app
     from api.auth import Tokens
+    from fleet.profiles import LiveProfiles, ProfileRepository
     from fleetcare.wiring import catalog_from, make_decoder, model_registry, open_database
     from telemetry.backends import create_store
 
     a = settings.api
     ttl = timedelta(hours=a.token_hours)
+    db = open_database(settings)
+    live = LiveProfiles(ProfileRepository(db), ttl=0)
+    profiles = live.get()
     ctx = ApiContext(
-        db=open_database(settings),
-        store=create_store(settings.store, settings.data_dir),
+        db=db,
+        store=create_store(settings.store, settings.data_dir, profiles.types),
         rate_per_minute=a.rate_per_minute,
         tokens=Tokens(a.jwt_secret, ttl) if a.jwt_secret else Tokens.ephemeral(ttl),
         photo_dir=Path(settings.data_dir) / "photos",
-        decoder=make_decoder(settings),
-        catalog=catalog_from(settings.rules),
+        decoder=make_decoder(settings, profiles),
+        catalog=catalog_from(settings.rules, profiles),
         models=model_registry(settings),
         secure_cookies=a.secure_cookies,
         auth_cache_s=a.auth_cache_s,
         freeze_gc=True,
+        profiles=live.get,
+        profiles_refresh_s=settings.ingest.profiles_refresh_s,
     )
     return create_app(ctx)
 

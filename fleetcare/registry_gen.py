@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from device_sim.fleet import Fleet, FleetSpec
+from telemetry.profile import Consumable, Profile, ProfileSet, shipped
 
 # (region in the simulator, time zone, outlets) — outlets get two territories each
 _REGIONS = {
@@ -17,26 +18,35 @@ _REGIONS = {
     "south": ("Asia/Shanghai", ["Guangzhou Tianhe", "Shenzhen Nanshan"]),
     "west": ("Asia/Shanghai", ["Chengdu Wuhou", "Chongqing Yuzhong"]),
 }
-PARTS = [
-    ("AP-HEPA-01", "Purifier HEPA/carbon filter", "purifier", 29900),
-    ("AP-PRE-01", "Purifier pre-filter", "purifier", 4900),
-    ("AP-MOTOR-01", "Purifier fan motor", "purifier", 39900),
-    ("WP-SED-01", "Sediment cartridge", "water_purifier", 5900),
-    ("WP-CARB-01", "Carbon block", "water_purifier", 8900),
-    ("WP-RO-01", "RO membrane", "water_purifier", 49900),
-    ("WP-PUMP-01", "Booster pump", "water_purifier", 35900),
-    ("AC-FILTER-01", "AC return-air filter", "air_conditioner", 3900),
-    ("AC-R32-1KG", "R32 refrigerant, 1 kg", "air_conditioner", 19900),
-    ("AC-FANMOTOR-01", "AC indoor fan motor", "air_conditioner", 45900),
-    ("AC-COMP-01", "Inverter compressor", "air_conditioner", 189900),
-]
+SHIPPED_THREE = ("purifier", "water_purifier", "air_conditioner")
 _SURNAMES = ["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou"]
 _STREETS = ["Renmin", "Jiefang", "Zhongshan", "Heping"]
 _WEEK = {d: ["08:30", "18:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat")}
 
 
-def generate(fleet: Fleet, *, seed: int | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Registry rows (the JSON form `fleetcare registry import` reads) for `fleet`."""
+def _families(fleet: Fleet, profiles: ProfileSet) -> list[Profile]:
+    """The families whose parts the outlets stock: the three shipped ones always, and any
+    other the fleet has."""
+    present = set(fleet.groups)
+    return [p for name, p in profiles.items() if name in SHIPPED_THREE or name in present]
+
+
+def _in_the_van(c: Consumable) -> bool:
+    """Filters changed within a year ride in the technicians' vans."""
+    months = c.rated.months
+    return months is None or months <= 12
+
+
+def generate(
+    fleet: Fleet, *, seed: int | None = None, profiles: ProfileSet | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Registry rows (the JSON form `fleetcare registry import` reads) for `fleet`: parts
+    and model codes from the families' profiles (default: the shipped ones)."""
+    profiles = profiles if profiles is not None else shipped()
+    families = _families(fleet, profiles)
+    parts = [(part, p.name) for p in families for part in p.doc.parts]
+    van = [c.sku for p in families for c in p.doc.consumables if _in_the_van(c)]
+    others = [p.name for p in families if p.name not in SHIPPED_THREE]
     rng = random.Random(seed if seed is not None else fleet.spec.seed)
     out: dict[str, list[dict[str, Any]]] = {k: [] for k in ("outlets", "territories")}
     territories_of: dict[str, list[str]] = {}
@@ -51,7 +61,13 @@ def generate(fleet: Fleet, *, seed: int | None = None) -> dict[str, list[dict[st
                 )
                 territories_of.setdefault(region, []).append(tid)
     out["parts"] = [
-        {"sku": s, "name": n, "device_type": t, "price_cents": p} for s, n, t, p in PARTS
+        {
+            "sku": part.sku,
+            "name": part.name,
+            "device_type": family,
+            "price_cents": part.price_cents or 0,
+        }
+        for part, family in parts
     ]
     technicians = []
     for o in out["outlets"]:
@@ -66,6 +82,8 @@ def generate(fleet: Fleet, *, seed: int | None = None) -> dict[str, list[dict[st
                 skills.append(
                     {"device_type": "air_conditioner", "problem_kind": "filter_replacement"}
                 )
+            if j > 0:  # the appliance generalists take the families onboarded later
+                skills += [{"device_type": family} for family in others]
             technicians.append(
                 {
                     "id": f"{o['id']}-tech-{j}",
@@ -80,15 +98,16 @@ def generate(fleet: Fleet, *, seed: int | None = None) -> dict[str, list[dict[st
             )
     out["technicians"] = technicians
     out["stock"] = [
-        {"outlet_id": o["id"], "sku": s, "qty": rng.randint(5, 30)}
+        {"outlet_id": o["id"], "sku": part.sku, "qty": rng.randint(5, 30)}
         for o in out["outlets"]
-        for s, *_ in PARTS
+        for part, _ in parts
     ] + [
-        {"technician_id": t["id"], "sku": s, "qty": rng.randint(0, 3)}
+        {"technician_id": t["id"], "sku": sku, "qty": rng.randint(0, 3)}
         for t in technicians
-        for s, *_ in PARTS[:1] + PARTS[3:5] + PARTS[7:8]  # filters ride in the van
+        for sku in van
     ]
-    customers, devices = [], []
+    customers: list[dict[str, Any]] = []
+    devices: list[dict[str, Any]] = []
     for device_id, truth in fleet.truth.devices.items():
         cid = f"c-{device_id.rsplit('-', 1)[-1]}-{device_id.split('-')[1]}"
         tz, _ = _REGIONS.get(truth.region, ("Asia/Shanghai", []))
@@ -109,11 +128,7 @@ def generate(fleet: Fleet, *, seed: int | None = None) -> dict[str, list[dict[st
             {
                 "id": device_id,
                 "device_type": truth.device_type,
-                "model": {
-                    "purifier": "AP-500",
-                    "water_purifier": "RO-75G",
-                    "air_conditioner": "KFR-35GW",
-                }[truth.device_type],
+                "model": _model_code(profiles, truth.device_type, len(devices)),
                 "serial": f"SN{rng.randrange(10**9):09d}",
                 "customer_id": cid,
                 "territory_id": rng.choice(zones),
@@ -122,6 +137,14 @@ def generate(fleet: Fleet, *, seed: int | None = None) -> dict[str, list[dict[st
         )
     out["customers"], out["devices"] = customers, devices
     return out
+
+
+def _model_code(profiles: ProfileSet, family: str, index: int) -> str | None:
+    profile = profiles.get(family)
+    if profile is None:
+        return None
+    models = profile.doc.models
+    return models[index % len(models)].code
 
 
 def for_sim_fleet(devices: int, seed: int) -> dict[str, list[dict[str, Any]]]:

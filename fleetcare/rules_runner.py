@@ -13,6 +13,7 @@ from prometheus_client import start_http_server
 
 from db.database import Database
 from db.errors import DatabaseUnavailable
+from fleet.profiles import LiveProfiles, ProfileRepository
 from fleetcare.settings import Settings, SettingsError
 from fleetcare.wiring import catalog_from, model_registry
 from models.filter_life import schema
@@ -79,7 +80,9 @@ async def run_evaluator(
     from fleetcare.wiring import open_database
 
     db = open_database(settings)
-    catalog = catalog_from(settings.rules)
+    live = LiveProfiles(ProfileRepository(db), ttl=settings.ingest.profiles_refresh_s)
+    profiles = live.get()
+    catalog = catalog_from(settings.rules, profiles)
     metrics = RulesMetrics()
     if settings.rules.metrics_port and not once:
         try:
@@ -90,7 +93,7 @@ async def run_evaluator(
                 "give each evaluator its own FLEETCARE_RULES__METRICS_PORT (0 turns it off)"
             ) from exc
     last: PassReport | None = None
-    async with create_store(settings.store, settings.data_dir) as store:
+    async with create_store(settings.store, settings.data_dir, profiles.types) as store:
         evaluator = Evaluator(
             db=db,
             store=store,
@@ -113,6 +116,15 @@ async def run_evaluator(
         scored_day = None
         failing_since: float | None = None
         while not stop.is_set():
+            newer = await asyncio.to_thread(live.get)
+            if newer.fingerprint != profiles.fingerprint:  # a profile version was imported
+                profiles = newer
+                await store.use_types(profiles.types)
+                evaluator.catalog = catalog = catalog_from(settings.rules, profiles)
+                log.info(
+                    "product profiles in force",
+                    extra={"kv": {"profiles": ", ".join(p.label for p in profiles.values())}},
+                )
             today = datetime.now(UTC).date()
             if scoring is not None and scored_day != today:
                 # once a day, before the rules read them: fold yesterday in, predict

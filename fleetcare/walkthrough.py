@@ -28,6 +28,7 @@ from fleet.commands import CommandOutbox
 from fleetcare.commands import send_pending
 from fleetcare.registry_gen import generate
 from service.appointments import Appointments
+from service.catalog import in_force
 from service.completion import Completion, Fee, visit_report
 from service.dispatch import Dispatcher
 from service.lifecycle import Origin, State
@@ -169,6 +170,7 @@ async def walk_service_loop(
             tech,
             serial,
             fault,
+            profiles=in_force(db),
             fees=[Fee("Call-out", 4900)],
             notes="old filter grey; housing cleaned" if filters else f"found: {fault or 'nothing'}",
         ),

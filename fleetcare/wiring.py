@@ -12,17 +12,19 @@ from pathlib import Path
 from prometheus_client import start_http_server
 
 from db.database import Database
+from fleet.profiles import LiveProfiles, ProfileRepository
 from fleet.registry import DeviceRegistry, Enrolment
 from fleet.state import DeviceStateRepository
 from fleetcare.settings import RulesSettings, Settings, SettingsError
 from ingest.dead_letters import DeadLetterRepository
 from ingest.decode import Decoder
 from ingest.metrics import IngestMetrics
-from ingest.processor import BatchObserver, BatchProcessor, RegistryCache
+from ingest.processor import BatchObserver, BatchProcessor, FirmwareCache, RegistryCache
 from ingest.worker import IngestWorker
 from models.registry import ModelRegistry
 from rules.catalog import Catalog, load_catalog
 from telemetry.backends import create_store
+from telemetry.profile import ProfileSet, shipped
 from telemetry.store import TelemetryStore
 from telemetry.topics import TopicScheme
 
@@ -43,8 +45,14 @@ def rule_files(settings: RulesSettings) -> list[Path]:
     return found
 
 
-def catalog_from(settings: RulesSettings) -> Catalog:
-    catalog = load_catalog(rule_files(settings))
+def profiles_in_force(settings: Settings) -> ProfileSet:
+    """The product profiles in force: shipped, with newer imported versions on top."""
+    return ProfileRepository(open_database(settings)).current()
+
+
+def catalog_from(settings: RulesSettings, profiles: ProfileSet | None = None) -> Catalog:
+    """The rule catalog for `profiles` (default: the shipped ones) and the rule files."""
+    catalog = load_catalog(rule_files(settings), profiles=profiles)
     for e in catalog.errors:
         log.error(
             "bad rule skipped", extra={"kv": {"where": f"{e.file}:{e.line}", "why": e.reason}}
@@ -56,7 +64,14 @@ def _stream_rules(settings: Settings, db: Database) -> list[BatchObserver]:
     from rules.stream import StreamChecks
 
     rules = settings.rules
-    return [StreamChecks(db, catalog_from(rules), firing_memory_s=rules.at_ingest_memory_s)]
+    return [
+        StreamChecks(
+            db,
+            catalog_from(rules),
+            firing_memory_s=rules.at_ingest_memory_s,
+            catalog_for=lambda profiles: catalog_from(rules, profiles),
+        )
+    ]
 
 
 def model_registry(settings: Settings) -> ModelRegistry:
@@ -64,13 +79,15 @@ def model_registry(settings: Settings) -> ModelRegistry:
     return ModelRegistry(Path(settings.data_dir) / "models")
 
 
-def make_decoder(settings: Settings) -> Decoder:
+def make_decoder(settings: Settings, profiles: ProfileSet | None = None) -> Decoder:
+    """How messages are checked; `profiles` default to the shipped ones."""
     o = settings.ingest
     return Decoder(
         TopicScheme(settings.mqtt.topic_prefix),
         max_payload_bytes=o.max_payload_bytes,
         max_future_ms=int(o.max_future_s * 1000),
         max_past_ms=int(o.max_past_s * 1000),
+        profiles=profiles if profiles is not None else shipped(),
     )
 
 
@@ -91,7 +108,8 @@ def build_ingest(
     rules: bool | None = None,
 ) -> IngestWorker:
     """The ingest worker; with `rules` (default: settings.rules.at_ingest) the rules that
-    can fire from one message are checked on each stored batch."""
+    can fire from one message are checked on each stored batch. It starts with the
+    profiles in force, and follows newly imported versions."""
     metrics = metrics or IngestMetrics()
     state = DeviceStateRepository(db)
     required = settings.ingest.require_registered
@@ -112,6 +130,7 @@ def build_ingest(
         if (settings.rules.at_ingest if rules is None else rules)
         else (),
         observer_backlog=settings.ingest.rules_backlog,
+        firmware=FirmwareCache(state, settings.ingest.registry_cache_s),
     )
     return IngestWorker(
         mqtt=settings.mqtt,
@@ -120,6 +139,7 @@ def build_ingest(
         state=state,
         metrics=metrics,
         enrolment=None if required else Enrolment(DeviceRegistry(db)),
+        profiles=LiveProfiles(ProfileRepository(db), ttl=0),
     )
 
 

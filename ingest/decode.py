@@ -1,18 +1,23 @@
 """Decode and validate one raw MQTT message into a reading, event, status or a reject.
 
-Pure logic, no I/O: the same code runs in the worker and in `deadletters replay`.
+Pure logic, no I/O: the same code runs in the worker and in `deadletters replay`. The
+payload models come from the product profiles the decoder is given (`with_profiles`
+gives a decoder for a newer set): a metric its family's profile does not declare is a
+dead letter that names the metric and the profile version, kept to replay once a new
+profile version declares it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from pydantic import ValidationError
 
 from telemetry.errors import TopicError
-from telemetry.metrics import DEVICE_TYPES
-from telemetry.payload import EventPayload, StatusPayload, telemetry_model
+from telemetry.payload import EventPayload, StatusPayload, TelemetryPayload, build_telemetry_model
+from telemetry.profile import Profile, ProfileSet, shipped
 from telemetry.records import Event, Reading
 from telemetry.topics import DeviceTopic, TopicKind, TopicScheme
 
@@ -22,6 +27,7 @@ class Reject(StrEnum):
 
     BAD_TOPIC = "bad_topic"
     UNKNOWN_DEVICE_TYPE = "unknown_device_type"
+    UNKNOWN_METRIC = "unknown_metric"
     OVERSIZED = "oversized"
     NOT_UTF8 = "not_utf8"
     NOT_JSON = "not_json"
@@ -97,14 +103,37 @@ def _classify(exc: ValidationError, payload: bytes) -> Reject:
     return Reject.SCHEMA
 
 
+def _unknown_metrics(exc: ValidationError) -> list[str]:
+    return [
+        str(err["loc"][1])
+        for err in exc.errors(include_url=False)
+        if err["type"] == "extra_forbidden" and len(err["loc"]) == 2 and err["loc"][0] == "metrics"
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Decoder:
     scheme: TopicScheme
     max_payload_bytes: int = 16 * 1024
     max_future_ms: int = 600_000
     max_past_ms: int = 366 * 86_400_000
+    profiles: ProfileSet = field(default_factory=shipped)
     # a device publishes on the same few topics all its life: parse each once
     _topics: dict[str, DeviceTopic | TopicError] = field(default_factory=dict, repr=False)
+    # each family's payload model, built from its profile once per version
+    _models: dict[str, type[TelemetryPayload]] = field(default_factory=dict, repr=False)
+
+    def with_profiles(self, profiles: ProfileSet) -> Decoder:
+        """This decoder for another set of profiles (the topics it parsed stay known)."""
+        if profiles.fingerprint == self.profiles.fingerprint:
+            return self
+        return replace(self, profiles=profiles, _models={})
+
+    def _model(self, profile: Profile) -> type[TelemetryPayload]:
+        model = self._models.get(profile.name)
+        if model is None:
+            model = self._models[profile.name] = build_telemetry_model(profile.device_type)
+        return model
 
     def _parse(self, topic: str) -> DeviceTopic | TopicError:
         t = self._topics.get(topic)
@@ -124,10 +153,12 @@ class Decoder:
             return Rejected(Reject.BAD_TOPIC, t.why)
         if t.kind is TopicKind.CMD:
             return Ignored("command topic")
-        if t.device_type not in DEVICE_TYPES:
+        profile = self.profiles.get(t.device_type)
+        if profile is None:
             return Rejected(
                 Reject.UNKNOWN_DEVICE_TYPE,
-                f"device type {t.device_type!r} is not one of {', '.join(DEVICE_TYPES)}",
+                f"device type {t.device_type!r} has no profile; known: "
+                f"{', '.join(self.profiles)} (import its profile, then replay)",
                 t.device_type,
                 t.device_id,
             )
@@ -140,10 +171,19 @@ class Decoder:
             )
         if t.kind is TopicKind.STATUS:
             return self._status(t, payload)
-        model = telemetry_model(t.device_type) if t.kind is TopicKind.TELEMETRY else EventPayload
+        model: Any = self._model(profile) if t.kind is TopicKind.TELEMETRY else EventPayload
         try:
             msg = model.model_validate_json(payload)
         except ValidationError as exc:
+            unknown = _unknown_metrics(exc)
+            if unknown:
+                return Rejected(
+                    Reject.UNKNOWN_METRIC,
+                    f"metric {', '.join(map(repr, unknown))} is not in profile {profile.label}: "
+                    "declare it in a new version of the profile, then replay this letter",
+                    t.device_type,
+                    t.device_id,
+                )
             return Rejected(_classify(exc, payload), _describe(exc), t.device_type, t.device_id)
         if msg.device_id != t.device_id:
             return Rejected(

@@ -40,7 +40,17 @@ class IngestOptions(BaseModel):
         description="Accept only registered devices (others are dead letters); off: a "
         "device is registered on its first stored message, with the type its topic names.",
     )
-    registry_cache_s: float = Field(30, ge=0)
+    registry_cache_s: float = Field(
+        30,
+        ge=0,
+        description="Seconds a worker trusts what it read of devices' registration and firmware.",
+    )
+    profiles_refresh_s: float = Field(
+        10,
+        gt=0,
+        description="Seconds between looks for a newly imported product profile version "
+        "(picked up without a restart).",
+    )
     state_flush_s: float = Field(
         5.0,
         gt=0,

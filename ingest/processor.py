@@ -30,6 +30,7 @@ from ingest.dead_letters import DeadLetterRepository, NewDeadLetter
 from ingest.decode import Decoder, Ignored, Reject, Rejected, StatusChange
 from ingest.metrics import IngestMetrics
 from telemetry.errors import StoreRejected
+from telemetry.profile import ProfileSet
 from telemetry.records import Event, Reading
 from telemetry.store import TelemetryStore
 
@@ -106,6 +107,38 @@ class RegistryCache:
         return {d: self._known[d][0] for d in device_ids}
 
 
+class FirmwareCache:
+    """Which firmware each device runs: from its status messages as they pass, else from
+    its stored state, re-read every `ttl` seconds."""
+
+    def __init__(self, state: DeviceStateRepository, ttl: float) -> None:
+        self.state = state
+        self.ttl = ttl
+        self._known: dict[str, tuple[str | None, float]] = {}
+
+    def note(self, statuses: Sequence[StatusChange]) -> None:
+        now = time.monotonic()
+        for s in statuses:
+            if s.firmware:
+                self._known[s.device_id] = (s.firmware, now)
+
+    def firmware(self, device_ids: set[str]) -> dict[str, str | None]:
+        now = time.monotonic()
+        stale = [
+            d for d in device_ids if d not in self._known or now - self._known[d][1] > self.ttl
+        ]
+        if stale:
+            try:
+                found = self.state.firmware_of(stale)
+            except sa.exc.OperationalError as exc:
+                raise DatabaseUnavailable(f"firmware lookup: {exc.orig}") from exc
+            for d in stale:
+                self._known[d] = (found.get(d), now)
+            if len(self._known) > 1_000_000:
+                self._known.clear()
+        return {d: self._known[d][0] for d in device_ids}
+
+
 class StateBuffer:
     """Device-state updates waiting to be written. State is derived from data that is
     already durable, so it is written every few seconds off the acknowledgement path:
@@ -134,6 +167,9 @@ class BatchObserver(Protocol):
 
     async def on_batch(self, readings: Sequence[Reading], events: Sequence[Event]) -> None: ...
 
+    async def use_profiles(self, profiles: ProfileSet) -> None:
+        """Judge by these profiles from now on (a new family, a new version)."""
+
 
 class BatchProcessor:
     def __init__(
@@ -148,8 +184,12 @@ class BatchProcessor:
         dedupe_capacity: int = 200_000,
         observers: Sequence[BatchObserver] = (),
         observer_backlog: int = 64,
+        firmware: FirmwareCache | None = None,
     ) -> None:
+        """`firmware`: check each reading's metrics against its device's firmware, where
+        its profile says which release added which metric."""
         self.decoder = decoder
+        self.firmware = firmware
         self.observers = list(observers)
         self._derived: asyncio.Queue[tuple[list[Reading], list[Event]]] = asyncio.Queue(
             max(1, observer_backlog)
@@ -225,7 +265,52 @@ class BatchProcessor:
                 batch.ignored += 1
         if self.registry is not None:
             await asyncio.to_thread(self._enforce_registry, batch)
+        if self.firmware is not None and batch.readings:
+            self.firmware.note(batch.statuses)
+            await asyncio.to_thread(self._enforce_firmware, batch)
         batch.decoded = True
+
+    async def use_profiles(self, profiles: ProfileSet) -> bool:
+        """Decode with `profiles` from now on (the store learns their metrics first, so a
+        message is accepted only once it can be stored). True if anything changed."""
+        if profiles.fingerprint == self.decoder.profiles.fingerprint:
+            return False
+        await self.store.use_types(profiles.types)
+        self.decoder = self.decoder.with_profiles(profiles)
+        for observer in self.observers:
+            await observer.use_profiles(profiles)
+        return True
+
+    def _enforce_firmware(self, batch: Batch) -> None:
+        """A metric newer than the firmware its device runs is a dead letter (replayed
+        once the device reports its new firmware, or the profile is corrected)."""
+        assert self.firmware is not None
+        profiles = self.decoder.profiles
+        checked = {
+            n for n, p in profiles.items() if any(f.adds or f.removes for f in p.doc.firmware)
+        }
+        ids = {r.device_id for r in batch.readings if r.device_type in checked}
+        if not ids:
+            return
+        runs = self.firmware.firmware(ids)
+        kept = []
+        for r in batch.readings:
+            fw = runs.get(r.device_id) if r.device_type in checked else None
+            extra = sorted(r.metrics.keys() - profiles[r.device_type].metrics_for(fw)) if fw else []
+            if not extra:
+                kept.append(r)
+                continue
+            p = profiles[r.device_type]
+            since = ", ".join(f"{m} (firmware {p.release_of(m) or '?'})" for m in extra)
+            why = Rejected(
+                Reject.UNKNOWN_METRIC,
+                f"{since} of profile {p.label}, but {r.device_id} runs firmware {fw}: "
+                "replay once it reports the firmware it runs",
+                r.device_type,
+                r.device_id,
+            )
+            batch.rejected.append((self._raw_for(batch, r), why))
+        batch.readings = kept
 
     def _enforce_registry(self, batch: Batch) -> None:
         assert self.registry is not None

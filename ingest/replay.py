@@ -45,6 +45,7 @@ async def replay(
     dry_run: bool = False,
 ) -> ReplayReport:
     report = ReplayReport()
+    await store.use_types(decoder.profiles.types)  # what the decoder accepts can be stored
     now_ms = int(time.time() * 1000)
     readings: list[Reading] = []
     events: list[Event] = []

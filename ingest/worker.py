@@ -21,6 +21,7 @@ from typing import Any, Final
 import paho.mqtt.client as paho
 
 from db.errors import DatabaseUnavailable
+from fleet.profiles import LiveProfiles
 from fleet.registry import Enrolment
 from fleet.state import DeviceStateRepository, StateUpdate
 from ingest.metrics import IngestMetrics
@@ -65,15 +66,19 @@ class IngestWorker:
         state: DeviceStateRepository,
         metrics: IngestMetrics,
         enrolment: Enrolment | None = None,
+        profiles: LiveProfiles | None = None,
     ) -> None:
         """`enrolment`: register devices the first time their state is written (off when
-        only registered devices are accepted)."""
+        only registered devices are accepted). `profiles`: the product profiles in force,
+        looked at every `options.profiles_refresh_s`: a new version is used without a
+        restart."""
         self.mqtt = mqtt
         self.options = options
         self.processor = processor
         self.state = state
         self.metrics = metrics
         self.enrolment = enrolment
+        self.profiles = profiles
         self.client_id = options.client_id or default_client_id()
         self.scheme = TopicScheme(mqtt.topic_prefix)
         self._pending: deque[_Pending] = deque()
@@ -160,6 +165,8 @@ class IngestWorker:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, then flush, acknowledge and disconnect."""
         self._loop = asyncio.get_running_loop()
+        if self.profiles is not None:  # before the first message: decode by the set in force
+            await self.processor.use_profiles(await asyncio.to_thread(self.profiles.get))
         client = make_client(self.mqtt, self.client_id, manual_ack=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -171,6 +178,7 @@ class IngestWorker:
         silence = asyncio.create_task(self._silence_loop(stop))
         state = asyncio.create_task(self._state_loop(stop))
         derived = asyncio.create_task(self.processor.run_observers())
+        watch = asyncio.create_task(self._profiles_loop(stop)) if self.profiles else None
         try:
             await self._flush_loop(stop)
             with contextlib.suppress(TimeoutError):  # what is left, the evaluator judges
@@ -181,6 +189,8 @@ class IngestWorker:
             silence.cancel()
             state.cancel()
             derived.cancel()
+            if watch is not None:
+                watch.cancel()
             await self._write_state()
             client.disconnect()
             client.loop_stop()
@@ -318,6 +328,28 @@ class IngestWorker:
             if new:
                 log.info("new devices registered", extra={"kv": {"devices": new}})
         self.state.apply(updates)
+
+    async def _profiles_loop(self, stop: asyncio.Event) -> None:
+        assert self.profiles is not None
+        failing = False
+        while not stop.is_set():
+            try:
+                current = await asyncio.to_thread(self.profiles.get)
+                if await self.processor.use_profiles(current):
+                    log.info(
+                        "product profiles in force",
+                        extra={"kv": {"profiles": ", ".join(p.label for p in current.values())}},
+                    )
+                failing = False
+            except Exception as exc:  # keep the profiles we have; say so once
+                if not failing:
+                    log.error(
+                        "profiles not read; keeping the ones in use",
+                        extra={"kv": {"error": str(exc)}},
+                    )
+                failing = True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.options.profiles_refresh_s)
 
     async def _silence_loop(self, stop: asyncio.Event) -> None:
         interval = self.options.silence_check_s

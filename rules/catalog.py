@@ -1,8 +1,11 @@
-"""The rule catalog: built-in rules (`rules.builtin`) plus user rules from YAML files.
+"""The rule catalog: the product profiles' rules (`rules.profile_rules`), the health
+model's diagnoses (`rules.builtin`), and user rules from YAML files.
 
-A bad rule is reported with its file, line and reason, and skipped; the other rules of
-the file, and of the other files, still load. A user rule with a built-in's id replaces
-that built-in (to retune it); `enabled: false` switches one off.
+Every rule is checked against its device type's profile in the set the catalog is built
+for: a rule naming a metric, consumable or fault code its profile lacks is refused. A bad
+rule is reported with its file (or profile), line and reason, and skipped; the others
+still load. A user rule with a built-in's or a profile's id replaces it (to retune it);
+`enabled: false` switches one off.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from rules.builtin import BUILTIN
+from rules.builtin import MODEL_ROWS
+from rules.profile_rules import connectivity_rules, profile_rules
 from rules.spec import Rule
+from telemetry.profile import ProfileSet, shipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +53,45 @@ class Catalog:
         return self.rules[rule_id]
 
 
-def load_catalog(files: Iterable[Path] = (), *, builtin: bool = True) -> Catalog:
+def load_catalog(
+    files: Iterable[Path] = (), *, builtin: bool = True, profiles: ProfileSet | None = None
+) -> Catalog:
+    """The catalog for `profiles` (default: the shipped ones)."""
+    profiles = profiles if profiles is not None else shipped()
+    context = {"profiles": profiles}
     catalog = Catalog()
+
+    def add(source: str, where: str, row: dict[str, Any]) -> None:
+        try:
+            rule = Rule.model_validate(row, context=context)
+        except ValidationError as e:
+            for err in e.errors():
+                path = ".".join(str(p) for p in err["loc"])
+                msg = err["msg"].removeprefix("Value error, ")
+                catalog.errors.append(
+                    RuleError(
+                        source,
+                        0,
+                        row.get("id"),
+                        f"{where}: {path}: {msg}" if path else f"{where}: {msg}",
+                    )
+                )
+            return
+        catalog.rules[rule.id] = rule
+        catalog.sources[rule.id] = source
+
     if builtin:
-        for rule in BUILTIN:
-            catalog.rules[rule.id] = rule
-            catalog.sources[rule.id] = "builtin"
+        for profile in profiles.values():
+            for where, row in profile_rules(profile):
+                add(f"profile {profile.label}", where, row)
+        for row in MODEL_ROWS:
+            if row["device_type"] in profiles:
+                add("builtin", "health model", row)
+        for kind in (0, 1):  # every family's offline rule, then every one's silent rule
+            for profile in profiles.values():
+                add(f"profile {profile.label}", "connectivity", connectivity_rules(profile)[kind])
     for path in files:
-        rules, errors = read_rules(path)
+        rules, errors = read_rules(path, profiles)
         catalog.errors += errors
         seen_here: set[str] = set()
         for line, rule in rules:
@@ -65,7 +101,7 @@ def load_catalog(files: Iterable[Path] = (), *, builtin: bool = True) -> Catalog
                 )
                 continue
             earlier = catalog.sources.get(rule.id)
-            if earlier not in (None, "builtin"):
+            if earlier is not None and earlier != "builtin" and not earlier.startswith("profile "):
                 catalog.errors.append(
                     RuleError(str(path), line, rule.id, f"this id is already defined in {earlier}")
                 )
@@ -76,8 +112,11 @@ def load_catalog(files: Iterable[Path] = (), *, builtin: bool = True) -> Catalog
     return catalog
 
 
-def read_rules(path: Path) -> tuple[list[tuple[int, Rule]], list[RuleError]]:
+def read_rules(
+    path: Path, profiles: ProfileSet | None = None
+) -> tuple[list[tuple[int, Rule]], list[RuleError]]:
     """The valid rules of one file with their lines, and an error for each bad one."""
+    context = {"profiles": profiles if profiles is not None else shipped()}
     name = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -102,7 +141,7 @@ def read_rules(path: Path) -> tuple[list[tuple[int, Rule]], list[RuleError]]:
         line = node.start_mark.line + 1 if node is not None else 0
         rule_id = raw.get("id") if isinstance(raw, dict) else None
         try:
-            good.append((line, Rule.model_validate(raw)))
+            good.append((line, Rule.model_validate(raw, context=context)))
         except ValidationError as e:
             for err in e.errors():
                 where = _line_at(node, err["loc"]) or line

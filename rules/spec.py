@@ -36,6 +36,7 @@ from pydantic import (
     PlainSerializer,
     PrivateAttr,
     StringConstraints,
+    ValidationInfo,
     model_validator,
 )
 
@@ -293,21 +294,42 @@ class Rule(_Spec):
     enabled: bool = True
 
     @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        from telemetry.metrics import DEVICE_TYPES
+    def _consistent(self, info: ValidationInfo) -> Self:
+        """Checked against the device type's profile: the one in the validation context's
+        `profiles` (a `ProfileSet`), else the shipped one."""
+        from telemetry.profile import ProfileSet, shipped
 
-        row = DEVICE_TYPES.get(self.device_type)
-        if row is None:
-            raise ValueError(
-                f"unknown device_type {self.device_type!r}; one of {', '.join(DEVICE_TYPES)}"
-            )
+        profiles = (info.context or {}).get("profiles") if info.context else None
+        known: ProfileSet = profiles if isinstance(profiles, ProfileSet) else shipped()
+        profile = known.get(self.device_type)
+        if profile is None:
+            raise ValueError(f"unknown device_type {self.device_type!r}; one of {', '.join(known)}")
+        row = profile.device_type
         used = self.when.metrics() | (self.requires.metrics() if self.requires else set())
         unknown = sorted(used - set(row.by_name))
         if unknown:
             raise ValueError(
-                f"{self.device_type} has no metric {', '.join(unknown)}; it has "
+                f"{profile.label} has no metric {', '.join(unknown)}; it has "
                 f"{', '.join(row.by_name)}"
             )
+        stages = {c.stage for c in profile.doc.consumables}
+        for c in self.when.walk():
+            b = c.body
+            if isinstance(b, Prediction) and b.model == "filter_life":
+                stage = b.output.removeprefix("days_to_exhaustion_")
+                if stage not in stages:
+                    raise ValueError(
+                        f"{profile.label} has no consumable {stage!r} (output {b.output}); "
+                        f"it has {', '.join(sorted(stages)) or 'none'}"
+                    )
+            if isinstance(b, EventMatch) and b.codes and profile.doc.fault_codes:
+                codes = {f.code for f in profile.doc.fault_codes}
+                if set(b.codes) - codes:
+                    missing = ", ".join(sorted(set(b.codes) - codes))
+                    raise ValueError(
+                        f"{profile.label} has no fault code {missing}; "
+                        f"it has {', '.join(sorted(codes))}"
+                    )
         if self.work_order.open != "none" and not self.problem_kind:
             raise ValueError("a rule that opens work orders needs a `problem_kind`")
         return self

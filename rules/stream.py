@@ -26,6 +26,7 @@ from rules.conditions import DeviceView, EventSeen, evaluate
 from rules.evaluator import row_of, state_of
 from rules.machine import Action, Phase, step
 from rules.spec import Rule
+from telemetry.profile import ProfileSet
 from telemetry.records import Event, Reading
 
 log = logging.getLogger("fleetcare.rules")
@@ -40,7 +41,10 @@ class StreamChecks:
         actor: str = "rules:ingest",
         firing_memory_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        catalog_for: Callable[[ProfileSet], Catalog] | None = None,
     ) -> None:
+        """`catalog_for`: the catalog for another set of product profiles (a new version
+        brings its rules); without it, the catalog stays as given."""
         self.alerts = AlertStore(db)
         self.actions = AlertActions(db, actor=actor)
         # (rule, device) -> when the store last said it is firing (clock seconds). A
@@ -54,13 +58,22 @@ class StreamChecks:
         self.clock = clock
         self.known_firing: dict[tuple[str, str], float] = {}
         self._pruned_at = clock()
-        # per device type: the rules a reading can fire, and those an event can
-        self.on_reading: dict[str, list[Rule]] = defaultdict(list)
-        self.on_event: dict[str, list[Rule]] = defaultdict(list)
+        self.catalog_for = catalog_for
+        self._index(catalog)
+
+    def _index(self, catalog: Catalog) -> None:
+        """Per device type: the rules a reading can fire, and those an event can."""
+        on_reading: dict[str, list[Rule]] = defaultdict(list)
+        on_event: dict[str, list[Rule]] = defaultdict(list)
         for rule in catalog.enabled():
             if rule.per_message:
-                by_type = self.on_event if rule.when.kind == "event" else self.on_reading
+                by_type = on_event if rule.when.kind == "event" else on_reading
                 by_type[rule.device_type].append(rule)
+        self.on_reading, self.on_event = on_reading, on_event
+
+    async def use_profiles(self, profiles: ProfileSet) -> None:
+        if self.catalog_for is not None:
+            self._index(await asyncio.to_thread(self.catalog_for, profiles))
 
     async def on_batch(self, readings: Sequence[Reading], events: Sequence[Event]) -> None:
         if not self.on_reading and not self.on_event:

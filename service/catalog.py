@@ -1,30 +1,31 @@
-"""What each problem needs: the parts a technician must bring, by device type.
-
-A problem kind not listed needs no part (an inspection, a sensor check). Adding a
-problem is adding a row."""
+"""What each problem needs, as the product profiles say: the part SKUs a technician
+brings (a consumable's own SKU when it is replaced, the parts a problem lists), and the
+problem kind that replaces a consumable stage. A problem a profile does not list needs no
+part (an inspection, a sensor check). Profiles change while the engine runs, so each
+function takes the set in force (`in_force`)."""
 
 from __future__ import annotations
 
-REQUIRED_PARTS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("purifier", "filter_replacement"): ("AP-HEPA-01",),
-    ("purifier", "clogged_prefilter"): ("AP-PRE-01",),
-    ("purifier", "motor_wear"): ("AP-MOTOR-01",),
-    ("water_purifier", "filter_replacement_sediment"): ("WP-SED-01",),
-    ("water_purifier", "filter_replacement_carbon"): ("WP-CARB-01",),
-    ("water_purifier", "filter_replacement_ro"): ("WP-RO-01",),
-    ("water_purifier", "ro_membrane_failure"): ("WP-RO-01",),
-    ("water_purifier", "pump_failure"): ("WP-PUMP-01",),
-    ("air_conditioner", "filter_replacement"): ("AC-FILTER-01",),
-    ("air_conditioner", "refrigerant_leak"): ("AC-R32-1KG",),
-    ("air_conditioner", "fan_bearing_wear"): ("AC-FANMOTOR-01",),
-    ("air_conditioner", "compressor_degradation"): ("AC-COMP-01",),
-}
+from db.database import Database
+from fleet.profiles import ProfileRepository
+from telemetry.profile import ProfileSet
 
 
-def parts_for(device_type: str, problem_kind: str) -> tuple[str, ...]:
-    return REQUIRED_PARTS.get((device_type, problem_kind), ())
+def in_force(db: Database) -> ProfileSet:
+    """The product profiles in force now."""
+    return ProfileRepository(db).current()
 
 
-def filter_problem(stage: str) -> str:
-    """The problem kind that replaces a filter stage ("main" is a purifier's only one)."""
+def parts_for(profiles: ProfileSet, device_type: str, problem_kind: str) -> tuple[str, ...]:
+    profile = profiles.get(device_type)
+    return profile.parts_for(problem_kind) if profile is not None else ()
+
+
+def filter_problem(profiles: ProfileSet, device_type: str, stage: str) -> str:
+    """The problem kind that replaces a consumable stage (`main` is a single-stage
+    family's filter: filter_replacement; others filter_replacement_<stage>)."""
+    profile = profiles.get(device_type)
+    consumable = profile.consumable(stage) if profile is not None else None
+    if consumable is not None:
+        return consumable.problem
     return "filter_replacement" if stage == "main" else f"filter_replacement_{stage}"

@@ -51,6 +51,7 @@ from service.lifecycle import State
 from service.messages import Kind
 from service.orders import WorkOrder, WorkOrders
 from service.settlement import CommissionTable
+from telemetry.profile import ProfileSet
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 _IMAGE_TYPES = (
@@ -121,6 +122,7 @@ def visit_report(
     serial: str,
     found: str | None,
     *,
+    profiles: ProfileSet,
     fees: Sequence[Fee] = (),
     notes: str = "",
 ) -> CompletionReport:
@@ -133,7 +135,7 @@ def visit_report(
         technician_id=technician_id,
         outcome=Outcome.FIXED if filters or fault else Outcome.NO_FAULT_FOUND,
         serial=serial,
-        parts=[PartUsed(sku) for sku in parts_for(order.device_type, order.problem_kind)],
+        parts=[PartUsed(sku) for sku in parts_for(profiles, order.device_type, order.problem_kind)],
         fees=fees,
         notes=notes,
         confirmed_fault=fault,

@@ -40,11 +40,12 @@ from db.tables import (
     work_order_events,
     work_orders,
 )
-from service.catalog import parts_for
+from service.catalog import in_force, parts_for
 from service.errors import ConcurrentChange, InvalidAssignment, NotTheAssignee
 from service.lifecycle import State
 from service.localtime import WEEKDAYS
 from service.orders import WorkOrder, WorkOrders
+from telemetry.profile import ProfileSet
 
 BUSY = (State.ASSIGNED, State.ACCEPTED, State.SCHEDULED, State.IN_PROGRESS)
 REASSIGNABLE = (State.ASSIGNED, State.ACCEPTED, State.SCHEDULED)  # back to open on the way
@@ -132,9 +133,10 @@ class Dispatcher:
             todo = [WorkOrder.from_row(r) for r in conn.execute(q)]
             if not todo:
                 return report
-            techs, stock = self._technicians(conn, now)
+            profiles = in_force(self.db)
+            techs, stock = self._technicians(conn, now, profiles)
             butlers = self._butlers(conn, {o.customer_id for o in todo if o.customer_id})
-            decisions = [decide(o, techs, stock, butlers) for o in todo]
+            decisions = [decide(o, techs, stock, butlers, profiles) for o in todo]
             landed = self._write(conn, todo, decisions, now)
         for d in decisions:
             if d.technician_id is None:
@@ -144,7 +146,9 @@ class Dispatcher:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _technicians(self, conn: Connection, now: datetime) -> tuple[dict[str, Technician], Stock]:
+    def _technicians(
+        self, conn: Connection, now: datetime, profiles: ProfileSet
+    ) -> tuple[dict[str, Technician], Stock]:
         load: dict[str, int] = dict(
             conn.execute(
                 sa.select(work_orders.c.technician_id, sa.func.count())
@@ -179,7 +183,7 @@ class Dispatcher:
         )
         for tid, device_type, problem in busy:
             if tid in techs:
-                stock.take(techs[tid], parts_for(device_type, problem))
+                stock.take(techs[tid], parts_for(profiles, device_type, problem))
         return techs, stock
 
     def _works(self, hours: dict[str, Any], tz: str, now: datetime) -> bool:
@@ -359,7 +363,11 @@ class Dispatcher:
 
 
 def decide(
-    order: WorkOrder, techs: dict[str, Technician], stock: Stock, butlers: dict[str, str]
+    order: WorkOrder,
+    techs: dict[str, Technician],
+    stock: Stock,
+    butlers: dict[str, str],
+    profiles: ProfileSet,
 ) -> Decision:
     """The technician for `order` by the module's rules, or why there is none. Updates
     the chosen technician's load and the stock it will use."""
@@ -387,7 +395,7 @@ def decide(
     pool = [t for t in pool if t.load < t.capacity]
     if not pool:
         return Decision(order.id, None, f"all {skilled} skilled technicians in {zone} are full")
-    skus = parts_for(*need)
+    skus = parts_for(profiles, *need)
     pool = [t for t in pool if stock.source(t, skus) is not None]
     if not pool:
         return Decision(

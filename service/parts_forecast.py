@@ -33,7 +33,7 @@ from db.tables import (
     van_stock,
     work_orders,
 )
-from service.catalog import filter_problem, parts_for
+from service.catalog import filter_problem, in_force, parts_for
 from service.csvout import dataclass_csv
 from service.lifecycle import LIVE
 
@@ -67,6 +67,7 @@ def forecast(
     horizon = week_of(now, now) + timedelta(weeks=weeks)
     horizon_at = datetime.combine(horizon, datetime.min.time(), tzinfo=UTC)
     wo, fp = work_orders, filter_predictions
+    profiles = in_force(db)
     orders_demand: dict[tuple[str, str | None, str, date], int] = defaultdict(int)
     pred_demand: dict[tuple[str, str | None, str, date], float] = defaultdict(float)
     with db.engine.connect() as conn:
@@ -84,7 +85,7 @@ def forecast(
         for o in live:
             week = week_of(_utc(o.when), now)
             if week < horizon:
-                for sku in parts_for(o.device_type, o.problem_kind):
+                for sku in parts_for(profiles, o.device_type, o.problem_kind):
                     orders_demand[(o.outlet_id, o.territory_id, sku, week)] += 1
         replaced = sa.exists().where(
             filter_replacements.c.device_id == fp.c.device_id,
@@ -107,11 +108,11 @@ def forecast(
             .where(fp.c.exhausted_at < horizon_at, ~replaced)
         ).all()
         for p in predicted:
-            problem = filter_problem(p.stage)
+            problem = filter_problem(profiles, p.device_type, p.stage)
             if (p.device_id, problem) in covered:
                 continue  # the live order already counts it
             week = week_of(p.exhausted_at, now)
-            for sku in parts_for(p.device_type, problem):
+            for sku in parts_for(profiles, p.device_type, problem):
                 pred_demand[(p.outlet_id, p.territory_id, sku, week)] += p.probability
         on_hand = _on_hand(conn)
 

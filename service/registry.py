@@ -17,7 +17,14 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 from sqlalchemy.engine import Connection
 
 from db.database import Database
@@ -36,7 +43,7 @@ from db.tables import (
 )
 from db.upsert import insert_for
 from service.errors import ServiceError
-from telemetry.metrics import DEVICE_TYPES
+from telemetry.profile import ProfileSet, shipped
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
 HHMM = Annotated[str, StringConstraints(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
@@ -93,9 +100,14 @@ class Skill(_Row):
 
     @field_validator("device_type")
     @classmethod
-    def _known_type(cls, v: str) -> str:
-        if v not in DEVICE_TYPES:
-            raise ValueError(f"unknown device type {v!r}; one of {', '.join(DEVICE_TYPES)}")
+    def _known_type(cls, v: str, info: ValidationInfo) -> str:
+        """A family with a profile: the validation context's `profiles`, or the shipped."""
+        given = (info.context or {}).get("profiles")
+        known: ProfileSet = given if isinstance(given, ProfileSet) else shipped()
+        if v not in known:
+            raise ValueError(
+                f"unknown device type {v!r}; one of {', '.join(known)} (or import its profile)"
+            )
         return v
 
 
@@ -196,13 +208,21 @@ class RegistryData:
         return {k: len(v) for k, v in self.rows.items() if v}
 
 
-def parse_doc(doc: Mapping[str, Sequence[Mapping[str, Any]]]) -> RegistryData:
+def parse_doc(
+    doc: Mapping[str, Sequence[Mapping[str, Any]]], profiles: ProfileSet | None = None
+) -> RegistryData:
     """The JSON form, `{"outlets": [...], ...}`: lines are positions in each list."""
-    return parse({k: [(i, dict(row)) for i, row in enumerate(v, 1)] for k, v in doc.items()})
+    rows = {k: [(i, dict(row)) for i, row in enumerate(v, 1)] for k, v in doc.items()}
+    return parse(rows, profiles)
 
 
-def parse(kind_rows: dict[str, Iterable[tuple[int, dict[str, Any]]]]) -> RegistryData:
-    """Validate raw rows (line, mapping) of each kind; raise every error at once."""
+def parse(
+    kind_rows: Mapping[str, Iterable[tuple[int, dict[str, Any]]]],
+    profiles: ProfileSet | None = None,
+) -> RegistryData:
+    """Validate raw rows (line, mapping) of each kind; raise every error at once. Device
+    types are those of `profiles` (default: the shipped ones)."""
+    context = {"profiles": profiles if profiles is not None else shipped()}
     from pydantic import ValidationError
 
     errors: list[RowError] = []
@@ -214,7 +234,7 @@ def parse(kind_rows: dict[str, Iterable[tuple[int, dict[str, Any]]]]) -> Registr
             continue
         for line, raw in rows:
             try:
-                out[kind].append(model.model_validate(raw))
+                out[kind].append(model.model_validate(raw, context=context))
             except ValidationError as exc:
                 for e in exc.errors():
                     where = ".".join(str(p) for p in e["loc"])
@@ -426,7 +446,9 @@ def csv_row(kind: str, raw: dict[str, str]) -> dict[str, Any]:
     return row
 
 
-def read_file(path: Path, kind: str | None = None) -> RegistryData:
+def read_file(
+    path: Path, kind: str | None = None, profiles: ProfileSet | None = None
+) -> RegistryData:
     """A JSON file `{"outlets": [...], "customers": [...], ...}`, or a CSV file of one
     kind (named by `kind` or by the file name: customers.csv). Validated, not applied."""
     import csv
@@ -443,7 +465,7 @@ def read_file(path: Path, kind: str | None = None) -> RegistryData:
             raise RegistryImportError(
                 [RowError(path.name, 1, "", "expected an object of lists, one per kind")]
             )
-        return parse_doc(doc)
+        return parse_doc(doc, profiles)
     if path.suffix.lower() == ".csv":
         kind = kind or path.stem
         if kind not in KINDS:
@@ -459,5 +481,5 @@ def read_file(path: Path, kind: str | None = None) -> RegistryData:
             )
         with path.open(newline="", encoding="utf-8-sig") as f:
             rows = [(n, csv_row(kind, raw)) for n, raw in enumerate(csv.DictReader(f), 2)]
-        return parse({kind: rows})
+        return parse({kind: rows}, profiles)
     raise RegistryImportError([RowError(path.name, 0, "", "a .json or .csv file, please")])

@@ -25,7 +25,7 @@ from db.tables import (
     filter_replacements,
     work_orders,
 )
-from service.catalog import filter_problem
+from service.catalog import filter_problem, in_force
 from service.errors import ServiceError
 from service.lifecycle import LIVE, State
 from service.localtime import hhmm
@@ -127,6 +127,7 @@ class SelfService:
             )
         now = now or datetime.now(UTC)
         orders = WorkOrders(self.db)
+        profiles = in_force(self.db)
         cancelled = None
         with self.db.engine.begin() as conn:
             device = conn.execute(
@@ -156,7 +157,8 @@ class SelfService:
             live = conn.execute(
                 sa.select(work_orders.c.id).where(
                     work_orders.c.device_id == device_id,
-                    work_orders.c.problem_kind == filter_problem(stage),
+                    work_orders.c.problem_kind
+                    == filter_problem(profiles, device.device_type, stage),
                     work_orders.c.state.in_([s.value for s in LIVE if s is not State.IN_PROGRESS]),
                 )
             ).scalar_one_or_none()

@@ -9,11 +9,11 @@ point (idempotent overwrite) and two messages in one millisecond do not collide.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import orjson
 
-from telemetry.metrics import DEVICE_TYPES, MetricKind
+from telemetry.device_types import DeviceType, MetricKind
 from telemetry.records import Event, MetricValue, Reading
 
 EVENT_MEASUREMENT = "device_event"
@@ -55,13 +55,16 @@ _FORMAT: dict[MetricKind, Callable[[MetricValue], str]] = {
     MetricKind.BOOL: _bool,
     MetricKind.ENUM: _str,
 }
-_FORMATTERS = {
-    name: {m.name: _FORMAT[m.kind] for m in dt.metrics} for name, dt in DEVICE_TYPES.items()
-}
+Formatters = dict[str, dict[str, Callable[[MetricValue], str]]]
 
 
-def reading_line(r: Reading) -> str:
-    fmt = _FORMATTERS[r.device_type]
+def formatters(types: Mapping[str, DeviceType]) -> Formatters:
+    """How each metric of each type is written: a field's type is fixed per measurement."""
+    return {name: {m.name: _FORMAT[m.kind] for m in dt.metrics} for name, dt in types.items()}
+
+
+def reading_line(r: Reading, formatters: Formatters) -> str:
+    fmt = formatters[r.device_type]
     fields = ",".join(f"{k}={fmt[k](v)}" for k, v in r.metrics.items())
     sep = "," if fields else ""
     return (

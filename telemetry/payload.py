@@ -99,9 +99,13 @@ class CommandPayload(BaseModel):
 
 @cache
 def metrics_model(type_name: str) -> Any:
-    """The `metrics` object of one device type: a TypedDict, so validation yields the dict
+    """The `metrics` object of one shipped device type."""
+    return _metrics_typed_dict(device_type(type_name))
+
+
+def _metrics_typed_dict(dt: DeviceType) -> Any:
+    """The `metrics` object of a device type: a TypedDict, so validation yields the dict
     of reported metrics directly (no model to dump on the hot path)."""
-    dt = device_type(type_name)
     make_typed_dict: Any = TypedDict  # built from the metric table at run time
     td: Any = make_typed_dict(
         _class_name(dt, "Metrics"), {m.name: _metric_type(m) for m in dt.metrics}
@@ -113,14 +117,18 @@ def metrics_model(type_name: str) -> Any:
 
 @cache
 def telemetry_model(type_name: str) -> type[TelemetryPayload]:
-    """The pydantic model of one device type's telemetry payload."""
-    dt = device_type(type_name)
+    """The pydantic model of one shipped device type's telemetry payload."""
+    return build_telemetry_model(device_type(type_name))
+
+
+def build_telemetry_model(dt: DeviceType) -> type[TelemetryPayload]:
+    """The pydantic model of a device type's telemetry payload, from its metric table."""
     model: type[TelemetryPayload] = create_model(
         _class_name(dt, "Telemetry"),
         __base__=TelemetryPayload,
         __doc__=f"{dt.title} telemetry, topic `{{prefix}}/v1/{dt.name}/{{device_id}}/telemetry`.",
         metrics=(
-            metrics_model(type_name),
+            _metrics_typed_dict(dt),
             Field(description="Readings; omit a metric the device did not measure."),
         ),
     )

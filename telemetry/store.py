@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol, Self, runtime_checkable
 
+from telemetry.device_types import DeviceType
 from telemetry.records import (
     Agg,
     Event,
@@ -38,6 +39,10 @@ class TelemetryStore(Protocol):
 
     async def ping(self) -> None:
         """Raise `StoreUnavailable` unless the store answers."""
+
+    async def use_types(self, types: Mapping[str, DeviceType]) -> None:
+        """Know these device types (metric tables) from now on: a profile's new type or
+        metric can be written and read; nothing stored before is lost."""
 
     async def write(self, readings: Sequence[Reading], events: Sequence[Event] = ()) -> WriteResult:
         """Durably store a batch; already-stored messages are not stored twice."""

@@ -21,10 +21,9 @@ from api.schemas import (
     Series,
     TelemetryHistory,
 )
-from models.wear import STAGES
 from service.self_service import SelfService
 from telemetry.metrics import MetricKind
-from telemetry.metrics import device_type as device_type_row
+from telemetry.profile import ProfileSet
 from telemetry.records import Aggregation, RangeQuery
 
 router = APIRouter(prefix="/api/v1/devices", tags=["devices"])
@@ -76,7 +75,14 @@ async def health_response(request: Request, device_id: str) -> Response:
     FastAPI's dependency resolution and response encoding: `authenticate` is `Caller` as
     a call, and pydantic-core validates and writes the JSON in one pass."""
     who = await authenticate(request)
-    found = await views.ahealth(request.app.state.ctx.db, who, device_id, datetime.now(UTC))
+    found = await views.ahealth(
+        request.app.state.ctx.db,
+        who,
+        device_id,
+        datetime.now(UTC),
+        request.app.state.profiles,
+        request.headers.get("accept-language"),
+    )
     body = DeviceHealth.model_validate(found).model_dump_json()
     return Response(body, media_type="application/json")
 
@@ -88,6 +94,7 @@ async def health_response(request: Request, device_id: str) -> Response:
 )
 async def telemetry(
     device_id: str,
+    request: Request,
     who: Caller,
     db: Db,
     store: Store,
@@ -105,8 +112,9 @@ async def telemetry(
     """A device's readings over time, downsampled: the range is cut into at most
     `points` equal buckets and each is summarised (`mean`, `min`, `max` or `last`)."""
     device = await asyncio.to_thread(views.get_device, db, who, device_id)
-    table = device_type_row(device.device_type)
-    names = metric or list(views.CHART_METRICS.get(device.device_type, ()))
+    profile = profiles_of(request).profile(device.device_type)
+    table = profile.device_type
+    names = metric or list(profile.chart_metrics())
     for name in names:
         m = table.by_name.get(name)
         if m is None or m.kind not in NUMERIC:
@@ -157,18 +165,21 @@ async def telemetry(
     response_model=SelfReplacedPublic,
     responses={**NOT_FOUND, 403: {"model": Problem}, 422: {"model": Problem}},
 )
-async def replaced_myself(device_id: str, stage: str, who: Customer, db: Db) -> SelfReplacedPublic:
+async def replaced_myself(
+    device_id: str, stage: str, request: Request, who: Customer, db: Db
+) -> SelfReplacedPublic:
     """ "I replaced the filter myself": that stage's wear restarts (the device is told to
     reset its counter), its old prediction is dropped, and a pending job to replace it is
     cancelled."""
 
     def run() -> SelfReplacedPublic:
         device = views.get_device(db, who, device_id)
+        profile = profiles_of(request).profile(device.device_type)
         assert who.customer_id is not None
         done = SelfService(db).replaced_filter(
             device_id,
             stage,
-            stages=STAGES.get(device.device_type, ()),
+            stages=tuple(c.stage for c in profile.doc.consumables),
             customer_id=who.customer_id,
         )
         return SelfReplacedPublic(
@@ -179,6 +190,12 @@ async def replaced_myself(device_id: str, stage: str, who: Customer, db: Db) -> 
         )
 
     return await asyncio.to_thread(run)
+
+
+def profiles_of(request: Request) -> ProfileSet:
+    """The product profiles in force, as the app last read them."""
+    profiles: ProfileSet = request.app.state.profiles
+    return profiles
 
 
 def _utc(moment: datetime) -> datetime:

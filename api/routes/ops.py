@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from api.accounts import Principal
 from api.context import ApiContext
@@ -227,6 +227,7 @@ async def dead_letters(
 
 @router.post("/dead-letters/replay", response_model=ReplayResult, responses=REFUSED)
 async def replay_dead_letters(
+    request: Request,
     body: ReplayIds,
     who: Ops,
     db: Db,
@@ -240,7 +241,7 @@ async def replay_dead_letters(
     letters = await asyncio.to_thread(repo.list, status=PENDING, ids=body.ids, limit=len(body.ids))
     report = await replay(
         letters,
-        decoder=ctx.decoder,
+        decoder=ctx.decoder.with_profiles(request.app.state.profiles),
         store=store,
         dead_letters=repo,
         state=DeviceStateRepository(db),

@@ -22,6 +22,7 @@ from fleetcare.cli import (
     models,
     notify,
     orders,
+    profiles,
     registry,
     rules,
     serve,
@@ -49,7 +50,7 @@ PANELS = {
     "Run the engine": ("serve", "ingest", "evaluate-rules", "api", "send-commands", "db"),
     "Rules and models": ("rules", "alerts", "train", "evaluate", "models"),
     "Service": ("orders", "notify", "registry", "users"),
-    "Devices and telemetry": ("devices", "deadletters", "telemetry", "schema"),
+    "Devices and telemetry": ("profiles", "devices", "deadletters", "telemetry", "schema"),
 }
 PANEL_OF = {name: panel for panel, names in PANELS.items() for name in names}
 GROUPS = (
@@ -63,6 +64,7 @@ GROUPS = (
     orders,
     notify,
     registry,
+    profiles,
     devices,
     deadletters,
     telemetry,

@@ -122,6 +122,7 @@ def dl_replay(
 
 
 async def _replay(s: Settings, ids: list[int] | None, reason: str | None, dry_run: bool) -> None:
+    from fleet.profiles import ProfileRepository
     from fleet.registry import DeviceRegistry
     from fleet.state import DeviceStateRepository
     from fleetcare.wiring import make_decoder, open_database
@@ -132,7 +133,8 @@ async def _replay(s: Settings, ids: list[int] | None, reason: str | None, dry_ru
 
     db = open_database(s)
     repo = DeadLetterRepository(db)
-    store = create_store(s.store, s.data_dir)
+    profiles = ProfileRepository(db).current()  # a new profile version may declare a metric
+    store = create_store(s.store, s.data_dir, profiles.types)
     async with store:
         total_ok = total_bad = 0
         after = 0
@@ -144,7 +146,7 @@ async def _replay(s: Settings, ids: list[int] | None, reason: str | None, dry_ru
             registry = RegistryCache(DeviceRegistry(db), 0) if s.ingest.require_registered else None
             report = await replay(
                 batch,
-                decoder=make_decoder(s),
+                decoder=make_decoder(s, profiles),
                 store=store,
                 dead_letters=repo,
                 state=DeviceStateRepository(db),

@@ -37,7 +37,7 @@ def registry_import(
     `mon=08:00-18:00;tue=08:00-18:00`. Rows that exist are updated. See
     docs/workorders.md for every field.
     """
-    from fleetcare.wiring import open_database
+    from fleetcare.wiring import open_database, profiles_in_force
     from service.registry import RegistryData, RegistryImportError, ServiceRegistry, read_file
 
     merged = RegistryData({})
@@ -46,7 +46,7 @@ def registry_import(
             if not f.exists():
                 err.print(f"[red]{f}: no such file[/red]")
                 raise typer.Exit(2)
-            for k, rows in read_file(f, kind).rows.items():
+            for k, rows in read_file(f, kind, profiles_in_force(settings())).rows.items():
                 merged.rows.setdefault(k, []).extend(rows)
         if dry_run:
             console.print(f"valid: {merged.count()}")

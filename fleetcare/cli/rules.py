@@ -66,10 +66,11 @@ def rules_check(
 ) -> None:
     """Validate rule files: every bad rule with its file, line and reason; exit 1 if
     any. The files are not installed by this; list them in FLEETCARE_RULES__FILES."""
+    from fleetcare.wiring import profiles_in_force
     from rules.catalog import load_catalog
 
-    catalog = load_catalog(files)
-    good = sum(1 for src in catalog.sources.values() if src != "builtin")
+    catalog = load_catalog(files, profiles=profiles_in_force(settings()))
+    good = sum(1 for src in catalog.sources.values() if src.startswith(tuple(map(str, files))))
     for e in catalog.errors:
         err.print(str(e))
     console.print(f"{good} rules OK, {len(catalog.errors)} problems")

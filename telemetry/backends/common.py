@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from telemetry.metrics import Metric, MetricKind, device_type
+from telemetry.device_types import DeviceType, Metric, MetricKind
+from telemetry.errors import UnknownDeviceType
 from telemetry.records import Aggregation, MetricValue, RangeQuery, SeriesFrame
 
+Types = Mapping[str, DeviceType]  # the metric tables a store knows, by device type
 
-def check_metrics(type_name: str, metrics: Sequence[str]) -> list[Metric]:
+
+def device_row(types: Types, type_name: str) -> DeviceType:
+    try:
+        return types[type_name]
+    except KeyError:
+        raise UnknownDeviceType(type_name, sorted(types)) from None
+
+
+def check_metrics(types: Types, type_name: str, metrics: Sequence[str]) -> list[Metric]:
     """The metric rows for `metrics`, or ValueError naming the unknown one."""
-    dt = device_type(type_name)
+    dt = device_row(types, type_name)
     out = []
     for name in metrics:
         if name not in dt.by_name:
@@ -20,9 +30,9 @@ def check_metrics(type_name: str, metrics: Sequence[str]) -> list[Metric]:
     return out
 
 
-def check_numeric(type_name: str, metrics: Sequence[str]) -> list[Metric]:
+def check_numeric(types: Types, type_name: str, metrics: Sequence[str]) -> list[Metric]:
     """The rows for `metrics`, or ValueError naming one that cannot be averaged."""
-    rows = check_metrics(type_name, metrics)
+    rows = check_metrics(types, type_name, metrics)
     for m in rows:
         if m.kind not in (MetricKind.FLOAT, MetricKind.INT):
             raise ValueError(f"{type_name}.{m.name} is {m.kind.value}: only numbers aggregate")
@@ -30,21 +40,21 @@ def check_numeric(type_name: str, metrics: Sequence[str]) -> list[Metric]:
 
 
 def check_where(
-    type_name: str, where: Sequence[tuple[str, str, float]] | None
+    types: Types, type_name: str, where: Sequence[tuple[str, str, float]] | None
 ) -> list[tuple[str, str, float]]:
     """Window filters `(metric, ">" or "<", number)`, all to hold; checked, as they are
     put into a query."""
     out = []
     for metric, op, value in where or ():
-        check_numeric(type_name, [metric])
+        check_numeric(types, type_name, [metric])
         if op not in (">", "<"):
             raise ValueError(f"a window filter compares with > or <, not {op!r}")
         out.append((metric, op, float(value)))
     return out
 
 
-def check_query(query: RangeQuery) -> list[Metric]:
-    rows = check_metrics(query.device_type, query.metrics)
+def check_query(types: Types, query: RangeQuery) -> list[Metric]:
+    rows = check_metrics(types, query.device_type, query.metrics)
     if query.aggregation is not Aggregation.LAST:
         for m in rows:
             if m.kind not in (MetricKind.FLOAT, MetricKind.INT):

@@ -18,16 +18,18 @@ from typing import Any, Self, TypeVar
 import orjson
 
 from telemetry.backends.common import (
+    Types,
     aggregate_value,
     check_metrics,
     check_numeric,
     check_query,
     check_where,
     convert,
+    device_row,
     drop_empty,
 )
-from telemetry.errors import StoreQueryError, StoreUnavailable
-from telemetry.metrics import DEVICE_TYPES, MetricKind, device_type
+from telemetry.errors import StoreQueryError, StoreRejected, StoreUnavailable
+from telemetry.metrics import DEVICE_TYPES, MetricKind
 from telemetry.records import (
     Agg,
     Aggregation,
@@ -63,10 +65,13 @@ class EmbeddedStore:
 
     name = "embedded"
 
-    def __init__(self, path: str, *, durable: bool = True, cache_mb: int = 16) -> None:
+    def __init__(
+        self, path: str, *, durable: bool = True, cache_mb: int = 16, types: Types | None = None
+    ) -> None:
         self.path = path
         self.durable = durable
         self.cache_mb = cache_mb
+        self.types: Types = dict(types if types is not None else DEVICE_TYPES)
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._insert_sql: dict[str, str] = {}
@@ -115,10 +120,17 @@ class EmbeddedStore:
             raise StoreUnavailable(self.name, f"cannot open {self.path}: {exc}") from exc
         self._conn = conn
 
+    async def use_types(self, types: Types) -> None:
+        """Know these device types from now on: a new type gets its table, a new metric
+        its column (rows stored before keep their values, the new column empty)."""
+        self.types = dict(types)
+        if self._conn is not None:
+            await self._run(self._migrate, self._conn)
+
     def _migrate(self, conn: sqlite3.Connection) -> None:
         """Create tables and add columns for metrics that rows added to the table since."""
         conn.execute("BEGIN IMMEDIATE")
-        for dt in DEVICE_TYPES.values():
+        for dt in self.types.values():
             table = _table(dt.name)
             conn.execute(
                 f'CREATE TABLE IF NOT EXISTS "{table}" (device_id TEXT NOT NULL, '
@@ -168,7 +180,9 @@ class EmbeddedStore:
         conn = self._db()
         by_type: dict[str, list[tuple[Any, ...]]] = {}
         for r in readings:
-            names = self._columns[r.device_type]
+            names = self._columns.get(r.device_type)
+            if names is None:
+                raise StoreRejected(self.name, f"no table for device type {r.device_type!r}")
             m = r.metrics
             by_type.setdefault(r.device_type, []).append(
                 (r.device_id, r.boot, r.seq, r.ts, *[m.get(x) for x in names])
@@ -220,7 +234,7 @@ class EmbeddedStore:
         out: dict[str, Latest] = {}
         for device_id in device_ids:
             best: tuple[int, str, dict[str, MetricValue]] | None = None
-            for dt in DEVICE_TYPES.values():
+            for dt in self.types.values():
                 table, names = _table(dt.name), self._columns[dt.name]
                 row = conn.execute(
                     f'SELECT ts, {", ".join(names)} FROM "{table}" WHERE device_id = ? '
@@ -251,7 +265,7 @@ class EmbeddedStore:
         return row[0] if row else None
 
     async def query(self, query: RangeQuery) -> SeriesFrame:
-        rows = check_query(query)
+        rows = check_query(self.types, query)
         return await self._run(self._query_sync, query, [m.name for m in rows])
 
     def _query_sync(self, q: RangeQuery, names: list[str]) -> SeriesFrame:
@@ -259,7 +273,7 @@ class EmbeddedStore:
         table = _table(q.device_type)
         where = "device_id = ? AND ts >= ? AND ts < ?"
         params = (q.device_id, q.start, q.end)
-        dt = device_type(q.device_type)
+        dt = device_row(self.types, q.device_type)
         buckets: dict[int, dict[str, Any]] = {}
         try:
             if q.aggregation is Aggregation.LAST:
@@ -303,8 +317,11 @@ class EmbeddedStore:
         metrics: Sequence[str] | None = None,
     ) -> SeriesFrame:
         rows = check_metrics(
+            self.types,
             device_type,
-            metrics if metrics is not None else [m.name for m in DEVICE_TYPES[device_type].metrics],
+            metrics
+            if metrics is not None
+            else [m.name for m in device_row(self.types, device_type).metrics],
         )
         return await self._run(self._history_sync, device_type, device_id, start, end, rows)
 
@@ -352,10 +369,10 @@ class EmbeddedStore:
         device_ids: Sequence[str] | None = None,
         where: Sequence[tuple[str, str, float]] | None = None,
     ) -> dict[str, dict[str, Agg]]:
-        rows = check_numeric(device_type, metrics)
+        rows = check_numeric(self.types, device_type, metrics)
         if not rows:
             return {}
-        conditions = check_where(device_type, where)
+        conditions = check_where(self.types, device_type, where)
 
         def run() -> dict[str, dict[str, Agg]]:
             cols = ", ".join(
@@ -389,7 +406,7 @@ class EmbeddedStore:
         return await self._run(run)
 
     async def recent_events(self, device_type: str, start: int, end: int) -> list[Event]:
-        check_metrics(device_type, [])
+        check_metrics(self.types, device_type, [])
 
         def run() -> list[Event]:
             sql = (
@@ -411,9 +428,9 @@ class EmbeddedStore:
         start: int | None = None,
         end: int | None = None,
     ) -> int:
-        types = [device_type] if device_type else list(DEVICE_TYPES)
+        types = [device_type] if device_type else list(self.types)
         for t in types:
-            DEVICE_TYPES.get(t) or check_metrics(t, [])
+            device_row(self.types, t)
         clauses, params = [], []
         for clause, value in (("device_id = ?", device_id), ("ts >= ?", start), ("ts < ?", end)):
             if value is not None:

@@ -15,18 +15,20 @@ import httpx
 import orjson
 
 from telemetry.backends.common import (
+    Types,
     aggregate_value,
     check_metrics,
     check_numeric,
     check_query,
     check_where,
     convert,
+    device_row,
     drop_empty,
 )
 from telemetry.backends.settings import StoreSettings
 from telemetry.errors import StoreQueryError, StoreRejected, StoreUnavailable
-from telemetry.lineprotocol import EVENT_MEASUREMENT, event_line, reading_line
-from telemetry.metrics import DEVICE_TYPES, device_type
+from telemetry.lineprotocol import EVENT_MEASUREMENT, event_line, formatters, reading_line
+from telemetry.metrics import DEVICE_TYPES
 from telemetry.records import (
     Agg,
     Event,
@@ -61,10 +63,17 @@ class InfluxStore:
 
     name = "influxdb"
 
-    def __init__(self, settings: StoreSettings) -> None:
+    def __init__(self, settings: StoreSettings, types: Types | None = None) -> None:
         self.settings = settings
         self._client: httpx.AsyncClient | None = None
         self._ensured = False
+        self.types: Types = dict(types if types is not None else DEVICE_TYPES)
+        self._formatters = formatters(self.types)
+
+    async def use_types(self, types: Types) -> None:
+        """Know these device types from now on (fields need no schema in InfluxDB)."""
+        self.types = dict(types)
+        self._formatters = formatters(self.types)
 
     async def __aenter__(self) -> Self:
         await self.open()
@@ -138,7 +147,11 @@ class InfluxStore:
 
     # -- writes ----------------------------------------------------------------------
     async def write(self, readings: Sequence[Reading], events: Sequence[Event] = ()) -> WriteResult:
-        lines = [reading_line(r) for r in readings]
+        fmt = self._formatters
+        try:
+            lines = [reading_line(r, fmt) for r in readings]
+        except KeyError as exc:  # a type or metric no profile it knows has
+            raise StoreRejected(self.name, f"unknown device type or metric {exc}") from None
         lines.extend(event_line(e) for e in events)
         if not lines:
             return WriteResult(written=0)
@@ -217,7 +230,7 @@ class InfluxStore:
     async def latest(self, device_ids: Sequence[str]) -> dict[str, Latest]:
         out: dict[str, Latest] = {}
         ids = list(device_ids)
-        types = list(DEVICE_TYPES)
+        types = list(self.types)
         for i in range(0, len(ids), 200):
             cond = " OR ".join(f"device_id = {_literal(d)}" for d in ids[i : i + 200])
             q = (
@@ -235,7 +248,7 @@ class InfluxStore:
                 else:
                     values[key] = row
             for (type_name, device_id), row in values.items():
-                dt = device_type(type_name)
+                dt = device_row(self.types, type_name)
                 metrics = {
                     col[5:]: v
                     for col, raw in row.items()
@@ -249,7 +262,7 @@ class InfluxStore:
         return out
 
     async def query(self, query: RangeQuery) -> SeriesFrame:
-        rows = check_query(query)
+        rows = check_query(self.types, query)
         agg = query.aggregation.value
         cols = ", ".join(f"{agg}({_ident(m.name)}) AS {_ident(m.name)}" for m in rows)
         where = " AND ".join(
@@ -289,9 +302,11 @@ class InfluxStore:
         metrics: Sequence[str] | None = None,
     ) -> SeriesFrame:
         names = (
-            metrics if metrics is not None else [m.name for m in DEVICE_TYPES[device_type].metrics]
+            metrics
+            if metrics is not None
+            else [m.name for m in device_row(self.types, device_type).metrics]
         )
-        rows = check_metrics(device_type, names)
+        rows = check_metrics(self.types, device_type, names)
         cols = ", ".join(_ident(c) for c in ["boot", "seq", *(m.name for m in rows)])
         where = " AND ".join([f"device_id = {_literal(device_id)}", *_time_range(start, end)])
         q = f"SELECT {cols} FROM {self._from([device_type])} WHERE {where} ORDER BY time ASC"
@@ -338,10 +353,10 @@ class InfluxStore:
         device_ids: Sequence[str] | None = None,
         where: Sequence[tuple[str, str, float]] | None = None,
     ) -> dict[str, dict[str, Agg]]:
-        rows = check_numeric(device_type, metrics)
+        rows = check_numeric(self.types, device_type, metrics)
         if not rows:
             return {}
-        conditions = check_where(device_type, where)
+        conditions = check_where(self.types, device_type, where)
         cols = ", ".join(
             f"count({_ident(m.name)}) AS {_ident('c_' + m.name)}, "
             f"mean({_ident(m.name)}) AS {_ident('a_' + m.name)}, "
@@ -375,7 +390,7 @@ class InfluxStore:
         return out
 
     async def recent_events(self, device_type: str, start: int, end: int) -> list[Event]:
-        check_metrics(device_type, [])
+        check_metrics(self.types, device_type, [])
         where = " AND ".join([f"device_type = {_literal(device_type)}", *_time_range(start, end)])
         q = (
             f'SELECT "device_id", "boot", "seq", "name", "data" '
@@ -406,11 +421,9 @@ class InfluxStore:
         start: int | None = None,
         end: int | None = None,
     ) -> int:
-        types = [device_type] if device_type else list(DEVICE_TYPES)
+        types = [device_type] if device_type else list(self.types)
         for t in types:
-            device_type_row = DEVICE_TYPES.get(t)
-            if device_type_row is None:
-                check_metrics(t, [])
+            device_row(self.types, t)
         clauses = _time_range(start, end)
         if device_id is not None:
             clauses.insert(0, f"device_id = {_literal(device_id)}")

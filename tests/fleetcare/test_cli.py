@@ -22,6 +22,7 @@ def test_schema_prints_the_contract_and_matches_the_committed_copy() -> None:
         "purifier",
         "water_purifier",
         "air_conditioner",
+        "dehumidifier",
     }
     committed = Path(__file__).parents[2] / "docs" / "device-contract.schema.json"
     assert json.loads(committed.read_text()) == doc, (

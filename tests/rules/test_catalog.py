@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from rules.builtin import BUILTIN
 from rules.catalog import load_catalog
 from rules.spec import Rule, parse_duration
 
@@ -38,7 +37,23 @@ def test_durations_read_like_prometheus() -> None:
     ("change", "why"),
     [
         ({"device_type": "toaster"}, "unknown device_type 'toaster'"),
-        ({"when": {"threshold": {"metric": "tds", "above": 1}}}, "purifier has no metric tds"),
+        ({"when": {"threshold": {"metric": "tds", "above": 1}}}, "purifier v1 has no metric tds"),
+        (
+            {
+                "when": {
+                    "prediction": {
+                        "model": "filter_life",
+                        "output": "days_to_exhaustion_ro",
+                        "below": 9,
+                    }
+                }
+            },
+            "purifier v1 has no consumable 'ro'",
+        ),
+        (
+            {"device_type": "air_conditioner", "when": {"event": {"codes": ["E9"]}}},
+            "air_conditioner v1 has no fault code E9; it has E4, E6, P1",
+        ),
         ({"when": {"threshold": {"metric": "pm25", "above": 1, "below": 0}}}, "exactly one"),
         ({"when": {"threshold": {"metric": "pm25", "above": 50, "clear": 60}}}, "at or below"),
         ({"when": {"threshold": {"metric": "pm25", "above": 5, "agg": "mean"}}}, "needs a window"),
@@ -57,11 +72,18 @@ def test_a_rule_that_cannot_work_is_refused_with_the_reason(
         Rule.model_validate(rule(**change))
 
 
-def test_the_built_in_rules_cover_the_three_device_types() -> None:
-    assert {r.device_type for r in BUILTIN} == {"purifier", "water_purifier", "air_conditioner"}
-    assert len({r.id for r in BUILTIN}) == len(BUILTIN)
-    assert all(r.wording.get("en") and r.wording.get("zh") for r in BUILTIN)
-    per_message = {r.id for r in BUILTIN if r.per_message}
+def test_the_shipped_rules_cover_every_shipped_family_in_english_and_chinese() -> None:
+    shipped = load_catalog()
+    rules = list(shipped.rules.values())
+    assert shipped.errors == []
+    assert {r.device_type for r in rules} == {
+        "purifier",
+        "water_purifier",
+        "air_conditioner",
+        "dehumidifier",
+    }
+    assert all(r.wording.get("en") and r.wording.get("zh") for r in rules)
+    per_message = {r.id for r in rules if r.per_message}
     assert "water_leak" in per_message and "purifier_motor_wear" not in per_message
 
 
@@ -99,7 +121,7 @@ def test_a_bad_rule_names_file_and_line_and_the_rest_still_load(tmp_path: Path) 
     messages = [str(e) for e in catalog.errors]
     assert any(m.startswith(f"{f}:8: rule bad_metric") and "no metric pm_25" in m for m in messages)
     assert any(m.startswith(f"{f}:20: rule bad_duration") and "duration" in m for m in messages)
-    assert len(catalog.rules) == len(BUILTIN) + 1
+    assert len(catalog.rules) == len(load_catalog().rules) + 1
 
 
 def test_files_that_are_not_rule_files(tmp_path: Path) -> None:
