@@ -42,11 +42,11 @@ from bench.services import fresh_postgres, rss_mb
 from db.database import Database
 from db.tables import alerts, device_state, filter_predictions, work_order_evidence, work_orders
 from fleetcare.brokers import free_port
-from fleetcare.registry_gen import PARTS
 from models.wear import STAGES
 from service.lifecycle import State
 from service.registry import ServiceRegistry, parse_doc
 from telemetry.metrics import DEVICE_TYPES, MetricKind
+from telemetry.profile import shipped
 
 TYPES = ("purifier", "water_purifier", "air_conditioner")
 PROBLEM = {
@@ -86,7 +86,14 @@ def _registry(devices: int, rng: random.Random) -> dict[str, list[dict[str, Any]
         "outlets": [{"id": o, "name": o, "timezone": "Asia/Shanghai"} for o in outlets],
         "territories": [{"id": z, "name": z, "outlet_id": "o-" + z.split("-")[1]} for z in zones],
         "parts": [
-            {"sku": s, "name": n, "device_type": t, "price_cents": p} for s, n, t, p in PARTS
+            {
+                "sku": part.sku,
+                "name": part.name,
+                "device_type": name,
+                "price_cents": part.price_cents or 0,
+            }
+            for name, profile in shipped().items()
+            for part in profile.doc.parts
         ],
         "technicians": [
             {

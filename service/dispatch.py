@@ -114,6 +114,7 @@ class Dispatcher:
         started = time.perf_counter()
         now = now or datetime.now(UTC)
         report = DispatchReport()
+        profiles = in_force(self.db)  # read before the write lock (SQLite has one writer)
         with self.db.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": DISPATCH_LOCK})
@@ -133,7 +134,6 @@ class Dispatcher:
             todo = [WorkOrder.from_row(r) for r in conn.execute(q)]
             if not todo:
                 return report
-            profiles = in_force(self.db)
             techs, stock = self._technicians(conn, now, profiles)
             butlers = self._butlers(conn, {o.customer_id for o in todo if o.customer_id})
             decisions = [decide(o, techs, stock, butlers, profiles) for o in todo]

@@ -46,7 +46,12 @@ def test_a_good_message_becomes_a_reading_with_only_reported_metrics() -> None:
         (T, b'{"v": 1, "device_id": "p-1",', Reject.NOT_JSON, "EOF"),
         (T, body(v=2), Reject.UNSUPPORTED_VERSION, "v:"),
         (T, body(seq="seven"), Reject.SCHEMA, "seq"),
-        (T, body(metrics={"pm25": 1, "colour": "red"}), Reject.SCHEMA, "metrics.colour"),
+        (
+            T,
+            body(metrics={"pm25": 1, "colour": "red"}),
+            Reject.UNKNOWN_METRIC,
+            "'colour' is not in profile purifier v1",
+        ),
         (T, body(metrics={"pm25": "12"}), Reject.SCHEMA, "metrics.pm25"),
         (T, body().replace(b"12.5", b"NaN"), Reject.NON_FINITE, "finite"),
         (T, body().replace(b"12.5", b"Infinity"), Reject.NON_FINITE, "finite"),
