@@ -13,8 +13,10 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from db.database import Database
@@ -534,3 +536,96 @@ async def test_works_against_the_stock_mosquitto_of_this_machine(tmp_path: Path)
         )
         c.connect("127.0.0.1", port)
         c.disconnect()
+
+
+async def test_a_profile_version_imported_while_ingest_runs_is_used_without_a_restart(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    """A metric the profile lacks is a dead letter naming the metric and the profile
+    version; once a version that declares it is imported, the running worker stores it
+    (the embedded store gains a column, the rows before keep their values), and the
+    dead letter replays."""
+    from fleet.profiles import ProfileRepository
+    from ingest.replay import replay
+    from telemetry.profile import MetricSpec, shipped
+
+    s = settings_for(tmp_path, mosquitto.port, ingest={"profiles_refresh_s": 0.2})
+    dh = shipped()["dehumidifier"].doc
+    async with running_worker(s) as w:
+        publish(
+            mosquitto.port, [telemetry("dh-1", 1, device_type="dehumidifier", humidity_pct=55.0)]
+        )
+        await wait_until(lambda: _acked(w.metrics, 1), 20, "first reading")
+        publish(
+            mosquitto.port,
+            [telemetry("dh-1", 2, device_type="dehumidifier", humidity_pct=54.0, noise_db=38.0)],
+        )
+        await wait_until(lambda: _acked(w.metrics, 2), 20, "second reading")
+        [letter] = DeadLetterRepository(w.db).list()
+        assert letter.reason == "unknown_metric"
+        assert "'noise_db' is not in profile dehumidifier v1" in letter.detail
+
+        noise = MetricSpec(name="noise_db", unit="dB", kind="float", range=(0, 120))
+        v2 = dh.model_copy(update={"version": 2, "metrics": [*dh.metrics, noise]})
+        ProfileRepository(w.db).import_(v2, source="dh-v2.yaml")
+
+        async def noise_stored() -> bool:
+            publish(
+                mosquitto.port,
+                [
+                    telemetry(
+                        "dh-1", 3, device_type="dehumidifier", humidity_pct=53.0, noise_db=37.5
+                    )
+                ],
+            )
+            await asyncio.sleep(0.3)
+            latest = (await w.store.latest(["dh-1"])).get("dh-1")
+            return latest is not None and latest.metrics.get("noise_db") == 37.5
+
+        await wait_until(noise_stored, 20, "the new metric stored by the running worker")
+        history = await w.store.history("dehumidifier", "dh-1", 0, 2**53)
+        assert history.columns["humidity_pct"][0] == 55.0  # the row from before, intact
+        assert history.columns["noise_db"][0] is None
+
+        report = await replay(
+            [letter],
+            decoder=w_decoder(w),
+            store=w.store,
+            dead_letters=DeadLetterRepository(w.db),
+            state=DeviceStateRepository(w.db),
+        )
+        assert report.stored == [letter.id]
+
+
+def w_decoder(w: Running) -> Any:
+    from fleet.profiles import ProfileRepository
+    from fleetcare.wiring import make_decoder
+
+    return make_decoder(w.settings, ProfileRepository(w.db).current())
+
+
+async def test_a_metric_newer_than_the_device_firmware_is_a_dead_letter(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    """The dehumidifier's tank level came with firmware 1.1: a unit that says it runs
+    1.0 and reports it is refused with the metric, the release and the firmware named."""
+    from tests.ingest.helpers import topic
+
+    s = settings_for(tmp_path, mosquitto.port)
+    status = orjson.dumps({"v": 1, "state": "online", "firmware": "1.0"})
+    async with running_worker(s) as w:
+        publish(mosquitto.port, [(topic("dehumidifier", "dh-old", "status"), status)], retain=True)
+        await asyncio.sleep(0.5)
+        publish(
+            mosquitto.port,
+            [
+                telemetry("dh-old", 1, device_type="dehumidifier", humidity_pct=50.0),
+                telemetry("dh-old", 2, device_type="dehumidifier", tank_level_pct=40.0),
+                telemetry("dh-new", 1, device_type="dehumidifier", tank_level_pct=40.0),
+            ],
+        )
+        await wait_until(lambda: _acked(w.metrics, 4), 20, "processed")
+        assert await w.store.count(device_type="dehumidifier") == 2
+        [letter] = DeadLetterRepository(w.db).list()
+    assert letter.device_id == "dh-old" and letter.reason == "unknown_metric"
+    assert "tank_level_pct (firmware 1.1)" in letter.detail and "runs firmware 1.0" in letter.detail
