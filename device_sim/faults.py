@@ -11,9 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from telemetry.metrics import Metric
 from telemetry.metrics import device_type as device_type_row
 
 ANY = "*"  # a fault any device type can have
+PROFILED = "profile"  # a fault any family simulated from its profile alone can have
+PHYSICS = ("purifier", "water_purifier", "air_conditioner")  # families with physics of their own
 # the sensor that sensor faults hit, per device type
 SENSOR_OF = {"purifier": "pm25", "water_purifier": "tds_out_ppm", "air_conditioner": "room_temp_c"}
 SPIKE_RATE = 0.05  # share of readings spiked at full severity
@@ -111,15 +114,49 @@ FAULTS: tuple[FaultKind, ...] = (
         description="A failing sensor: readings missing (null), up to 40 % of them.",
     ),
 )
+# what can go wrong with any family, whatever it is: its main sensor, or a relation
+FAULTS += (
+    FaultKind(
+        name="sensor_drift",
+        device_type=PROFILED,
+        progression_days=20,
+        description="The main sensor reads high, increasingly (up to +50 %).",
+    ),
+    FaultKind(
+        name="sensor_stuck",
+        device_type=PROFILED,
+        progression_days=0.01,
+        description="The main sensor repeats one value.",
+    ),
+    FaultKind(
+        name="step_change",
+        device_type=PROFILED,
+        progression_days=0.01,
+        description="The main sensor's level shifts at once (a part fitted wrong, a move).",
+    ),
+    FaultKind(
+        name="broken_relation",
+        device_type=PROFILED,
+        progression_days=10,
+        description="The first relation's y departs from its x (up to +40 %): a part wearing.",
+    ),
+)
 BY_NAME = {f.name: f for f in FAULTS}
 
 
 def kinds_for(device_type: str) -> tuple[FaultKind, ...]:
-    return tuple(f for f in FAULTS if f.device_type in (device_type, ANY))
+    """The faults a family can develop: its own and any family's; a family simulated from
+    its profile alone gets the generic ones."""
+    own = (device_type, ANY) if device_type in PHYSICS else (ANY, PROFILED)
+    return tuple(f for f in FAULTS if f.device_type in own)
 
 
 def apply_sensor_faults(
-    metrics: dict[str, np.ndarray], plan: FaultPlan, t: float, rng: np.random.Generator
+    metrics: dict[str, np.ndarray],
+    plan: FaultPlan,
+    t: float,
+    rng: np.random.Generator,
+    sensor: Metric | None = None,
 ) -> dict[str, np.ndarray]:
     """Spikes and dropouts on the type's main sensor. Draws come from their own stream,
     for every device, so they never shift the physics or differ between processes."""
@@ -128,8 +165,12 @@ def apply_sensor_faults(
     dropout = severity.get("sensor_dropout")
     if spikes is None or dropout is None or not (spikes.any() or dropout.any()):
         return metrics
-    name = SENSOR_OF[plan.device_type]
-    row = device_type_row(plan.device_type).by_name[name]
+    row = (
+        sensor
+        if sensor is not None
+        else device_type_row(plan.device_type).by_name[SENSOR_OF[plan.device_type]]
+    )
+    name = row.name
     n = len(spikes)
     u_spike, factor, u_drop = rng.random(n), rng.uniform(3, 8, n), rng.random(n)
     values = np.asarray(metrics[name], dtype=float)

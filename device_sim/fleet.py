@@ -11,15 +11,17 @@ import numpy as np
 from device_sim.air_conditioner import AirConditioners
 from device_sim.environment import REGIONS, OutdoorAir
 from device_sim.faults import FaultPlan, apply_sensor_faults
+from device_sim.generic import ProfileAppliances
 from device_sim.purifier import Purifiers
 from device_sim.truth import DeviceTruth, Exhaustion, FaultTruth, GroundTruth
 from device_sim.water_purifier import WaterPurifiers
+from telemetry.profile import Profile, ProfileSet, parse_profile, shipped
 
-Model = Purifiers | WaterPurifiers | AirConditioners
+Model = Purifiers | WaterPurifiers | AirConditioners | ProfileAppliances
 # (index in the fleet, device_type, device_id, metrics, boot, seq)
 Reading = tuple[int, str, str, dict[str, float | int | bool | str | None], int, int]
 _SHORT = {"purifier": "ap", "water_purifier": "wp", "air_conditioner": "ac"}
-SUPPORTED = tuple(_SHORT)
+SUPPORTED = tuple(_SHORT)  # the families with physics of their own
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,17 +41,28 @@ class FleetSpec:
             {"purifier": 0.4, "water_purifier": 0.3, "air_conditioner": 0.3}
         )
     )
+    # profiles (YAML texts) of families to simulate beyond the shipped ones: any family
+    # a maker describes runs from its profile alone (device_sim.generic)
+    extra_profiles: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.devices < 1:
             raise ValueError("a fleet needs at least one device")
         if self.physics_dt <= 0:
             raise ValueError("physics_dt must be positive")
-        unknown = set(self.mix) - set(SUPPORTED)
+        known = self.profiles()
+        unknown = set(self.mix) - set(known)
         if not 0 <= self.initial_wear < 1:
             raise ValueError("initial_wear is a share of filter life: 0 <= wear < 1")
         if unknown or not self.mix or min(self.mix.values()) < 0 or sum(self.mix.values()) <= 0:
-            raise ValueError(f"mix needs non-negative shares of {', '.join(SUPPORTED)}")
+            raise ValueError(f"mix needs non-negative shares of {', '.join(known)}")
+
+    def profiles(self) -> ProfileSet:
+        """The families this fleet can have: the shipped ones and `extra_profiles`."""
+        extra = [
+            Profile(parse_profile(text, "extra profile"), "file") for text in self.extra_profiles
+        ]
+        return shipped().overlay(extra)
 
     def counts(self) -> dict[str, int]:
         total = sum(self.mix.values())
@@ -70,10 +83,13 @@ class Group:
     boot: np.ndarray
     faults: FaultPlan
     sensor_rng: np.random.Generator  # sensor faults' own stream: never shifts the physics
-    shown: np.ndarray | None = None  # error code each unit shows ('' none); ACs only
+    shown: np.ndarray | None = None  # error code each unit shows ('' none)
     new_codes: np.ndarray | None = None  # indexes of units whose code appeared this round
+    last_round: float | None = None  # a profiled family's codes: when they last could show
 
     def stage_exhaustion(self) -> dict[str, np.ndarray]:
+        if isinstance(self.model, ProfileAppliances):
+            return self.model.exhausted_at
         if isinstance(self.model, Purifiers):
             return {"main": self.model.exhausted_at}
         if isinstance(self.model, AirConditioners):
@@ -97,20 +113,24 @@ class Fleet:
     def create(cls, spec: FleetSpec) -> Fleet:
         rng = np.random.default_rng(spec.seed)
         fault_rng = np.random.default_rng([spec.seed, 7])  # faults never shift the physics
+        profiles = spec.profiles()
         groups: dict[str, Group] = {}
         truth = GroundTruth()
         outdoor = OutdoorAir.create(np.zeros(0, dtype=int), rng)
         for g_index, (device_type, n) in enumerate(spec.counts().items()):
             region = rng.integers(0, len(REGIONS), n)
-            ids = [f"sim-{_SHORT[device_type]}-{spec.seed}-{i:06d}" for i in range(n)]
+            short = _SHORT.get(device_type, device_type)
+            ids = [f"sim-{short}-{spec.seed}-{i:06d}" for i in range(n)]
             model: Model
             if device_type == "purifier":
                 model = Purifiers.create(n, rng, smoker_share=spec.smoker_share)
                 outdoor = OutdoorAir.create(region, rng)
             elif device_type == "air_conditioner":
                 model = AirConditioners.create(region, rng)
-            else:
+            elif device_type == "water_purifier":
                 model = WaterPurifiers.create(region, rng)
+            else:
+                model = ProfileAppliances.create(profiles[device_type], n, rng, spec.start)
             wear = rng.uniform(0, spec.initial_wear, n) if spec.initial_wear else np.zeros(n)
             _wear(model, wear, rng)
             plan = FaultPlan.sample(
@@ -201,7 +221,7 @@ class Fleet:
                 g.model.replace_filter(mask)
             elif isinstance(g.model, AirConditioners):
                 g.model.clean_filter(mask)
-            else:
+            else:  # a water purifier's stage, or any profiled family's consumable
                 g.model.replace_stage(stage, mask)
 
     def fault_of(self, device_id: str) -> str | None:
@@ -232,9 +252,17 @@ class Fleet:
             g.model.faults = g.faults.severity(self.t)
 
     def _error_codes(self, g: Group, metrics: dict[str, np.ndarray]) -> None:
-        """Edge-triggered: a code appearing is an event (with the next seq); ground truth."""
-        assert isinstance(g.model, AirConditioners)
-        codes = g.model.error_codes(metrics)
+        """Edge-triggered: a code appearing is an event (with the next seq); ground truth.
+        A profiled family's codes are momentary: each shown is one event."""
+        if isinstance(g.model, ProfileAppliances):
+            last = g.last_round if g.last_round is not None else self.t
+            g.model.show_codes(self.t - last)
+            g.last_round = self.t
+            codes = g.model.codes
+            g.shown = None  # momentary: every code shown is new
+        else:
+            assert isinstance(g.model, AirConditioners)
+            codes = g.model.error_codes(metrics)
         shown = g.shown if g.shown is not None else np.full(len(codes), "", dtype=object)
         new = np.flatnonzero((codes != "") & (codes != shown))
         g.shown, g.new_codes = codes, new
@@ -249,6 +277,11 @@ class Fleet:
         the last round, for the devices of shard k of n."""
         from device_sim.air_conditioner import ERROR_TEXT
 
+        def text(g: Group, code: str) -> str:
+            if isinstance(g.model, ProfileAppliances):
+                return g.model.code_text(code)
+            return ERROR_TEXT[code]
+
         k, n = shard
         out = []
         offset = 0
@@ -257,7 +290,7 @@ class Fleet:
                 for i in g.new_codes:
                     if (offset + i) % n == k:
                         code = str(g.shown[i])
-                        data = {"code": code, "text": ERROR_TEXT[code]}
+                        data = {"code": code, "text": text(g, code)}
                         out.append(
                             (
                                 offset + int(i),
@@ -286,9 +319,12 @@ class Fleet:
         telemetry_seq = g.seq.copy()  # an error-code event takes the next one
         g.model.faults = g.faults.severity(self.t)
         raw = g.model.metrics()
-        if isinstance(g.model, AirConditioners):
+        sensor = None
+        if isinstance(g.model, AirConditioners | ProfileAppliances):
             self._error_codes(g, raw)
-        return telemetry_seq, apply_sensor_faults(raw, g.faults, self.t, g.sensor_rng)
+        if isinstance(g.model, ProfileAppliances):
+            sensor = g.model.profile.device_type.by_name[g.model.sensor]
+        return telemetry_seq, apply_sensor_faults(raw, g.faults, self.t, g.sensor_rng, sensor)
 
     def columns(self) -> dict[str, dict[str, np.ndarray]]:
         """One reading round of every device as arrays per device type: what `readings`
@@ -329,6 +365,12 @@ class Fleet:
 
 def _unit_truth(model: Model, i: int) -> tuple[bool, dict[str, float]]:
     """(smoker, capacities) of unit `i`, for the ground truth."""
+    if isinstance(model, ProfileAppliances):
+        return False, {
+            f"{stage}_{unit}": round(float(cap[i]), 2)
+            for stage, by_unit in model.capacity.items()
+            for unit, cap in by_unit.items()
+        }
     if isinstance(model, Purifiers):
         return bool(model.smoker[i]), {"main_g": round(float(model.capacity_g[i]), 3)}
     if isinstance(model, AirConditioners):
@@ -344,7 +386,9 @@ def _wear(model: Model, wear: np.ndarray, rng: np.random.Generator) -> None:
     """Start units `wear` (0..1) of the way through their filters' life."""
     if not wear.any():
         return
-    if isinstance(model, Purifiers):
+    if isinstance(model, ProfileAppliances):
+        model.wear_to(wear)
+    elif isinstance(model, Purifiers):
         model.loaded_g = wear * model.capacity_g
         # run hours to get there depend on the home's air: not the same for every unit
         model.used_hours = wear * 3500.0 * rng.lognormal(0.0, 0.35, len(wear))

@@ -171,6 +171,9 @@ class Driver(_Spec):
     running: Bound | None = None
     integral: list[Name] | None = Field(None, min_length=1, max_length=3)
     scale: float = Field(1.0, gt=0)
+    resets: bool = Field(
+        False, description="The device restarts this counter when the consumable is replaced."
+    )
 
     @model_validator(mode="after")
     def _one(self) -> Self:
