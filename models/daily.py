@@ -115,11 +115,13 @@ async def from_store(
     device_ids: Sequence[str],
     start_ms: int,
     end_ms: int,
+    queries: Sequence[Query] | None = None,
 ) -> DayStats:
-    """The window's stats of these devices, read with one aggregate query per `Query`."""
+    """The window's stats of these devices, read with one aggregate query per `Query`
+    (default: the type's own, `QUERIES`)."""
     stats = DayStats(device_type, list(device_ids), start_ms, end_ms)
     index = {d: i for i, d in enumerate(stats.device_ids)}
-    for q in QUERIES[device_type]:
+    for q in queries if queries is not None else QUERIES[device_type]:
         found = await store.aggregate(
             device_type, start_ms, end_ms, list(q.metrics), device_ids, list(q.where) or None
         )

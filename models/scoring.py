@@ -41,11 +41,14 @@ from db.tables import (
 )
 from db.upsert import upsert
 from fleet.predictions import PredictedExhaustion, Predictions
+from models import consumables
+from models.consumables import ConsumableState
 from models.daily import from_store
 from models.filter_life import FilterLife, Snapshots
 from models.health import NONE, FieldLabels, HealthModel, HealthScores, observe
 from models.health import features as health_features
 from models.wear import STAGES, WearState, advance, snapshot
+from telemetry.profile import Profile, ProfileSet, shipped
 from telemetry.store import TelemetryStore
 
 DAY = timedelta(days=1)
@@ -79,7 +82,11 @@ class FilterLifeScoring:
         catch_up_days: int = MAX_CATCH_UP_DAYS,
         health: HealthModel | None = None,
         health_version: str | None = None,
+        profiles: ProfileSet | None = None,
     ) -> None:
+        """`profiles`: the families to score (default: the shipped ones); one without a
+        filter-life model of its own is scored from its profile (`models.consumables`)."""
+        self.profiles = profiles if profiles is not None else shipped()
         self.db, self.store, self.model, self.version = db, store, model, version
         self.partition = partition
         self.catch_up_days = catch_up_days
@@ -101,14 +108,114 @@ class FilterLifeScoring:
         return np.array([found.get(d, "") for d in device_ids], dtype=object)
 
     def _devices(self) -> dict[str, list[str]]:
+        """This partition's devices of the families with consumables, by type."""
         k, n = self.partition
+        scored = set(STAGES) | {name for name, p in self.profiles.items() if p.doc.consumables}
         out: dict[str, list[str]] = {}
         with self.db.engine.connect() as conn:
             for device_id, device_type in conn.execute(
                 sa.select(devices.c.id, devices.c.device_type).order_by(devices.c.id)
             ):
-                if device_type in STAGES and zlib.crc32(device_id.encode()) % n == k:
+                if device_type in scored and zlib.crc32(device_id.encode()) % n == k:
                     out.setdefault(device_type, []).append(device_id)
+        return out
+
+    def _window(
+        self,
+        ids: Sequence[str],
+        saved: dict[str, tuple[datetime, dict[str, float]]],
+        today: datetime,
+    ) -> tuple[np.ndarray, datetime]:
+        """Each device's first day still to fold (at most `catch_up_days` back), and the
+        earliest of them."""
+        until = np.array([saved[d][0].timestamp() if d in saved else np.nan for d in ids])
+        earliest = (today - self.catch_up_days * DAY).timestamp()
+        until = np.where(np.isnan(until), earliest, np.maximum(until, earliest))
+        return until, datetime.fromtimestamp(float(until.min()), UTC)
+
+    async def _consumables(
+        self,
+        profile: Profile,
+        ids: list[str],
+        today: datetime,
+        now: datetime,
+        report: ScoringReport,
+        progress: Callable[[int], None] | None,
+    ) -> None:
+        """A family without a model of its own: its consumables from their drivers
+        (`models.consumables`), each device at its own rate."""
+        saved = self._load(ids)
+        state = ConsumableState.from_rows(profile.name, ids, {d: s for d, (_, s) in saved.items()})
+        until, day = self._window(ids, saved, today)
+        qs = consumables.queries(profile)
+        while day < today:
+            behind = until <= day.timestamp()
+            if behind.any():
+                index = np.flatnonzero(behind)
+                part = state.take(index)
+                stats = await from_store(
+                    self.store,
+                    profile.name,
+                    part.device_ids,
+                    int(day.timestamp() * 1000),
+                    int((day + DAY).timestamp() * 1000),
+                    qs,
+                )
+                await asyncio.to_thread(self._replaced, profile, part, day)
+                consumables.fold(profile, part, stats)
+                for k, v in part.values.items():
+                    state[k][index] = v
+                until[index] = (day + DAY).timestamp()
+                report.days_folded += 1
+                if progress:
+                    progress(1)
+            day += DAY
+        rows = self._consumable_predictions(profile, state)
+        await asyncio.to_thread(Predictions(self.db).record, rows, now=now)
+        await asyncio.to_thread(self._save, state, until)
+        report.devices += len(ids)
+        report.predictions += len(rows)
+        report.by_type[profile.name] = len(rows)
+
+    def _replaced(self, profile: Profile, state: ConsumableState, day: datetime) -> None:
+        """Replacements the service loop recorded during `day` restart those stages."""
+        fr = filter_replacements
+        index = {d: i for i, d in enumerate(state.device_ids)}
+        with self.db.engine.connect() as conn:
+            found = conn.execute(
+                sa.select(fr.c.device_id, fr.c.stage, fr.c.at).where(
+                    fr.c.at >= day, fr.c.at < day + DAY, fr.c.device_id.in_(state.device_ids)
+                )
+            ).all()
+        for r in found:
+            if r.device_id in index and profile.consumable(r.stage) is not None:
+                mask = np.zeros(len(state.device_ids), dtype=bool)
+                mask[index[r.device_id]] = True
+                consumables.restart(state, r.stage, mask, r.at.timestamp())
+
+    def _consumable_predictions(
+        self, profile: Profile, state: ConsumableState
+    ) -> list[PredictedExhaustion]:
+        out = []
+        asof = state["c.asof"]
+        for p in consumables.predict(profile, state):
+            for i, device_id in enumerate(p.device_ids):
+                if not (np.isfinite(p.days_left[i]) and np.isfinite(asof[i])):
+                    continue
+                base = datetime.fromtimestamp(float(asof[i]), UTC)
+                out.append(
+                    PredictedExhaustion(
+                        device_id=device_id,
+                        stage=p.stage,
+                        exhausted_at=base + timedelta(days=float(p.days_left[i])),
+                        source="consumables",
+                        low=base + timedelta(days=float(p.low[i])),
+                        high=base + timedelta(days=float(p.high[i])),
+                        consumed=round(float(p.consumed[i]), 4),
+                        rated_at=base + timedelta(days=float(p.rated_days_left[i])),
+                        model_version=consumables.VERSION,
+                    )
+                )
         return out
 
     def _load(self, device_ids: Sequence[str]) -> dict[str, tuple[datetime, dict[str, float]]]:
@@ -130,12 +237,13 @@ class FilterLifeScoring:
         today = _day_floor(now)  # days before this one are complete
         report = ScoringReport()
         for device_type, ids in self._devices().items():
+            if device_type not in STAGES:  # no model of its own: its profile's drivers
+                profile = self.profiles[device_type]
+                await self._consumables(profile, ids, today, now, report, progress)
+                continue
             saved = self._load(ids)
             state = WearState.from_rows(device_type, ids, {d: s for d, (_, s) in saved.items()})
-            until = np.array([saved[d][0].timestamp() if d in saved else np.nan for d in ids])
-            earliest = (today - self.catch_up_days * DAY).timestamp()
-            until = np.where(np.isnan(until), earliest, np.maximum(until, earliest))
-            day = datetime.fromtimestamp(float(until.min()), UTC)
+            until, day = self._window(ids, saved, today)
             judged = self.health is not None and device_type in self.health.types
             groups = await asyncio.to_thread(self._groups, ids) if judged else None
             verdicts: list[HealthScores] = []
@@ -328,7 +436,7 @@ class FilterLifeScoring:
             if rows:
                 conn.execute(health_labels.insert(), rows)
 
-    def _save(self, state: WearState, until: np.ndarray) -> None:
+    def _save(self, state: WearState | ConsumableState, until: np.ndarray) -> None:
         rows: list[dict[str, Any]] = []
         values = state.rows()
         for i, device_id in enumerate(state.device_ids):

@@ -1,0 +1,229 @@
+"""Consumable life for any family, from what its profile declares: no physics of its own.
+
+For each consumable stage of a device, day by day:
+* **usage since it was fitted**, in each rated unit its drivers measure: a counter the
+  device restarts with the consumable is read as it is; any other counter counts from
+  what it said when the consumable went in; a `running` driver counts the hours its bound
+  held (readings past the bound × their cadence); an `integral` the product of its
+  metrics' means over the hours reported;
+* **the device's own rate** of each unit: a weekly moving average of its daily usage, and
+  its day-to-day spread;
+* **consumed** = the largest share used (rated life: whichever unit runs out first, the
+  calendar months included), and **days left** = the fewest days to the end of any unit
+  at the device's own rate, with an 80 % band from the spread of its daily usage
+  (usage over D days varies like √D) and from units' spread around their rating;
+* **the rated-life baseline**: when the rating is reached at the fleet's median rate
+  (what a rule of thumb without the device's own data would say).
+
+A new consumable is noticed when a counter the device restarts falls, or when the
+service loop records a replacement (`restart`). Estimator-style: no I/O, the state is
+named arrays the scoring pass persists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.daily import DayStats, Query
+from telemetry.profile import Consumable, Profile, seconds
+
+F = NDArray[np.float64]
+DAY_S = 86400.0
+MONTH_DAYS = 30.44
+EWMA = 1 / 7
+Z80 = 1.2816  # the two-sided 80 % band
+MAX_DAYS = 3650.0
+# units of one rating differ: filters of one SKU last about ±10 % around it (the band
+# widens by it until the field's own replacements say more)
+CAPACITY_CV = 0.10
+VERSION = "consumables-1"
+
+
+def queries(profile: Profile) -> tuple[Query, ...]:
+    """The day's aggregates the drivers need, for `models.daily.from_store`."""
+    counters = sorted(
+        {d.counter for c in profile.doc.consumables for d in c.drivers if d.counter}
+        | {n for c in profile.doc.consumables for d in c.drivers for n in d.integral or ()}
+    )
+    first = next(m.name for m in profile.doc.metrics if m.kind in ("float", "int"))
+    out = [Query("all", tuple(counters) or (first,))]
+    for c in profile.doc.consumables:
+        for i, d in enumerate(c.drivers):
+            if d.running is not None:
+                b = d.running
+                op, value = (">", b.above) if b.above is not None else ("<", b.below)
+                assert value is not None
+                out.append(Query(f"run.{c.stage}.{i}", (b.metric,), ((b.metric, op, value),)))
+    return tuple(out)
+
+
+def _cadence_h(profile: Profile, metric: str) -> float:
+    spec = next((m for m in profile.doc.metrics if m.name == metric), None)
+    cadence = spec.cadence if spec is not None and spec.cadence else profile.doc.simulation.interval
+    return seconds(cadence) / 3600.0
+
+
+@dataclass
+class ConsumableState:
+    """Named arrays, one element per device of `device_ids`; NaN until first seen."""
+
+    device_type: str
+    device_ids: list[str]
+    values: dict[str, F]
+
+    @classmethod
+    def from_rows(
+        cls, device_type: str, device_ids: Sequence[str], rows: dict[str, dict[str, float]]
+    ) -> ConsumableState:
+        keys = sorted({k for r in rows.values() for k in r if k.startswith("c.")})
+        values = {k: np.array([rows.get(d, {}).get(k, np.nan) for d in device_ids]) for k in keys}
+        return cls(device_type, list(device_ids), values)
+
+    def __getitem__(self, key: str) -> F:
+        if key not in self.values:
+            self.values[key] = np.full(len(self.device_ids), np.nan)
+        return self.values[key]
+
+    def __setitem__(self, key: str, value: F) -> None:
+        self.values[key] = np.asarray(value, dtype=np.float64)
+
+    def take(self, index: NDArray[np.int_]) -> ConsumableState:
+        return ConsumableState(
+            self.device_type,
+            [self.device_ids[i] for i in index],
+            {k: v[index] for k, v in self.values.items()},
+        )
+
+    def rows(self) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for i, d in enumerate(self.device_ids):
+            row = {k: float(v[i]) for k, v in self.values.items() if np.isfinite(v[i])}
+            if row:
+                out[d] = row
+        return out
+
+
+@dataclass(frozen=True)
+class Prediction:
+    device_ids: list[str]
+    stage: str
+    consumed: F  # share used up now
+    days_left: F
+    low: F  # the band's ends, days from now
+    high: F
+    rated_days_left: F  # at the fleet's median rate: the rule of thumb
+
+
+def restart(state: ConsumableState, stage: str, mask: NDArray[np.bool_], at: float) -> None:
+    """A new consumable on these devices at `at` (epoch s): its usage starts again."""
+    state[f"c.{stage}.fitted"] = np.where(mask, at, state[f"c.{stage}.fitted"])
+    for key in list(state.values):
+        if key.startswith(f"c.{stage}.used.") or key.startswith(f"c.{stage}.base."):
+            state[key] = np.where(mask, np.nan if ".base." in key else 0.0, state[key])
+
+
+def fold(profile: Profile, state: ConsumableState, stats: DayStats) -> None:
+    """One more day of the devices' usage."""
+    day_end = stats.end_ms / 1000
+    for c in profile.doc.consumables:
+        fitted = state[f"c.{c.stage}.fitted"]
+        state[f"c.{c.stage}.fitted"] = np.where(np.isnan(fitted), stats.start_ms / 1000, fitted)
+        for i, d in enumerate(c.drivers):
+            daily = _daily_use(profile, c, i, state, stats)
+            seen = np.isfinite(daily)
+            used = state[f"c.{c.stage}.used.{d.unit}"]
+            state[f"c.{c.stage}.used.{d.unit}"] = np.where(
+                seen, np.nan_to_num(used) + np.maximum(daily, 0.0), used
+            )
+            rate, sq = state[f"c.{c.stage}.rate.{d.unit}"], state[f"c.{c.stage}.sq.{d.unit}"]
+            first = seen & np.isnan(rate)
+            new_rate = np.where(first, daily, (1 - EWMA) * rate + EWMA * daily)
+            new_sq = np.where(first, daily**2, (1 - EWMA) * sq + EWMA * daily**2)
+            state[f"c.{c.stage}.rate.{d.unit}"] = np.where(seen, new_rate, rate)
+            state[f"c.{c.stage}.sq.{d.unit}"] = np.where(seen, new_sq, sq)
+    state["c.asof"] = np.full(len(state.device_ids), day_end)
+
+
+def _daily_use(
+    profile: Profile, c: Consumable, i: int, state: ConsumableState, stats: DayStats
+) -> F:
+    """What driver `i` of `c` measured on the day; NaN for devices silent that day. A
+    counter the device restarts and that fell means a new consumable (restarted here)."""
+    d = c.drivers[i]
+    if d.counter is not None:
+        now = stats.col("all", d.counter, "max")
+        low = stats.col("all", d.counter, "min")
+        last = state[f"c.last.{d.counter}"]
+        fell = np.isfinite(now) & np.isfinite(last) & (low < last - 1e-9)
+        if d.resets and fell.any():
+            restart(state, c.stage, fell, stats.start_ms / 1000)
+        grown = np.where(fell, now, now - last)  # after a restart, what it counted since
+        grown = np.where(np.isnan(last), 0.0, grown)  # the first day: nothing to compare
+        state[f"c.last.{d.counter}"] = np.where(np.isfinite(now), now, last)
+        if d.resets:  # the counter is the usage since the consumable went in: read it
+            base = np.where(np.isfinite(now), now, np.nan)
+            used = state[f"c.{c.stage}.used.{d.unit}"]
+            return np.where(np.isfinite(base), base - np.nan_to_num(used), np.nan)
+        return np.where(np.isfinite(now), grown, np.nan)
+    if d.running is not None:
+        count = stats.col(f"run.{c.stage}.{i}", d.running.metric, "count")
+        seen = stats.col("all", queries(profile)[0].metrics[0], "count") > 0
+        hours = np.nan_to_num(count) * _cadence_h(profile, d.running.metric)
+        return np.where(seen | (np.nan_to_num(count) > 0), hours, np.nan)
+    product = np.ones(len(stats.device_ids))
+    for name in d.integral or ():
+        product = product * stats.col("all", name, "mean")
+    n = stats.col("all", (d.integral or ["?"])[0], "count")
+    hours = np.nan_to_num(n) * _cadence_h(profile, (d.integral or ["?"])[0])
+    return np.where(np.isfinite(product), product * hours * d.scale, np.nan)
+
+
+def predict(profile: Profile, state: ConsumableState) -> list[Prediction]:
+    """Each stage's consumed share, days left with their band, and the rule of thumb."""
+    out = []
+    asof = state["c.asof"]
+    for c in profile.doc.consumables:
+        rated = c.rated.given()
+        consumed = np.zeros(len(state.device_ids))
+        days = np.full(len(state.device_ids), MAX_DAYS)
+        low, high, rule = days.copy(), days.copy(), days.copy()
+        for unit, life in rated.items():
+            if unit == "months":
+                age = (asof - state[f"c.{c.stage}.fitted"]) / DAY_S
+                left = life * MONTH_DAYS - age
+                consumed = np.fmax(consumed, age / (life * MONTH_DAYS))
+                days, low, high, rule = (np.fmin(x, left) for x in (days, low, high, rule))
+                continue
+            used = state[f"c.{c.stage}.used.{unit}"]
+            rate = state[f"c.{c.stage}.rate.{unit}"]
+            sd = np.sqrt(np.maximum(state[f"c.{c.stage}.sq.{unit}"] - rate**2, 0.0))
+            remaining = np.maximum(life - np.nan_to_num(used), 0.0)
+            consumed = np.fmax(consumed, np.nan_to_num(used) / life)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                d = np.where(rate > 0, remaining / rate, MAX_DAYS)
+                var = sd**2 * np.maximum(d, 0.0) + (CAPACITY_CV * life) ** 2
+                spread = Z80 * np.sqrt(var) / np.where(rate > 0, rate, np.inf)
+                fleet_rate = np.nanmedian(rate) if np.isfinite(rate).any() else np.nan
+                r = np.where(fleet_rate > 0, remaining / fleet_rate, MAX_DAYS)
+            days = np.fmin(days, d)
+            low = np.fmin(low, np.maximum(d - spread, 0.0))
+            high = np.fmin(high, d + spread)
+            rule = np.fmin(rule, r)
+        has = np.isfinite(asof)
+        nan = np.full(len(state.device_ids), np.nan)
+        out.append(
+            Prediction(
+                list(state.device_ids),
+                c.stage,
+                np.where(has, consumed, nan),
+                np.where(has, np.clip(days, -MAX_DAYS, MAX_DAYS), nan),
+                np.where(has, np.clip(low, -MAX_DAYS, MAX_DAYS), nan),
+                np.where(has, np.clip(high, -MAX_DAYS, MAX_DAYS), nan),
+                np.where(has, np.clip(rule, -MAX_DAYS, MAX_DAYS), nan),
+            )
+        )
+    return out
