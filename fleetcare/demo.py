@@ -76,6 +76,7 @@ WARM_DAYS = 8.0  # the health model judges a device after 7 days of its own base
 # a fault only the health model sees (no threshold on the readings does), half a
 # simulated day after the warm-up; the slower one gives the console a second diagnosis
 DEMO_FAULTS = (("water_purifier", "sensor_dropout", 0.5), ("purifier", "clogged_prefilter", 1.0))
+DEMO_MIX = {"purifier": 0.3, "water_purifier": 0.25, "air_conditioner": 0.25, "dehumidifier": 0.2}
 TRAINING_S = (30, 120)  # the models' first training beside the demo on 2 cores, seconds
 
 
@@ -542,9 +543,12 @@ async def _run(
     store = parts.store = create_store(settings.store, settings.data_dir)
     await store.open()
 
-    # units installed at different times: some filters run out within minutes of the demo
+    # units installed at different times: some filters run out within minutes of the demo;
+    # four families, the dehumidifier simulated from its profile alone
     begin = time.time() - days * 86400
-    fleet = Fleet.create(FleetSpec(devices=devices, seed=1, start=begin, initial_wear=0.95))
+    fleet = Fleet.create(
+        FleetSpec(devices=devices, seed=1, start=begin, initial_wear=0.95, mix=DEMO_MIX)
+    )
     warm_until = begin + WARM_DAYS * 86400
     faults = _inject_faults(fleet, warm_until)
     # who owns each simulated device, where, and who serves it: before the first message,
@@ -567,8 +571,9 @@ async def _run(
         f"  broker: {parts.broker.description}\n"
         f"  data: {data_dir} (telemetry store, database, models)"
         + "".join(f"\n  note: {n}" for n in notes)
-        + f"\n  fleet: {devices} simulated purifiers, water purifiers and air conditioners, "
-        f"from {days:g} days ago at ×{speed:g}\n"
+        + f"\n  fleet: {devices} simulated purifiers, water purifiers, air conditioners and "
+        f"dehumidifiers (the last known from its product profile alone), from {days:g} days "
+        f"ago at ×{speed:g}\n"
         + "\n".join(
             timeline(
                 speed=speed,

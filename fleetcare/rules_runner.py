@@ -25,6 +25,7 @@ from rules.metrics import RulesMetrics
 from rules.outputs import engine_outputs
 from telemetry.backends import create_store
 from telemetry.errors import StoreUnavailable
+from telemetry.profile import ProfileSet
 from telemetry.store import TelemetryStore
 
 log = logging.getLogger("fleetcare.rules")
@@ -48,7 +49,9 @@ def partition_of(text: str) -> tuple[int, int]:
     return k, n
 
 
-def _scoring(settings: Settings, db: Database, store: TelemetryStore) -> FilterLifeScoring | None:
+def _scoring(
+    settings: Settings, db: Database, store: TelemetryStore, profiles: ProfileSet
+) -> FilterLifeScoring | None:
     """The active filter-life version's daily scoring, or None (logged) when none is
     trained yet: the rules still run, without predictions."""
     registry = model_registry(settings)
@@ -70,6 +73,7 @@ def _scoring(settings: Settings, db: Database, store: TelemetryStore) -> FilterL
         partition=partition_of(settings.rules.partition),
         health=health[0] if health else None,
         health_version=health[1].version if health else None,
+        profiles=profiles,
     )
 
 
@@ -112,7 +116,7 @@ async def run_evaluator(
                 }
             },
         )
-        scoring = _scoring(settings, db, store)
+        scoring = _scoring(settings, db, store, profiles)
         scored_day = None
         failing_since: float | None = None
         while not stop.is_set():
@@ -121,6 +125,8 @@ async def run_evaluator(
                 profiles = newer
                 await store.use_types(profiles.types)
                 evaluator.catalog = catalog = catalog_from(settings.rules, profiles)
+                if scoring is not None:
+                    scoring.profiles = profiles
                 log.info(
                     "product profiles in force",
                     extra={"kv": {"profiles": ", ".join(p.label for p in profiles.values())}},

@@ -39,7 +39,7 @@ from db.tables import (
     work_order_parts,
     work_order_photos,
 )
-from service.catalog import parts_for
+from service.catalog import in_force, parts_for
 from service.errors import (
     BadPhoto,
     CompletionRefused,
@@ -142,9 +142,17 @@ def visit_report(
     )
 
 
-def stages_for(problem_kind: str, given: Sequence[str]) -> list[str]:
+def stages_for(
+    profiles: ProfileSet, device_type: str, problem_kind: str, given: Sequence[str]
+) -> list[str]:
+    """The consumable stages a job fits: those the technician lists, else the stage whose
+    replacement the job's problem is (the family's profile says which)."""
     if given:
         return list(given)
+    profile = profiles.get(device_type)
+    for c in profile.doc.consumables if profile is not None else ():
+        if c.problem == problem_kind:
+            return [c.stage]
     if problem_kind == "filter_replacement":
         return ["main"]
     if problem_kind.startswith("filter_replacement_"):
@@ -181,6 +189,7 @@ class Completion:
                     "(spent), at most 1.5"
                 )
         checked = [self._check_photo(p) for p in report.photos]
+        profiles = in_force(self.orders.db)  # read before the write lock
         written: list[Path] = []
         try:
             with self.orders.db.engine.begin() as conn:
@@ -201,7 +210,7 @@ class Completion:
                 for content, ctype, ext in checked:
                     written.append(self._store_photo(conn, order_id, content, ctype, ext))
                 self._label(conn, order, report, now)
-                self._tell_device(conn, order, report, now)
+                self._tell_device(conn, order, report, now, profiles)
                 total = sum(c for _, c in lines)
                 done = self.orders.transition_in(
                     conn,
@@ -346,10 +355,14 @@ class Completion:
 
     @staticmethod
     def _tell_device(
-        conn: Connection, order: WorkOrder, report: CompletionReport, now: datetime
+        conn: Connection,
+        order: WorkOrder,
+        report: CompletionReport,
+        now: datetime,
+        profiles: ProfileSet,
     ) -> None:
         commands = []
-        fitted = stages_for(order.problem_kind, report.filter_stages)
+        fitted = stages_for(profiles, order.device_type, order.problem_kind, report.filter_stages)
         unknown = sorted(set(report.filter_found) - set(fitted))
         if unknown:
             raise CompletionRefused(

@@ -253,16 +253,17 @@ def models_score(
     health state and write the filter predictions and anomaly scores (rules, the parts
     forecast and the API read them). `fleetcare evaluate-rules` runs it once a day by itself."""
     from fleetcare.rules_runner import partition_of
-    from fleetcare.wiring import open_database
+    from fleetcare.wiring import open_database, profiles_in_force
     from models.scoring import FilterLifeScoring
     from telemetry.backends import create_store
 
     s = settings()
     model, meta = load_active(s)
     health = load_health(s)
+    profiles = profiles_in_force(s)
 
     async def go() -> Any:
-        async with create_store(s.store, s.data_dir) as store:
+        async with create_store(s.store, s.data_dir, profiles.types) as store:
             scoring = FilterLifeScoring(
                 open_database(s),
                 store,
@@ -271,6 +272,7 @@ def models_score(
                 partition=partition_of(partition),
                 health=health[0] if health else None,
                 health_version=health[1].version if health else None,
+                profiles=profiles,
             )
             return await scoring.run()
 
