@@ -4,12 +4,14 @@ calendars, parts and stock. Deterministic by seed, like the fleet."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from device_sim.fleet import Fleet, FleetSpec
-from telemetry.profile import Consumable, Profile, ProfileSet, shipped
+from telemetry.profile import Consumable, Profile, ProfileSet
 
 # (region in the simulator, time zone, outlets) — outlets get two territories each
 _REGIONS = {
@@ -41,8 +43,8 @@ def generate(
     fleet: Fleet, *, seed: int | None = None, profiles: ProfileSet | None = None
 ) -> dict[str, list[dict[str, Any]]]:
     """Registry rows (the JSON form `fleetcare registry import` reads) for `fleet`: parts
-    and model codes from the families' profiles (default: the shipped ones)."""
-    profiles = profiles if profiles is not None else shipped()
+    and model codes from the families' profiles (default: the fleet's)."""
+    profiles = profiles if profiles is not None else fleet.spec.profiles()
     families = _families(fleet, profiles)
     parts = [(part, p.name) for p in families for part in p.doc.parts]
     van = [c.sku for p in families for c in p.doc.consumables if _in_the_van(c)]
@@ -147,6 +149,16 @@ def _model_code(profiles: ProfileSet, family: str, index: int) -> str | None:
     return models[index % len(models)].code
 
 
-def for_sim_fleet(devices: int, seed: int) -> dict[str, list[dict[str, Any]]]:
-    """The registry of `fleetcare sim --devices N --seed S` (same ids)."""
-    return generate(Fleet.create(FleetSpec(devices=devices, seed=seed, start=time.time())))
+def for_sim_fleet(
+    devices: int,
+    seed: int,
+    *,
+    mix: Mapping[str, float] | None = None,
+    extra_profiles: tuple[str, ...] = (),
+) -> dict[str, list[dict[str, Any]]]:
+    """The registry of `fleetcare sim --devices N --seed S [--mix …] [--profile …]`
+    (the same ids)."""
+    spec = FleetSpec(devices=devices, seed=seed, start=time.time(), extra_profiles=extra_profiles)
+    if mix:
+        spec = dataclasses.replace(spec, mix=mix)
+    return generate(Fleet.create(spec))

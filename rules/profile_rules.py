@@ -3,9 +3,9 @@
 For every family: offline and silent for a day (no job: the customer is told to check the
 Wi-Fi). For each fault code no declared rule already watches: an alert on the code, with
 its customer wording, opening the job the code names. For each consumable whose problem
-no declared rule already covers: due by its counter (past its rated hours, litres or
-cycles), low by the life the device reports, and predicted spent within two weeks (the
-filter-life model's output). A profile's own rules come first and win on an id.
+no declared rule already covers: due by its counter (a counter the device restarts with
+each new one, past its rated hours, litres or cycles), low by the life the device
+reports, and predicted spent within two weeks (the filter-life model's output). A profile's own rules come first and win on an id.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _consumable_rules(profile: Profile, c: Consumable) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     rated = c.rated.given()
     for d in c.drivers:
-        if d.counter is not None and d.unit in rated:
+        if d.counter is not None and d.resets and d.unit in rated:
             out.append(
                 {
                     **base,

@@ -167,6 +167,18 @@ class DeviceIn(_Row):
 
     _known_type = Skill._known_type
 
+    @field_validator("model")
+    @classmethod
+    def _its_familys_model(cls, v: str | None, info: ValidationInfo) -> str | None:
+        """A model code another family's profile lists is not this device's."""
+        given = (info.context or {}).get("profiles")
+        known: ProfileSet = given if isinstance(given, ProfileSet) else shipped()
+        owner = known.for_model(v) if v else None
+        family = info.data.get("device_type")
+        if owner is not None and family is not None and owner.name != family:
+            raise ValueError(f"model {v} is a {owner.name} ({owner.label}), not a {family}")
+        return v
+
 
 KINDS: dict[str, type[_Row]] = {
     "outlets": OutletIn,

@@ -73,12 +73,25 @@ def registry_generate(
     devices: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
     seed: Annotated[int, typer.Option(help="The fleet's seed, as for `fleetcare sim`.")] = 1,
     output: Annotated[Path, typer.Option(help="Where to write the JSON.")] = Path("registry.json"),
+    mix: Annotated[str | None, typer.Option(help="As for `fleetcare sim --mix`.")] = None,
+    profile: Annotated[
+        list[Path] | None, typer.Option(help="As for `fleetcare sim --profile`.")
+    ] = None,
 ) -> None:
-    """Write a registry consistent with `fleetcare sim --devices N --seed S`: the same
-    device ids, with owners, territories, outlets, technicians, parts and stock."""
+    """Write a registry consistent with `fleetcare sim --devices N --seed S` (and its --mix
+    and --profile): the same device ids, with owners, territories, outlets, technicians
+    (skilled for every family), parts and stock from the families' profiles."""
+    from fleetcare.cli.sim import parse_mix
     from fleetcare.registry_gen import for_sim_fleet
 
-    rows = for_sim_fleet(devices, seed)
+    try:
+        extra = tuple(f.read_text(encoding="utf-8") for f in profile or ())
+        rows = for_sim_fleet(
+            devices, seed, mix=parse_mix(mix) if mix else None, extra_profiles=extra
+        )
+    except (OSError, ValueError) as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
     output.write_text(json.dumps(rows, indent=1, ensure_ascii=False))
     console.print(
         f"wrote {output}: "
