@@ -5,7 +5,8 @@ Wi-Fi). For each fault code no declared rule already watches: an alert on the co
 its customer wording, opening the job the code names. For each consumable whose problem
 no declared rule already covers: due by its counter (a counter the device restarts with
 each new one, past its rated hours, litres or cycles), low by the life the device
-reports, and predicted spent within two weeks (the filter-life model's output). A profile's own rules come first and win on an id.
+reports, and predicted spent within two weeks (the filter-life model's output). A
+profile's own rules come first and win on an id.
 """
 
 from __future__ import annotations
