@@ -2,8 +2,9 @@
 
 What the profile says drives everything, one array element per device:
 * **when it runs**: `simulation.usage` — a share of the time, higher in the peak hours and
-  at weekends; each unit switches on and off as a two-state chain (runs last an hour or
-  so on average) that keeps that share;
+  at weekends, and more or less in each home (some run it twice as much as others); each
+  unit switches on and off as a two-state chain (runs last an hour or so on average) that
+  keeps that share;
 * **each metric**: its `sim` hints — a typical value per unit (units differ by a few per
   cent), another while idle, a daily rhythm (highest mid-afternoon), a weekend offset,
   sensor noise, counters that grow per running hour; a relation's `sim` coefficients
@@ -53,6 +54,7 @@ class ProfileAppliances:
     used: dict[str, dict[str, np.ndarray]]  # stage -> rated unit -> used since fitted
     capacity: dict[str, dict[str, np.ndarray]]  # stage -> rated unit -> this unit's life
     fitted_at: dict[str, np.ndarray]  # stage -> epoch s the consumable was fitted
+    usage: np.ndarray  # how much more (or less) than typical each home runs it
     faults: dict[str, np.ndarray] = field(default_factory=dict)  # severity 0..1 by kind
     exhausted_at: dict[str, np.ndarray] = field(default_factory=dict)
     stuck_at: np.ndarray = field(init=False)
@@ -82,26 +84,28 @@ class ProfileAppliances:
             used[c.stage] = {u: np.zeros(n) for u in rated if u != "months"}
             capacity[c.stage] = {u: v * rng.lognormal(0.0, 0.12, n) for u, v in rated.items()}
         fitted = {c.stage: np.full(n, start) for c in doc.consumables}
-        return cls(profile, rng, running, factor, counters, used, capacity, fitted)
+        usage_factor = rng.lognormal(0.0, 0.35, n)
+        return cls(profile, rng, running, factor, counters, used, capacity, fitted, usage_factor)
 
     def __len__(self) -> int:
         return len(self.running)
 
     # -- time ------------------------------------------------------------------------
-    def _share(self, t: float) -> float:
+    def _share(self, t: float) -> np.ndarray:
         u = self.profile.doc.simulation.usage
         hour = (t % DAY_S) / HOUR_S
         lo, hi = u.peak_hours
         peak = lo <= hour < hi if lo <= hi else (hour >= lo or hour < hi)
         weekend = int(t // DAY_S + 4) % 7 >= 5  # 1970-01-01 was a Thursday
-        return min(0.98, (u.peak if peak else u.base) * (u.weekend if weekend else 1.0))
+        typical = (u.peak if peak else u.base) * (u.weekend if weekend else 1.0)
+        return np.asarray(np.minimum(0.98, typical * self.usage))
 
     def step(self, t: float, dt: float) -> None:
         """Advance from epoch seconds `t` by `dt` seconds."""
         n = len(self)
         share = self._share(t)
         p_off = min(1.0, dt / MEAN_RUN_S)
-        p_on = min(1.0, p_off * share / max(1e-6, 1 - share))
+        p_on = np.minimum(1.0, p_off * share / np.maximum(1e-6, 1 - share))
         u = self.rng.random(n)
         self.running = np.where(self.running, u >= p_off, u < p_on)
         hours_running = np.where(self.running, dt / HOUR_S, 0.0)

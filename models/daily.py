@@ -148,15 +148,21 @@ class DayReducer:
     """Accumulates readings given as arrays (one element per device, NaN for missing)
     and gives the day's `DayStats`, exactly as `from_store` would read them."""
 
-    def __init__(self, device_type: str, device_ids: Sequence[str]) -> None:
+    def __init__(
+        self,
+        device_type: str,
+        device_ids: Sequence[str],
+        queries: Sequence[Query] | None = None,
+    ) -> None:
         self.device_type = device_type
         self.device_ids = list(device_ids)
+        self.queries = tuple(queries) if queries is not None else QUERIES[device_type]
         n = len(self.device_ids)
         self._sums: dict[str, NDArray[np.float64]] = {}
         self._n = n
         self.start_ms: int | None = None
         self.end_ms = 0
-        for q in QUERIES[device_type]:
+        for q in self.queries:
             for m in q.metrics:
                 key = f"{q.name}.{m}"
                 self._sums[key + ".count"] = np.zeros(n)
@@ -168,7 +174,7 @@ class DayReducer:
         if self.start_ms is None:
             self.start_ms = ts_ms
         self.end_ms = ts_ms + 1
-        for q in QUERIES[self.device_type]:
+        for q in self.queries:
             keep = np.ones(self._n, dtype=bool)
             for metric, op, value in q.where:
                 with np.errstate(invalid="ignore"):
@@ -188,7 +194,7 @@ class DayReducer:
 
     def stats(self) -> DayStats:
         out = DayStats(self.device_type, self.device_ids, self.start_ms or 0, self.end_ms)
-        for q in QUERIES[self.device_type]:
+        for q in self.queries:
             for m in q.metrics:
                 key = f"{q.name}.{m}"
                 count = self._sums[key + ".count"]

@@ -154,6 +154,16 @@ def evaluate(
     report: Annotated[
         Path | None, typer.Option(help="Write the report here (e.g. docs/model-quality.md).")
     ] = None,
+    family_devices: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Devices of each family known only from its profile (0: skip them)."
+        ),
+    ] = 300,
+    family_days: Annotated[int, typer.Option(min=30, max=730)] = 365,
+    families_only: Annotated[
+        bool, typer.Option(help="Only the families known from their profiles.")
+    ] = False,
 ) -> None:
     """Measure the models against ground truth: filter life against the rated-life
     baseline, fault detection against injected faults.
@@ -171,6 +181,16 @@ def evaluate(
         raise typer.Exit(2)
     from models.evaluation.filter_life import quality, render_report, simulate
 
+    families_md = _evaluate_families(family_devices, family_days, seed) if family_devices else ""
+    if families_only:
+        if report:
+            command = (
+                f"fleetcare evaluate --sim --families-only --family-devices {family_devices} "
+                f"--family-days {family_days} --seed {seed} --report {report}"
+            )
+            report.write_text(f"<!-- {command} -->\n" + families_md)
+            console.print(f"report written to {report}")
+        return
     s = settings()
     if use_active:
         model, meta = load_active(s)
@@ -204,7 +224,9 @@ def evaluate(
         command = (
             f"fleetcare evaluate --sim --devices {devices} --days {days} "
             f"--fault-devices {fault_devices} --fault-days {fault_days} "
-            f"--train-seed {train_seed} --seed {seed}" + (" --use-active" if use_active else "")
+            f"--train-seed {train_seed} --seed {seed}"
+            f" --family-devices {family_devices} --family-days {family_days}"
+            + (" --use-active" if use_active else "")
         ) + f" --report {report}"
         report.write_text(
             render_report(
@@ -212,6 +234,7 @@ def evaluate(
             )
             + "\n"
             + faults_md
+            + ("\n" + families_md if families_md else "")
         )
         console.print(f"report written to {report}")
 
@@ -324,6 +347,35 @@ def _evaluate_faults(
     console.print(table)
     console.print(f"false alerts per 1,000 healthy device-days: {q.false_per_1000:.2f}")
     return render(q, run, train_seconds=train_s)
+
+
+def _evaluate_families(devices: int, days: int, seed: int) -> str:
+    """Consumable life of every shipped family known only from its profile: prints the
+    table, returns the report's section."""
+    from device_sim.faults import PHYSICS
+    from models.evaluation.consumables import evaluate_family, render
+    from telemetry.profile import shipped
+
+    results = []
+    for name, p in shipped().items():
+        if name in PHYSICS or not p.doc.consumables:
+            continue
+        with progress_bar(
+            f"{name}: {devices} devices from its profile (seed {seed})", days
+        ) as tick:
+            results += evaluate_family(name, devices, days, seed, start=START, progress=tick)
+    table = Table("family", "stage", "judged", "MAE at 14 d", "rule of thumb", "band holds")
+    for q in results:
+        table.add_row(
+            q.family,
+            q.stage,
+            str(q.exhaustions),
+            f"{_f(q.mae_days)} d",
+            f"{_f(q.mae_rule_days)} d",
+            _pct(q.band_coverage),
+        )
+    console.print(table)
+    return render(results, seed)
 
 
 def _summary(metrics: Mapping[str, float]) -> str:

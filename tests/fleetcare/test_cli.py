@@ -191,3 +191,16 @@ def test_the_help_lists_every_command_in_a_panel_of_its_subject() -> None:
     assert "More" in shown and "bench" in shown  # the benchmarks, mounted by entry point
     try_it = shown.split("Try it", 1)[1].split("Run the engine", 1)[0]
     assert "│ demo " in try_it and "│ sim " in try_it and "│ serve " not in try_it
+
+
+def test_evaluate_judges_the_families_known_only_from_their_profiles(tmp_path: Path) -> None:
+    report = tmp_path / "families.md"
+    done = runner.invoke(
+        app,
+        ["--data-dir", str(tmp_path), "evaluate", "--sim", "--families-only",
+         "--family-devices", "40", "--family-days", "60", "--report", str(report)],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    row = next(line for line in report.read_text().splitlines() if line.startswith("| dehum"))
+    judged = int(row.split("|")[4])
+    assert judged > 20  # exhaustions dated 14 days ahead and checked against the truth
