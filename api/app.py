@@ -21,7 +21,7 @@ from api.context import ApiContext
 from api.hotpath import HotPaths
 from api.metrics import api_registry
 from api.ratelimit import TokenBuckets
-from api.routes import auth, devices, health, jobs, me, ops, orders
+from api.routes import auth, devices, health, jobs, me, ops, orders, profiles
 from telemetry.profile import ProfileSet, shipped
 
 log = logging.getLogger("fleetcare.api")
@@ -87,7 +87,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.metrics = api_registry(ctx.db)
     errors.install(app)
     app.add_middleware(HotPaths)  # device health before the router: api/hotpath.py
-    for module in (health, auth, me, devices, orders, jobs, ops):
+    for module in (health, auth, me, devices, orders, jobs, ops, profiles):
         app.include_router(module.router)
     app.include_router(console.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

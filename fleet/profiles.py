@@ -10,7 +10,7 @@ engine notices a new version within `LiveProfiles.ttl` seconds, without a restar
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -58,49 +58,71 @@ class ProfileRepository:
         now: datetime | None = None,
     ) -> Imported:
         """Store a validated profile as a new version of its family."""
-        new = Profile(doc, "database")
-        with self.db.engine.begin() as conn:
-            same = conn.execute(
-                sa.select(profiles.c.checksum).where(
-                    profiles.c.name == doc.name, profiles.c.version == doc.version
-                )
-            ).scalar()
-            if same is not None:
-                if same == new.checksum:
-                    return Imported(new, created=False)
-                raise ProfileRefused(
-                    f"{new.label} is already imported with other content: raise its version "
-                    "(every change is a new version; the history stays as it was)"
-                )
-            newest = conn.execute(
-                sa.select(sa.func.max(profiles.c.version)).where(profiles.c.name == doc.name)
-            ).scalar()
-            floor = self.base.get(doc.name)
-            if (
-                floor is not None
-                and doc.version <= floor.version
-                and floor.checksum != new.checksum
-            ):
-                raise ProfileRefused(
-                    f"{new.label} would replace the shipped {floor.label}: give it version "
-                    f"{max(floor.version, newest or 0) + 1} or higher"
-                )
-            if newest is not None and doc.version < newest:
-                raise ProfileRefused(
-                    f"{new.label} is older than {doc.name} v{newest}, which is in force: "
-                    f"give it version {newest + 1} or higher"
-                )
-            conn.execute(
-                profiles.insert().values(
-                    name=doc.name,
-                    version=doc.version,
-                    doc=doc.model_dump(mode="json"),
-                    checksum=new.checksum,
-                    imported_at=now or datetime.now(UTC),
-                    imported_by=actor,
-                    source=source[:200],
-                )
+        return self.import_all([(doc, source)], actor=actor, now=now)[0]
+
+    def import_all(
+        self,
+        docs: Sequence[tuple[ProfileDoc, str]],
+        *,
+        actor: str = "cli",
+        now: datetime | None = None,
+    ) -> list[Imported]:
+        """Store validated profiles, each with its source, as new versions: all of them
+        or, when one is refused, none (`ProfileRefused` names the one)."""
+        names = [doc.name for doc, _ in docs]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ProfileRefused(
+                f"{', '.join(twice)}: given more than once; "
+                "import one version of a family at a time"
             )
+        with self.db.engine.begin() as conn:
+            return [
+                self._import(conn, doc, source, actor, now or datetime.now(UTC))
+                for doc, source in docs
+            ]
+
+    def _import(
+        self, conn: sa.Connection, doc: ProfileDoc, source: str, actor: str, now: datetime
+    ) -> Imported:
+        new = Profile(doc, "database")
+        same = conn.execute(
+            sa.select(profiles.c.checksum).where(
+                profiles.c.name == doc.name, profiles.c.version == doc.version
+            )
+        ).scalar()
+        if same is not None:
+            if same == new.checksum:
+                return Imported(new, created=False)
+            raise ProfileRefused(
+                f"{new.label} is already imported with other content: raise its version "
+                "(every change is a new version; the history stays as it was)"
+            )
+        newest = conn.execute(
+            sa.select(sa.func.max(profiles.c.version)).where(profiles.c.name == doc.name)
+        ).scalar()
+        floor = self.base.get(doc.name)
+        if floor is not None and doc.version <= floor.version and floor.checksum != new.checksum:
+            raise ProfileRefused(
+                f"{new.label} would replace the shipped {floor.label}: give it version "
+                f"{max(floor.version, newest or 0) + 1} or higher"
+            )
+        if newest is not None and doc.version < newest:
+            raise ProfileRefused(
+                f"{new.label} is older than {doc.name} v{newest}, which is in force: "
+                f"give it version {newest + 1} or higher"
+            )
+        conn.execute(
+            profiles.insert().values(
+                name=doc.name,
+                version=doc.version,
+                doc=doc.model_dump(mode="json"),
+                checksum=new.checksum,
+                imported_at=now,
+                imported_by=actor,
+                source=source[:200],
+            )
+        )
         return Imported(new, created=True)
 
     def _latest(self, conn: sa.Connection) -> list[Profile]:

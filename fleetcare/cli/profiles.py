@@ -101,13 +101,13 @@ def import_(
         for p in read:
             console.print(f"valid: {_summary(p)}")
         return
-    for p in read:
-        try:
-            done = repo.import_(p.doc, source=p.source, actor="cli")
-        except ProfileRefused as e:
-            err.print(f"[red]{p.source}: {e}[/red]")
-            raise typer.Exit(1) from None
-        said = "imported" if done.created else "unchanged (already imported)"
+    try:
+        done = repo.import_all([(p.doc, p.source) for p in read], actor="cli")
+    except ProfileRefused as e:
+        err.print(f"[red]{e}; nothing was imported[/red]")
+        raise typer.Exit(1) from None
+    for p, d in zip(read, done, strict=True):
+        said = "imported" if d.created else "unchanged (already imported)"
         console.print(f"{said}: {_summary(p)}")
 
 

@@ -78,3 +78,19 @@ def test_a_running_part_sees_a_new_version_once_its_ttl_has_passed(db: Database)
     assert live.get()["dehumidifier"].version == 1  # not yet looked
     clock[0] = 10.0
     assert live.get()["dehumidifier"].version == 2
+
+
+def test_several_files_are_imported_all_or_nothing(db: Database) -> None:
+    db.upgrade()
+    repo = ProfileRepository(db)
+    repo.import_(dehumidifier(3), source="a")
+    purifier = shipped()["purifier"].doc.model_copy(update={"version": 2})
+    with pytest.raises(ProfileRefused, match="older than dehumidifier v3"):
+        repo.import_all([(purifier, "p.yaml"), (dehumidifier(2), "d.yaml")])
+    assert repo.current()["purifier"].version == 1  # the good one was not kept either
+    with pytest.raises(ProfileRefused, match="dehumidifier: given more than once"):
+        repo.import_all([(dehumidifier(4), "x"), (dehumidifier(5), "y")])
+    done = repo.import_all([(purifier, "p.yaml"), (dehumidifier(4), "d.yaml")])
+    assert [d.created for d in done] == [True, True]
+    assert repo.current()["purifier"].version == 2
+    assert repo.current()["dehumidifier"].version == 4
