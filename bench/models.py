@@ -29,6 +29,7 @@ from bench.report import command, emit
 from bench.rules_replay import stored_readings
 from db.database import Database
 from device_sim.fleet import Fleet, FleetSpec
+from device_sim.imperfection import Imperfection
 from fleetcare.registry_gen import generate
 from models.evaluation.faults import simulate_faults
 from models.evaluation.filter_life import simulate
@@ -64,7 +65,13 @@ async def scoring_pass(
     db = Database(db_url or f"sqlite:///{root / 'fc.sqlite3'}")
     db.upgrade()
     fleet = Fleet.create(
-        FleetSpec(devices=devices, seed=3, start=DAY0.timestamp(), initial_wear=0.9)
+        FleetSpec(
+            devices=devices,
+            seed=3,
+            start=DAY0.timestamp(),
+            initial_wear=0.9,
+            imperfection=Imperfection().always_online(),  # N devices, every one reporting
+        )
     )
     ServiceRegistry(db).load(parse_doc(generate(fleet)))
     seeded = time.perf_counter()

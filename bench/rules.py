@@ -31,6 +31,7 @@ from bench.report import command, emit
 from bench.rules_replay import stored_readings
 from db.database import Database
 from device_sim.fleet import Fleet, FleetSpec
+from device_sim.imperfection import Imperfection
 from fleet.state import DeviceStateRepository, StateUpdate
 from fleetcare.brokers import start_mosquitto
 from fleetcare.settings import load_settings
@@ -47,7 +48,14 @@ async def windowed_pass(devices: int, db_url: str | None, root: Path) -> dict[st
     db = Database(db_url or f"sqlite:///{root / 'fc.sqlite3'}")
     db.upgrade()
     start = datetime(2026, 7, 1, tzinfo=UTC).timestamp()
-    fleet = Fleet.create(FleetSpec(devices=devices, seed=3, start=start))
+    fleet = Fleet.create(
+        FleetSpec(
+            devices=devices,
+            seed=3,
+            start=start,
+            imperfection=Imperfection().always_online(),  # N devices, every one reporting
+        )
+    )
     states = DeviceStateRepository(db)
     seeded = time.perf_counter()
     async with create_store(StoreSettings(backend="embedded"), str(root / "ts")) as store:

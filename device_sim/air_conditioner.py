@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from device_sim.environment import DAY_S, HOUR_S, YEAR_S
+from device_sim.imperfection import factors
 
 # outdoor temperature by region (north, east, south): annual mean, seasonal amplitude, °C
 _T_MEAN = np.array([12.0, 17.0, 22.0])
@@ -24,6 +25,9 @@ AIRFLOW_M3S = 0.16  # indoor fan at a clean filter
 FILTER_AIRFLOW_LOSS = 0.45  # airflow at full dust load
 FILTER_CAPACITY_H = 1500.0  # fan hours to a full filter in a typical home
 RPM_INDOOR = 1100
+W_PER_HZ = 12.0  # compressor power per Hz at no lift
+SPEED_CONTROLLED = 0.2  # a closed-loop fan's speed varies a fifth as much as the rest
+RENOVATION_DUST = 3.0  # the filter loads this many times faster while the works last
 # device error codes, in priority order: (code, what the manual says, when it trips)
 ERROR_CODES = (
     ("P1", "high discharge pressure protection", "discharge above 4,200 kPa"),
@@ -59,10 +63,22 @@ class AirConditioners:
     faults: dict[str, np.ndarray] = field(default_factory=dict)  # severity 0..1 by kind
     clogged_at: np.ndarray = field(init=False)
     compressor_on: np.ndarray = field(init=False)
+    # this unit's datasheet (nominal until `vary`): capacity and power per Hz, the indoor
+    # fan's speed, and how much airflow a full filter takes away
+    kw_per_hz: np.ndarray = field(init=False)
+    w_per_hz: np.ndarray = field(init=False)
+    rpm_set: np.ndarray = field(init=False)
+    filter_loss: np.ndarray = field(init=False)
+    dusty_until: np.ndarray = field(init=False)  # epoch s: a renovation's dust
 
     def __post_init__(self) -> None:
-        self.clogged_at = np.full(len(self.region), np.nan)
-        self.compressor_on = np.zeros(len(self.region), dtype=bool)
+        n = len(self.region)
+        self.clogged_at = np.full(n, np.nan)
+        self.compressor_on = np.zeros(n, dtype=bool)
+        self.kw_per_hz, self.w_per_hz = np.full(n, KW_PER_HZ), np.full(n, W_PER_HZ)
+        self.rpm_set = np.full(n, float(RPM_INDOOR))
+        self.filter_loss = np.full(n, FILTER_AIRFLOW_LOSS)
+        self.dusty_until = np.full(n, -np.inf)
 
     @classmethod
     def create(cls, region: np.ndarray, rng: np.random.Generator) -> AirConditioners:
@@ -98,13 +114,13 @@ class AirConditioners:
 
     def airflow_factor(self) -> np.ndarray:
         fan = 1 - 0.25 * self._severity("fan_bearing_wear")  # a dragging fan moves less air
-        return np.asarray((1 - FILTER_AIRFLOW_LOSS * np.clip(self.filter_load, 0, 1.5)) * fan)
+        return np.asarray((1 - self.filter_loss * np.clip(self.filter_load, 0, 1.5)) * fan)
 
     def capacity_kw(self) -> np.ndarray:
         """Heat moved at the current frequency: less with a dirty filter and a big lift."""
         lift = np.abs(self.outdoor_c - self.room_c)
         return np.asarray(
-            KW_PER_HZ
+            self.kw_per_hz
             * self.freq
             * self.airflow_factor()
             * np.clip(1 - 0.008 * (lift - 8), 0.5, 1.1)
@@ -114,7 +130,7 @@ class AirConditioners:
 
     def power_w(self) -> np.ndarray:
         lift = np.abs(self.outdoor_c - self.room_c)
-        compressor = self.freq * 12.0 * (1 + 0.02 * lift)
+        compressor = self.freq * self.w_per_hz * (1 + 0.02 * lift)
         compressor = compressor * (1 + 0.35 * self._severity("condenser_fouling"))
         compressor = compressor * (1 + 0.25 * self._severity("compressor_degradation"))
         fan = 45.0 + 30.0 * self._severity("fan_bearing_wear")  # the motor works harder
@@ -124,7 +140,7 @@ class AirConditioners:
         """A worn bearing drags the fan down and makes it hunt around its speed."""
         wear = self._severity("fan_bearing_wear")
         hunt = self.rng.normal(0, 1, len(self)) * 60 * wear
-        return np.asarray(np.round(RPM_INDOOR * (1 - 0.25 * wear) + hunt).astype(int))
+        return np.asarray(np.round(self.rpm_set * (1 - 0.25 * wear) + hunt).astype(int))
 
     def error_codes(self, metrics: dict[str, np.ndarray]) -> np.ndarray:
         """The code each unit's controller shows now ('' = none), from what it measures."""
@@ -163,9 +179,42 @@ class AirConditioners:
         self.room_c = self.room_c + heat_in * dt / (self.capacitance_kj_per_k * 1000)
         running = self.mode > 0
         self.filter_hours = self.filter_hours + np.where(running, dt / HOUR_S, 0.0)
-        self.filter_load = self.filter_load + np.where(running, self.dust_rate * dt / HOUR_S, 0.0)
+        dust = self.dust_rate
+        if (t < self.dusty_until).any():
+            dust = dust * np.where(t < self.dusty_until, RENOVATION_DUST, 1.0)
+        self.filter_load = self.filter_load + np.where(running, dust * dt / HOUR_S, 0.0)
         newly = np.isnan(self.clogged_at) & (self.filter_load >= 1)
         self.clogged_at[newly] = t + dt
+
+    # -- imperfection (device_sim.imperfection) -----------------------------------------
+    def vary(self, rng: np.random.Generator, sigma: float) -> dict[str, np.ndarray]:
+        """Each unit off its datasheet within `sigma`: capacity and power per Hz, the
+        airflow a full filter takes; the indoor fan's speed a fifth of that, since its
+        drive holds the set speed from the fan's own Hall sensor. Returns the factors."""
+        n = len(self)
+        cap, power = factors(rng, n, sigma), factors(rng, n, sigma)
+        rpm = factors(rng, n, sigma * SPEED_CONTROLLED)
+        loss = factors(rng, n, sigma)
+        self.kw_per_hz, self.w_per_hz = KW_PER_HZ * cap, W_PER_HZ * power
+        self.rpm_set, self.filter_loss = RPM_INDOOR * rpm, FILTER_AIRFLOW_LOSS * loss
+        return {"capacity": cap, "compressor_power": power, "fan_speed": rpm, "filter_loss": loss}
+
+    def change_home(self, kind: str, mask: np.ndarray, rng: np.random.Generator, t: float) -> None:
+        """A move (another room, maybe another region, other habits) or a renovation
+        (the filter loads three times faster for a month or two)."""
+        k = int(mask.sum())
+        if kind == "move":
+            self.region[mask] = rng.integers(0, len(_T_MEAN), k)
+            self.ua_w_per_k[mask] = rng.uniform(80, 180, k)
+            self.capacitance_kj_per_k[mask] = rng.uniform(2000, 5000, k)
+            self.cool_setpoint[mask] = rng.choice([24.0, 25.0, 26.0, 27.0], k)
+            self.heat_setpoint[mask] = rng.choice([19.0, 20.0, 21.0, 22.0], k)
+        elif kind == "renovation":
+            self.dusty_until[mask] = t + rng.uniform(14, 60, k) * DAY_S
+
+    def install(self, mask: np.ndarray) -> None:
+        """Installed now: a clean filter, its hours at zero."""
+        self.clean_filter(mask)
 
     def clean_filter(self, mask: np.ndarray) -> None:
         self.filter_load[mask] = 0

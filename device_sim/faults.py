@@ -29,6 +29,7 @@ class FaultKind:
     device_type: str  # or ANY
     progression_days: float  # from onset to full severity
     description: str
+    freezes: bool = False  # holds the main sensor at one value (no noise reaches it)
 
 
 FAULTS: tuple[FaultKind, ...] = (
@@ -49,6 +50,7 @@ FAULTS: tuple[FaultKind, ...] = (
         device_type="purifier",
         progression_days=0.01,
         description="PM2.5 sensor repeats one value.",
+        freezes=True,
     ),
     FaultKind(
         name="ro_membrane_failure",
@@ -127,6 +129,7 @@ FAULTS += (
         device_type=PROFILED,
         progression_days=0.01,
         description="The main sensor repeats one value.",
+        freezes=True,
     ),
     FaultKind(
         name="step_change",

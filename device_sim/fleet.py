@@ -9,9 +9,17 @@ from types import MappingProxyType
 import numpy as np
 
 from device_sim.air_conditioner import AirConditioners
-from device_sim.environment import REGIONS, OutdoorAir
-from device_sim.faults import FaultPlan, apply_sensor_faults
+from device_sim.environment import DAY_S, REGIONS, OutdoorAir
+from device_sim.faults import SENSOR_OF, FaultPlan, apply_sensor_faults
 from device_sim.generic import ProfileAppliances
+from device_sim.imperfection import (
+    Gaps,
+    HomeChanges,
+    Imperfection,
+    Sensors,
+    clock_offsets_ms,
+    install_times,
+)
 from device_sim.purifier import Purifiers
 from device_sim.truth import DeviceTruth, Exhaustion, FaultTruth, GroundTruth
 from device_sim.water_purifier import WaterPurifiers
@@ -44,6 +52,10 @@ class FleetSpec:
     # profiles (YAML texts) of families to simulate beyond the shipped ones: any family
     # a maker describes runs from its profile alone (device_sim.generic)
     extra_profiles: tuple[str, ...] = ()
+    # what makes the fleet as imperfect as a real one (on by default; `clean()` for
+    # debugging only): units off their datasheet, sensor errors, gaps, changing homes,
+    # late installs, clocks (device_sim.imperfection)
+    imperfection: Imperfection = field(default_factory=Imperfection)
 
     def __post_init__(self) -> None:
         if self.devices < 1:
@@ -86,6 +98,16 @@ class Group:
     shown: np.ndarray | None = None  # error code each unit shows ('' none)
     new_codes: np.ndarray | None = None  # indexes of units whose code appeared this round
     last_round: float | None = None  # a profiled family's codes: when they last could show
+    # imperfection (device_sim.imperfection): each unit's sensors, gaps, changing home and
+    # install date, and the stream their draws come from
+    sensors: Sensors | None = None
+    gaps: Gaps | None = None
+    home: HomeChanges | None = None
+    installed_at: np.ndarray | None = None
+    waiting: np.ndarray | None = None  # not installed yet
+    clock_ms: np.ndarray | None = None  # each unit's clock offset
+    imp_rng: np.random.Generator | None = None
+    online: np.ndarray | None = None  # whose readings of the last round arrive
 
     def stage_exhaustion(self) -> dict[str, np.ndarray]:
         if isinstance(self.model, ProfileAppliances):
@@ -141,7 +163,7 @@ class Fleet:
                 end=spec.start + spec.fault_window_days * 86400,
                 per_device_year=spec.faults_per_device_year,
             )
-            groups[device_type] = Group(
+            group = Group(
                 device_type,
                 ids,
                 model,
@@ -150,6 +172,8 @@ class Fleet:
                 plan,
                 np.random.default_rng([spec.seed, 13, g_index]),
             )
+            unit = _imperfect(group, spec, profiles[device_type], g_index)
+            groups[device_type] = group
             for i, device_id in enumerate(ids):
                 smoker, capacity = _unit_truth(model, i)
                 truth.devices[device_id] = DeviceTruth(
@@ -158,6 +182,10 @@ class Fleet:
                     region=REGIONS[region[i]],
                     smoker=smoker,
                     capacity={**capacity, "initial_wear": round(float(wear[i]), 4)},
+                    installed_at=_installed(group, i, spec.start),
+                    unit={k: round(float(v[i]), 4) for k, v in unit.items()}
+                    | (group.sensors.truth(i) if group.sensors is not None else {}),
+                    clock_skew_ms=int(group.clock_ms[i]) if group.clock_ms is not None else 0,
                 )
                 if plan.kind[i] >= 0:
                     kind = plan.kinds[plan.kind[i]]
@@ -175,6 +203,7 @@ class Fleet:
         while self.t < until:
             dt = min(self.spec.physics_dt, until - self.t)
             for g in self.groups.values():
+                self._lives(g)
                 before = {s: np.isnan(a) for s, a in g.stage_exhaustion().items()}
                 g.model.faults = g.faults.severity(self.t)
                 if isinstance(g.model, Purifiers):
@@ -183,11 +212,47 @@ class Fleet:
                 else:
                     g.model.step(self.t, dt)
                 for stage, at in g.stage_exhaustion().items():
-                    for i in np.flatnonzero(before[stage] & ~np.isnan(at)):
+                    spent = before[stage] & ~np.isnan(at)
+                    if g.waiting is not None:
+                        spent &= ~g.waiting  # not installed yet: nobody's filter
+                    for i in np.flatnonzero(spent):
                         self.truth.devices[g.ids[i]].exhaustions.append(
                             Exhaustion(stage=stage, at=float(at[i]))
                         )
             self.t += dt
+
+    def _lives(self, g: Group) -> None:
+        """What happened in the units' homes up to now: changes, and installs."""
+        if g.home is not None and g.imp_rng is not None:
+            for at, i, kind in g.home.due(self.t):
+                mask = np.zeros(len(g.ids), dtype=bool)
+                mask[i] = True
+                g.model.change_home(kind, mask, g.imp_rng, self.t)
+                if kind == "move" and isinstance(g.model, Purifiers):
+                    self.outdoor.region[i] = g.imp_rng.integers(0, len(REGIONS))
+                self.truth.devices[g.ids[i]].home_changes.append([kind, at])
+        if g.waiting is not None and g.installed_at is not None and g.waiting.any():
+            now = g.waiting & (g.installed_at <= self.t)
+            if now.any():
+                g.model.install(now)
+                g.waiting = g.waiting & ~now
+
+    def installed_at(self, device_id: str) -> float:
+        """When the unit was installed (the run's start for the installed base)."""
+        for g in self.groups.values():
+            if device_id in g.ids and g.installed_at is not None:
+                return float(g.installed_at[g.ids.index(device_id)])
+        return self.spec.start
+
+    @property
+    def clock_ms(self) -> np.ndarray:
+        """Each unit's clock offset, in the order of `owned` (device_sim.imperfection)."""
+        return np.concatenate(
+            [
+                g.clock_ms if g.clock_ms is not None else np.zeros(len(g.ids), dtype=np.int64)
+                for g in self.groups.values()
+            ]
+        )
 
     def inject(self, device_id: str, fault: str, onset: float) -> None:
         """Give a device a fault from `onset` (epoch s) on, with its ground truth; it
@@ -288,6 +353,8 @@ class Fleet:
         for g in self.groups.values():
             if g.new_codes is not None and g.shown is not None:
                 for i in g.new_codes:
+                    if g.online is not None and not g.online[i]:
+                        continue  # offline: the event is lost with the reading
                     if (offset + i) % n == k:
                         code = str(g.shown[i])
                         data = {"code": code, "text": text(g, code)}
@@ -304,6 +371,21 @@ class Fleet:
             offset += len(g.ids)
         return out
 
+    def taken(self, shard: tuple[int, int] = (0, 1)) -> tuple[int, int]:
+        """Of the last reading round, in shard k of n: (readings the installed units
+        took, how many of them were never sent: a telemetry gap, a reading lost)."""
+        k, n = shard
+        taken = unsent = offset = 0
+        for g in self.groups.values():
+            index = np.arange(offset, offset + len(g.ids))
+            mine = index % n == k
+            installed = mine if g.installed_at is None else mine & (g.installed_at <= self.t)
+            taken += int(installed.sum())
+            if g.online is not None:
+                unsent += int((installed & ~g.online).sum())
+            offset += len(g.ids)
+        return taken, unsent
+
     def owned(self, shard: tuple[int, int] = (0, 1)) -> list[tuple[int, str, str]]:
         """(index, device_type, device_id) of the devices shard k of n publishes."""
         k, n = shard
@@ -314,22 +396,49 @@ class Fleet:
         ]
 
     def _round(self, g: Group) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """One reading round of a group: (each device's seq, the metrics as columns)."""
+        """One reading round of a group: (each device's seq, what its sensors say as
+        columns). `g.online` says whose readings arrive."""
         g.seq += 1
         telemetry_seq = g.seq.copy()  # an error-code event takes the next one
         g.model.faults = g.faults.severity(self.t)
         raw = g.model.metrics()
+        if g.sensors is not None:
+            raw = g.sensors.read(self.t, raw, self._frozen(g))
         sensor = None
         if isinstance(g.model, AirConditioners | ProfileAppliances):
-            self._error_codes(g, raw)
+            self._error_codes(g, raw)  # the controller trips on what it measures
         if isinstance(g.model, ProfileAppliances):
             sensor = g.model.profile.device_type.by_name[g.model.sensor]
+        if g.gaps is not None:
+            g.online, started = g.gaps.online(self.t)
+            for i, begin, end in started:
+                self.truth.devices[g.ids[i]].gaps.append([begin, end])
+            lost = ~g.online if g.installed_at is None else ~g.online & (g.installed_at <= self.t)
+            for i in np.flatnonzero(lost).tolist():
+                self.truth.devices[g.ids[i]].unsent += 1
         return telemetry_seq, apply_sensor_faults(raw, g.faults, self.t, g.sensor_rng, sensor)
+
+    def _frozen(self, g: Group) -> dict[str, np.ndarray]:
+        """The main sensor of the units a fault holds at one value."""
+        held = [i for i, k in enumerate(g.faults.kinds) if k.freezes]
+        if not held:
+            return {}
+        mask = np.isin(g.faults.kind, held) & (np.nan_to_num(g.faults.onset, nan=np.inf) <= self.t)
+        if isinstance(g.model, ProfileAppliances):
+            return {g.model.sensor: mask}
+        return {SENSOR_OF[g.device_type]: mask}
 
     def columns(self) -> dict[str, dict[str, np.ndarray]]:
         """One reading round of every device as arrays per device type: what `readings`
-        sends, before it becomes messages. Evaluation reads a simulated year this way."""
-        return {g.device_type: self._round(g)[1] for g in self.groups.values()}
+        sends, before it becomes messages, with NaN (None) where a reading did not
+        arrive. Evaluation reads a simulated year this way."""
+        out = {}
+        for g in self.groups.values():
+            cols = self._round(g)[1]
+            if g.online is not None and not g.online.all():
+                cols = {k: _missing(v, ~g.online) for k, v in cols.items()}
+            out[g.device_type] = cols
+        return out
 
     def consumed(self) -> dict[str, dict[str, np.ndarray]]:
         """Ground truth: the share of each filter stage used up (1 = spent), per type."""
@@ -348,6 +457,7 @@ class Fleet:
             names = list(cols)
             values = [cols[m][first::n].tolist() for m in names]
             seq, boot = telemetry_seq[first::n].tolist(), g.boot[first::n].tolist()
+            sent = g.online[first::n].tolist() if g.online is not None else None
             out.extend(
                 (
                     offset + first + j * n,
@@ -358,9 +468,55 @@ class Fleet:
                     seq[j],
                 )
                 for j, device_id in enumerate(g.ids[first::n])
+                if sent is None or sent[j]
             )
             offset += len(g.ids)
         return out
+
+
+def _imperfect(
+    group: Group, spec: FleetSpec, profile: Profile, g_index: int
+) -> dict[str, np.ndarray]:
+    """Give a new group its imperfection: units off their datasheet, their sensors, their
+    install dates, gaps, home changes and clocks, from streams of their own. Returns the
+    units' datasheet factors, for the ground truth."""
+    imp, n = spec.imperfection, len(group.ids)
+    rng = np.random.default_rng([spec.seed, 17, g_index])
+    unit = group.model.vary(rng, imp.unit_variation) if imp.unit_variation else {}
+    group.sensors = Sensors.create(profile, n, rng) if imp.sensors else None
+    window = spec.fault_window_days * DAY_S
+    group.installed_at = install_times(imp, n, rng, spec.start, window)
+    late = group.installed_at > spec.start
+    group.waiting = late if late.any() else None
+    if late.any():  # no fault before the unit is installed: it starts after
+        plan = group.faults
+        early = late & (np.nan_to_num(plan.onset, nan=np.inf) < group.installed_at)
+        left = np.maximum(spec.start + window - group.installed_at, DAY_S)
+        plan.onset = np.where(early, group.installed_at + rng.uniform(0, 1, n) * left, plan.onset)
+    if not imp.is_clean:
+        group.gaps = Gaps(imp, group.installed_at, np.random.default_rng([spec.seed, 19, g_index]))
+    group.home = HomeChanges.plan(imp, group.device_type, n, rng, spec.start, window)
+    group.clock_ms = clock_offsets_ms(imp, n, rng)
+    group.imp_rng = rng
+    return unit
+
+
+def _installed(group: Group, i: int, start: float) -> float | None:
+    if group.installed_at is None or group.installed_at[i] <= start:
+        return None
+    return round(float(group.installed_at[i]), 3)
+
+
+def _missing(values: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """A column with the readings that did not arrive blanked: NaN for numbers, None
+    for the rest."""
+    if values.dtype.kind in "fiub":
+        out = values.astype(np.float64)
+        out[off] = np.nan
+        return out
+    obj = values.astype(object)
+    obj[off] = None
+    return obj
 
 
 def _unit_truth(model: Model, i: int) -> tuple[bool, dict[str, float]]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from device_sim.environment import DAY_S, HOUR_S
+from device_sim.imperfection import factors
 from telemetry.profile import Profile
 
 MONTH_S = 30.44 * DAY_S
@@ -58,6 +59,8 @@ class ProfileAppliances:
     faults: dict[str, np.ndarray] = field(default_factory=dict)  # severity 0..1 by kind
     exhausted_at: dict[str, np.ndarray] = field(default_factory=dict)
     stuck_at: np.ndarray = field(init=False)
+    # per counter: this unit's growth rate over the profile's (imperfection; 1 when clean)
+    rate_k: dict[str, np.ndarray] = field(default_factory=dict)
     t: float = 0.0
     codes: np.ndarray = field(init=False)  # the code each unit shows this round ('' none)
 
@@ -114,7 +117,9 @@ class ProfileAppliances:
         for name, value in self.counters.items():
             sim = specs[name].sim
             if sim is not None:
-                grown[name] = sim.per_running_hour * hours_running + sim.per_hour * dt / HOUR_S
+                grown[name] = (
+                    sim.per_running_hour * hours_running + sim.per_hour * dt / HOUR_S
+                ) * self.rate_k.get(name, 1.0)
                 self.counters[name] = value + grown[name]
         values = self._values(t, noise=False)
         for c in self.profile.doc.consumables:
@@ -165,6 +170,33 @@ class ProfileAppliances:
         for d in c.drivers:
             if d.counter is not None and d.resets:
                 self.counters[d.counter][mask] = 0.0
+
+    # -- imperfection (device_sim.imperfection) -----------------------------------------
+    def vary(self, rng: np.random.Generator, sigma: float) -> dict[str, np.ndarray]:
+        """Each unit's counters grow at a rate of its own, within `sigma` of the profile's
+        (a dehumidifier extracting a few per cent more water an hour than the next);
+        typical values and capacities already differ by unit. Returns the factors."""
+        out = {}
+        for name in self.counters:
+            self.rate_k[name] = factors(rng, len(self), sigma)
+            out[f"{name}.rate"] = self.rate_k[name]
+        return out
+
+    def change_home(self, kind: str, mask: np.ndarray, rng: np.random.Generator, t: float) -> None:
+        """A move: another household, which runs it more or less."""
+        if kind == "move":
+            self.usage[mask] = rng.lognormal(0.0, 0.35, int(mask.sum()))
+
+    def install(self, mask: np.ndarray) -> None:
+        """Installed now: every consumable fresh (the ones it was made with), every
+        counter at zero."""
+        for stage, by_unit in self.used.items():
+            for unit in by_unit:
+                by_unit[unit][mask] = 0.0
+            self.fitted_at[stage][mask] = self.t
+            self.exhausted_at[stage][mask] = np.nan
+        for name in self.counters:
+            self.counters[name][mask] = 0.0
 
     def wear_to(self, share: np.ndarray) -> None:
         """Start units `share` (0..1) of the way through their consumables' life."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from device_sim.environment import DAY_S, HOUR_S
+from device_sim.imperfection import factors
 
 RATED_HOURS = 3500.0
 # level -> (fan rpm, clean airflow m³/h, motor current mA at a clean filter)
@@ -28,6 +29,7 @@ CURRENT_RISE_AT_FULL = 0.35
 PENETRATION = 0.8  # share of outdoor PM2.5 that gets in with infiltration air
 DEPOSITION_PER_H = 0.2
 EFFICIENCY = 0.97  # HEPA single-pass efficiency for PM2.5
+RENOVATION_MG_PER_H = 50.0  # dust from the works, in working hours
 
 
 @dataclass
@@ -47,10 +49,21 @@ class Purifiers:
     faults: dict[str, np.ndarray] = field(default_factory=dict)  # severity 0..1 by kind
     exhausted_at: np.ndarray = field(init=False)  # epoch s when loaded >= capacity, or nan
     stuck_at: np.ndarray = field(init=False)  # the value a stuck PM sensor repeats
+    # this unit's datasheet (1 = nominal; `vary` sets them): clean airflow and motor
+    # current, and how much each changes as the filter loads
+    airflow_k: np.ndarray = field(init=False)
+    current_k: np.ndarray = field(init=False)
+    rise_k: np.ndarray = field(init=False)
+    loss_k: np.ndarray = field(init=False)
+    renovating_until: np.ndarray = field(init=False)  # epoch s
 
     def __post_init__(self) -> None:
-        self.exhausted_at = np.full(len(self.pm25), np.nan)
-        self.stuck_at = np.full(len(self.pm25), np.nan)
+        n = len(self.pm25)
+        self.exhausted_at = np.full(n, np.nan)
+        self.stuck_at = np.full(n, np.nan)
+        self.airflow_k, self.current_k = np.ones(n), np.ones(n)
+        self.rise_k, self.loss_k = np.ones(n), np.ones(n)
+        self.renovating_until = np.full(n, -np.inf)
 
     def _severity(self, kind: str) -> np.ndarray:
         return self.faults.get(kind, np.zeros(len(self.pm25)))
@@ -79,18 +92,19 @@ class Purifiers:
 
     def airflow_m3h(self) -> np.ndarray:
         """Airflow at the current fan level, reduced as the filter loads."""
-        loss = 1 - AIRFLOW_LOSS_AT_FULL * np.clip(self.load_fraction, 0, 1.5)
+        loss = 1 - AIRFLOW_LOSS_AT_FULL * self.loss_k * np.clip(self.load_fraction, 0, 1.5)
         prefilter = 1 - 0.6 * self._severity("clogged_prefilter")  # matted with lint and hair
-        return np.asarray(_AIRFLOW[self.level] * np.maximum(loss, 0.1) * prefilter)
+        clean = _AIRFLOW[self.level] * self.airflow_k
+        return np.asarray(clean * np.maximum(loss, 0.1) * prefilter)
 
     def cadr_m3h(self) -> np.ndarray:
         return np.asarray(self.airflow_m3h() * EFFICIENCY)
 
     def motor_current_ma(self) -> np.ndarray:
-        rise = 1 + CURRENT_RISE_AT_FULL * np.clip(self.load_fraction, 0, 1.5)
+        rise = 1 + CURRENT_RISE_AT_FULL * self.rise_k * np.clip(self.load_fraction, 0, 1.5)
         wear = 1 + 0.6 * self._severity("motor_wear")  # a worn bearing drags
         clogged = 1 + 0.25 * self._severity("clogged_prefilter")  # more pressure drop
-        return np.asarray(_CURRENT[self.level] * rise * wear * clogged)
+        return np.asarray(_CURRENT[self.level] * self.current_k * rise * wear * clogged)
 
     def reported_pm25(self) -> np.ndarray:
         """What the sensor says: drifting high, or stuck at one value."""
@@ -115,6 +129,9 @@ class Purifiers:
         awake = (hour >= 7) & (hour < 23)
         p_smoke = np.where(self.smoker & awake, dt / HOUR_S * 1.2, 0.0)
         source_mg += np.where(self.rng.random(n) < p_smoke, 10.0, 0.0)
+        works = (t < self.renovating_until) & (hour >= 9) & (hour < 17)
+        if works.any():
+            source_mg = source_mg + np.where(works, RENOVATION_MG_PER_H * dt / HOUR_S, 0.0)
         # auto mode on what its own sensor reads (a drifting sensor runs the fan harder);
         # sleep mode (level 1) at night
         auto = 1 + np.searchsorted(_AUTO, self.reported_pm25())
@@ -138,6 +155,41 @@ class Purifiers:
         self.used_hours[mask] = 0.0
         self.exhausted_at[mask] = np.nan
         self.capacity_g[mask] = NOMINAL_CAPACITY_G * self.rng.lognormal(0.0, 0.12, int(mask.sum()))
+
+    # -- imperfection (device_sim.imperfection) -----------------------------------------
+    def vary(self, rng: np.random.Generator, sigma: float) -> dict[str, np.ndarray]:
+        """Each unit off its datasheet by manufacturing tolerance: fan and motor within
+        `sigma`; the filter media's loading curve (how airflow falls and current rises
+        with the load) twice that. Returns the factors, for the ground truth."""
+        n = len(self)
+        self.airflow_k, self.current_k = factors(rng, n, sigma), factors(rng, n, sigma)
+        self.rise_k, self.loss_k = factors(rng, n, 2 * sigma), factors(rng, n, 2 * sigma)
+        return {
+            "airflow": self.airflow_k,
+            "motor_current": self.current_k,
+            "current_rise": self.rise_k,
+            "airflow_loss": self.loss_k,
+        }
+
+    def change_home(self, kind: str, mask: np.ndarray, rng: np.random.Generator, t: float) -> None:
+        """A move (another room, its air and its cooking; the household may smoke), a new
+        smoker, or a renovation (weeks of dust in working hours)."""
+        k = int(mask.sum())
+        if kind == "move":
+            self.room_m3[mask] = rng.uniform(30, 90, k)
+            self.ach[mask] = rng.uniform(0.3, 1.0, k)
+            self.cooking_mg[mask] = rng.uniform(20, 120, k)
+            self.smoker[mask] = rng.random(k) < 0.1
+        elif kind == "new_smoker":
+            self.smoker[mask] = True
+        elif kind == "renovation":
+            self.renovating_until[mask] = t + rng.uniform(14, 60, k) * DAY_S
+
+    def install(self, mask: np.ndarray) -> None:
+        """Installed now: its first filter (the capacity it was made with) starts fresh."""
+        self.loaded_g[mask] = 0.0
+        self.used_hours[mask] = 0.0
+        self.exhausted_at[mask] = np.nan
 
     def consumed(self) -> dict[str, np.ndarray]:
         """Ground truth: the share of the filter used up (1 = spent)."""

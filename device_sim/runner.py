@@ -120,6 +120,8 @@ class RunStats:
     outages: int = 0
     dropped: int = 0  # readings lost from full on-device buffers
     still_buffered: int = 0  # readings held by devices still offline at the end
+    taken: int = 0  # readings the installed units took
+    unsent: int = 0  # of those, never sent: telemetry gaps and lost readings (imperfection)
     events: int = 0  # error-code events published
     reports: int = 0
     waits: int = 0  # backfill: times publishing paused for the engine to catch up
@@ -139,6 +141,8 @@ class RunStats:
             "outages",
             "dropped",
             "still_buffered",
+            "taken",
+            "unsent",
             "waits",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -194,17 +198,17 @@ class _Sender:
         self.p_outage = self.conn.outages_per_day * options.report_interval_s / 86400
         c = self.chaos
         self.random = bool(self.p_outage or c.duplicate or c.out_of_order or c.malformed)
-        self.skew_ms = np.zeros(self.n, dtype=np.int64)
+        # each unit's own clock (the fleet's imperfection), and any skew asked for on top
+        self.skew_ms = fleet.clock_ms.astype(np.int64)
         if self.conn.clock_skew_s:
-            self.skew_ms = self.rng.normal(0, self.conn.clock_skew_s * 1000, self.n).astype(
-                np.int64
-            )
+            self.skew_ms = self.skew_ms + self.rng.normal(
+                0, self.conn.clock_skew_s * 1000, self.n
+            ).astype(np.int64)
 
     def own(self, owned: list[tuple[int, str, str]]) -> None:
         """Record the clock skew of the devices this process publishes."""
-        if self.conn.clock_skew_s:
-            for index, _t, device_id in owned:
-                self.truth.devices[device_id].clock_skew_ms = int(self.skew_ms[index])
+        for index, _t, device_id in owned:
+            self.truth.devices[device_id].clock_skew_ms = int(self.skew_ms[index])
 
     def _connected(self, device_type: str, device_id: str, t: float, u: np.ndarray) -> bool:
         """Whether the device can publish now; starts and ends its outages."""
@@ -356,6 +360,7 @@ def _summarise(fleet: Fleet, stats: RunStats) -> None:
         stats.still_buffered,
     )
     t.events = stats.events
+    t.unsent = stats.unsent
 
 
 def run_shard(
@@ -419,6 +424,8 @@ def run_shard(
                         break
                 fleet.advance(next_report)
                 sender.round(fleet.readings(shard), int(next_report * 1000))
+                taken, unsent = fleet.taken(shard)
+                stats.taken, stats.unsent = stats.taken + taken, stats.unsent + unsent
                 sender.events(fleet.events(shard), int(next_report * 1000))
                 transport.flush()
                 stats.reports += 1

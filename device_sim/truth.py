@@ -37,6 +37,12 @@ class DeviceTruth:
     faults: list[FaultTruth] = field(default_factory=list)
     repairs: list[Exhaustion] = field(default_factory=list)  # stage = the fault repaired
     error_codes: list[list[str | float]] = field(default_factory=list)  # [code, epoch s]
+    # imperfection (device_sim.imperfection)
+    installed_at: float | None = None  # installed during the run; None: before it
+    unit: dict[str, float] = field(default_factory=dict)  # off its datasheet; sensor errors
+    gaps: list[list[float]] = field(default_factory=list)  # [start, end] epoch s: nothing sent
+    unsent: int = 0  # readings lost in those gaps, or one by one
+    home_changes: list[list[str | float]] = field(default_factory=list)  # [kind, epoch s]
 
 
 @dataclass
@@ -49,6 +55,7 @@ class GroundTruth:
     dropped: int = 0  # readings lost from full device buffers during outages
     still_buffered: int = 0  # readings still held by devices offline when the run ended
     events: int = 0  # error-code events acknowledged by the broker
+    unsent: int = 0  # readings never sent: telemetry gaps and lost readings (imperfection)
 
     def save(self, path: Path) -> None:
         """One JSON object per device per line, then a summary line."""
@@ -64,6 +71,7 @@ class GroundTruth:
                         "dropped": self.dropped,
                         "still_buffered": self.still_buffered,
                         "events": self.events,
+                        "unsent": self.unsent,
                     }
                 }
             )
@@ -84,6 +92,7 @@ class GroundTruth:
                 truth.dropped = int(summary.get("dropped", 0))
                 truth.still_buffered = int(summary.get("still_buffered", 0))
                 truth.events = int(summary.get("events", 0))
+                truth.unsent = int(summary.get("unsent", 0))
                 continue
             doc["exhaustions"] = [Exhaustion(**e) for e in doc["exhaustions"]]
             doc["replacements"] = [Exhaustion(**e) for e in doc["replacements"]]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from device_sim.environment import DAY_S, HOUR_S
+from device_sim.imperfection import factors
 
 # feed water by region (north, east, south): TDS ppm range and turbidity factor
 _TDS_RANGE = np.array([[300.0, 550.0], [150.0, 320.0], [60.0, 160.0]])
@@ -49,12 +50,21 @@ class WaterPurifiers:
     rng: np.random.Generator
     faults: dict[str, np.ndarray] = field(default_factory=dict)  # severity 0..1 by kind
     exhausted_at: dict[str, np.ndarray] = field(init=False)
+    # this unit's datasheet (nominal until `vary`): product flow, new-membrane salt
+    # rejection, pump pressure and current
+    flow_nominal: np.ndarray = field(init=False)
+    rejection_new: np.ndarray = field(init=False)
+    pump_kpa: np.ndarray = field(init=False)
+    pump_ma: np.ndarray = field(init=False)
 
     STAGES = ("sediment", "carbon", "ro")
 
     def __post_init__(self) -> None:
         n = len(self.tds_in)
         self.exhausted_at = {s: np.full(n, np.nan) for s in self.STAGES}
+        self.flow_nominal = np.full(n, NOMINAL_FLOW_LPM)
+        self.rejection_new = np.full(n, RO_REJECTION_NEW)
+        self.pump_kpa, self.pump_ma = np.full(n, PUMP_KPA), np.full(n, PUMP_MA)
 
     @classmethod
     def create(cls, region: np.ndarray, rng: np.random.Generator) -> WaterPurifiers:
@@ -87,14 +97,14 @@ class WaterPurifiers:
     def rejection(self) -> np.ndarray:
         """RO salt rejection: falls with volume × feed TDS (scaling); 0.97 when new."""
         wear = self.ro_dose * self.ro_scaling / 2.0e7  # ~8,000 L of 300 ppm -> -0.12
-        healthy = np.clip(RO_REJECTION_NEW - wear, 0.3, RO_REJECTION_NEW)
+        healthy = np.clip(self.rejection_new - wear, 0.3, self.rejection_new)
         return np.asarray(healthy * (1 - 0.85 * self._severity("ro_membrane_failure")))
 
     def flow_lpm(self) -> np.ndarray:
         """Product flow while drawing: the sediment stage chokes it as it loads."""
         load = np.clip(self.sediment_load / self.sediment_capacity, 0, 1.5)
         pump = 1 - 0.6 * self._severity("pump_failure")
-        return np.asarray(NOMINAL_FLOW_LPM * np.maximum(1 - 0.6 * load, 0.1) * pump)
+        return np.asarray(self.flow_nominal * np.maximum(1 - 0.6 * load, 0.1) * pump)
 
     def step(self, t: float, dt: float) -> None:
         n = len(self)
@@ -132,8 +142,42 @@ class WaterPurifiers:
             "carbon": np.asarray(
                 np.maximum(self.carbon_l / self.carbon_capacity_l, self.age_s[1] / (365 * DAY_S))
             ),
-            "ro": np.asarray(healthy / (RO_REJECTION_NEW - RO_END_OF_LIFE)),
+            "ro": np.asarray(healthy / (self.rejection_new - RO_END_OF_LIFE)),
         }
+
+    # -- imperfection (device_sim.imperfection) -----------------------------------------
+    def vary(self, rng: np.random.Generator, sigma: float) -> dict[str, np.ndarray]:
+        """Each unit off its datasheet: flow, pump pressure and current within `sigma`;
+        a new membrane's salt passage (3 % nominal, datasheets guarantee 5 % at most) off
+        by four times that, log-normal. Returns the factors, for the ground truth."""
+        n = len(self)
+        flow, kpa, ma = factors(rng, n, sigma), factors(rng, n, sigma), factors(rng, n, sigma)
+        passage = rng.lognormal(0.0, 4 * sigma, n) if sigma > 0 else np.ones(n)
+        self.flow_nominal = NOMINAL_FLOW_LPM * flow
+        self.pump_kpa, self.pump_ma = PUMP_KPA * kpa, PUMP_MA * ma
+        self.rejection_new = np.clip(1 - (1 - RO_REJECTION_NEW) * passage, 0.93, 0.99)
+        return {
+            "flow": flow,
+            "pump_pressure": kpa,
+            "pump_current": ma,
+            "salt_passage": passage,
+        }
+
+    def change_home(self, kind: str, mask: np.ndarray, rng: np.random.Generator, t: float) -> None:
+        """A move: other feed water (maybe another region) and another household."""
+        if kind != "move":
+            return
+        k = int(mask.sum())
+        region = rng.integers(0, len(_TDS_RANGE), k)
+        self.tds_in[mask] = rng.uniform(_TDS_RANGE[region, 0], _TDS_RANGE[region, 1])
+        self.turbidity[mask] = _TURBIDITY[region] * rng.lognormal(0.0, 0.2, k)
+        self.household[mask] = rng.integers(1, 6, k)
+
+    def install(self, mask: np.ndarray) -> None:
+        """Installed now: every stage fresh, the volume counter at zero."""
+        for stage in self.STAGES:
+            self.replace_stage(stage, mask)
+        self.volume_total_l[mask] = 0.0
 
     def replace_stage(self, stage: str, mask: np.ndarray) -> None:
         i = self.STAGES.index(stage)
@@ -162,10 +206,14 @@ class WaterPurifiers:
             "flow_lpm": np.round(self.last_flow, 2),
             "volume_total_l": np.round(self.volume_total_l, 1),
             "pressure_kpa": np.round(
-                PUMP_KPA * (1 - 0.7 * self._severity("pump_failure")) + self.rng.normal(0, 8, n), 1
+                self.pump_kpa * (1 - 0.7 * self._severity("pump_failure"))
+                + self.rng.normal(0, 8, n),
+                1,
             ),
             "pump_current_ma": np.round(
-                PUMP_MA * (1 + 1.2 * self._severity("pump_failure")) + self.rng.normal(0, 15, n), 1
+                self.pump_ma * (1 + 1.2 * self._severity("pump_failure"))
+                + self.rng.normal(0, 15, n),
+                1,
             ),
             "water_temp_c": np.round(self.water_temp, 1),
             "leak": self._severity("leak") > 0,

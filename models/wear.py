@@ -120,6 +120,12 @@ def _track(
     s[key + "_rate"] = np.where(
         seen & ~changed, _ewma(s[key + "_rate"], day_usage), s[key + "_rate"]
     )
+    # and the long-run total since the device was first seen (the rated baseline's rate:
+    # a week of winter must not make an air conditioner's filter last for years)
+    total = s[key + "_total"]
+    s[key + "_total"] = np.where(
+        seen & np.isnan(total), 0.0, np.where(seen & ~restart, total + day_usage, total)
+    )
 
 
 TREND_DECAY = 0.93  # the signal's trend weighs the last two weeks or so
@@ -164,6 +170,9 @@ def advance(state: WearState, day: DayStats) -> NDArray[np.bool_]:
         raise ValueError("the day's stats and the state must list the same devices in order")
     seen = day.seen()
     state["asof"] = np.full(len(seen), day.end_ms / 1000.0)
+    # days since first seen, silent ones included: the long-run usage rate's denominator
+    tracked = state["tracked_days"]
+    state["tracked_days"] = np.where(np.isnan(tracked), np.where(seen, 0.0, np.nan), tracked + 1)
     if state.device_type == "purifier":
         return _purifier(state, day, seen)
     if state.device_type == "water_purifier":
@@ -301,19 +310,41 @@ def usage(state: WearState, stage: str) -> tuple[F, F]:
     return state[key], state[key + "_rate"]
 
 
+LONG_RUN_MIN_DAYS = 7.0  # before a week of history, the weekly rate stands in
+RATED_MAX_DAYS = 3 * 365.0  # "years left" is what an idle unit's rated life says
+
+
+def long_run_rate(state: WearState, key: str) -> F:
+    """A usage's mean per day since the device was first seen (its weekly rate before it
+    has a week of history): how a rated life turns into days without the last week's
+    season or holiday deciding it."""
+    days = state["tracked_days"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = state[key + "_total"] / days
+    return np.asarray(np.where(days >= LONG_RUN_MIN_DAYS, mean, state[key + "_rate"]))
+
+
+def _per_day(left: F, rate: F) -> F:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        days = np.where(rate > 0, left / rate, RATED_MAX_DAYS)
+    return np.asarray(np.minimum(days, RATED_MAX_DAYS))
+
+
 def rated_days(state: WearState, stage: str) -> F:
     """Days left by rated life, as the appliance reports it: run hours for a purifier,
     the lower of rated litres and months for a water purifier stage, fan hours for an
-    air conditioner's filter. The baseline every model report compares against."""
+    air conditioner's filter, turned into days at the unit's long-run usage. The
+    baseline every model report compares against."""
+    if state.device_type == "purifier":
+        left = P.PURIFIER_RATED_HOURS - state["main.used_hours"]
+        return _per_day(left, long_run_rate(state, "main.used_hours"))
+    if state.device_type == "air_conditioner":
+        left = P.AC_FILTER_RATED_HOURS - state["main.fan_hours"]
+        return _per_day(left, long_run_rate(state, "main.fan_hours"))
     with np.errstate(invalid="ignore", divide="ignore"):
-        if state.device_type == "purifier":
-            left = P.PURIFIER_RATED_HOURS - state["main.used_hours"]
-            return np.asarray(left / np.maximum(state["main.used_hours_rate"], 0.1))
-        if state.device_type == "air_conditioner":
-            left = P.AC_FILTER_RATED_HOURS - state["main.fan_hours"]
-            return np.asarray(left / np.maximum(state["main.fan_hours_rate"], 0.1))
-        by_volume = (P.WATER_RATED_L[stage] - state[f"{stage}.litres"]) / np.maximum(
-            state["litres_per_day"], 0.1
+        by_volume = _per_day(
+            P.WATER_RATED_L[stage] - state[f"{stage}.litres"],
+            long_run_rate(state, f"{stage}.litres"),
         )
         by_time = P.WATER_RATED_DAYS[stage] - state[f"{stage}.days"]
         return np.asarray(np.minimum(by_volume, by_time))

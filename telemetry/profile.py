@@ -101,6 +101,30 @@ class MetricSim(_Spec):
     decimals: int = Field(1, ge=0, le=6)
 
 
+class Sensor(_Spec):
+    """How a unit measures the metric, and what a real sensor gets wrong: the figures of
+    its datasheet. The simulator gives every unit its own errors from them
+    (docs/simulator.md); a metric without one is exact (a setting, a figure the device
+    computes, a clock)."""
+
+    resolution: float | None = Field(None, gt=0, description="The step it is reported in.")
+    accuracy: float = Field(
+        0.0, ge=0, le=1, description="Each unit's gain error, standard deviation (0.05: ±5 %)."
+    )
+    offset: float = Field(
+        0.0, ge=0, description="Each unit's zero offset, standard deviation, in the unit."
+    )
+    noise: float = Field(
+        0.0, ge=0, le=1, description="Each reading's noise, standard deviation, share of it."
+    )
+    noise_abs: float = Field(
+        0.0, ge=0, description="Each reading's noise, standard deviation, in the unit."
+    )
+    drift_per_year: float = Field(
+        0.0, ge=0, le=1, description="The gain's slow drift: standard deviation over a year."
+    )
+
+
 class MetricSpec(_Spec):
     name: Name
     unit: str = ""
@@ -112,6 +136,9 @@ class MetricSpec(_Spec):
     cadence: Duration | None = Field(None, description="How often the device reports it.")
     counter: bool = Field(False, description="Only grows until the device resets it.")
     description: str = ""
+    sensor: Sensor | None = Field(
+        None, description="The sensor's datasheet errors (left out: the value is exact)."
+    )
     sim: MetricSim | None = None
 
 
@@ -361,6 +388,12 @@ def cross_check(doc: ProfileDoc) -> list[tuple[str, str]]:
             problems.append((f"{p}.choices", "only an enum metric has choices"))
         if m.counter and m.kind not in ("float", "int"):
             problems.append((f"{p}.counter", "a counter is a number"))
+        if m.sensor is not None and m.kind not in ("float", "int"):
+            problems.append((f"{p}.sensor", f"a {m.kind} metric has no sensor errors: remove it"))
+        if m.sensor is not None and m.counter and (m.sensor.noise or m.sensor.noise_abs):
+            problems.append(
+                (f"{p}.sensor", "a counter only counts: give it accuracy and drift, not noise")
+            )
         if (
             m.sim
             and m.sim.consumable

@@ -88,7 +88,12 @@ def world(db: Database) -> Database:
 # fixtures) and the schema fuzz (its app, a module fixture) each keep to one worker.
 # (Not xdist's `--dist loadgroup`: it renames items through `_nodeid`, which pytest 9 no
 # longer reads, so its groups are silently ignored.)
-SHARED_WORKER = {"tests/models/": "models", "tests/api/test_schema_fuzz.py": "schema-fuzz"}
+# (The model gate trains its own: it goes to any free worker, not the models' one.)
+SHARED_WORKER = {
+    "tests/models/test_gate.py": "gate",
+    "tests/models/": "models",
+    "tests/api/test_schema_fuzz.py": "schema-fuzz",
+}
 # one thread per worker for OpenMP and BLAS (scikit-learn, numpy): pools sized to the
 # machine spin on cores the other workers hold (the suite's CPU time grew by 80 %)
 ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

@@ -9,9 +9,12 @@ from typing import Annotated, Any
 
 import typer
 
+from device_sim.imperfection import Imperfection
 from fleetcare.cli.common import console, err, settings
 
 app = typer.Typer()
+_IMP = Imperfection()  # the defaults the options show
+_PANEL = "Imperfection (on by default; docs/simulator.md)"
 
 
 class SimMode(StrEnum):
@@ -112,6 +115,83 @@ def sim(
             "name it in --mix."
         ),
     ] = None,
+    clean: Annotated[
+        bool,
+        typer.Option(
+            "--clean",
+            help="No imperfection at all (debugging only): every unit on its datasheet, "
+            "every sensor true, every reading sent, every unit installed at the start.",
+            rich_help_panel=_PANEL,
+        ),
+    ] = False,
+    unit_variation: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=0.3,
+            help="σ of each unit's physical constants around its datasheet (share).",
+            rich_help_panel=_PANEL,
+        ),
+    ] = _IMP.unit_variation,
+    sensor_errors: Annotated[
+        bool,
+        typer.Option(
+            help="Each sensor's gain, offset, noise, resolution and drift, from its "
+            "profile's `sensor` figures.",
+            rich_help_panel=_PANEL,
+        ),
+    ] = _IMP.sensors,
+    gaps_per_year: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Telemetry gaps per device-year (Wi-Fi down, unplugged).",
+            rich_help_panel=_PANEL,
+        ),
+    ] = _IMP.gaps_per_year,
+    gap_median_hours: Annotated[
+        float,
+        typer.Option(
+            min=0.01,
+            help="Median gap length (log-normal; about 1 in 30 gaps lasts over two days).",
+            rich_help_panel=_PANEL,
+        ),
+    ] = _IMP.gap_median_h,
+    loss: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Share of single readings lost.",
+            rich_help_panel=_PANEL,
+        ),
+    ] = _IMP.loss,
+    unsynced: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Share of clocks never synced (up to 5 minutes off; the rest within ~1 s).",
+            rich_help_panel=_PANEL,
+        ),
+    ] = _IMP.unsynced,
+    home_changes_per_year: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Homes that change per device-year: a move, a new smoker, a renovation.",
+            rich_help_panel=_PANEL,
+        ),
+    ] = _IMP.home_changes_per_year,
+    late_installs: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Share of units installed during the run (silent until then).",
+            rich_help_panel=_PANEL,
+        ),
+    ] = _IMP.late_installs,
 ) -> None:
     """Simulate a fleet of air purifiers, water purifiers, air conditioners, and any family
     a product profile describes.
@@ -132,6 +212,11 @@ def sim(
       fleetcare sim --devices 100000 --processes 2 --speed 86400
 
       fleetcare sim --profile kettle.yaml --mix kettle=1 --devices 50   # a new family
+
+    The fleet is as imperfect as a real one unless told otherwise: units off their
+    datasheet, sensor errors, telemetry gaps and lost readings, clocks off, homes that
+    change, units installed during the run (each in the ground truth; the options below,
+    docs/simulator.md for the figures). --clean turns all of it off, for debugging only.
     """
     import dataclasses
     import threading
@@ -157,6 +242,18 @@ def sim(
             faults_per_device_year=faults_per_year,
             fault_window_days=max(start_days_ago, 1.0),
             extra_profiles=extra,
+            imperfection=Imperfection.clean()
+            if clean
+            else Imperfection(
+                unit_variation=unit_variation,
+                sensors=sensor_errors,
+                gaps_per_year=gaps_per_year,
+                gap_median_h=gap_median_hours,
+                loss=loss,
+                unsynced=unsynced,
+                home_changes_per_year=home_changes_per_year,
+                late_installs=late_installs,
+            ),
         )
         if mix:
             spec = dataclasses.replace(spec, mix=parse_mix(mix))
@@ -185,6 +282,7 @@ def sim(
         f"simulating {devices} devices ({mode.value}{pace}) into {url}"
         f"{f' from {processes} processes' if processes > 1 else ''}; Ctrl-C to stop"
     )
+    console.print(f"imperfection: {spec.imperfection.summary()}")
     stop = threading.Event()
     stats = RunStats()
     outcome: dict[str, object] = {}

@@ -70,6 +70,7 @@ def evaluate_family(
         physics_dt=TICK_S,
         initial_wear=0.9,
         mix={family: 1.0},
+        fault_window_days=float(days),  # late installs spread over the run
     )
     fleet = Fleet.create(spec)
     profile = spec.profiles()[family]

@@ -186,19 +186,21 @@ async def test_devices_that_lose_their_connection_buffer_and_replay_in_order(
         assert stats.outages > 5 and stats.dropped > 0
 
         await stored_exactly(w.store, stats.sent)
-        generated = stats.reports * 20
-        assert stats.sent + stats.dropped + stats.still_buffered == generated
+        # every reading a unit took was sent, dropped from its buffer, still held, or lost
+        # in a telemetry gap (the fleet's imperfection: never sent at all)
+        assert stats.taken > stats.reports * 15 and stats.unsent > 0
+        assert stats.sent + stats.dropped + stats.still_buffered + stats.unsent == stats.taken
         # per device: whatever was not dropped from its buffer arrived, once
         back = [
             d
             for d, t in fleet.truth.devices.items()
-            if t.outages and t.outages[-1][1] <= fleet.t - 1800
+            if t.outages and t.outages[-1][1] <= fleet.t - 1800 and t.installed_at is None
         ]
         assert back
         for device_id in back[:5]:
             truth = fleet.truth.devices[device_id]
             stored = await w.store.count(device_id=device_id)
-            assert stored + truth.dropped == stats.reports, device_id
+            assert stored + truth.dropped + truth.unsent == stats.reports, device_id
     path = tmp_path / "truth.jsonl"
     fleet.truth.save(path)
     loaded = GroundTruth.load(path)

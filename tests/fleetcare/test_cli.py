@@ -204,3 +204,28 @@ def test_evaluate_judges_the_families_known_only_from_their_profiles(tmp_path: P
     row = next(line for line in report.read_text().splitlines() if line.startswith("| dehum"))
     judged = int(row.split("|")[4])
     assert judged > 20  # exhaustions dated 14 days ahead and checked against the truth
+
+
+def test_evaluate_follows_the_protocol_and_draws_the_time_to_detection(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    report = tmp_path / "model-quality.md"
+    done = runner.invoke(
+        app,
+        ["--data-dir", str(tmp_path), "evaluate", "--months", "7", "--no-clean",
+         "--devices", "60", "--days", "30", "--fault-devices", "60", "--fault-days", "30",
+         "--fault-rate", "50", "--train-devices", "60", "--train-health-devices", "60",
+         "--train-days", "30", "--family-devices", "0", "--report", str(report)],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    text = report.read_text()
+    assert "## The protocol" in text and "| Jul 2027, noisy |" in text
+    assert "fleetcare evaluate --devices 60" in text  # the command that made it
+    chart = ET.parse(tmp_path / "model-detection.svg").getroot()
+    assert chart.tag.endswith("svg") and len(chart.findall("{*}polyline")) == 1
+
+
+def test_evaluate_says_what_to_fix_in_a_bad_month(tmp_path: Path) -> None:
+    done = runner.invoke(app, ["--data-dir", str(tmp_path), "evaluate", "--months", "13"])
+    assert done.exit_code == 2
+    assert "1 to 12" in done.output

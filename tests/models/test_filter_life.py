@@ -1,5 +1,6 @@
 """Filter life: the consumed share is sane and monotonic, the date beats rated life on
-a fleet the model never saw, and the band holds the truth about as often as it says."""
+a clean fleet the model never saw (what the physics puts in the data is learned; the
+gate judges an imperfect fleet), and the band holds the truth about as often as it says."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def test_fewer_days_left_as_the_filter_wears(trained: tuple[FilterLife, SimRun])
     assert (p.low <= p.days_left).all() and (p.days_left <= p.high).all()
 
 
-def test_the_date_beats_rated_life_on_a_fleet_it_never_saw(held_out: SimRun) -> None:
+def test_on_a_clean_fleet_it_never_saw_the_date_beats_rated_life(held_out: SimRun) -> None:
     q = _by_key(held_out)
     for key in (("purifier", "main"), ("water_purifier", "sediment")):
         stage = q[key]
@@ -88,7 +89,9 @@ def test_the_band_holds_the_truth_near_its_nominal_rate(held_out: SimRun) -> Non
         assert 0.65 <= coverage <= 0.95, (key, coverage)  # nominal 80 %
 
 
-def test_jobs_open_in_time_without_replacing_filters_early(held_out: SimRun) -> None:
+def test_on_a_clean_fleet_jobs_open_in_time_without_replacing_filters_early(
+    held_out: SimRun,
+) -> None:
     purifier = _by_key(held_out)[("purifier", "main")]
     assert purifier.covered >= 0.9  # type: ignore[attr-defined]
     assert purifier.premature <= 0.1  # type: ignore[attr-defined]

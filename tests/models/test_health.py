@@ -14,7 +14,7 @@ from models.health import RELATIONS, HealthModel, observe
 from models.wear import WearState
 
 
-def test_faults_are_caught_far_more_often_than_healthy_devices_are_flagged(
+def test_on_a_clean_fleet_faults_are_caught_far_more_often_than_healthy_devices_are_flagged(
     health_trained: HealthModel, health_held_out: FaultRun
 ) -> None:
     q = fault_quality(health_trained, health_held_out)

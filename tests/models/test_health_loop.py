@@ -14,6 +14,7 @@ from bench.rules_replay import stored_readings
 from db.database import Database
 from db.tables import service_labels
 from device_sim.fleet import Fleet, FleetSpec
+from device_sim.imperfection import Imperfection
 from fleet.state import DeviceStateRepository, StateUpdate
 from fleetcare.registry_gen import generate
 from models.evaluation.faults import FaultRun, replay
@@ -37,7 +38,16 @@ async def test_a_fault_only_the_model_sees_is_scored_opens_a_job_and_its_verdict
 ) -> None:
     db.upgrade()
     t0 = START.timestamp()
-    fleet = Fleet.create(FleetSpec(devices=30, seed=9, start=t0, physics_dt=900))
+    fleet = Fleet.create(
+        FleetSpec(
+            devices=30,
+            seed=9,
+            start=t0,
+            physics_dt=900,
+            # the loop's wiring, with the clean fleet the session's models learned from
+            imperfection=Imperfection.clean(),
+        )
+    )
     faulty = fleet.groups["water_purifier"].ids[0]
     fleet.inject(faulty, "sensor_dropout", t0 + 9 * DAY)  # no threshold rule reads this
     ServiceRegistry(db).load(parse_doc(generate(fleet)))

@@ -13,6 +13,7 @@ from bench.rules_replay import stored_readings
 from db.database import Database
 from db.tables import wear_states
 from device_sim.fleet import Fleet, FleetSpec
+from device_sim.imperfection import Imperfection
 from fleet.predictions import Predictions
 from fleetcare.registry_gen import generate
 from models.evaluation.filter_life import SimRun
@@ -30,7 +31,14 @@ async def test_scoring_writes_dated_predictions_and_remembers_where_it_stopped(
 ) -> None:
     db.upgrade()
     fleet = Fleet.create(
-        FleetSpec(devices=20, seed=9, start=START.timestamp(), physics_dt=900, initial_wear=0.9)
+        FleetSpec(
+            devices=20,
+            seed=9,
+            start=START.timestamp(),
+            physics_dt=900,
+            initial_wear=0.9,
+            imperfection=Imperfection().always_online(),  # every device counted
+        )
     )
     ServiceRegistry(db).load(parse_doc(generate(fleet)))
     async with create_store(StoreSettings(backend="embedded"), str(tmp_path / "ts")) as store:

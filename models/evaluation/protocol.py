@@ -1,0 +1,172 @@
+"""The evaluation protocol (docs/model-quality.md): the models judged on fleets they could
+not have been flattered by.
+
+* Training is what `fleetcare train` does: an imperfect fleet from 2026-01-01 (seed 11 for
+  filter life, 12 for health). Each evaluation case is another fleet: another seed, another
+  year (2027), and a start month of its own (January, April, July, October), each on an
+  imperfect fleet and on a clean one.
+* Faults come at a realistic rate (5 per 100 device-years by default), so precision is
+  what a service team would see; the delay is over every fault, a miss counted as never
+  detected.
+* Filter-life jobs are judged over every filter life, those still in service at the run's
+  end included; a job covers an exhaustion only when it opened at least three days ahead
+  and its visit came before the filter was spent. Rated life turns into days at each
+  unit's long-run usage.
+
+Cases are independent, so `run_cases` runs them in worker processes (`jobs`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from device_sim.imperfection import Imperfection
+from models.evaluation.faults import FaultQuality, fault_quality, share_for_rate, simulate_faults
+from models.evaluation.filter_life import StageQuality, quality, simulate
+from models.filter_life import FilterLife
+from models.health import HealthModel
+
+EVAL_YEAR = 2027  # training fleets start in 2026: every case is a year the models never saw
+MONTHS = (1, 4, 7, 10)
+FAULTS_PER_100_DEVICE_YEARS = 5.0
+FAULT_SEED_OFFSET = 1000  # a case's faulty fleet is another fleet than its filter fleet
+
+
+@dataclass(frozen=True)
+class Case:
+    """One evaluation fleet: when it starts, whether it is imperfect, its seed."""
+
+    start: datetime
+    noisy: bool
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.start:%b %Y}, {'noisy' if self.noisy else 'clean'}"
+
+    @property
+    def imperfection(self) -> Imperfection:
+        return Imperfection() if self.noisy else Imperfection.clean()
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each case's fleets are and how long they run."""
+
+    devices: int = 1000  # filter life
+    days: int = 365
+    fault_devices: int = 2000
+    fault_days: int = 365
+    faults_per_100_device_years: float = FAULTS_PER_100_DEVICE_YEARS
+    # a share of faulty devices instead of the rate: the gate's small fleets need some
+    faulty_share: float | None = None
+
+    @property
+    def share(self) -> float:
+        if self.faulty_share is not None:
+            return self.faulty_share
+        return share_for_rate(self.faults_per_100_device_years, self.fault_days)
+
+
+def cases(
+    *,
+    months: Sequence[int] = MONTHS,
+    year: int = EVAL_YEAR,
+    noisy: bool = True,
+    clean: bool = True,
+    seed: int = 22,
+) -> list[Case]:
+    """The protocol's cases: each start month, imperfect and clean, each its own seed."""
+    if not 1 <= min(months, default=1) <= max(months, default=1) <= 12:
+        raise ValueError("start months are 1 to 12")
+    kinds = [k for k, on in ((True, noisy), (False, clean)) if on]
+    if not kinds or not months:
+        raise ValueError("no case: ask for a noisy or a clean fleet, and a start month")
+    out, k = [], 0
+    for is_noisy in kinds:
+        for m in months:
+            out.append(Case(datetime(year, m, 1, tzinfo=UTC), is_noisy, seed + k))
+            k += 1
+    return out
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    stages: list[StageQuality]
+    faults: FaultQuality
+    devices: int
+    fault_devices: int
+    faulty: int
+    seconds: float
+
+
+def run_case(
+    case: Case, sizes: Sizes, filter_model: FilterLife, health_model: HealthModel
+) -> CaseResult:
+    """Simulate the case's two fleets and judge both models on them."""
+    began = time.perf_counter()
+    run = simulate(
+        sizes.devices,
+        seed=case.seed,
+        days=sizes.days,
+        start=case.start,
+        model=filter_model,
+        imperfection=case.imperfection,
+    )
+    stages = quality(run)
+    frun = simulate_faults(
+        sizes.fault_devices,
+        seed=case.seed + FAULT_SEED_OFFSET,
+        days=sizes.fault_days,
+        start=case.start,
+        faulty_share=sizes.share,
+        imperfection=case.imperfection,
+    )
+    return CaseResult(
+        case,
+        stages,
+        fault_quality(health_model, frun),
+        sizes.devices,
+        sizes.fault_devices,
+        sum(f is not None for v in frun.faults.values() for f in v),
+        time.perf_counter() - began,
+    )
+
+
+def run_cases(
+    the_cases: Sequence[Case],
+    sizes: Sizes,
+    filter_model: FilterLife,
+    health_model: HealthModel,
+    *,
+    jobs: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> list[CaseResult]:
+    """Every case, `jobs` at a time in worker processes (1: in this one), in the order
+    given; `progress` is told how many are done."""
+    if jobs <= 1:
+        out = []
+        for i, case in enumerate(the_cases):
+            out.append(run_case(case, sizes, filter_model, health_model))
+            if progress:
+                progress(i + 1)
+        return out
+    results: dict[int, CaseResult] = {}
+    # spawned, not forked: the caller may run threads (a progress bar) holding locks
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
+        futures = {
+            pool.submit(run_case, case, sizes, filter_model, health_model): i
+            for i, case in enumerate(the_cases)
+        }
+        for done in as_completed(futures):
+            results[futures[done]] = done.result()
+            if progress:
+                progress(len(results))
+    return [results[i] for i in range(len(the_cases))]
