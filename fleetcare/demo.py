@@ -415,9 +415,11 @@ def _inject_faults(fleet: Fleet, after: float) -> list[tuple[str, float]]:
     lines = []
     for device_type, fault, days in DEMO_FAULTS:
         group = fleet.groups.get(device_type)
-        if group is None or len(group.ids) < 2:
+        # a unit installed later is silent until then: its fault would never show
+        installed = [d for d in group.ids if fleet.installed_at(d) <= after] if group else []
+        if len(installed) < 2:
             continue
-        device = group.ids[1]
+        device = installed[1]
         fleet.inject(device, fault, after + days * 86400)
         lines.append((f"{fault.replace('_', ' ')} on {device}", days))
     return lines

@@ -155,15 +155,20 @@ def evaluate(
         typer.Option(min=0.1, max=100, help="Faults per 100 device-years in the faulty fleets."),
     ] = FAULTS_PER_100_DEVICE_YEARS,
     months: Annotated[
-        str, typer.Option(help="Start months of the cases, e.g. 1,4,7,10 (in --year).")
+        str,
+        typer.Option(
+            help="Start months of the imperfect fleets, e.g. 1,4,7,10 (in --year; '' none)."
+        ),
     ] = "1,4,7,10",
+    clean_months: Annotated[
+        str,
+        typer.Option(
+            help="Start months of clean fleets beside them (what imperfection costs; '' none)."
+        ),
+    ] = "1",
     year: Annotated[
         int, typer.Option(min=2000, max=2100, help="The cases' year (training is 2026's).")
     ] = EVAL_YEAR,
-    noisy: Annotated[bool, typer.Option(help="Cases on fleets as imperfect as a real one.")] = True,
-    clean: Annotated[
-        bool, typer.Option(help="The same cases on clean fleets (what imperfection costs).")
-    ] = True,
     seed: Annotated[int, typer.Option(help="The first case's seed (each case its own).")] = 22,
     train_seed: Annotated[int, typer.Option(help="Seed of the training fleets.")] = 11,
     train_devices: Annotated[
@@ -225,7 +230,7 @@ def evaluate(
 
       fleetcare evaluate --jobs 2 --report docs/model-quality.md
 
-      fleetcare evaluate --months 7 --no-clean --devices 300 --fault-devices 600
+      fleetcare evaluate --months 7 --clean-months '' --devices 300 --fault-devices 600
 
       fleetcare evaluate --gate           # the suite's gate, against docs/model-gate.json
     """
@@ -236,8 +241,12 @@ def evaluate(
         _gate(write)
         return
     try:
-        month_list = [int(m) for m in months.split(",") if m.strip()]
-        the_cases = cases(months=month_list, year=year, noisy=noisy, clean=clean, seed=seed)
+        the_cases = cases(
+            months=[int(m) for m in months.split(",") if m.strip()],
+            clean_months=[int(m) for m in clean_months.split(",") if m.strip()],
+            year=year,
+            seed=seed,
+        )
     except ValueError as exc:
         err.print(f"[red]{exc}[/] (--months takes numbers 1 to 12, e.g. 1,4,7,10)")
         raise typer.Exit(2) from None
@@ -321,9 +330,7 @@ def evaluate(
         command = (
             f"fleetcare evaluate --devices {devices} --days {days} --fault-devices "
             f"{fault_devices} --fault-days {fault_days} --fault-rate {fault_rate:g} "
-            f"--months {months} --year {year}"
-            + ("" if noisy else " --no-noisy")
-            + ("" if clean else " --no-clean")
+            f"--months '{months}' --clean-months '{clean_months}' --year {year}"
             + f" --seed {seed} --train-seed {train_seed} --train-devices {train_devices} "
             f"--train-health-devices {train_health_devices} --train-days {train_days}"
             f" --family-devices {family_devices} --family-days {family_days}"

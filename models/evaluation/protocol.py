@@ -25,6 +25,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from threadpoolctl import threadpool_limits
+
 from device_sim.imperfection import Imperfection
 from models.evaluation.faults import FaultQuality, fault_quality, share_for_rate, simulate_faults
 from models.evaluation.filter_life import StageQuality, quality, simulate
@@ -76,20 +78,20 @@ class Sizes:
 def cases(
     *,
     months: Sequence[int] = MONTHS,
+    clean_months: Sequence[int] = (1,),
     year: int = EVAL_YEAR,
-    noisy: bool = True,
-    clean: bool = True,
     seed: int = 22,
 ) -> list[Case]:
-    """The protocol's cases: each start month, imperfect and clean, each its own seed."""
-    if not 1 <= min(months, default=1) <= max(months, default=1) <= 12:
+    """The protocol's cases: an imperfect fleet from each of `months`, a clean one from
+    each of `clean_months` (what imperfection costs), each with a seed of its own."""
+    every = [*months, *clean_months]
+    if not every:
+        raise ValueError("no case: give a start month for a noisy or a clean fleet")
+    if not 1 <= min(every) <= max(every) <= 12:
         raise ValueError("start months are 1 to 12")
-    kinds = [k for k, on in ((True, noisy), (False, clean)) if on]
-    if not kinds or not months:
-        raise ValueError("no case: ask for a noisy or a clean fleet, and a start month")
     out, k = [], 0
-    for is_noisy in kinds:
-        for m in months:
+    for is_noisy, chosen in ((True, months), (False, clean_months)):
+        for m in chosen:
             out.append(Case(datetime(year, m, 1, tzinfo=UTC), is_noisy, seed + k))
             k += 1
     return out
@@ -139,6 +141,15 @@ def run_case(
     )
 
 
+def _run_case_one_thread(
+    case: Case, sizes: Sizes, filter_model: FilterLife, health_model: HealthModel
+) -> CaseResult:
+    """`run_case` in a worker process: one BLAS/OpenMP thread, since the workers already
+    keep the cores busy (pools sized to the machine spin against each other)."""
+    with threadpool_limits(limits=1):
+        return run_case(case, sizes, filter_model, health_model)
+
+
 def run_cases(
     the_cases: Sequence[Case],
     sizes: Sizes,
@@ -162,7 +173,7 @@ def run_cases(
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
         futures = {
-            pool.submit(run_case, case, sizes, filter_model, health_model): i
+            pool.submit(_run_case_one_thread, case, sizes, filter_model, health_model): i
             for i, case in enumerate(the_cases)
         }
         for done in as_completed(futures):

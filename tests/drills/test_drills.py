@@ -36,8 +36,12 @@ FAULTS = {fault: kind for fault, kind in COVERED.items() if fault != "motor_wear
 
 
 def inject(fleet: Fleet, faults: tuple[str, ...] = tuple(FAULTS)) -> dict[str, str]:
-    """Each fault on its own device, half a simulated day in: {device: fault}."""
-    pools = {g.device_type: list(g.ids) for g in fleet.groups.values()}
+    """Each fault on its own device, half a simulated day in: {device: fault}. Only
+    units already installed (a late install is silent until its day comes)."""
+    pools = {
+        g.device_type: [d for d in g.ids if fleet.installed_at(d) <= fleet.t]
+        for g in fleet.groups.values()
+    }
     faulty = {}
     for fault in faults:
         device_type = FAULTS[fault]

@@ -198,7 +198,7 @@ def test_evaluate_judges_the_families_known_only_from_their_profiles(tmp_path: P
     done = runner.invoke(
         app,
         ["--data-dir", str(tmp_path), "evaluate", "--sim", "--families-only",
-         "--family-devices", "40", "--family-days", "60", "--report", str(report)],
+         "--family-devices", "50", "--family-days", "60", "--report", str(report)],
     )  # fmt: skip
     assert done.exit_code == 0, done.output
     row = next(line for line in report.read_text().splitlines() if line.startswith("| dehum"))
@@ -212,7 +212,7 @@ def test_evaluate_follows_the_protocol_and_draws_the_time_to_detection(tmp_path:
     report = tmp_path / "model-quality.md"
     done = runner.invoke(
         app,
-        ["--data-dir", str(tmp_path), "evaluate", "--months", "7", "--no-clean",
+        ["--data-dir", str(tmp_path), "evaluate", "--months", "7", "--clean-months", "",
          "--devices", "60", "--days", "30", "--fault-devices", "60", "--fault-days", "30",
          "--fault-rate", "50", "--train-devices", "60", "--train-health-devices", "60",
          "--train-days", "30", "--family-devices", "0", "--report", str(report)],
