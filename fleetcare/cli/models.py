@@ -337,9 +337,9 @@ def evaluate(
             + (" --use-active" if use_active else "")
             + f" --jobs {jobs} --report {report}"
         )
-        chart = report.with_name(report.stem.replace("quality", "detection") + ".svg")
-        if chart == report.with_suffix(".svg") and "quality" not in report.stem:
-            chart = report.with_name(report.stem + "-detection.svg")
+        # docs/model-quality.md draws docs/model-detection.svg; any other report, its own
+        named = "model-detection" if report.stem == "model-quality" else f"{report.stem}-detection"
+        chart = report.with_name(f"{named}.svg")
         chart.write_text(detection_chart(results))
         report.write_text(
             render(results, sizes, command=command, training=training, chart=chart.name)

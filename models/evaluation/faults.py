@@ -54,7 +54,6 @@ class FaultRun:
     # per type, per device: when the unit was installed (epoch s; the run's start for the
     # installed base): no healthy day, and no fault, before it
     installed: dict[str, NDArray[np.float64]] = field(default_factory=dict)
-    noisy: bool = True
 
 
 def simulate_faults(
@@ -128,9 +127,7 @@ def simulate_faults(
             history[t].append(observe(stats, groups[t], changed, labels))
         if progress:
             progress(day + 1)
-    return FaultRun(
-        t0, days, ids, history, faults, time.perf_counter() - began, installed, not imp.is_clean
-    )
+    return FaultRun(t0, days, ids, history, faults, time.perf_counter() - began, installed)
 
 
 def share_for_rate(per_100_device_years: float, days: int) -> float:

@@ -60,7 +60,6 @@ class SimRun:
     seconds: float
     # per type, per device: the run's day the unit was installed on (0: the installed base)
     installed_day: dict[str, NDArray[np.int_]] = field(default_factory=dict)
-    noisy: bool = True
 
 
 def simulate(
@@ -165,7 +164,6 @@ def simulate(
         logs,
         time.perf_counter() - began,
         installed_day,
-        not spec.imperfection.is_clean,
     )
 
 

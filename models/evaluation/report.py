@@ -4,11 +4,11 @@ time-to-detection chart (a plain SVG, drawn here so the docs need no plotting li
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from models.evaluation.faults import CURVE_H, KindQuality, median_delay, within
-from models.evaluation.filter_life import JOB_BELOW_DAYS, PREMATURE_LEFT, TARGETS
+from models.evaluation.faults import CURVE_H, KindQuality, within
+from models.evaluation.filter_life import JOB_BELOW_DAYS, PREMATURE_LEFT, TARGETS, StageQuality
 from models.evaluation.protocol import CaseResult, Sizes
 
 _STAGES = {
@@ -139,14 +139,11 @@ def render(
     ]
     keys = [q.key for q in results[0].stages] if results else []
 
-    def stage_of(r: CaseResult, key: tuple[str, str]) -> object:
-        return next((q for q in r.stages if q.key == key), None)
-
-    def row(key: tuple[str, str], cell: object) -> str:
+    def row(key: tuple[str, str], cell: Callable[[StageQuality], str]) -> str:
         cells = []
         for r in results:
-            q = stage_of(r, key)
-            cells.append("–" if q is None else cell(q))  # type: ignore[operator]
+            q = next((q for q in r.stages if q.key == key), None)
+            cells.append("–" if q is None else cell(q))
         return f"| {_STAGES.get(key, '.'.join(key))} | " + " | ".join(cells) + " |"
 
     for key in keys:
@@ -210,7 +207,7 @@ def render(
     noisy = [r for r in results if r.case.noisy] or list(results)
     lines += [
         "",
-        f"### Per fault kind, the {'imperfect' if noisy[0].case.noisy else ''} cases together",
+        f"### Per fault kind, the {'imperfect' if noisy[0].case.noisy else 'clean'} cases together",
         "",
         "| device | fault | faults | detected | false alerts | precision | recall "
         "| named ≤ 24 h | ≤ 7 d | median delay |",
@@ -323,6 +320,3 @@ def detection_chart(results: Sequence[CaseResult]) -> str:
         )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
-
-
-__all__ = ["Training", "detection_chart", "median_delay", "protocol_text", "render"]
