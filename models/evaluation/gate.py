@@ -26,12 +26,12 @@ from models.health import HealthModel
 
 BASELINE = Path(__file__).resolve().parents[2] / "docs" / "model-gate.json"
 # the simulation's cost is in its days more than its devices: many devices, few days
-TRAIN_DEVICES, TRAIN_DAYS, TRAIN_SEED = 600, 60, 11
-HEALTH_DEVICES, HEALTH_DAYS = 600, 45
+TRAIN_DEVICES, TRAIN_DAYS, TRAIN_SEED = 800, 45, 11
+HEALTH_DEVICES, HEALTH_DAYS = 800, 35
 CASE = Case(datetime(2027, 7, 1, tzinfo=UTC), noisy=True, seed=22)
 # small fleets (the suite's time): 40 % of the faulty fleet's devices get a fault, or
 # too few would to measure anything
-SIZES = Sizes(devices=600, days=60, fault_devices=900, fault_days=45, faulty_share=0.4)
+SIZES = Sizes(devices=800, days=45, fault_devices=900, fault_days=35, faulty_share=0.4)
 STAGES = (
     ("purifier", "main"),
     ("water_purifier", "sediment"),

@@ -213,14 +213,14 @@ def test_evaluate_follows_the_protocol_and_draws_the_time_to_detection(tmp_path:
     done = runner.invoke(
         app,
         ["--data-dir", str(tmp_path), "evaluate", "--months", "7", "--clean-months", "",
-         "--devices", "60", "--days", "30", "--fault-devices", "60", "--fault-days", "30",
-         "--fault-rate", "50", "--train-devices", "60", "--train-health-devices", "60",
+         "--devices", "20", "--days", "30", "--fault-devices", "50", "--fault-days", "30",
+         "--fault-rate", "50", "--train-devices", "20", "--train-health-devices", "50",
          "--train-days", "30", "--family-devices", "0", "--report", str(report)],
     )  # fmt: skip
     assert done.exit_code == 0, done.output
     text = report.read_text()
     assert "## The protocol" in text and "| Jul 2027, noisy |" in text
-    assert "fleetcare evaluate --devices 60" in text  # the command that made it
+    assert "fleetcare evaluate --devices 20" in text  # the command that made it
     chart = ET.parse(tmp_path / "model-detection.svg").getroot()
     assert chart.tag.endswith("svg") and len(chart.findall("{*}polyline")) == 1
 
