@@ -25,7 +25,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench.report import command, emit
+from bench.report import emit, heading
 from bench.rules_replay import stored_readings
 from db.database import Database
 from device_sim.fleet import Fleet, FleetSpec
@@ -123,14 +123,7 @@ def run_models_bench(
     where = "PostgreSQL" if db_url and db_url.startswith("postgresql") else "SQLite"
     text = "\n".join(
         [
-            f"### Models ({datetime.now(UTC):%Y-%m-%d})",
-            "",
-            "```",
-            command(),
-            "```",
-            "",
-            "| measure | result | target |",
-            "|---|---:|---:|",
+            *heading("Models"),
             f"| daily scoring pass, {s['devices']:,.0f} devices ({s['predictions']:,.0f} stage "
             f"predictions, {s['judged']:,.0f} devices judged for health; embedded store, "
             f"{where}) "

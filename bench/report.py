@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -14,6 +15,22 @@ console = Console()
 def command() -> str:
     """The command line that produced a report, as docs/benchmarks.md quotes it."""
     return "fleetcare " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def heading(title: str) -> list[str]:
+    """A report's first lines: its title with the day, the command that produced it,
+    and the head of its measure | result | target table."""
+    when = datetime.now(UTC)
+    return [
+        f"### {title} ({when:%Y-%m-%d})",
+        "",
+        "```",
+        command(),
+        "```",
+        "",
+        "| measure | result | target |",
+        "|---|---:|---:|",
+    ]
 
 
 def emit(text: str, output: Path | None) -> str:

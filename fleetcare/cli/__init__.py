@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from fleetcare.cli import (
+    anomaly,
     api,
     db,
     deadletters,
@@ -48,7 +49,7 @@ app = typer.Typer(
 PANELS = {
     "Try it": ("demo", "sim", "sim-credentials"),
     "Run the engine": ("serve", "ingest", "evaluate-rules", "api", "send-commands", "db"),
-    "Rules and models": ("rules", "alerts", "train", "evaluate", "models"),
+    "Rules and models": ("rules", "alerts", "train", "evaluate", "models", "anomaly"),
     "Service": ("orders", "notify", "registry", "users"),
     "Devices and telemetry": ("profiles", "devices", "deadletters", "telemetry", "schema"),
 }
@@ -60,6 +61,7 @@ GROUPS = (
     ingest,
     rules,
     models,
+    anomaly,
     api,
     orders,
     notify,

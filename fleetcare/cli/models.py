@@ -17,6 +17,7 @@ from rich.table import Table
 from fleetcare.cli.common import console, err, progress_bar, settings
 from fleetcare.settings import Settings
 from fleetcare.wiring import model_registry
+from models.evaluation.faults import FaultQuality
 from models.evaluation.protocol import EVAL_YEAR, FAULTS_PER_100_DEVICE_YEARS, cases
 from models.evaluation.training import (
     FILTER_LIFE,
@@ -202,6 +203,13 @@ def evaluate(
     families_only: Annotated[
         bool, typer.Option(help="Only the families known from their profiles.")
     ] = False,
+    general: Annotated[
+        bool,
+        typer.Option(
+            help="Also judge the general streaming detector alone on the fault fleets "
+            "(no physics, no labels: what a new product category gets).",
+        ),
+    ] = True,
     gate: Annotated[
         bool,
         typer.Option(
@@ -261,7 +269,7 @@ def evaluate(
             console.print(f"report written to {report}")
         return
     from models.evaluation.protocol import Sizes, run_cases
-    from models.evaluation.report import Training, detection_chart, render
+    from models.evaluation.report import Training, detection_chart, kept_sections, render
 
     s = settings()
     began = time.perf_counter()
@@ -300,7 +308,9 @@ def evaluate(
     )
     label = f"{len(the_cases)} cases ({jobs} at a time)"
     with progress_bar(label, len(the_cases)) as tick:
-        results = run_cases(the_cases, sizes, model, health_model, jobs=jobs, progress=tick)
+        results = run_cases(
+            the_cases, sizes, model, health_model, jobs=jobs, progress=tick, general=general
+        )
     table = Table("case", "stage", "MAE 14 d (rated)", "covered", "premature", "late")
     for r in results:
         for q in r.stages:
@@ -313,19 +323,10 @@ def evaluate(
                 _pct(q.late),
             )
     console.print(table)
-    faults = Table("case", "faults", "precision", "recall", "≤ 24 h", "≤ 7 d", "false / 1,000 d")
-    for r in results:
-        t = r.faults.total()
-        faults.add_row(
-            r.case.name,
-            str(t.faults),
-            _f(t.precision),
-            _f(t.recall),
-            _pct(t.within(24)),
-            _pct(t.within(168)),
-            f"{r.faults.false_per_1000:.2f}",
-        )
-    console.print(faults)
+    console.print(_fault_table([(r.case.name, r.faults) for r in results]))
+    if general:
+        console.print("[bold]The general detector alone[/]")
+        console.print(_fault_table([(r.case.name, r.general) for r in results if r.general]))
     if report:
         command = (
             f"fleetcare evaluate --devices {devices} --days {days} --fault-devices "
@@ -335,17 +336,36 @@ def evaluate(
             f"--train-health-devices {train_health_devices} --train-days {train_days}"
             f" --family-devices {family_devices} --family-days {family_days}"
             + (" --use-active" if use_active else "")
+            + ("" if general else " --no-general")
             + f" --jobs {jobs} --report {report}"
         )
         # docs/model-quality.md draws docs/model-detection.svg; any other report, its own
         named = "model-detection" if report.stem == "model-quality" else f"{report.stem}-detection"
         chart = report.with_name(f"{named}.svg")
         chart.write_text(detection_chart(results))
+        kept = kept_sections(report.read_text()) if report.exists() else ""
         report.write_text(
             render(results, sizes, command=command, training=training, chart=chart.name)
             + ("\n" + families_md if families_md else "")
+            + kept
         )
         console.print(f"report written to {report}, its chart to {chart}")
+
+
+def _fault_table(rows: list[tuple[str, FaultQuality]]) -> Table:
+    table = Table("case", "faults", "precision", "recall", "≤ 24 h", "≤ 7 d", "false / 1,000 d")
+    for name, q in rows:
+        t = q.total()
+        table.add_row(
+            name,
+            str(t.faults),
+            _f(t.precision),
+            _f(t.recall),
+            _pct(t.within(24)),
+            _pct(t.within(168)),
+            f"{q.false_per_1000:.2f}",
+        )
+    return table
 
 
 def _gate(write: bool) -> None:

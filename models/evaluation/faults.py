@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 from device_sim.faults import kinds_for
 from device_sim.fleet import Fleet, FleetSpec
 from device_sim.imperfection import Imperfection
+from models.anomaly import fleet as general
 from models.daily import DayReducer
 from models.evaluation.filter_life import DAY_S, TICK_S, numeric, replace_spent
 from models.health import NONE, HealthDay, HealthModel, observe
@@ -54,6 +55,9 @@ class FaultRun:
     # per type, per device: when the unit was installed (epoch s; the run's start for the
     # installed base): no healthy day, and no fault, before it
     installed: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+    # per type, per day: devices × numeric metrics, what the general detector reads
+    # (`models.anomaly.fleet.features`)
+    daily: dict[str, list[NDArray[np.float64]]] = field(default_factory=dict)
 
 
 def simulate_faults(
@@ -74,17 +78,19 @@ def simulate_faults(
     began = time.perf_counter()
     t0 = start.timestamp()
     imp = imperfection if imperfection is not None else Imperfection()
-    fleet = Fleet.create(
-        FleetSpec(
-            devices=devices,
-            seed=seed,
-            start=t0,
-            physics_dt=TICK_S,
-            initial_wear=0.9,
-            fault_window_days=float(days),
-            imperfection=imp,
-        )
+    spec = FleetSpec(
+        devices=devices,
+        seed=seed,
+        start=t0,
+        physics_dt=TICK_S,
+        initial_wear=0.9,
+        fault_window_days=float(days),
+        imperfection=imp,
     )
+    fleet = Fleet.create(spec)
+    profiles = spec.profiles()
+    reported = fleet.columns()
+    chosen = {t: general.metrics(profiles[t], reported[t]) for t in reported}
     rng = np.random.default_rng([seed, 99])
     types = list(fleet.groups)
     ids = {t: fleet.groups[t].ids for t in types}
@@ -108,8 +114,10 @@ def simulate_faults(
     groups = {t: np.array([truth[d].region for d in ids[t]]) for t in types}
     states = {t: WearState(t, ids[t]) for t in types}
     history: dict[str, list[HealthDay]] = {t: [] for t in types}
+    daily: dict[str, list[NDArray[np.float64]]] = {t: [] for t in types}
     for day in range(days):
         reducers = {t: DayReducer(t, ids[t]) for t in types}
+        generic = {t: DayReducer(t, ids[t], (general.query(chosen[t]),)) for t in types}
         for tick in range(int(DAY_S / TICK_S)):
             now = t0 + day * DAY_S + (tick + 1) * TICK_S
             before = {d: len(truth[d].exhaustions) for d in truth}
@@ -117,6 +125,7 @@ def simulate_faults(
             replace_spent(fleet, truth, before)
             for t, cols in fleet.columns().items():
                 reducers[t].add(int(now * 1000), numeric(cols))
+                generic[t].add(int(now * 1000), numeric(cols))
         end = t0 + (day + 1) * DAY_S
         for t in types:
             stats = reducers[t].stats()
@@ -125,9 +134,10 @@ def simulate_faults(
                 [NONE if f is None or f[1] >= end else f[0] for f in faults[t]], dtype=object
             )
             history[t].append(observe(stats, groups[t], changed, labels))
+            daily[t].append(general.features(generic[t].stats(), chosen[t]))
         if progress:
             progress(day + 1)
-    return FaultRun(t0, days, ids, history, faults, time.perf_counter() - began, installed)
+    return FaultRun(t0, days, ids, history, faults, time.perf_counter() - began, installed, daily)
 
 
 def share_for_rate(per_100_device_years: float, days: int) -> float:

@@ -30,6 +30,7 @@ from threadpoolctl import threadpool_limits
 from device_sim.imperfection import Imperfection
 from models.evaluation.faults import FaultQuality, fault_quality, share_for_rate, simulate_faults
 from models.evaluation.filter_life import StageQuality, quality, simulate
+from models.evaluation.general import general_quality
 from models.filter_life import FilterLife
 from models.health import HealthModel
 
@@ -106,12 +107,18 @@ class CaseResult:
     fault_devices: int
     faulty: int
     seconds: float
+    general: FaultQuality | None = None  # the general detector alone, when asked for
 
 
 def run_case(
-    case: Case, sizes: Sizes, filter_model: FilterLife, health_model: HealthModel
+    case: Case,
+    sizes: Sizes,
+    filter_model: FilterLife,
+    health_model: HealthModel,
+    general: bool = False,
 ) -> CaseResult:
-    """Simulate the case's two fleets and judge both models on them."""
+    """Simulate the case's two fleets and judge both models on them (and, with
+    `general`, the general detector alone on the fault fleet)."""
     began = time.perf_counter()
     run = simulate(
         sizes.devices,
@@ -138,16 +145,17 @@ def run_case(
         sizes.fault_devices,
         sum(f is not None for v in frun.faults.values() for f in v),
         time.perf_counter() - began,
+        general_quality(frun) if general else None,
     )
 
 
 def _run_case_one_thread(
-    case: Case, sizes: Sizes, filter_model: FilterLife, health_model: HealthModel
+    case: Case, sizes: Sizes, filter_model: FilterLife, health_model: HealthModel, general: bool
 ) -> CaseResult:
     """`run_case` in a worker process: one BLAS/OpenMP thread, since the workers already
     keep the cores busy (pools sized to the machine spin against each other)."""
     with threadpool_limits(limits=1):
-        return run_case(case, sizes, filter_model, health_model)
+        return run_case(case, sizes, filter_model, health_model, general)
 
 
 def run_cases(
@@ -158,13 +166,14 @@ def run_cases(
     *,
     jobs: int = 1,
     progress: Callable[[int], None] | None = None,
+    general: bool = False,
 ) -> list[CaseResult]:
     """Every case, `jobs` at a time in worker processes (1: in this one), in the order
     given; `progress` is told how many are done."""
     if jobs <= 1:
         out = []
         for i, case in enumerate(the_cases):
-            out.append(run_case(case, sizes, filter_model, health_model))
+            out.append(run_case(case, sizes, filter_model, health_model, general))
             if progress:
                 progress(i + 1)
         return out
@@ -173,7 +182,7 @@ def run_cases(
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
         futures = {
-            pool.submit(_run_case_one_thread, case, sizes, filter_model, health_model): i
+            pool.submit(_run_case_one_thread, case, sizes, filter_model, health_model, general): i
             for i, case in enumerate(the_cases)
         }
         for done in as_completed(futures):

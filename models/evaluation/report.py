@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from models.evaluation.faults import CURVE_H, KindQuality, within
+from models.evaluation.faults import CURVE_H, FaultQuality, KindQuality, within
 from models.evaluation.filter_life import JOB_BELOW_DAYS, PREMATURE_LEFT, TARGETS, StageQuality
 from models.evaluation.protocol import CaseResult, Sizes
 
@@ -178,22 +178,8 @@ def render(
     lines += ["", "### The 80 % band holds the truth", "", head, rule]
     for key in keys:
         lines.append(row(key, lambda q: _p(q.band_coverage)))
-    lines += [
-        "",
-        "## Faults",
-        "",
-        "| case | devices | faults | detected | false alerts | precision | recall | F1 "
-        "| named ≤ 24 h | ≤ 7 d | median delay | false alerts per 1,000 healthy device-days |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        t = r.faults.total()
-        lines.append(
-            f"| {r.case.name} | {r.fault_devices:,} | {t.faults} | {t.detected} | "
-            f"{t.false_alerts} | {_n(t.precision, '.2f')} | {_n(t.recall, '.2f')} | "
-            f"{_n(t.f1, '.2f')} | {_p(t.within(24))} | {_p(t.within(168))} | "
-            f"{_delay(t.median_delay_h)} | {_n(r.faults.false_per_1000, '.2f')} |"
-        )
+    lines += ["", "## Faults", ""]
+    lines += _fault_cases(results, lambda r: r.faults)
     if chart:
         lines += [
             "",
@@ -209,13 +195,68 @@ def render(
         "",
         f"### Per fault kind, the {'imperfect' if noisy[0].case.noisy else 'clean'} cases together",
         "",
+    ]
+    lines += _fault_kinds(noisy, lambda r: r.faults)
+    general = [r for r in results if r.general is not None]
+    if general:
+        lines += [
+            "",
+            "## Faults from data alone: the general detector",
+            "",
+            "The same fault fleets, judged by the general streaming detector alone "
+            "([anomaly.md](anomaly.md)): no physics, no fault labels, one detector per "
+            "device started on its install day, reading one number a day per numeric "
+            "metric of its profile (a gauge's daily mean, a counter's daily growth). It names "
+            "no fault kind: any alarm after the onset counts as detected; every other "
+            "alarm is false, and the false ones are counted per family in the "
+            '"(no fault)" rows. This is what a new product category, known only from its '
+            "profile, would get on its first day.",
+            "",
+        ]
+        lines += _fault_cases(general, lambda r: r.general)
+        gnoisy = [r for r in general if r.case.noisy] or general
+        lines += ["", "### Per fault kind, the imperfect cases together", ""]
+        lines += _fault_kinds(gnoisy, lambda r: r.general)
+    lines += ["", "## Against the targets", ""]
+    lines += _targets(results)
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _fault_cases(
+    results: Sequence[CaseResult], pick: Callable[[CaseResult], FaultQuality | None]
+) -> list[str]:
+    lines = [
+        "| case | devices | faults | detected | false alerts | precision | recall | F1 "
+        "| named ≤ 24 h | ≤ 7 d | median delay | false alerts per 1,000 healthy device-days |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        q = pick(r)
+        if q is None:
+            continue
+        t = q.total()
+        lines.append(
+            f"| {r.case.name} | {r.fault_devices:,} | {t.faults} | {t.detected} | "
+            f"{t.false_alerts} | {_n(t.precision, '.2f')} | {_n(t.recall, '.2f')} | "
+            f"{_n(t.f1, '.2f')} | {_p(t.within(24))} | {_p(t.within(168))} | "
+            f"{_delay(t.median_delay_h)} | {_n(q.false_per_1000, '.2f')} |"
+        )
+    return lines
+
+
+def _fault_kinds(
+    results: Sequence[CaseResult], pick: Callable[[CaseResult], FaultQuality | None]
+) -> list[str]:
+    lines = [
         "| device | fault | faults | detected | false alerts | precision | recall "
         "| named ≤ 24 h | ≤ 7 d | median delay |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     pooled: dict[tuple[str, str], KindQuality] = {}
-    for r in noisy:
-        for k in r.faults.kinds:
+    for r in results:
+        q = pick(r)
+        for k in q.kinds if q is not None else []:
             p = pooled.setdefault(
                 (k.device_type, k.kind), KindQuality(k.device_type, k.kind, 0, 0, 0)
             )
@@ -230,10 +271,17 @@ def render(
             f"{_n(k.recall, '.2f')} | {_p(k.within(24))} | {_p(k.within(168))} | "
             f"{_delay(k.median_delay_h)} |"
         )
-    lines += ["", "## Against the targets", ""]
-    lines += _targets(results)
-    lines.append("")
-    return "\n".join(lines)
+    return lines
+
+
+KEPT = "<!-- the sections below are not written by `fleetcare evaluate`: it keeps them -->"
+
+
+def kept_sections(previous: str) -> str:
+    """What a report being rewritten keeps of the one it replaces: everything from the
+    `KEPT` marker on (sections measured by other commands, with their own commands)."""
+    at = previous.find(KEPT)
+    return "\n" + previous[at:] if at >= 0 else ""
 
 
 def _targets(results: Sequence[CaseResult]) -> list[str]:

@@ -206,10 +206,16 @@ def test_evaluate_judges_the_families_known_only_from_their_profiles(tmp_path: P
     assert judged > 20  # exhaustions dated 14 days ahead and checked against the truth
 
 
-def test_evaluate_follows_the_protocol_and_draws_the_time_to_detection(tmp_path: Path) -> None:
+def test_evaluate_follows_the_protocol_draws_the_detection_and_keeps_other_sections(
+    tmp_path: Path,
+) -> None:
     import xml.etree.ElementTree as ET
 
+    from models.evaluation.report import KEPT
+
     report = tmp_path / "model-quality.md"
+    # a section another command measured, below the marker: rewriting the report keeps it
+    report.write_text(f"# an older report\n{KEPT}\n## Real data\nmeasured elsewhere\n")
     done = runner.invoke(
         app,
         ["--data-dir", str(tmp_path), "evaluate", "--months", "7", "--clean-months", "",
@@ -221,6 +227,10 @@ def test_evaluate_follows_the_protocol_and_draws_the_time_to_detection(tmp_path:
     text = report.read_text()
     assert "## The protocol" in text and "| Jul 2027, noisy |" in text
     assert "fleetcare evaluate --devices 20" in text  # the command that made it
+    assert "## Faults from data alone: the general detector" in text
+    assert "| Air purifier | (no fault) |" in text
+    assert text.endswith(f"{KEPT}\n## Real data\nmeasured elsewhere\n")
+    assert "an older report" not in text
     chart = ET.parse(tmp_path / "model-detection.svg").getroot()
     assert chart.tag.endswith("svg") and len(chart.findall("{*}polyline")) == 1
 

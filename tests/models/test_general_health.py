@@ -1,0 +1,63 @@
+"""Health from data alone: any profile's numeric metrics become one number a day each,
+and each device's own detector, started at its install, tells a fault from its normal."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.anomaly import fleet as general
+from models.daily import DayReducer
+from models.evaluation.faults import FaultRun
+from models.evaluation.filter_life import DAY_S
+from models.evaluation.general import NO_FAULT, general_quality
+from telemetry.profile import shipped
+
+START = 1_798_761_600.0  # 2027-01-01 UTC
+
+
+def test_a_gauge_is_its_daily_mean_and_a_counter_its_daily_growth() -> None:
+    profile = shipped()["purifier"]
+    chosen = general.metrics(profile, reported={"pm25", "filter_used_hours"})
+    assert chosen == [("pm25", False), ("filter_used_hours", True)]
+    reducer = DayReducer("purifier", ["a", "b"], (general.query(chosen),))
+    for hour, (pm, used) in enumerate([(10.0, 100.0), (20.0, 105.0), (30.0, 112.0)]):
+        reducer.add(
+            int((START + hour * 3600) * 1000),
+            {"pm25": np.array([pm, np.nan]), "filter_used_hours": np.array([used, np.nan])},
+        )
+    day = general.features(reducer.stats(), chosen)
+    np.testing.assert_allclose(day[0], [20.0, 12.0])
+    assert np.isnan(day[1]).all()  # a device that sent nothing: no evidence
+
+
+def run_with(days: int, values: np.ndarray, faults: list[tuple[str, float] | None]) -> FaultRun:
+    """A water purifier fleet's days as the general detector reads them."""
+    return FaultRun(
+        start=START,
+        days=days,
+        device_ids={"water_purifier": [f"w{i}" for i in range(values.shape[1])]},
+        history={},
+        faults={"water_purifier": faults},
+        seconds=0.0,
+        installed={"water_purifier": np.full(values.shape[1], START)},
+        daily={"water_purifier": list(values)},
+    )
+
+
+def test_a_fault_that_shifts_a_metric_is_found_and_a_healthy_fleet_stays_quiet() -> None:
+    rng = np.random.default_rng(3)
+    days, devices = 200, 30
+    # pressure and the pump's current move together; each unit has its own level
+    level = rng.uniform(200, 300, devices)
+    pressure = level + rng.normal(0, 3, (days, devices))
+    current = 2.0 * pressure + rng.normal(0, 4, (days, devices))
+    values = np.stack([pressure, current], axis=2)
+    onset = START + 150.5 * DAY_S
+    values[151:, 0, 1] -= 60  # device 0: the pump draws far less for the same pressure
+    faults: list[tuple[str, float] | None] = [("pump_failure", onset)] + [None] * (devices - 1)
+    quality = general_quality(run_with(days, values, faults))
+    pump = next(k for k in quality.kinds if k.kind == "pump_failure")
+    assert pump.faults == 1 and pump.detected == 1 and pump.within(48) == 1.0
+    quiet = next(k for k in quality.kinds if k.kind == NO_FAULT)
+    assert quiet.false_alerts <= 2
+    assert quality.healthy_device_days == 29 * 200 + 150.5  # the faulty unit until its onset
