@@ -433,6 +433,19 @@ wear_states = sa.Table(
     sa.Column("state", sa.JSON, nullable=False),
 )
 
+# the general anomaly detector's state per device (models.anomaly: packed bytes, 566 for
+# one metric, about 800 per metric for ten), the metrics it reads in order, and the last
+# day folded in
+detector_states = sa.Table(
+    "detector_states",
+    metadata,
+    sa.Column("device_id", sa.String(64), primary_key=True),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("metrics", sa.JSON, nullable=False),
+    sa.Column("scored_until", UTCDateTime, nullable=False),
+    sa.Column("state", sa.LargeBinary, nullable=False),
+)
+
 # the feedback loop: a filter's wear features on the day it was replaced, with the state
 # the technician found it in (filter_replacements.consumed_found): a training label
 filter_labels = sa.Table(

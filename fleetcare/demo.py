@@ -52,6 +52,7 @@ from fleetcare.walkthrough import Walked, walk_service_loop
 from fleetcare.wiring import build_ingest, make_decoder, model_registry, open_database
 from ingest.dead_letters import DeadLetterRepository
 from ingest.metrics import IngestMetrics
+from models.anomaly import DEFAULT
 from models.evaluation.training import FILTER_LIFE, HEALTH
 from models.filter_life import schema
 from models.health import full_schema as health_schema
@@ -246,6 +247,12 @@ async def _score(scoring: FilterLifeScoring, db: Database, sim_t: float) -> None
     report = await scoring.run(now)
     if report.scores:
         await asyncio.to_thread(_show_anomalies, db, report.scores)
+    if report.general_devices:
+        console.print(
+            f"        [bold]general detector[/bold]: {report.general_devices} devices learning "
+            f"from their own days ({report.general_alarms} alarms; it judges a device after "
+            f"{DEFAULT.warmup} days of its own history)"
+        )
     if not report.predictions:
         return
 

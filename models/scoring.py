@@ -45,6 +45,7 @@ from models import consumables
 from models.consumables import ConsumableState
 from models.daily import from_store
 from models.filter_life import FilterLife, Snapshots
+from models.general_scoring import GeneralScoring, delete_scores
 from models.health import NONE, FieldLabels, HealthModel, HealthScores, observe
 from models.health import features as health_features
 from models.wear import STAGES, WearState, advance, snapshot
@@ -64,6 +65,8 @@ class ScoringReport:
     anomalous: int = 0  # of them at or over the threshold
     seconds: float = 0.0
     by_type: dict[str, int] = field(default_factory=dict)
+    general_devices: int = 0  # judged by the general detector
+    general_alarms: int = 0
 
 
 def _day_floor(t: datetime) -> datetime:
@@ -83,10 +86,19 @@ class FilterLifeScoring:
         health: HealthModel | None = None,
         health_version: str | None = None,
         profiles: ProfileSet | None = None,
+        general: bool = True,
     ) -> None:
         """`profiles`: the families to score (default: the shipped ones); one without a
-        filter-life model of its own is scored from its profile (`models.consumables`)."""
+        filter-life model of its own is scored from its profile (`models.consumables`).
+        `general`: also run the general detector on every device (`GeneralScoring`)."""
         self.profiles = profiles if profiles is not None else shipped()
+        self.general = (
+            GeneralScoring(
+                db, store, profiles=self.profiles, partition=partition, catch_up_days=catch_up_days
+            )
+            if general
+            else None
+        )
         self.db, self.store, self.model, self.version = db, store, model, version
         self.partition = partition
         self.catch_up_days = catch_up_days
@@ -296,6 +308,11 @@ class FilterLifeScoring:
             report.devices += len(ids)
             report.predictions += len(rows)
             report.by_type[device_type] = len(rows)
+        if self.general is not None:
+            self.general.profiles = self.profiles  # a family imported since is judged too
+            judged_alone = await self.general.run(now)
+            report.general_devices = judged_alone.devices
+            report.general_alarms = judged_alone.alarms
         report.seconds = time.perf_counter() - began
         return report
 
@@ -335,13 +352,7 @@ class FilterLifeScoring:
 
     def _clear_scores(self, device_ids: Sequence[str]) -> None:
         with self.db.engine.begin() as conn:
-            for i in range(0, len(device_ids), 5000):
-                conn.execute(
-                    model_scores.delete().where(
-                        model_scores.c.model == "anomaly",
-                        model_scores.c.device_id.in_(list(device_ids[i : i + 5000])),
-                    )
-                )
+            delete_scores(conn, "anomaly", device_ids)
 
     def _save_scores(self, outputs: dict[str, dict[str, float]], now: datetime) -> None:
         rows = [

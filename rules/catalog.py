@@ -19,7 +19,7 @@ import yaml
 from pydantic import ValidationError
 
 from rules.builtin import MODEL_ROWS
-from rules.profile_rules import connectivity_rules, profile_rules
+from rules.profile_rules import connectivity_rules, general_rule, profile_rules
 from rules.spec import Rule
 from telemetry.profile import ProfileSet, shipped
 
@@ -87,6 +87,10 @@ def load_catalog(
         for row in MODEL_ROWS:
             if row["device_type"] in profiles:
                 add("builtin", "health model", row)
+        physics = {row["device_type"] for row in MODEL_ROWS}  # judged by the health model
+        for profile in profiles.values():
+            if profile.name not in physics:
+                add(f"profile {profile.label}", "general detector", general_rule(profile))
         for kind in (0, 1):  # every family's offline rule, then every one's silent rule
             for profile in profiles.values():
                 add(f"profile {profile.label}", "connectivity", connectivity_rules(profile)[kind])

@@ -147,7 +147,13 @@ def evaluate(cond: Condition, view: DeviceView, was_active: bool) -> Verdict:
         return _bound(b, _trend_value(b, view), was_active, trend)
     if isinstance(b, Prediction):
         value = view.outputs.get((b.model, b.output))
-        return _bound(b, value, was_active, {"model": b.model, "output": b.output})
+        what = {"model": b.model, "output": b.output}
+        # a model that says which metric scored (the general detector's `metric.<name>`):
+        # the evidence names it, so the console can show that series
+        named = sorted(o for m, o in view.outputs if m == b.model and o.startswith("metric."))
+        if named:
+            what["metric"] = named[0].removeprefix("metric.")
+        return _bound(b, value, was_active, what)
     if isinstance(b, Absent):
         return _quiet_for(view.now, view.last_received_at, b.for_, "no telemetry since")
     if isinstance(b, Offline):

@@ -2,7 +2,9 @@
 
 For every family: offline and silent for a day (no job: the customer is told to check the
 Wi-Fi). For each fault code no declared rule already watches: an alert on the code, with
-its customer wording, opening the job the code names. For each consumable whose problem
+its customer wording, opening the job the code names. For a family without a health
+model of its own, the general detector's alarm opens a job to review (`general_rule`).
+For each consumable whose problem
 no declared rule already covers: due by its counter (a counter the device restarts with
 each new one, past its rated hours, litres or cycles), low by the life the device
 reports, and predicted spent within two weeks (the filter-life model's output). A
@@ -151,6 +153,27 @@ def connectivity_rules(profile: Profile) -> list[dict[str, Any]]:
     ]
 
 
+def general_rule(profile: Profile) -> dict[str, Any]:
+    """For a family without a health model of its own: the general detector's alarm (its
+    own data alone, `models.general_scoring`) opens a job for ops to review, with the
+    metric that raised it in the evidence."""
+    return {
+        "id": f"{profile.name}_unusual",
+        "device_type": profile.name,
+        "title": "Unusual behaviour in its own data",
+        "severity": "warning",
+        "problem_kind": "inspection",
+        "when": {
+            "prediction": {"model": "general", "output": "score", "above": 0.5, "clear": 0.25}
+        },
+        "work_order": {"open": "review", "priority": 1},
+        "wording": {
+            "en": "Your appliance is behaving unusually; we are checking whether it needs a visit.",
+            "zh": "您的设备运行数据异常，我们正在确认是否需要上门检查。",
+        },
+    }
+
+
 def profile_rules(profile: Profile) -> list[tuple[str, dict[str, Any]]]:
     """(where it comes from, rule row) for the profile's declared and implied rules,
     without the connectivity rules (`connectivity_rules`)."""
@@ -178,6 +201,7 @@ def check_profile_rules(profile: Profile, profiles: ProfileSet) -> list[tuple[st
     for where, row in [
         *profile_rules(profile),
         *(("connectivity", r) for r in connectivity_rules(profile)),
+        ("general detector", general_rule(profile)),
     ]:
         try:
             Rule.model_validate(row, context=context)

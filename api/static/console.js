@@ -43,7 +43,9 @@ async function drawTelemetry(el) {
   const end = el.dataset.end ? Number(el.dataset.end) : Date.now() / 1000;
   const start = el.dataset.start ? Number(el.dataset.start) : end - Number(el.dataset.days || 7) * DAY;
   const iso = (s) => new Date(s * 1000).toISOString();
-  const url = `/api/v1/devices/${encodeURIComponent(el.dataset.device)}/telemetry?start=${iso(start)}&end=${iso(end)}&points=200`;
+  const named = JSON.parse(el.dataset.metrics || "[]"); // the metrics the evidence names
+  const only = named.map((m) => `&metric=${encodeURIComponent(m)}`).join("");
+  const url = `/api/v1/devices/${encodeURIComponent(el.dataset.device)}/telemetry?start=${iso(start)}&end=${iso(end)}&points=200${only}`;
   try {
     const data = await getJSON(url);
     const xs = [...new Set(data.series.flatMap((s) => s.points.map((p) => Date.parse(p.ts) / 1000)))].sort((a, b) => a - b);

@@ -62,6 +62,7 @@ SERIES_BYTES = _SERIES.size
 
 def pack_relations(r: RelationState) -> bytes:
     flat = [
+        *r.count,
         *r.mean,
         *r.var,
         *(v for row in r.cov for v in row),
@@ -72,7 +73,7 @@ def pack_relations(r: RelationState) -> bytes:
 
 
 def unpack_relations(k: int, data: bytes) -> RelationState:
-    floats = 4 * k + 2 * k * k + 4 * k
+    floats = 5 * k + 2 * k * k + 4 * k
     if len(data) != 8 + 8 * floats:
         raise StateError(f"a {k}-channel relation state is {8 + 8 * floats} bytes, got {len(data)}")
     r = RelationState(k)
@@ -84,7 +85,7 @@ def unpack_relations(k: int, data: bytes) -> RelationState:
         out, v = v[:count], v[count:]
         return out
 
-    r.mean, r.var = take(k), take(k)
+    r.count, r.mean, r.var = take(k), take(k), take(k)
     r.cov = [take(k) for _ in range(k)]
     r.coef = [take(k) for _ in range(k)]
     r.err, r.r2 = take(k), take(k)

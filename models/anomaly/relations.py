@@ -36,6 +36,7 @@ _SQRT_PI_2 = math.sqrt(math.pi / 2)
 class RelationState:
     k: int
     n: int = 0
+    count: list[float] = field(init=False)  # values seen per channel
     mean: list[float] = field(init=False)
     var: list[float] = field(init=False)
     cov: list[list[float]] = field(init=False)  # of standardised values
@@ -46,6 +47,7 @@ class RelationState:
 
     def __post_init__(self) -> None:
         k = self.k
+        self.count = [0.0] * k
         self.mean = [0.0] * k
         self.var = [0.0] * k
         self.cov = [[float(i == j) for j in range(k)] for i in range(k)]
@@ -57,26 +59,30 @@ class RelationState:
 
 def update(cfg: DetectorConfig, s: RelationState, x: list[float]) -> tuple[float, int]:
     """(p-value of the most broken relation, corrected for the channels; its channel,
-    or -1 when none is surprising). Rows with a missing channel teach and score nothing."""
-    if any(math.isnan(v) for v in x):
-        return 1.0, -1
+    or -1 when none is surprising). A missing value (NaN) takes its channel out of this
+    row: it neither predicts, nor is predicted, nor teaches."""
     k = s.k
-    s.n += 1
-    if s.n == 1:
-        s.mean = list(x)
+    present = [not math.isnan(v) for v in x]
+    if not any(present):
         return 1.0, -1
-    mean, var = s.mean, s.var
+    s.n += 1
+    mean, var, count = s.mean, s.var, s.count
     sd = [math.sqrt(max(v, 1e-12)) for v in var]
-    # a constant channel predicts nothing
-    live = [var[j] > 1e-12 * (1.0 + mean[j] * mean[j]) for j in range(k)]
+    # a channel missing now, new, or constant so far predicts nothing
+    live = [
+        present[j] and count[j] >= 2 and var[j] > 1e-12 * (1.0 + mean[j] * mean[j])
+        for j in range(k)
+    ]
     z = [(x[j] - mean[j]) / sd[j] if live[j] else 0.0 for j in range(k)]
     p_best, worst = 1.0, -1
     if s.n > cfg.warmup:
         for j in range(k):
+            if not live[j]:
+                continue
             row = s.coef[j]
             miss = abs(z[j] - sum(row[i] * z[i] for i in range(k)))
             scale = max(s.err[j] * _SQRT_PI_2, 1e-3)
-            if live[j] and s.r2[j] >= MIN_R2:
+            if s.r2[j] >= MIN_R2:
                 resid = miss / scale
                 p = tail_p(s.tails[j], resid, cfg.exceed)
                 tail_learn(s.tails[j], resid, cfg.exceed, cfg.tail_rate)
@@ -86,21 +92,28 @@ def update(cfg: DetectorConfig, s: RelationState, x: list[float]) -> tuple[float
             s.err[j] += _RATE * (min(miss, 5.0 * scale) - s.err[j])
             s.r2[j] = min(max(1.0 - (s.err[j] * _SQRT_PI_2) ** 2, 0.0), 1.0)
     # learn the moments from winsorised values, so a fault barely teaches the relation
-    a = max(_RATE, 1.0 / s.n)
     zc = [0.0] * k
     for j in range(k):
+        if not present[j]:
+            continue
+        count[j] += 1.0
+        if count[j] == 1.0:
+            mean[j] = x[j]
+            continue
+        a = max(_RATE, 1.0 / count[j])
         d = x[j] - mean[j]
         if live[j]:
-            if s.n > 2:
-                lim = cfg.clip * sd[j]
-                d = min(max(d, -lim), lim)
+            lim = cfg.clip * sd[j]
+            d = min(max(d, -lim), lim)
             zc[j] = d / sd[j]
         mean[j] += a * d
         var[j] = (1.0 - a) * (var[j] + a * d * d)
+    a = max(_RATE, 1.0 / s.n)
     for i in range(k):
         row = s.cov[i]
         for j in range(k):
-            row[j] += a * (zc[i] * zc[j] - row[j])
+            if live[i] and live[j]:
+                row[j] += a * (zc[i] * zc[j] - row[j])
     if s.n % REFIT_EVERY == 0:
         _refit(s, live)
     return min(1.0, p_best * k), worst

@@ -41,7 +41,7 @@ def _tails() -> list[list[float]]:
 
 @dataclass(slots=True)
 class SeriesState:
-    """Everything the detector keeps for one series (about 600 bytes packed)."""
+    """Everything the detector keeps for one series (about 560 bytes packed)."""
 
     n: int = 0  # points learned
     last_t: float = math.nan
@@ -153,12 +153,16 @@ def update(cfg: DetectorConfig, s: SeriesState, t: float, x: float) -> Step:
     s.run = run
     s.repeat += max(cfg.tail_rate, 1.0 / (s.n + 20.0)) * (float(same) - s.repeat)
     s.spread = abs(x - s.level) if s.n == 1 else s.spread + 0.01 * (abs(x - s.level) - s.spread)
-    if ready:
+    if s.n < cfg.warmup:
+        # while it warms up the baseline learns from every residual, unclipped, as a
+        # running mean: a scale that started near zero (two equal first values) must be
+        # able to grow, which clipping at a few scales would forbid
+        a = 1.0 / s.n
+        s.scale += max(cfg.scale_rate, a) * (abs(r) - s.scale)
+        s.level += max(cfg.level_rate, a) * r
+    else:
         s.scale += cfg.scale_rate * (min(abs(r), 5.0 * sig) - s.scale)
         s.level += cfg.level_rate * max(-cfg.clip * sig, min(cfg.clip * sig, r))
-    else:
-        s.scale = abs(r)
-        s.level += cfg.level_rate * r
     e = x - s.level - season
     s.err_day += 0.01 * (abs(x - s.level - daily) - s.err_day)
     s.err_week += 0.01 * (abs(x - s.level - daily - s.week[dow]) - s.err_week)

@@ -155,6 +155,17 @@ def test_a_broken_relation_is_caught_while_each_channel_looks_normal() -> None:
     assert score_stream(times(n), x).alarm[500:].sum() <= 2  # the healthy pair
 
 
+def test_a_channel_that_never_reports_does_not_blind_the_relations() -> None:
+    n, at = 4000, 3000
+    x = related(n)
+    start = 500 + int(np.argmin(np.abs(x[500:2000, 1] - x[at - 1, 1])))
+    x[at:, 1] = x[start : start + n - at, 1]
+    silent = np.column_stack([x, np.full(n, np.nan)])  # a metric a newer firmware adds
+    r = score_stream(times(n), silent)
+    first = at + int(np.argmax(r.alarm[at:]))
+    assert r.alarm[at:].any() and first < at + 100 and r.kind[first] == "relation"
+
+
 def test_a_constant_channel_does_not_blind_the_others() -> None:
     n = 3000
     x = np.column_stack([np.full(n, 7.0), healthy("gaussian", n)])

@@ -1,0 +1,232 @@
+"""The general detector in the daily scoring pass: every registered device of every
+family with a profile (the three shipped appliances and any family a maker imports),
+judged from its own data alone (`models.anomaly.fleet`).
+
+Per device, each complete UTC day not yet folded becomes one row (a gauge's daily mean,
+a counter's daily growth, per numeric metric of the profile) streamed through the
+device's `StreamingDetector`, whose packed state is kept in `detector_states`: a restart
+carries on where the last pass stopped, and a profile whose metrics changed starts the
+device afresh. A device starts learning on its first day with readings (its install), not
+before, and again from the day a technician fixed it (a service label "fixed"): the unit
+after a repair is not the unit before.
+
+The pass stores, in `model_scores` as model `general`: `score` (the highest score of the
+days it folded, 0 to 1; the alarm threshold is 0.5) and `metric.<name>` for the metric
+that scored it (the same value), so a rule can raise on the score and the console can
+show the series that raised it. Inside an episode the detector caps its score below the
+threshold, so one fault raises one alert, which clears the next day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from db.database import Database
+from db.tables import detector_states, devices, model_scores, service_labels
+from db.upsert import upsert
+from models.anomaly import DEFAULT, StateError, StreamingDetector
+from models.anomaly import fleet as general
+from models.daily import from_store
+from telemetry.profile import Profile, ProfileSet, shipped
+from telemetry.store import TelemetryStore
+
+MODEL = "general"
+DAY = timedelta(days=1)
+THRESHOLD = DEFAULT.threshold
+
+
+@dataclass
+class GeneralReport:
+    devices: int = 0
+    days_folded: int = 0
+    alarms: int = 0
+
+
+@dataclass
+class _Device:
+    detector: StreamingDetector
+    until: float  # epoch s: the first day not folded yet
+    best: float = 0.0
+    metric: str = ""
+
+
+def delete_scores(conn: sa.Connection, model: str, device_ids: Sequence[str]) -> None:
+    """Every stored output of `model` for these devices."""
+    for i in range(0, len(device_ids), 5000):
+        conn.execute(
+            model_scores.delete().where(
+                model_scores.c.model == model,
+                model_scores.c.device_id.in_(list(device_ids[i : i + 5000])),
+            )
+        )
+
+
+class GeneralScoring:
+    def __init__(
+        self,
+        db: Database,
+        store: TelemetryStore,
+        *,
+        profiles: ProfileSet | None = None,
+        partition: tuple[int, int] = (0, 1),
+        catch_up_days: int = 60,
+    ) -> None:
+        self.db, self.store = db, store
+        self.profiles = profiles if profiles is not None else shipped()
+        self.partition = partition
+        self.catch_up_days = catch_up_days
+
+    def _devices(self) -> dict[str, list[str]]:
+        k, n = self.partition
+        out: dict[str, list[str]] = {}
+        with self.db.engine.connect() as conn:
+            for device_id, device_type in conn.execute(
+                sa.select(devices.c.id, devices.c.device_type).order_by(devices.c.id)
+            ):
+                if device_type in self.profiles and zlib.crc32(device_id.encode()) % n == k:
+                    out.setdefault(device_type, []).append(device_id)
+        return out
+
+    def _load(self, ids: list[str], names: list[str], earliest: float) -> dict[str, _Device]:
+        out: dict[str, _Device] = {}
+        ds = detector_states
+        with self.db.engine.connect() as conn:
+            for i in range(0, len(ids), 5000):
+                chunk = ids[i : i + 5000]
+                for r in conn.execute(sa.select(ds).where(ds.c.device_id.in_(chunk))):
+                    if list(r.metrics) != names:
+                        continue  # the profile's metrics changed: start afresh
+                    try:
+                        det = StreamingDetector.from_bytes(r.state)
+                    except StateError:
+                        continue  # an older state format: start afresh
+                    out[r.device_id] = _Device(det, max(r.scored_until.timestamp(), earliest))
+        for d in ids:
+            out.setdefault(d, _Device(StreamingDetector(len(names)), earliest))
+        return out
+
+    async def run(self, now: datetime | None = None) -> GeneralReport:
+        now = now or datetime.now(UTC)
+        today = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        report = GeneralReport()
+        for device_type, ids in self._devices().items():
+            await self._run_type(self.profiles[device_type], ids, today, now, report)
+        return report
+
+    async def _run_type(
+        self,
+        profile: Profile,
+        ids: list[str],
+        today: datetime,
+        now: datetime,
+        report: GeneralReport,
+    ) -> None:
+        chosen = general.metrics(profile)
+        if not chosen:
+            return
+        names = [n for n, _ in chosen]
+        earliest = (today - self.catch_up_days * DAY).timestamp()
+        state = await asyncio.to_thread(self._load, ids, names, earliest)
+        day = datetime.fromtimestamp(min(s.until for s in state.values()), UTC)
+        while day < today:
+            behind = [d for d in ids if state[d].until <= day.timestamp()]
+            if behind:
+                stats = await from_store(
+                    self.store,
+                    profile.name,
+                    behind,
+                    int(day.timestamp() * 1000),
+                    int((day + DAY).timestamp() * 1000),
+                    (general.query(chosen),),
+                )
+                rows = general.features(stats, chosen)
+                end = (day + DAY).timestamp()
+                repaired = await asyncio.to_thread(self._repaired, behind, day)
+                for i, d in enumerate(behind):
+                    s = state[d]
+                    s.until = end
+                    if d in repaired:  # fixed: what it learned was the unit before the repair
+                        s.detector = StreamingDetector(len(names))
+                        s.best, s.metric = 0.0, ""
+                    if s.detector.rows == 0 and np.isnan(rows[i]).all():
+                        continue  # not installed (or never heard from) yet
+                    r = s.detector.update(end, rows[i])
+                    report.alarms += r.alarm
+                    if r.score > s.best:
+                        s.best = r.score
+                        s.metric = names[r.channel] if r.channel >= 0 else ""
+                report.days_folded += 1
+            day += DAY
+        await asyncio.to_thread(self._save, profile.name, names, state, now)
+        report.devices += len(ids)
+
+    def _repaired(self, device_ids: list[str], day: datetime) -> set[str]:
+        """Devices a technician fixed during `day`: their baseline starts again."""
+        sl = service_labels
+        out: set[str] = set()
+        with self.db.engine.connect() as conn:
+            for i in range(0, len(device_ids), 5000):
+                out.update(
+                    conn.execute(
+                        sa.select(sl.c.device_id).where(
+                            sl.c.at >= day,
+                            sl.c.at < day + DAY,
+                            sl.c.outcome == "fixed",
+                            sl.c.device_id.in_(device_ids[i : i + 5000]),
+                        )
+                    ).scalars()
+                )
+        return out
+
+    def _save(
+        self, device_type: str, names: list[str], state: dict[str, _Device], now: datetime
+    ) -> None:
+        rows: list[dict[str, Any]] = [
+            {
+                "device_id": d,
+                "device_type": device_type,
+                "metrics": names,
+                "scored_until": datetime.fromtimestamp(s.until, UTC),
+                "state": s.detector.to_bytes(),
+            }
+            for d, s in state.items()
+        ]
+        scores: list[dict[str, Any]] = []
+        for d, s in state.items():
+            if s.detector.rows == 0:
+                continue
+            outputs = {"score": s.best}
+            if s.metric:
+                outputs[f"metric.{s.metric}"] = s.best
+            scores += [
+                {
+                    "device_id": d,
+                    "model": MODEL,
+                    "output": output,
+                    "value": round(value, 4),
+                    "threshold": THRESHOLD,
+                    "model_version": "general-1",
+                    "updated_at": now,
+                }
+                for output, value in outputs.items()
+            ]
+        with self.db.engine.begin() as conn:
+            upsert(
+                conn,
+                detector_states,
+                rows,
+                keys=["device_id"],
+                update=["device_type", "metrics", "scored_until", "state"],
+            )
+            # this pass's verdict replaces the last one (a metric named then may not be now)
+            delete_scores(conn, MODEL, list(state))
+            if scores:
+                conn.execute(model_scores.insert(), scores)
