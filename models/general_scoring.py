@@ -1,6 +1,10 @@
 """The general detector in the daily scoring pass: every registered device of every
-family with a profile (the three shipped appliances and any family a maker imports),
-judged from its own data alone (`models.anomaly.fleet`).
+family with a profile that the health model does not judge (any family a maker imports;
+the dehumidifier among the shipped ones), judged from its own data alone
+(`models.anomaly.fleet`). The three appliances whose physics the health model knows are
+left to it in the pass: there the general detector raises far more false alarms
+(docs/model-quality.md), and judging 100,000 of them took the daily pass from 29 to 111
+seconds (docs/benchmarks.md); `fleetcare evaluate` still judges them with it.
 
 Per device, each complete UTC day not yet folded becomes one row (a gauge's daily mean,
 a counter's daily growth, per numeric metric of the profile) streamed through the
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -78,8 +82,12 @@ class GeneralScoring:
         profiles: ProfileSet | None = None,
         partition: tuple[int, int] = (0, 1),
         catch_up_days: int = 60,
+        skip: Collection[str] = (),
     ) -> None:
+        """`skip`: families judged otherwise (the scoring pass passes the ones the
+        health model knows the physics of)."""
         self.db, self.store = db, store
+        self.skip = frozenset(skip)
         self.profiles = profiles if profiles is not None else shipped()
         self.partition = partition
         self.catch_up_days = catch_up_days
@@ -91,7 +99,11 @@ class GeneralScoring:
             for device_id, device_type in conn.execute(
                 sa.select(devices.c.id, devices.c.device_type).order_by(devices.c.id)
             ):
-                if device_type in self.profiles and zlib.crc32(device_id.encode()) % n == k:
+                if (
+                    device_type in self.profiles
+                    and device_type not in self.skip
+                    and zlib.crc32(device_id.encode()) % n == k
+                ):
                     out.setdefault(device_type, []).append(device_id)
         return out
 

@@ -46,7 +46,7 @@ from models.consumables import ConsumableState
 from models.daily import from_store
 from models.filter_life import FilterLife, Snapshots
 from models.general_scoring import GeneralScoring, delete_scores
-from models.health import NONE, FieldLabels, HealthModel, HealthScores, observe
+from models.health import NONE, RELATIONS, FieldLabels, HealthModel, HealthScores, observe
 from models.health import features as health_features
 from models.wear import STAGES, WearState, advance, snapshot
 from telemetry.profile import Profile, ProfileSet, shipped
@@ -90,11 +90,17 @@ class FilterLifeScoring:
     ) -> None:
         """`profiles`: the families to score (default: the shipped ones); one without a
         filter-life model of its own is scored from its profile (`models.consumables`).
-        `general`: also run the general detector on every device (`GeneralScoring`)."""
+        `general`: also run the general detector (`GeneralScoring`) on the families the
+        health model does not know."""
         self.profiles = profiles if profiles is not None else shipped()
         self.general = (
             GeneralScoring(
-                db, store, profiles=self.profiles, partition=partition, catch_up_days=catch_up_days
+                db,
+                store,
+                profiles=self.profiles,
+                partition=partition,
+                catch_up_days=catch_up_days,
+                skip=RELATIONS,  # the families whose physics the health model judges
             )
             if general
             else None

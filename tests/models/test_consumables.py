@@ -51,6 +51,7 @@ async def test_a_profiled_family_gets_dated_predictions_from_its_drivers(
         now = START + timedelta(days=21, hours=1)
         report = await scoring.run(now)
         assert report.devices == 24 and report.predictions == 24
+        assert report.general_devices == 24  # no health model knows it: judged from its data
         preds = {p.device_id: p for p in Predictions(db).for_devices(fleet.ids)}
         assert set(preds) == set(fleet.ids)
         for p in preds.values():

@@ -71,6 +71,9 @@ async def test_a_fault_only_the_model_sees_is_scored_opens_a_job_and_its_verdict
         assert report.scores == 30  # every device has a baseline after 13 days
         outputs = ScoreOutputs(db).values(fleet.ids, now)
         assert outputs[faulty][("anomaly", "sensor_dropout")] >= 1.0
+        # families whose physics the health model judges are left to it
+        assert report.general_devices == 0
+        assert not any(m == "general" for row in outputs.values() for m, _ in row)
         others = [d for d in fleet.ids if d != faulty]
         assert sum(outputs[d][("anomaly", "score")] >= 1.0 for d in others) <= 1
         with db.engine.connect() as conn:
