@@ -229,12 +229,15 @@ class FaultPlan:
 
     def severity(self, t: float) -> dict[str, np.ndarray]:
         """Severity 0..1 of each kind at time t (0 where a device does not have it)."""
-        out = {}
-        for i, k in enumerate(self.kinds):
-            has = (self.kind == i) & (self.onset <= t)
-            grown = (t - np.nan_to_num(self.onset, nan=t)) / (k.progression_days * 86400)
-            out[k.name] = np.where(has, np.clip(grown, 0, 1), 0.0)
-        return out
+        # one pass over the faulty devices, not one per kind: the simulator asks this
+        # several times per reading round
+        grid = np.zeros((len(self.kinds), len(self.kind)))
+        on = np.flatnonzero((self.kind >= 0) & (self.onset <= t))
+        if len(on):
+            kind = self.kind[on]
+            days = np.array([k.progression_days for k in self.kinds])[kind]
+            grid[kind, on] = np.clip((t - self.onset[on]) / (days * 86400), 0, 1)
+        return {k.name: grid[i] for i, k in enumerate(self.kinds)}
 
     def repair(self, mask: np.ndarray) -> None:
         self.kind[mask] = -1

@@ -26,6 +26,7 @@ Each imperfection is in the ground truth.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
@@ -187,11 +188,13 @@ class Sensors:
                     value = np.where(held, self.gain[k] * true + self.offset[k], value)
                 value = np.where(true == 0, 0.0, value)  # a stopped fan, no flow: the unit says 0
             lo, hi = self.bounds[k]
-            value = np.clip(value, lo, hi)
+            # ufuncs and array methods, not np.clip / np.round: their Python wrappers cost
+            # more than the arithmetic at a few hundred units per call
+            value = np.minimum(np.maximum(value, lo), hi)
             if spec.resolution:
-                value = np.round(value / spec.resolution) * spec.resolution
-                decimals = max(0, int(np.ceil(-np.log10(spec.resolution))) + 1)
-                value = np.round(value, decimals)
+                value = (value / spec.resolution).round() * spec.resolution
+                decimals = max(0, math.ceil(-math.log10(spec.resolution)) + 1)
+                value = value.round(decimals)
             out[k] = value.astype(np.int64) if self.is_int[k] else value
         return out
 

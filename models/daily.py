@@ -159,38 +159,41 @@ class DayReducer:
         self.queries = tuple(queries) if queries is not None else QUERIES[device_type]
         n = len(self.device_ids)
         self._sums: dict[str, NDArray[np.float64]] = {}
+        # per query, one (metrics x devices) array per statistic, so a reading round is a
+        # few array operations per query, not per metric: the simulator's evaluation
+        # calls `add` once per device type and round, millions of times a simulated year.
+        # `_sums` holds views of their rows, by name.
+        self._blocks: list[tuple[NDArray[np.float64], ...]] = []
         self._n = n
         self.start_ms: int | None = None
         self.end_ms = 0
         for q in self.queries:
-            for m in q.metrics:
-                key = f"{q.name}.{m}"
-                self._sums[key + ".count"] = np.zeros(n)
-                self._sums[key + ".sum"] = np.zeros(n)
-                self._sums[key + ".min"] = np.full(n, np.inf)
-                self._sums[key + ".max"] = np.full(n, -np.inf)
+            k = len(q.metrics)
+            block: tuple[NDArray[np.float64], ...] = (
+                np.zeros((k, n)),
+                np.zeros((k, n)),
+                np.full((k, n), np.inf),
+                np.full((k, n), -np.inf),
+            )
+            self._blocks.append(block)
+            for j, m in enumerate(q.metrics):
+                for s, arr in zip(("count", "sum", "min", "max"), block, strict=True):
+                    self._sums[f"{q.name}.{m}.{s}"] = arr[j]
 
     def add(self, ts_ms: int, columns: Mapping[str, NDArray[np.float64]]) -> None:
         if self.start_ms is None:
             self.start_ms = ts_ms
         self.end_ms = ts_ms + 1
-        for q in self.queries:
-            keep = np.ones(self._n, dtype=bool)
+        for q, (count, total, low, high) in zip(self.queries, self._blocks, strict=True):
+            values = np.array([columns[m] for m in q.metrics], dtype=np.float64)
+            ok = ~np.isnan(values)
             for metric, op, value in q.where:
                 with np.errstate(invalid="ignore"):
-                    keep &= _OPS[op](columns[metric], value)
-            for m in q.metrics:
-                v = columns[m]
-                ok = keep & ~np.isnan(v)
-                key = f"{q.name}.{m}"
-                self._sums[key + ".count"] += ok
-                self._sums[key + ".sum"] += np.where(ok, v, 0.0)
-                np.minimum(
-                    self._sums[key + ".min"], np.where(ok, v, np.inf), out=self._sums[key + ".min"]
-                )
-                np.maximum(
-                    self._sums[key + ".max"], np.where(ok, v, -np.inf), out=self._sums[key + ".max"]
-                )
+                    ok &= _OPS[op](columns[metric], value)
+            np.add(count, ok, out=count)
+            np.add(total, values, out=total, where=ok)
+            np.minimum(low, values, out=low, where=ok)
+            np.maximum(high, values, out=high, where=ok)
 
     def stats(self) -> DayStats:
         out = DayStats(self.device_type, self.device_ids, self.start_ms or 0, self.end_ms)
@@ -209,4 +212,4 @@ class DayReducer:
         return out
 
     def reset(self) -> None:
-        self.__init__(self.device_type, self.device_ids)  # type: ignore[misc]
+        self.__init__(self.device_type, self.device_ids, self.queries)  # type: ignore[misc]

@@ -109,7 +109,10 @@ def test_the_same_seed_gives_the_same_fleet_and_another_seed_does_not() -> None:
 def test_ground_truth_round_trips_through_its_file(tmp_path: object) -> None:
     from pathlib import Path
 
-    fleet = Fleet.create(FleetSpec(devices=10, seed=5, start=T0, smoker_share=1.0))
+    # hourly physics: the file, not the physics, is under test, and 200 days at the
+    # default step take most of a minute
+    spec = FleetSpec(devices=10, seed=5, start=T0, smoker_share=1.0, physics_dt=3600)
+    fleet = Fleet.create(spec)
     fleet.replace_filters([fleet.ids[-1]], stage="ro")
     fleet.advance(T0 + 200 * DAY_S)
     fleet.truth.published = 123

@@ -48,6 +48,7 @@ async def test_an_accelerated_fleet_lands_in_the_store_exactly_as_published(
     assert fleet.t - fleet.spec.start > 40 * 3600
 
 
+@pytest.mark.serial  # the simulated clock is read against the wall clock
 async def test_a_warm_up_publishes_its_history_at_once_then_the_clock_runs_at_speed(
     tmp_path: Path, mosquitto: MosquittoProcess
 ) -> None:
