@@ -196,6 +196,9 @@ class FilterLife:
             if fit_rows.sum() < 2:
                 continue
             X, y = snap.X[fit_rows], np.clip(snap.consumed[fit_rows], 0.0, 1.5)
+            # a feature no training row has (a unit's clean level needs a change seen and
+            # days after it) would break the binning: constant, it is never split on
+            X = np.where(np.isnan(X).all(axis=0), 0.0, X)
             weight = np.ones(len(y))
             field_rows = labels.get(key)
             if field_rows is not None and len(field_rows.consumed):
