@@ -141,6 +141,9 @@ def _json_patch(dialect: str) -> Any:
 class DeviceStateRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # the merge statement per SQL dialect, built once: building it (a dozen CASE
+        # expressions) cost more than running it for a batch of a few dozen devices
+        self._merge: dict[str, Any] = {}
 
     def apply(self, updates: Sequence[StateUpdate], conn: sa.Connection | None = None) -> None:
         """Merge a batch's updates into the stored state (in `conn`'s transaction if given)."""
@@ -160,40 +163,9 @@ class DeviceStateRepository:
         for u in updates:
             deltas[u.device_id] = _merge(deltas.get(u.device_id), u)
         rows = [deltas[d] for d in sorted(deltas)]  # one lock order (PostgreSQL deadlocks)
-        stmt = insert_for(conn, device_state)
-        t, ex = device_state.c, stmt.excluded
-        newer_values = sa.or_(t.latest_ts.is_(None), ex.latest_ts >= t.latest_ts)
-        newer_seen = sa.and_(
-            ex.last_seen_ts.is_not(None),
-            sa.or_(t.last_seen_ts.is_(None), ex.last_seen_ts >= t.last_seen_ts),
-        )
-        patch = _json_patch(conn.dialect.name)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["device_id"],
-            set_={
-                "device_type": ex.device_type,
-                "messages_total": t.messages_total + ex.messages_total,
-                "last_received_at": sa.func.coalesce(ex.last_received_at, t.last_received_at),
-                "last_seen_ts": sa.case((newer_seen, ex.last_seen_ts), else_=t.last_seen_ts),
-                "boot": sa.case((newer_seen, ex.boot), else_=t.boot),
-                "seq": sa.case((newer_seen, ex.seq), else_=t.seq),
-                "latest_ts": sa.case(
-                    (sa.and_(ex.latest_ts.is_not(None), newer_values), ex.latest_ts),
-                    else_=t.latest_ts,
-                ),
-                # newer readings overwrite; a late arrival only fills metrics never seen
-                "latest_metrics": sa.case(
-                    (newer_values, patch(t.latest_metrics, ex.latest_metrics)),
-                    else_=patch(ex.latest_metrics, t.latest_metrics),
-                ),
-                "online": ex.online,
-                "online_source": ex.online_source,
-                "online_changed_at": sa.case(
-                    (t.online != ex.online, ex.online_changed_at), else_=t.online_changed_at
-                ),
-                "firmware": sa.func.coalesce(ex.firmware, t.firmware),
-            },
-        )
+        stmt = self._merge.get(conn.dialect.name)
+        if stmt is None:
+            stmt = self._merge[conn.dialect.name] = _merge_statement(conn)
         conn.execute(stmt, rows)
 
     def mark_silent(self, silent_since: datetime, now: datetime | None = None) -> int:
@@ -264,3 +236,41 @@ class DeviceStateRepository:
         for online, n in rows:
             out["online" if online else "offline"] = int(n)
         return out
+
+
+def _merge_statement(conn: sa.Connection) -> Any:
+    """The upsert that merges a batch's delta rows into `device_state`."""
+    stmt = insert_for(conn, device_state)
+    t, ex = device_state.c, stmt.excluded
+    newer_values = sa.or_(t.latest_ts.is_(None), ex.latest_ts >= t.latest_ts)
+    newer_seen = sa.and_(
+        ex.last_seen_ts.is_not(None),
+        sa.or_(t.last_seen_ts.is_(None), ex.last_seen_ts >= t.last_seen_ts),
+    )
+    patch = _json_patch(conn.dialect.name)
+    return stmt.on_conflict_do_update(
+        index_elements=["device_id"],
+        set_={
+            "device_type": ex.device_type,
+            "messages_total": t.messages_total + ex.messages_total,
+            "last_received_at": sa.func.coalesce(ex.last_received_at, t.last_received_at),
+            "last_seen_ts": sa.case((newer_seen, ex.last_seen_ts), else_=t.last_seen_ts),
+            "boot": sa.case((newer_seen, ex.boot), else_=t.boot),
+            "seq": sa.case((newer_seen, ex.seq), else_=t.seq),
+            "latest_ts": sa.case(
+                (sa.and_(ex.latest_ts.is_not(None), newer_values), ex.latest_ts),
+                else_=t.latest_ts,
+            ),
+            # newer readings overwrite; a late arrival only fills metrics never seen
+            "latest_metrics": sa.case(
+                (newer_values, patch(t.latest_metrics, ex.latest_metrics)),
+                else_=patch(ex.latest_metrics, t.latest_metrics),
+            ),
+            "online": ex.online,
+            "online_source": ex.online_source,
+            "online_changed_at": sa.case(
+                (t.online != ex.online, ex.online_changed_at), else_=t.online_changed_at
+            ),
+            "firmware": sa.func.coalesce(ex.firmware, t.firmware),
+        },
+    )
