@@ -9,12 +9,23 @@ queued for durable subscribers such as the ingest workers) and
 the backlog; backfill waits while it is above a bound. Between two reports the backlog is
 estimated as if the engine drained nothing (last figure + what we published since), so a
 fast publisher cannot overshoot the bound by a whole interval's worth.
+
+"Since" must start no later than the broker's snapshot, or the messages in flight when
+the broker took it are counted nowhere and a fast publisher overshoots. The broker takes
+the snapshot a moment before its report reaches us, and it may still be reading
+messages we sent long before, so the count a figure covers is taken from what the broker
+had acknowledged `SNAPSHOT_MARGIN_S` before the report arrived: an acknowledged message
+is stored. A tick says the count still stands unless a new count follows it (Mosquitto
+sends the uptime first), so a tick moves "since" only once `TICK_SETTLE_S` passed with
+no new count. What is counted twice only makes the backfill wait a little early.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from device_sim import wire
@@ -29,17 +40,30 @@ RETAINED = "$SYS/broker/retained messages/count"
 TICK = "$SYS/broker/uptime"
 FIRST_FIGURE_S = 12.0  # Mosquitto's default sys_interval is 10 s
 UNKNOWN = 1 << 62  # no figure yet: assume full, wait for one
+SNAPSHOT_MARGIN_S = 0.5  # longer than a $SYS report takes to reach us on a loaded host
+TICK_SETTLE_S = 0.2  # a new count comes right behind its tick, in the same burst
 
 
 class BrokerBacklog:
     """Watches the broker's queued-message count over its `$SYS` topics."""
 
-    def __init__(self, mqtt: MqttSettings, client_id: str, published: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        mqtt: MqttSettings,
+        client_id: str,
+        published: Callable[[], int],
+        acked: Callable[[], int],
+    ) -> None:
         addr = mqtt.address()
         self.published = published  # our messages so far
+        self.acked = acked  # of them, acknowledged by the broker (so stored there)
         self.stored: int | None = None
         self.retained: int | None = None
-        self._published_at_figure = 0
+        self._published_at_figure = 0  # of our messages, how many the figure surely counts
+        self._tick: tuple[float, int] | None = None  # a tick's time and coverage, not yet applied
+        # (monotonic time, acknowledged) samples: what the broker surely held a moment ago
+        self._acked_history: deque[tuple[float, int]] = deque()
+        self._lock = threading.Lock()
         self.hub = Hub()
         self.link = Link(
             self.hub,
@@ -60,16 +84,39 @@ class BrokerBacklog:
         self.since = time.monotonic()
         self._warned = False
 
+    def _sample(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._acked_history.append((now, self.acked()))
+            # keep one sample older than the margin: it is the one a figure reads
+            while (
+                len(self._acked_history) > 1
+                and self._acked_history[1][0] <= now - SNAPSHOT_MARGIN_S
+            ):
+                self._acked_history.popleft()
+
+    def _covered_by_figure(self) -> int:
+        """How many of our messages the figure arriving now surely counts."""
+        cutoff = time.monotonic() - SNAPSHOT_MARGIN_S
+        with self._lock:
+            covered = 0
+            for at, acked in self._acked_history:
+                if at > cutoff:
+                    break
+                covered = acked
+        return covered
+
     def _on_message(self, _link: Link, msg: wire.Incoming) -> None:
         if msg.topic == TICK:
-            self._published_at_figure = self.published()
+            self._tick = (time.monotonic(), self._covered_by_figure())
             return
         try:
             value = int(msg.payload)
         except ValueError:
             return
         if msg.topic == STORED:
-            self._published_at_figure = self.published()
+            self._published_at_figure = self._covered_by_figure()
+            self._tick = None
             self.stored = value
         elif msg.topic == RETAINED:
             self.retained = value
@@ -78,6 +125,11 @@ class BrokerBacklog:
         """Messages the broker holds for subscribers (at most: see the module), UNKNOWN
         until the first figure, None when the broker publishes none."""
         self.link.flush()  # keepalive
+        self._sample()
+        tick = self._tick
+        if tick is not None and time.monotonic() - tick[0] >= TICK_SETTLE_S:
+            self._tick = None  # no new count came behind it: the count still stands
+            self._published_at_figure = tick[1]
         if self.stored is None:
             if time.monotonic() - self.since < FIRST_FIGURE_S:
                 return UNKNOWN

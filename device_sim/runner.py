@@ -385,7 +385,9 @@ def run_shard(
     transport.start([(device_type, device_id) for _i, device_type, device_id in owned])
     bound = options.backlog_bound
     backlog = (
-        BrokerBacklog(mqtt, f"{client_id}-pace", transport.published) if bound is not None else None
+        BrokerBacklog(mqtt, f"{client_id}-pace", transport.published, transport.acked)
+        if bound is not None
+        else None
     )
     sender = _Sender(transport, options, fleet, stats)
     sender.own(owned)
