@@ -33,6 +33,14 @@ class ReadingPublic(BaseModel):
     unit: str = Field(examples=["µg/m³"])
 
 
+Basis = Literal["measured", "typical_use"]
+BASIS = (
+    "measured: the date comes from this unit's own usage; typical_use: the unit has never "
+    "reported its usage, so the date is a reminder from the fleet's typical use since the "
+    "consumable was fitted (show it to the customer as an estimate)"
+)
+
+
 class FilterPublic(BaseModel):
     stage: str = Field(examples=["main"])
     name: str | None = Field(default=None, examples=["HEPA/carbon filter"])
@@ -47,6 +55,7 @@ class FilterPublic(BaseModel):
         default=None, description="What rated life alone says: the baseline"
     )
     model_version: str | None = None
+    basis: Basis = Field(default="measured", description=BASIS)
 
 
 class ActiveProblem(BaseModel):
@@ -76,6 +85,7 @@ class CardLine(BaseModel):
     condition_pct: float | None = None
     status: str | None = Field(default=None, description="ok, warning or critical")
     predicted_exhaustion: datetime | None = None
+    basis: Basis | None = Field(default=None, description=BASIS)
 
 
 class DeviceHealth(BaseModel):

@@ -26,6 +26,7 @@ from db.tables import (
     filter_predictions,
     work_orders,
 )
+from fleet.predictions import TYPICAL_USE
 from service.appointments import Appointments
 from service.lifecycle import LIVE, State, allowed
 from service.orders import WorkOrder, WorkOrders
@@ -197,6 +198,7 @@ def _health(
                 "high": _when(p["high"]),
                 "rated_exhaustion": _when(p["rated_at"]),
                 "model_version": p["model_version"],
+                "basis": "typical_use" if p.get("source") == TYPICAL_USE else "measured",
             }
         )
     job = row.open_job
@@ -261,6 +263,7 @@ def _card(
                     "condition_pct": f.get("condition_pct"),
                     "status": f.get("status"),
                     "predicted_exhaustion": f.get("predicted_exhaustion"),
+                    "basis": f.get("basis"),
                 }
             )
     return lines
@@ -293,6 +296,7 @@ def _health_statement(dialect: str, scope: str) -> sa.Select[Any]:
                     "consumed",
                     "rated_at",
                     "model_version",
+                    "source",
                 )
             )
         )

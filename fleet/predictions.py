@@ -24,6 +24,11 @@ class BadPrediction(FleetError):
     pass
 
 
+# the source of a date that is a reminder from the fleet's typical use: the unit never
+# reported its usage (the consumer app shows it as an estimate)
+TYPICAL_USE = "typical_use"
+
+
 @dataclass(frozen=True, slots=True)
 class PredictedExhaustion:
     """A filter stage of a device predicted spent at `exhausted_at`."""

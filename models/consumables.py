@@ -15,6 +15,11 @@ For each consumable stage of a device, day by day:
 * **the rated-life baseline**: when the rating is reached at the fleet's median rate
   (what a rule of thumb without the device's own data would say).
 
+A unit first heard from part-way through a consumable's life (installed with a used one,
+or registered late): a counter it restarts with the consumable says what was used before,
+which counts as used but is not one day's usage (the rate learns from the days that
+follow), and the calendar time before counts too: the usage before at the unit's own rate.
+
 A new consumable is noticed when a counter the device restarts falls, or when the
 service loop records a replacement (`restart`). Estimator-style: no I/O, the state is
 named arrays the scoring pass persists.
@@ -116,13 +121,16 @@ class Prediction:
     low: F  # the band's ends, days from now
     high: F
     rated_days_left: F  # at the fleet's median rate: the rule of thumb
+    # the unit never told its usage: the date is the fleet's typical use since it was
+    # fitted (a usage-based reminder), not a measurement
+    typical_use: NDArray[np.bool_] | None = None
 
 
 def restart(state: ConsumableState, stage: str, mask: NDArray[np.bool_], at: float) -> None:
     """A new consumable on these devices at `at` (epoch s): its usage starts again."""
     state[f"c.{stage}.fitted"] = np.where(mask, at, state[f"c.{stage}.fitted"])
     for key in list(state.values):
-        if key.startswith(f"c.{stage}.used.") or key.startswith(f"c.{stage}.base."):
+        if key.startswith((f"c.{stage}.used.", f"c.{stage}.base.", f"c.{stage}.before.")):
             state[key] = np.where(mask, np.nan if ".base." in key else 0.0, state[key])
 
 
@@ -133,12 +141,22 @@ def fold(profile: Profile, state: ConsumableState, stats: DayStats) -> None:
         fitted = state[f"c.{c.stage}.fitted"]
         state[f"c.{c.stage}.fitted"] = np.where(np.isnan(fitted), stats.start_ms / 1000, fitted)
         for i, d in enumerate(c.drivers):
-            daily = _daily_use(profile, c, i, state, stats)
-            seen = np.isfinite(daily)
+            daily, before = _daily_use(profile, c, i, state, stats)
             used = state[f"c.{c.stage}.used.{d.unit}"]
             state[f"c.{c.stage}.used.{d.unit}"] = np.where(
-                seen, np.nan_to_num(used) + np.maximum(daily, 0.0), used
+                np.isfinite(daily), np.nan_to_num(used) + np.maximum(daily, 0.0), used
             )
+            if np.isfinite(before).any():  # first heard from part-way through a life
+                used = state[f"c.{c.stage}.used.{d.unit}"]
+                state[f"c.{c.stage}.used.{d.unit}"] = np.where(
+                    np.isfinite(before), np.nan_to_num(used) + np.maximum(before, 0.0), used
+                )
+                state[f"c.{c.stage}.before.{d.unit}"] = np.where(
+                    np.isfinite(before),
+                    np.maximum(before, 0.0),
+                    state[f"c.{c.stage}.before.{d.unit}"],
+                )
+            seen = np.isfinite(daily)
             rate, sq = state[f"c.{c.stage}.rate.{d.unit}"], state[f"c.{c.stage}.sq.{d.unit}"]
             first = seen & np.isnan(rate)
             new_rate = np.where(first, daily, (1 - EWMA) * rate + EWMA * daily)
@@ -150,10 +168,13 @@ def fold(profile: Profile, state: ConsumableState, stats: DayStats) -> None:
 
 def _daily_use(
     profile: Profile, c: Consumable, i: int, state: ConsumableState, stats: DayStats
-) -> F:
-    """What driver `i` of `c` measured on the day; NaN for devices silent that day. A
-    counter the device restarts and that fell means a new consumable (restarted here)."""
+) -> tuple[F, F]:
+    """What driver `i` of `c` measured on the day (NaN for devices silent that day, or
+    heard from for the first time), and what a counter the device restarts with the
+    consumable said it had used before we first heard from it (NaN for the others). A
+    restarted counter that fell means a new consumable (restarted here)."""
     d = c.drivers[i]
+    n = len(stats.device_ids)
     if d.counter is not None:
         now = stats.col("all", d.counter, "max")
         low = stats.col("all", d.counter, "min")
@@ -161,60 +182,109 @@ def _daily_use(
         fell = np.isfinite(now) & np.isfinite(last) & (low < last - 1e-9)
         if d.resets and fell.any():
             restart(state, c.stage, fell, stats.start_ms / 1000)
-        grown = np.where(fell, now, now - last)  # after a restart, what it counted since
-        grown = np.where(np.isnan(last), 0.0, grown)  # the first day: nothing to compare
-        state[f"c.last.{d.counter}"] = np.where(np.isfinite(now), now, last)
+        first = np.isnan(last) & np.isfinite(now)  # nothing to compare with: no day's use
+        # a day it fell on is no day's use either: its highest reading is from before the
+        # fall, and what came after is known only from the next day on (compared with the
+        # lowest reading, the one after the fall: yesterday's highest would make the next
+        # day fall again)
+        sample = np.isfinite(now) & ~first & ~fell
+        state[f"c.last.{d.counter}"] = np.where(fell, low, np.where(np.isfinite(now), now, last))
         if d.resets:  # the counter is the usage since the consumable went in: read it
-            base = np.where(np.isfinite(now), now, np.nan)
-            used = state[f"c.{c.stage}.used.{d.unit}"]
-            return np.where(np.isfinite(base), base - np.nan_to_num(used), np.nan)
-        return np.where(np.isfinite(now), grown, np.nan)
+            used = np.nan_to_num(state[f"c.{c.stage}.used.{d.unit}"])
+            daily = np.where(sample, now - used, np.nan)
+            return daily, np.where(first, now - used, np.nan)
+        return np.where(sample, now - last, np.nan), np.full(n, np.nan)
+    none = np.full(n, np.nan)
     if d.running is not None:
         count = stats.col(f"run.{c.stage}.{i}", d.running.metric, "count")
         seen = stats.col("all", queries(profile)[0].metrics[0], "count") > 0
         hours = np.nan_to_num(count) * _cadence_h(profile, d.running.metric)
-        return np.where(seen | (np.nan_to_num(count) > 0), hours, np.nan)
-    product = np.ones(len(stats.device_ids))
+        return np.where(seen | (np.nan_to_num(count) > 0), hours, np.nan), none
+    product = np.ones(n)
     for name in d.integral or ():
         product = product * stats.col("all", name, "mean")
-    n = stats.col("all", (d.integral or ["?"])[0], "count")
-    hours = np.nan_to_num(n) * _cadence_h(profile, (d.integral or ["?"])[0])
-    return np.where(np.isfinite(product), product * hours * d.scale, np.nan)
+    count = stats.col("all", (d.integral or ["?"])[0], "count")
+    hours = np.nan_to_num(count) * _cadence_h(profile, (d.integral or ["?"])[0])
+    return np.where(np.isfinite(product), product * hours * d.scale, np.nan), none
+
+
+def shrunk_rate(own: F, sd: F) -> F:
+    """Each unit's rate, drawn towards the fleet's by how little its own days say: a
+    weekly average of a usage that varies a lot from day to day is noisy, and a noisy
+    rate dates the end late more than early (days = remaining / rate). Empirical Bayes:
+    the fleet's median and the spread of true rates between units (what the rates' spread
+    leaves after their own noise), each unit weighted by the precision of its average."""
+    ok = np.isfinite(own)
+    if ok.sum() < 10:  # too few units to say what a fleet looks like
+        return own
+    noise = sd**2 * EWMA / (2.0 - EWMA)  # the variance of an exponential average
+    centre = float(np.median(own[ok]))
+    mad = float(np.median(np.abs(own[ok] - centre))) * 1.4826
+    between = max(mad**2 - float(np.nanmedian(noise[ok])), (0.05 * centre) ** 2, 1e-12)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = np.where(noise > 0, between / (between + noise), 1.0)
+    return np.where(ok, w * own + (1.0 - w) * centre, own)
 
 
 def predict(profile: Profile, state: ConsumableState) -> list[Prediction]:
-    """Each stage's consumed share, days left with their band, and the rule of thumb."""
+    """Each stage's consumed share, days left with their band, and the rule of thumb.
+
+    A unit whose drivers never told its usage (a firmware without the counter, a metric
+    it does not report) gets a usage-based reminder, marked as such (`typical_use`): the
+    fleet's typical rate since the consumable was fitted, with a band as wide as the
+    fleet's rates differ. Never a date that looks measured when it is not."""
     out = []
+    n = len(state.device_ids)
     asof = state["c.asof"]
     for c in profile.doc.consumables:
         rated = c.rated.given()
-        consumed = np.zeros(len(state.device_ids))
-        days = np.full(len(state.device_ids), MAX_DAYS)
+        consumed = np.zeros(n)
+        days = np.full(n, MAX_DAYS)
         low, high, rule = days.copy(), days.copy(), days.copy()
+        measured = np.zeros(n, dtype=bool)
+        # the days before we first heard from it: the usage then at the unit's own rate
+        # (the longest of the units' estimates: the end is not put off on a guess)
+        earlier = np.zeros(n)
+        for unit in rated:
+            before, rate = state[f"c.{c.stage}.before.{unit}"], state[f"c.{c.stage}.rate.{unit}"]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                days_before = np.where((rate > 0) & (before > 0), before / rate, np.nan)
+            earlier = np.where(np.isfinite(days_before), np.fmax(earlier, days_before), earlier)
+        age = (asof - state[f"c.{c.stage}.fitted"]) / DAY_S + earlier
         for unit, life in rated.items():
             if unit == "months":
-                age = (asof - state[f"c.{c.stage}.fitted"]) / DAY_S
                 left = life * MONTH_DAYS - age
                 consumed = np.fmax(consumed, age / (life * MONTH_DAYS))
                 days, low, high, rule = (np.fmin(x, left) for x in (days, low, high, rule))
                 continue
-            used = state[f"c.{c.stage}.used.{unit}"]
-            rate = state[f"c.{c.stage}.rate.{unit}"]
-            sd = np.sqrt(np.maximum(state[f"c.{c.stage}.sq.{unit}"] - rate**2, 0.0))
+            own = state[f"c.{c.stage}.rate.{unit}"]
+            sd = np.sqrt(np.maximum(state[f"c.{c.stage}.sq.{unit}"] - own**2, 0.0))
+            rate = shrunk_rate(own, sd)
+            seen = np.isfinite(own)
+            measured |= seen
+            fleet_rate, fleet_cv = _fleet_rate(own)
+            # a unit that never told: the fleet's typical use since it was fitted
+            blind = ~seen & (fleet_rate > 0) & np.isfinite(age)
+            used = np.where(
+                blind, fleet_rate * np.maximum(age, 0.0), state[f"c.{c.stage}.used.{unit}"]
+            )
+            rate = np.where(blind, fleet_rate, rate)
             remaining = np.maximum(life - np.nan_to_num(used), 0.0)
             consumed = np.fmax(consumed, np.nan_to_num(used) / life)
             with np.errstate(divide="ignore", invalid="ignore"):
                 d = np.where(rate > 0, remaining / rate, MAX_DAYS)
                 var = sd**2 * np.maximum(d, 0.0) + (CAPACITY_CV * life) ** 2
                 spread = Z80 * np.sqrt(var) / np.where(rate > 0, rate, np.inf)
-                fleet_rate = np.nanmedian(rate) if np.isfinite(rate).any() else np.nan
+                # at an unknown rate of its own, the whole life is uncertain, not the rest
+                guess = Z80 * np.hypot(fleet_cv, CAPACITY_CV) * (np.maximum(age, 0.0) + d)
+                spread = np.where(blind, guess, spread)
                 r = np.where(fleet_rate > 0, remaining / fleet_rate, MAX_DAYS)
             days = np.fmin(days, d)
             low = np.fmin(low, np.maximum(d - spread, 0.0))
             high = np.fmin(high, d + spread)
             rule = np.fmin(rule, r)
         has = np.isfinite(asof)
-        nan = np.full(len(state.device_ids), np.nan)
+        nan = np.full(n, np.nan)
         out.append(
             Prediction(
                 list(state.device_ids),
@@ -224,6 +294,18 @@ def predict(profile: Profile, state: ConsumableState) -> list[Prediction]:
                 np.where(has, np.clip(low, -MAX_DAYS, MAX_DAYS), nan),
                 np.where(has, np.clip(high, -MAX_DAYS, MAX_DAYS), nan),
                 np.where(has, np.clip(rule, -MAX_DAYS, MAX_DAYS), nan),
+                typical_use=has & ~measured,
             )
         )
     return out
+
+
+def _fleet_rate(own: F) -> tuple[float, float]:
+    """The fleet's median rate and how much units differ around it (robust CV); NaN
+    when no unit has told its rate yet."""
+    ok = own[np.isfinite(own)]
+    if not ok.size:
+        return float("nan"), float("nan")
+    centre = float(np.median(ok))
+    mad = float(np.median(np.abs(ok - centre))) * 1.4826
+    return centre, (mad / centre if centre > 0 else float("nan"))

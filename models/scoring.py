@@ -40,7 +40,7 @@ from db.tables import (
     wear_states,
 )
 from db.upsert import upsert
-from fleet.predictions import PredictedExhaustion, Predictions
+from fleet.predictions import TYPICAL_USE, PredictedExhaustion, Predictions
 from models import consumables
 from models.consumables import ConsumableState
 from models.daily import from_store
@@ -221,12 +221,14 @@ class FilterLifeScoring:
                 if not (np.isfinite(p.days_left[i]) and np.isfinite(asof[i])):
                     continue
                 base = datetime.fromtimestamp(float(asof[i]), UTC)
+                typical = p.typical_use is not None and bool(p.typical_use[i])
                 out.append(
                     PredictedExhaustion(
                         device_id=device_id,
                         stage=p.stage,
                         exhausted_at=base + timedelta(days=float(p.days_left[i])),
-                        source="consumables",
+                        # a reminder from the fleet's typical use, not this unit's data
+                        source=TYPICAL_USE if typical else "consumables",
                         low=base + timedelta(days=float(p.low[i])),
                         high=base + timedelta(days=float(p.high[i])),
                         consumed=round(float(p.consumed[i]), 4),

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.accounts import AccountError, Accounts, Role
 from db.database import Database
-from fleet.predictions import PredictedExhaustion, Predictions
+from fleet.predictions import TYPICAL_USE, PredictedExhaustion, Predictions
 from fleet.state import DeviceStateRepository, StateUpdate
 from telemetry.records import Reading
 from tests.api.conftest import client_for
@@ -103,7 +103,17 @@ def test_device_health_shows_readings_with_units_filters_problems_and_the_open_j
     assert f["stage"] == "main" and f["condition_pct"] == 15.0
     assert f["status"] == "warning"  # 15 % left, spent in 9 days
     assert f["low"] < f["predicted_exhaustion"] < f["high"] < f["rated_exhaustion"]
+    assert f["basis"] == "measured"  # from the unit's own data
     assert h["open_job"]["id"] == order and h["open_job"]["problem"] == "filter_replacement"
+
+    # a unit that never reported its usage: the date is a reminder, and says so
+    Predictions(world).record(
+        [PredictedExhaustion("ap-1", "main", NOW + timedelta(days=30), source=TYPICAL_USE)],
+        now=NOW,
+    )
+    h = client.get("/api/v1/devices/ap-1/health", headers=bearer(keys["li"])).json()
+    assert [f["basis"] for f in h["filters"]] == ["typical_use"]
+    assert [c["basis"] for c in h["card"] if c.get("consumable")] == ["typical_use"]
 
 
 def test_over_the_rate_the_key_waits_with_retry_after(

@@ -8,13 +8,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from fastapi.testclient import TestClient
 
+from api import ApiContext, create_app
+from api.accounts import Accounts, Role
 from bench.rules_replay import stored_readings
 from db.database import Database
 from device_sim.fleet import Fleet, FleetSpec
-from fleet.predictions import Predictions
+from fleet.predictions import TYPICAL_USE, Predictions
 from fleetcare.registry_gen import generate
 from models import consumables
+from models.daily import DayStats
 from models.filter_life import FilterLife
 from models.scoring import FilterLifeScoring
 from rules.outputs import FilterLifeOutputs
@@ -41,12 +45,17 @@ async def test_a_profiled_family_gets_dated_predictions_from_its_drivers(
         )
     )
     ServiceRegistry(db).load(parse_doc(generate(fleet)))
+    silent = fleet.ids[-1]  # a firmware without the filter-hours counter
     async with create_store(StoreSettings(backend="embedded"), str(tmp_path / "ts")) as store:
         t = START.timestamp()
         for _ in range(int(21 * 86400 / STEP)):
             t += STEP
             fleet.advance(t)
-            await store.write(stored_readings(fleet, t))
+            readings = stored_readings(fleet, t)
+            for r in readings:
+                if r.device_id == silent:
+                    r.metrics.pop("filter_hours", None)
+            await store.write(readings)
         scoring = FilterLifeScoring(db, store, FilterLife(), "unused", profiles=shipped())
         now = START + timedelta(days=21, hours=1)
         report = await scoring.run(now)
@@ -54,6 +63,10 @@ async def test_a_profiled_family_gets_dated_predictions_from_its_drivers(
         assert report.general_devices == 24  # no health model knows it: judged from its data
         preds = {p.device_id: p for p in Predictions(db).for_devices(fleet.ids)}
         assert set(preds) == set(fleet.ids)
+        # the unit that never told its usage gets a reminder from the fleet's typical use,
+        # said to be one; every other unit's date is its own
+        assert {d for d, p in preds.items() if p.source == TYPICAL_USE} == {silent}
+        assert preds[silent].high - preds[silent].low > timedelta(days=7)  # type: ignore[operator]
         for p in preds.values():
             assert p.stage == "filter" and p.model_version == consumables.VERSION
             assert p.low is not None and p.high is not None and p.rated_at is not None
@@ -62,22 +75,53 @@ async def test_a_profiled_family_gets_dated_predictions_from_its_drivers(
         outputs = FilterLifeOutputs(db).values(fleet.ids, now)
         assert all(("filter_life", "days_to_exhaustion_filter") in outputs[d] for d in fleet.ids)
 
-        # what really happened next: each unit's filter runs out at its own pace
+        # what really happened next: each unit's filter runs out at its own pace; and when
+        # each unit reached its rating (500 hours) at that pace (the simulator's books:
+        # a unit's real capacity is off the rating, which no prediction can know ahead)
+        books = fleet.groups["dehumidifier"].model
+        rating = profile_rating_hours()
+        reached: dict[str, float] = {}
         for _ in range(int(50 * 86400 / STEP)):
             t += STEP
             fleet.advance(t)
+            for i in np.flatnonzero(books.used["filter"]["hours"] >= rating):
+                reached.setdefault(fleet.ids[i], t)
     truth = {
         d: min((e.at for e in fleet.truth.devices[d].exhaustions), default=None) for d in fleet.ids
     }
-    spent = [d for d, at in truth.items() if at is not None and at > now.timestamp()]
+    spent = [
+        d for d, at in truth.items() if at is not None and at > now.timestamp() and d != silent
+    ]
     assert len(spent) >= 8
-    errors = [abs(preds[d].exhausted_at.timestamp() - truth[d]) / 86400 for d in spent]  # type: ignore[operator]
-    rule = [abs(preds[d].rated_at.timestamp() - truth[d]) / 86400 for d in spent]  # type: ignore[operator,union-attr]
     covered = [preds[d].low.timestamp() <= truth[d] <= preds[d].high.timestamp() for d in spent]  # type: ignore[operator,union-attr]
-    # each unit's own pace beats the rule of thumb (the fleet's typical pace); most
-    # exhaustions fall in the 80 % band (seeds 5 to 8 gave 50 to 75 %, 23 to 24 units)
-    assert float(np.median(errors)) < min(float(np.median(rule)), 9.0), (errors, rule)
-    assert float(np.mean(covered)) >= 0.5
+    assert float(np.mean(covered)) >= 0.5  # most exhaustions fall in the 80 % band
+    # the date of the rating is each unit's own pace, which beats the rule of thumb (the
+    # fleet's typical pace): seeds 5 to 9 gave medians of 0.6-1.8 days against 1.3-2.5
+    rated = [d for d in reached if reached[d] > now.timestamp() and d != silent]
+    assert len(rated) >= 8
+    errors = [abs(preds[d].exhausted_at.timestamp() - reached[d]) / 86400 for d in rated]
+    rule = [abs(preds[d].rated_at.timestamp() - reached[d]) / 86400 for d in rated]  # type: ignore[union-attr]
+    assert float(np.median(errors)) < min(float(np.median(rule)), 2.5), (errors, rule)
+
+    # ops see which date is a reminder, on the device's page
+    accounts = Accounts(db)
+    accounts.create("ops", name="Ops", role=Role.OPS)
+    accounts.set_password("ops", "a long enough password")
+    store = create_store(StoreSettings(backend="embedded"), str(tmp_path / "ts"))
+    with TestClient(create_app(ApiContext(db=db, store=store, photo_dir=tmp_path / "p"))) as c:
+        signed = c.post(
+            "/console/login", data={"username": "ops", "password": "a long enough password"}
+        )
+        assert signed.status_code == 200, signed.text
+        reminder = c.get(f"/console/devices/{silent}").text
+        measured = c.get(f"/console/devices/{fleet.ids[0]}").text
+    assert "estimate, typical use" in reminder and "estimate, typical use" not in measured
+
+
+def profile_rating_hours() -> float:
+    filter_ = shipped()["dehumidifier"].consumable("filter")
+    assert filter_ is not None
+    return float(filter_.rated.given()["hours"])
 
 
 def test_a_new_filter_starts_the_count_again() -> None:
@@ -89,3 +133,63 @@ def test_a_new_filter_starts_the_count_again() -> None:
     consumables.restart(state, "filter", np.array([True, False]), 86400.0 * 29)
     a, b = consumables.predict(profile, state)[0].consumed
     assert a < 0.01 and b >= 0.8
+
+
+def _day(counter: list[tuple[float, float]], day: int) -> DayStats:
+    """One day's filter-hours counter per unit: (lowest, highest) reading; NaN: silent."""
+    stats = DayStats("dehumidifier", [f"u{i}" for i in range(len(counter))], 0, 0)
+    stats.start_ms, stats.end_ms = day * 86_400_000, (day + 1) * 86_400_000
+    stats.columns["all.filter_hours.min"] = np.array([lo for lo, _ in counter])
+    stats.columns["all.filter_hours.max"] = np.array([hi for _, hi in counter])
+    stats.columns["all.filter_hours.count"] = np.array(
+        [0.0 if np.isnan(lo) else 96.0 for lo, _ in counter]
+    )
+    return stats
+
+
+def test_a_unit_first_heard_part_way_counts_its_past_as_used_not_as_a_days_use() -> None:
+    profile = shipped()["dehumidifier"]
+    state = consumables.ConsumableState("dehumidifier", ["u0"], {})
+    consumables.fold(profile, state, _day([(296.0, 300.0)], 0))  # installed with a used filter
+    for day in range(1, 8):
+        consumables.fold(profile, state, _day([(300.0 + 8 * (day - 1), 300.0 + 8 * day)], day))
+    assert state["c.filter.used.hours"][0] == 356.0
+    assert abs(state["c.filter.rate.hours"][0] - 8.0) < 1e-9  # its days, not its past
+    p = consumables.predict(profile, state)[0]
+    assert abs(p.days_left[0] - (500 - 356) / 8.0) < 1e-6
+    # the months it ran before we heard from it count towards its calendar life
+    assert p.consumed[0] >= (356 / 8 + 1) / (6 * 30.44) - 1e-9
+
+
+def test_the_day_a_counter_restarts_is_no_days_use_and_restarts_once() -> None:
+    profile = shipped()["dehumidifier"]
+    state = consumables.ConsumableState("dehumidifier", ["u0"], {})
+    consumables.fold(profile, state, _day([(392.0, 400.0)], 0))
+    consumables.fold(profile, state, _day([(400.0, 408.0)], 1))
+    # replaced during day 2: its highest reading is the old filter's, its lowest the new one's
+    consumables.fold(profile, state, _day([(0.5, 412.0)], 2))
+    fitted = state["c.filter.fitted"][0]
+    assert fitted == 2 * 86400.0 and state["c.filter.rate.hours"][0] == 8.0
+    consumables.fold(profile, state, _day([(4.0, 12.0)], 3))
+    assert state["c.filter.fitted"][0] == fitted  # the next day does not restart it again
+    assert state["c.filter.used.hours"][0] == 12.0
+    assert consumables.predict(profile, state)[0].consumed[0] < 0.05
+
+
+def test_a_unit_that_never_reports_its_usage_gets_a_reminder_from_typical_use() -> None:
+    profile = shipped()["dehumidifier"]
+    n = 13
+    state = consumables.ConsumableState("dehumidifier", [f"u{i}" for i in range(n)], {})
+    rates = np.linspace(6.0, 10.0, n - 1)
+    for day in range(31):
+        counter = [(r * day, r * (day + 1)) for r in rates]
+        counter.append((np.nan, np.nan))  # no filter-hours counter at all
+        consumables.fold(profile, state, _day(counter, day))
+    p = consumables.predict(profile, state)[0]
+    assert p.typical_use is not None
+    assert list(p.typical_use) == [False] * (n - 1) + [True]
+    # 31 days at the fleet's median rate (8 h) used, the rest at that rate
+    assert abs(p.days_left[-1] - (500 - 8.0 * 31) / 8.0) < 0.5
+    # a band as wide as units differ, wider than a measured unit's
+    assert p.high[-1] - p.low[-1] > 1.5 * (p.high[0] - p.low[0])
+    assert 0.4 < p.consumed[-1] < 0.6
