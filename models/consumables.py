@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from models import consumable_signal as signal
 from models.daily import DayStats, Query
 from telemetry.profile import Consumable, Profile, seconds
 
@@ -45,6 +46,7 @@ MAX_DAYS = 3650.0
 # units of one rating differ: filters of one SKU last about ±10 % around it (the band
 # widens by it until the field's own replacements say more)
 CAPACITY_CV = 0.10
+FRESH_SHARE = 0.02  # first heard with less than this share of a rating used: a new one
 VERSION = "consumables-1"
 
 
@@ -63,6 +65,9 @@ def queries(profile: Profile) -> tuple[Query, ...]:
                 op, value = (">", b.above) if b.above is not None else ("<", b.below)
                 assert value is not None
                 out.append(Query(f"run.{c.stage}.{i}", (b.metric,), ((b.metric, op, value),)))
+        sq = signal.query(c)
+        if sq is not None:
+            out.append(sq)
     return tuple(out)
 
 
@@ -126,8 +131,16 @@ class Prediction:
     typical_use: NDArray[np.bool_] | None = None
 
 
-def restart(state: ConsumableState, stage: str, mask: NDArray[np.bool_], at: float) -> None:
+def restart(state: ConsumableState, stage: str, mask: NDArray[np.bool_], at: float | F) -> None:
     """A new consumable on these devices at `at` (epoch s): its usage starts again."""
+    if f"c.{stage}.sig.on" in state.values:  # a stage with a degradation signal
+        # the usage when it was changed: the last day's, and since then at its own pace
+        unit = next(k for k in state.values if k.startswith(f"c.{stage}.used.")).rsplit(".", 1)[1]
+        since = np.clip((at - state["c.asof"]) / DAY_S, 0.0, 1.0)
+        used_at = state[f"c.{stage}.used.{unit}"] + np.nan_to_num(
+            state[f"c.{stage}.rate.{unit}"] * since
+        )
+        signal.restart(state, stage, mask, used_at)
     state[f"c.{stage}.fitted"] = np.where(mask, at, state[f"c.{stage}.fitted"])
     for key in list(state.values):
         if key.startswith((f"c.{stage}.used.", f"c.{stage}.base.", f"c.{stage}.before.")):
@@ -156,6 +169,11 @@ def fold(profile: Profile, state: ConsumableState, stats: DayStats) -> None:
                     np.maximum(before, 0.0),
                     state[f"c.{c.stage}.before.{d.unit}"],
                 )
+                life = c.rated.given().get(d.unit)
+                if c.signal is not None and life:  # first heard with a fresh one: watch it
+                    fresh = np.isfinite(before) & (before <= FRESH_SHARE * life)
+                    watch = state[f"c.{c.stage}.sig.watch"]
+                    state[f"c.{c.stage}.sig.watch"] = np.where(fresh, 1.0, watch)
             seen = np.isfinite(daily)
             rate, sq = state[f"c.{c.stage}.rate.{d.unit}"], state[f"c.{c.stage}.sq.{d.unit}"]
             first = seen & np.isnan(rate)
@@ -163,6 +181,9 @@ def fold(profile: Profile, state: ConsumableState, stats: DayStats) -> None:
             new_sq = np.where(first, daily**2, (1 - EWMA) * sq + EWMA * daily**2)
             state[f"c.{c.stage}.rate.{d.unit}"] = np.where(seen, new_rate, rate)
             state[f"c.{c.stage}.sq.{d.unit}"] = np.where(seen, new_sq, sq)
+        if c.signal is not None and (unit := _signal_unit(c)) is not None:
+            state[f"c.{c.stage}.sig.on"] = np.ones(len(state.device_ids))
+            signal.fold(c, state, stats, state[f"c.{c.stage}.used.{unit}"])
     state["c.asof"] = np.full(len(state.device_ids), day_end)
 
 
@@ -181,7 +202,12 @@ def _daily_use(
         last = state[f"c.last.{d.counter}"]
         fell = np.isfinite(now) & np.isfinite(last) & (low < last - 1e-9)
         if d.resets and fell.any():
-            restart(state, c.stage, fell, stats.start_ms / 1000)
+            # changed after the day's highest reading: that many hours into the day at
+            # the unit's own pace
+            rate = state[f"c.{c.stage}.rate.{d.unit}"]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                into = np.clip(np.nan_to_num((now - last) / rate), 0.0, 1.0)
+            restart(state, c.stage, fell, stats.start_ms / 1000 + into * DAY_S)
         first = np.isnan(last) & np.isfinite(now)  # nothing to compare with: no day's use
         # a day it fell on is no day's use either: its highest reading is from before the
         # fall, and what came after is known only from the next day on (compared with the
@@ -206,6 +232,13 @@ def _daily_use(
     count = stats.col("all", (d.integral or ["?"])[0], "count")
     hours = np.nan_to_num(count) * _cadence_h(profile, (d.integral or ["?"])[0])
     return np.where(np.isfinite(product), product * hours * d.scale, np.nan), none
+
+
+def _signal_unit(c: Consumable) -> str | None:
+    """The rated unit a degradation signal measures a capacity in: the stage's one
+    usage unit (a stage rated in several is left to its rating)."""
+    units = [u for u in c.rated.given() if u != "months"]
+    return units[0] if len(units) == 1 and any(d.unit == units[0] for d in c.drivers) else None
 
 
 def shrunk_rate(own: F, sd: F) -> F:
@@ -257,6 +290,16 @@ def predict(profile: Profile, state: ConsumableState) -> list[Prediction]:
                 consumed = np.fmax(consumed, age / (life * MONTH_DAYS))
                 days, low, high, rule = (np.fmin(x, left) for x in (days, low, high, rule))
                 continue
+            # what this consumable holds: the rating, or nearer what its signal says
+            life_var = np.full(n, (CAPACITY_CV * life) ** 2)
+            capacity = np.full(n, float(life))
+            if c.signal is not None and _signal_unit(c) == unit:
+                cap, cap_var = signal.capacity(c, state, n)
+                known = np.isfinite(cap)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    w = np.where(known, life_var / (life_var + cap_var), 0.0)
+                capacity = np.where(known, w * cap + (1 - w) * life, capacity)
+                life_var = np.where(known, (1 - w) * life_var, life_var)
             own = state[f"c.{c.stage}.rate.{unit}"]
             sd = np.sqrt(np.maximum(state[f"c.{c.stage}.sq.{unit}"] - own**2, 0.0))
             rate = shrunk_rate(own, sd)
@@ -269,16 +312,17 @@ def predict(profile: Profile, state: ConsumableState) -> list[Prediction]:
                 blind, fleet_rate * np.maximum(age, 0.0), state[f"c.{c.stage}.used.{unit}"]
             )
             rate = np.where(blind, fleet_rate, rate)
-            remaining = np.maximum(life - np.nan_to_num(used), 0.0)
-            consumed = np.fmax(consumed, np.nan_to_num(used) / life)
+            remaining = np.maximum(capacity - np.nan_to_num(used), 0.0)
+            consumed = np.fmax(consumed, np.nan_to_num(used) / capacity)
             with np.errstate(divide="ignore", invalid="ignore"):
                 d = np.where(rate > 0, remaining / rate, MAX_DAYS)
-                var = sd**2 * np.maximum(d, 0.0) + (CAPACITY_CV * life) ** 2
+                var = sd**2 * np.maximum(d, 0.0) + life_var
                 spread = Z80 * np.sqrt(var) / np.where(rate > 0, rate, np.inf)
                 # at an unknown rate of its own, the whole life is uncertain, not the rest
                 guess = Z80 * np.hypot(fleet_cv, CAPACITY_CV) * (np.maximum(age, 0.0) + d)
                 spread = np.where(blind, guess, spread)
-                r = np.where(fleet_rate > 0, remaining / fleet_rate, MAX_DAYS)
+                rest = np.maximum(life - np.nan_to_num(used), 0.0)  # the rule: the rating
+                r = np.where(fleet_rate > 0, rest / fleet_rate, MAX_DAYS)
             days = np.fmin(days, d)
             low = np.fmin(low, np.maximum(d - spread, 0.0))
             high = np.fmin(high, d + spread)

@@ -169,7 +169,8 @@ def test_the_day_a_counter_restarts_is_no_days_use_and_restarts_once() -> None:
     # replaced during day 2: its highest reading is the old filter's, its lowest the new one's
     consumables.fold(profile, state, _day([(0.5, 412.0)], 2))
     fitted = state["c.filter.fitted"][0]
-    assert fitted == 2 * 86400.0 and state["c.filter.rate.hours"][0] == 8.0
+    # changed after 4 of its 8 hours a day: half-way through the day
+    assert fitted == 2.5 * 86400.0 and state["c.filter.rate.hours"][0] == 8.0
     consumables.fold(profile, state, _day([(4.0, 12.0)], 3))
     assert state["c.filter.fitted"][0] == fitted  # the next day does not restart it again
     assert state["c.filter.used.hours"][0] == 12.0
@@ -193,3 +194,55 @@ def test_a_unit_that_never_reports_its_usage_gets_a_reminder_from_typical_use() 
     # a band as wide as units differ, wider than a measured unit's
     assert p.high[-1] - p.low[-1] > 1.5 * (p.high[0] - p.low[0])
     assert 0.4 < p.consumed[-1] < 0.6
+
+
+def _signal_days(capacities: list[float], rate: float, days: int) -> list[DayStats]:
+    """Units used `rate` hours a day whose filters hold `capacities` hours (each new one
+    the same): the filter-hours counter, restarted at each change, and an airflow that
+    falls by 35 % of its clean level over a filter's life (as the dehumidifier's
+    profile declares: airflow falls as the filter loads)."""
+    n = len(capacities)
+    used = np.zeros(n)
+    out = []
+    for day in range(days):
+        lo, hi = used.copy(), used + rate
+        changed = hi >= capacities
+        used = np.where(changed, hi - capacities, hi)
+        lo = np.where(changed, 0.0, lo)
+        hi = np.where(changed, np.array(capacities), hi)
+        airflow = 180.0 * (1 - 0.35 * used / np.array(capacities))
+        stats = _day(list(zip(lo, hi, strict=True)), day)
+        stats.columns["sig.filter.airflow_m3h.mean"] = airflow
+        stats.columns["sig.filter.airflow_m3h.count"] = np.full(n, 40.0)
+        out.append(stats)
+    return out
+
+
+def test_a_filter_s_signal_tells_how_much_this_one_holds() -> None:
+    """The rating says 500 hours; these filters hold 420 to 580. After the fleet's first
+    changes (which teach where the signal ends), each unit's airflow against its own
+    clean filter dates its next change within a day; the rating alone is days off."""
+    profile = shipped()["dehumidifier"]
+    capacities = [420.0, 460.0, 500.0, 540.0, 580.0, 440.0]
+    state = consumables.ConsumableState("dehumidifier", [f"u{i}" for i in range(6)], {})
+    for stats in _signal_days(capacities, 10.0, 75):
+        consumables.fold(profile, state, stats)
+    p = consumables.predict(profile, state)[0]
+    used = state["c.filter.used.hours"]
+    truth = (np.array(capacities) - used) / 10.0
+    assert np.all(used > 150)  # well into the second filter: its line is long enough
+    assert np.max(np.abs(p.days_left - truth)) < 1.0, (p.days_left, truth)
+    rating_says = (500.0 - used) / 10.0
+    assert np.max(np.abs(rating_says - truth)) > 5.0
+    # and the band is narrower than the rating's ±10 %
+    assert np.all(p.high - p.low < 0.2 * 500 / 10.0)
+
+
+def test_without_changes_seen_the_signal_says_nothing_and_the_rating_stands() -> None:
+    profile = shipped()["dehumidifier"]
+    capacities = [420.0, 580.0]
+    state = consumables.ConsumableState("dehumidifier", ["u0", "u1"], {})
+    for stats in _signal_days(capacities, 10.0, 30):  # no filter has ended yet
+        consumables.fold(profile, state, stats)
+    p = consumables.predict(profile, state)[0]
+    assert np.allclose(p.days_left, (500.0 - 300.0) / 10.0)
