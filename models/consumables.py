@@ -46,7 +46,6 @@ MAX_DAYS = 3650.0
 # units of one rating differ: filters of one SKU last about ±10 % around it (the band
 # widens by it until the field's own replacements say more)
 CAPACITY_CV = 0.10
-FRESH_SHARE = 0.02  # first heard with less than this share of a rating used: a new one
 VERSION = "consumables-1"
 
 
@@ -140,7 +139,8 @@ def restart(state: ConsumableState, stage: str, mask: NDArray[np.bool_], at: flo
         used_at = state[f"c.{stage}.used.{unit}"] + np.nan_to_num(
             state[f"c.{stage}.rate.{unit}"] * since
         )
-        signal.restart(state, stage, mask, used_at)
+        rises = bool(state[f"c.{stage}.sig.on"][0] > 1.5)
+        signal.restart(state, stage, rises, mask, used_at)
     state[f"c.{stage}.fitted"] = np.where(mask, at, state[f"c.{stage}.fitted"])
     for key in list(state.values):
         if key.startswith((f"c.{stage}.used.", f"c.{stage}.base.", f"c.{stage}.before.")):
@@ -169,11 +169,6 @@ def fold(profile: Profile, state: ConsumableState, stats: DayStats) -> None:
                     np.maximum(before, 0.0),
                     state[f"c.{c.stage}.before.{d.unit}"],
                 )
-                life = c.rated.given().get(d.unit)
-                if c.signal is not None and life:  # first heard with a fresh one: watch it
-                    fresh = np.isfinite(before) & (before <= FRESH_SHARE * life)
-                    watch = state[f"c.{c.stage}.sig.watch"]
-                    state[f"c.{c.stage}.sig.watch"] = np.where(fresh, 1.0, watch)
             seen = np.isfinite(daily)
             rate, sq = state[f"c.{c.stage}.rate.{d.unit}"], state[f"c.{c.stage}.sq.{d.unit}"]
             first = seen & np.isnan(rate)
@@ -182,7 +177,9 @@ def fold(profile: Profile, state: ConsumableState, stats: DayStats) -> None:
             state[f"c.{c.stage}.rate.{d.unit}"] = np.where(seen, new_rate, rate)
             state[f"c.{c.stage}.sq.{d.unit}"] = np.where(seen, new_sq, sq)
         if c.signal is not None and (unit := _signal_unit(c)) is not None:
-            state[f"c.{c.stage}.sig.on"] = np.ones(len(state.device_ids))
+            # a stage with a signal (2: one that rises), for `restart`, which has no profile
+            on = 2.0 if c.signal.rises else 1.0
+            state[f"c.{c.stage}.sig.on"] = np.full(len(state.device_ids), on)
             signal.fold(c, state, stats, state[f"c.{c.stage}.used.{unit}"])
     state["c.asof"] = np.full(len(state.device_ids), day_end)
 

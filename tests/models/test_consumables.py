@@ -196,16 +196,18 @@ def test_a_unit_that_never_reports_its_usage_gets_a_reminder_from_typical_use() 
     assert 0.4 < p.consumed[-1] < 0.6
 
 
-def _signal_days(capacities: list[float], rate: float, days: int) -> list[DayStats]:
+def _signal_days(
+    capacities: list[float], rate: float | list[float], days: int, used0: list[float] | None = None
+) -> list[DayStats]:
     """Units used `rate` hours a day whose filters hold `capacities` hours (each new one
-    the same): the filter-hours counter, restarted at each change, and an airflow that
-    falls by 35 % of its clean level over a filter's life (as the dehumidifier's
-    profile declares: airflow falls as the filter loads)."""
+    the same; the first one `used0` hours in): the filter-hours counter, restarted at each
+    change, and an airflow that falls by 35 % of its clean level over a filter's life (as
+    the dehumidifier's profile declares: airflow falls as the filter loads)."""
     n = len(capacities)
-    used = np.zeros(n)
+    used = np.array(used0) if used0 is not None else np.zeros(n)
     out = []
     for day in range(days):
-        lo, hi = used.copy(), used + rate
+        lo, hi = used.copy(), used + np.asarray(rate)
         changed = hi >= capacities
         used = np.where(changed, hi - capacities, hi)
         lo = np.where(changed, 0.0, lo)
@@ -246,3 +248,18 @@ def test_without_changes_seen_the_signal_says_nothing_and_the_rating_stands() ->
         consumables.fold(profile, state, stats)
     p = consumables.predict(profile, state)[0]
     assert np.allclose(p.days_left, (500.0 - 300.0) / 10.0)
+
+
+def test_a_filter_first_met_part_way_is_dated_by_its_signal_too() -> None:
+    """Installed with a used filter: its clean level was never seen, but its line
+    extrapolates to it."""
+    profile = shipped()["dehumidifier"]
+    capacities = [420.0, 460.0, 500.0, 540.0, 580.0, 440.0, 560.0]
+    rates = [10.0] * 6 + [4.0]
+    state = consumables.ConsumableState("dehumidifier", [f"u{i}" for i in range(7)], {})
+    for stats in _signal_days(capacities, rates, 62, used0=[0.0] * 6 + [280.0]):
+        consumables.fold(profile, state, stats)
+    p = consumables.predict(profile, state)[0]
+    used = state["c.filter.used.hours"][-1]
+    assert used == 280.0 + 62 * 4.0  # still its first filter, past the rating
+    assert abs(p.days_left[-1] - (560.0 - used) / 4.0) < 1.5, p.days_left[-1]
