@@ -36,7 +36,7 @@ def test_two_workers_and_two_evaluators_give_what_one_of_each_gives(tmp_path: Pa
             options = RunOptions(
                 speed=SPEED,
                 report_interval_s=900,
-                duration_s=30,
+                duration_s=25,  # three simulated days and a bit
                 client_id="scale-fleet",
                 chaos=Chaos(duplicate=0.03, malformed=0.01),
             )
