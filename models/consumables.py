@@ -43,9 +43,10 @@ MONTH_DAYS = 30.44
 EWMA = 1 / 7
 Z80 = 1.2816  # the two-sided 80 % band
 MAX_DAYS = 3650.0
-# units of one rating differ: filters of one SKU last about ±10 % around it (the band
-# widens by it until the field's own replacements say more)
+# units of one rating differ: filters of one SKU last about ±10 % around it, until the
+# field's own changes say more (`capacity_cv`)
 CAPACITY_CV = 0.10
+MIN_LIVES = 20
 VERSION = "consumables-1"
 
 
@@ -131,20 +132,40 @@ class Prediction:
 
 
 def restart(state: ConsumableState, stage: str, mask: NDArray[np.bool_], at: float | F) -> None:
-    """A new consumable on these devices at `at` (epoch s): its usage starts again."""
-    if f"c.{stage}.sig.on" in state.values:  # a stage with a degradation signal
-        # the usage when it was changed: the last day's, and since then at its own pace
-        unit = next(k for k in state.values if k.startswith(f"c.{stage}.used.")).rsplit(".", 1)[1]
-        since = np.clip((at - state["c.asof"]) / DAY_S, 0.0, 1.0)
-        used_at = state[f"c.{stage}.used.{unit}"] + np.nan_to_num(
-            state[f"c.{stage}.rate.{unit}"] * since
+    """A new consumable on these devices at `at` (epoch s): its usage starts again. The
+    usage the old one reached (the last day's, and since at the unit's own pace) is kept:
+    the field's changes say how far units of one rating really go."""
+    since = np.clip((at - state["c.asof"]) / DAY_S, 0.0, 1.0)
+    reached: dict[str, F] = {}
+    for key in [k for k in state.values if k.startswith(f"c.{stage}.used.")]:
+        unit = key.rsplit(".", 1)[1]
+        used = state[key]
+        reached[unit] = used + np.nan_to_num(state[f"c.{stage}.rate.{unit}"] * since)
+        # a second notice of the same change (a recorded replacement, then the counter's
+        # fall) finds nothing used: no life of its own
+        ended = mask & (np.nan_to_num(used) > 0)
+        state[f"c.{stage}.lived.{unit}"] = np.where(
+            ended, reached[unit], state[f"c.{stage}.lived.{unit}"]
         )
+    if f"c.{stage}.sig.on" in state.values and len(reached) == 1:  # a degradation signal
         rises = bool(state[f"c.{stage}.sig.on"][0] > 1.5)
-        signal.restart(state, stage, rises, mask, used_at)
+        signal.restart(state, stage, rises, mask, next(iter(reached.values())))
     state[f"c.{stage}.fitted"] = np.where(mask, at, state[f"c.{stage}.fitted"])
     for key in list(state.values):
         if key.startswith((f"c.{stage}.used.", f"c.{stage}.base.", f"c.{stage}.before.")):
             state[key] = np.where(mask, np.nan if ".base." in key else 0.0, state[key])
+
+
+def capacity_cv(state: ConsumableState, stage: str, unit: str) -> float:
+    """How much units of one rating differ: from the field's changes once there are
+    `MIN_LIVES` of them (changed early or late by the service, they can only widen it),
+    else the usual ±10 %."""
+    lived = state[f"c.{stage}.lived.{unit}"]
+    lived = lived[np.isfinite(lived) & (lived > 0)]
+    if lived.size < MIN_LIVES:
+        return CAPACITY_CV
+    centre = float(np.median(lived))
+    return 1.4826 * float(np.median(np.abs(lived - centre))) / centre
 
 
 def fold(profile: Profile, state: ConsumableState, stats: DayStats) -> None:
@@ -288,7 +309,8 @@ def predict(profile: Profile, state: ConsumableState) -> list[Prediction]:
                 days, low, high, rule = (np.fmin(x, left) for x in (days, low, high, rule))
                 continue
             # what this consumable holds: the rating, or nearer what its signal says
-            life_var = np.full(n, (CAPACITY_CV * life) ** 2)
+            cv = capacity_cv(state, c.stage, unit)
+            life_var = np.full(n, (cv * life) ** 2)
             capacity = np.full(n, float(life))
             if c.signal is not None and _signal_unit(c) == unit:
                 cap, cap_var = signal.capacity(c, state, n)
@@ -313,10 +335,13 @@ def predict(profile: Profile, state: ConsumableState) -> list[Prediction]:
             consumed = np.fmax(consumed, np.nan_to_num(used) / capacity)
             with np.errstate(divide="ignore", invalid="ignore"):
                 d = np.where(rate > 0, remaining / rate, MAX_DAYS)
-                var = sd**2 * np.maximum(d, 0.0) + life_var
+                # the usage ahead varies day to day, and the rate it is read at is itself
+                # a weekly average's estimate, whose error grows with the days ahead
+                ahead = np.maximum(d, 0.0)
+                var = sd**2 * (ahead + ahead**2 * EWMA / (2.0 - EWMA)) + life_var
                 spread = Z80 * np.sqrt(var) / np.where(rate > 0, rate, np.inf)
                 # at an unknown rate of its own, the whole life is uncertain, not the rest
-                guess = Z80 * np.hypot(fleet_cv, CAPACITY_CV) * (np.maximum(age, 0.0) + d)
+                guess = Z80 * np.hypot(fleet_cv, cv) * (np.maximum(age, 0.0) + d)
                 spread = np.where(blind, guess, spread)
                 rest = np.maximum(life - np.nan_to_num(used), 0.0)  # the rule: the rating
                 r = np.where(fleet_rate > 0, rest / fleet_rate, MAX_DAYS)

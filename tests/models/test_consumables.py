@@ -263,3 +263,34 @@ def test_a_filter_first_met_part_way_is_dated_by_its_signal_too() -> None:
     used = state["c.filter.used.hours"][-1]
     assert used == 280.0 + 62 * 4.0  # still its first filter, past the rating
     assert abs(p.days_left[-1] - (560.0 - used) / 4.0) < 1.5, p.days_left[-1]
+
+
+def test_the_field_s_changes_say_how_much_units_of_one_rating_differ() -> None:
+    """Until enough changes are seen, units are taken to differ by ±10 % around their
+    rating; then by what the changes say, and the band follows."""
+    profile = shipped()["dehumidifier"]
+    ids = [f"u{i}" for i in range(30)]
+    state = consumables.ConsumableState("dehumidifier", ids, {})
+    state["c.asof"] = np.full(30, 40 * 86400.0)
+    state["c.filter.fitted"] = np.zeros(30)
+    state["c.filter.used.hours"] = np.full(30, 300.0)
+    state["c.filter.rate.hours"] = np.full(30, 10.0)
+    state["c.filter.sq.hours"] = np.full(30, 100.0)
+    assert consumables.capacity_cv(state, "filter", "hours") == consumables.CAPACITY_CV
+    before = consumables.predict(profile, state)[0]
+    state["c.filter.lived.hours"] = np.linspace(350.0, 650.0, 30)  # ±30 %: far apart
+    cv = consumables.capacity_cv(state, "filter", "hours")
+    assert 0.2 < cv < 0.3
+    after = consumables.predict(profile, state)[0]
+    assert np.all(after.high - after.low > 2 * (before.high - before.low))
+
+
+def test_a_change_records_how_far_the_old_one_went_once() -> None:
+    state = consumables.ConsumableState("dehumidifier", ["u0"], {})
+    state["c.asof"] = np.array([10 * 86400.0])
+    state["c.filter.used.hours"] = np.array([480.0])
+    state["c.filter.rate.hours"] = np.array([8.0])
+    mask = np.array([True])
+    consumables.restart(state, "filter", mask, 10.5 * 86400.0)  # half a day on: 4 h more
+    consumables.restart(state, "filter", mask, 11 * 86400.0)  # the counter's fall, next day
+    assert state["c.filter.lived.hours"][0] == 484.0
