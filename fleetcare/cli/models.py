@@ -476,7 +476,10 @@ def _evaluate_families(devices: int, days: int, seed: int) -> str:
             f"{name}: {devices} devices from its profile (seed {seed})", days
         ) as tick:
             results += evaluate_family(name, devices, days, seed, start=START, progress=tick)
-    table = Table("family", "stage", "judged", "MAE at 14 d", "rule of thumb", "band holds")
+    table = Table(
+        "family", "stage", "judged", "MAE at 14 d", "rule of thumb", "band holds", "covered",
+        "premature",
+    )  # fmt: skip
     for q in results:
         table.add_row(
             q.family,
@@ -485,6 +488,8 @@ def _evaluate_families(devices: int, days: int, seed: int) -> str:
             f"{_f(q.mae_days)} d",
             f"{_f(q.mae_rule_days)} d",
             _pct(q.band_coverage),
+            _pct(q.covered),
+            _pct(q.premature),
         )
     console.print(table)
     return render(results, seed)

@@ -8,7 +8,11 @@ its readings are reduced day by day exactly as the scoring pass reads them from 
 replacement recorded, as the service loop would), so every exhaustion's true date is
 known. Each is then judged by the prediction made 14 days before it: the date's error, the
 80 % band's coverage, and the rule of thumb's error (the rating at the fleet's typical
-rate) on the same exhaustions.
+rate) on the same exhaustions. The built-in job policy is replayed on every consumable's
+life as for the filter-life models (`models.evaluation.filter_life.JobPolicy`): a job when
+it is predicted spent within 14 days, its visit booked before the date; covered when the
+job opened at least 3 days ahead and the visit came before the end, premature when the
+visit found more than 30 % left.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ from device_sim.fleet import Fleet, FleetSpec
 from models import consumables
 from models.consumables import ConsumableState
 from models.daily import DayReducer
+from models.evaluation.filter_life import JobPolicy
+
+SETTLE_DAYS = 7  # a unit's first week: its own rate is not known yet
 
 DAY_S = 86400.0
 TICK_S = 1800.0
@@ -41,6 +48,10 @@ class FamilyQuality:
     mae_rule_days: float  # the rating at the fleet's typical rate
     band_coverage: float
     seconds: float
+    covered: float = float("nan")  # exhaustions with a job >= 3 days ahead, visit before
+    premature: float = float("nan")  # jobs whose visit found > 30 % left
+    covered_rule: float = float("nan")  # the same policy on the rule of thumb's dates
+    premature_rule: float = float("nan")
 
 
 def _float(column: object) -> np.ndarray:
@@ -79,6 +90,11 @@ def evaluate_family(
     state = ConsumableState(family, ids, {})
     # per stage, per day: predicted date, band and rule-of-thumb date (epoch s)
     made: dict[str, list[tuple[np.ndarray, ...]]] = {c.stage: [] for c in profile.doc.consumables}
+    # per stage, per day: days left (ours, the rule's) and the truth's share used up
+    left: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {
+        c.stage: [] for c in profile.doc.consumables
+    }
+    share: dict[str, list[np.ndarray]] = {c.stage: [] for c in profile.doc.consumables}
     truth: dict[str, list[tuple[int, float]]] = {c.stage: [] for c in profile.doc.consumables}
     t = spec.start
     for day in range(days):
@@ -102,6 +118,9 @@ def evaluate_family(
             made[p.stage].append(
                 tuple(asof + x * DAY_S for x in (p.days_left, p.low, p.high, p.rated_days_left))
             )
+            left[p.stage].append((p.days_left.copy(), p.rated_days_left.copy()))
+        for stage, used_up in fleet.groups[family].model.consumed().items():
+            share[stage].append(np.asarray(used_up, dtype=float).copy())
         if progress:
             progress(day + 1)
     out = []
@@ -119,6 +138,21 @@ def evaluate_family(
             errors.append(abs(when - at) / DAY_S)
             rule.append(abs(rule_at - at) / DAY_S)
             covered.append(lo <= at <= hi)
+        policy = {"ours": JobPolicy(), "rule": JobPolicy()}
+        ours = np.array([x for x, _ in left[c.stage]])
+        rule_left = np.array([r for _, r in left[c.stage]])
+        used_up = np.array(share[c.stage])
+        ends: dict[int, list[float]] = {}
+        for i, at in truth[c.stage]:
+            ends.setdefault(i, []).append(at)
+        for i in range(len(ids)):
+            first = SETTLE_DAYS
+            life_ends: list[float | None] = [*sorted(ends.get(i, [])), None]
+            for end in life_ends:
+                last = days - 1 if end is None else int((end - spec.start) // DAY_S)
+                for name, series in (("ours", ours), ("rule", rule_left)):
+                    policy[name].life(series, used_up, i, first, last, end, spec.start)
+                first = last + 1
         out.append(
             FamilyQuality(
                 family=family,
@@ -130,6 +164,10 @@ def evaluate_family(
                 mae_rule_days=float(np.mean(rule)) if rule else float("nan"),
                 band_coverage=float(np.mean(covered)) if covered else float("nan"),
                 seconds=time.perf_counter() - began,
+                covered=policy["ours"].share("covered"),
+                premature=policy["ours"].share("premature"),
+                covered_rule=policy["rule"].share("covered"),
+                premature_rule=policy["rule"].share("premature"),
             )
         )
     return out
@@ -143,16 +181,25 @@ def render(results: list[FamilyQuality], seed: int) -> str:
         "Each family simulated from its profile alone (`device_sim.generic`) for a year, its "
         "consumables predicted every day from their declared drivers (`models.consumables`), "
         "and judged by the prediction made 14 days before each exhaustion. The rule of thumb "
-        "is the rating at the fleet's typical rate. Seed "
+        "is the rating at the fleet's typical rate. Jobs: the built-in policy replayed on "
+        "every consumable's life (a job when predicted spent within 14 days; covered: it "
+        "opened at least 3 days ahead and its visit came before the end; premature: the "
+        "visit found more than 30 % left), on our dates and on the rule of thumb's. Seed "
         f"{seed}.",
         "",
         "| family | stage | devices × days | exhaustions judged | MAE at 14 d | rule of thumb "
-        "| 80 % band holds |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| 80 % band holds | jobs covered / premature | the rule's |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+
+    def pct(x: float) -> str:
+        return "–" if np.isnan(x) else f"{100 * x:.0f} %"
+
     for q in results:
         lines.append(
             f"| {q.family} | {q.stage} | {q.devices} × {q.days} | {q.exhaustions} | "
-            f"{q.mae_days:.1f} d | {q.mae_rule_days:.1f} d | {100 * q.band_coverage:.0f} % |"
+            f"{q.mae_days:.1f} d | {q.mae_rule_days:.1f} d | {100 * q.band_coverage:.0f} % | "
+            f"{pct(q.covered)} / {pct(q.premature)} | "
+            f"{pct(q.covered_rule)} / {pct(q.premature_rule)} |"
         )
     return "\n".join(lines) + "\n"

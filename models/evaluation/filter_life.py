@@ -234,7 +234,7 @@ SETTLE_DAYS = 7  # a device's first week: its wear state is still new
 
 
 @dataclass
-class _Jobs:
+class JobPolicy:
     """The job policy replayed on one series of predictions, over every filter life."""
 
     covered: list[bool] = field(default_factory=list)  # per exhaustion
@@ -298,7 +298,7 @@ def quality(run: SimRun, horizons: tuple[int, ...] = (30, 14, 7)) -> list[StageQ
         installed = run.installed_day.get(key[0], np.zeros(n_dev, dtype=int))
         errs: dict[int, list[tuple[float, float, bool]]] = {h: [] for h in horizons}
         hits, total = 0, 0
-        jobs = {"model": _Jobs(), "rated": _Jobs()}
+        jobs = {"model": JobPolicy(), "rated": JobPolicy()}
         for i, spent_list in enumerate(log.spent):
             settled = int(installed[i]) + SETTLE_DAYS
             prev_spent = -np.inf

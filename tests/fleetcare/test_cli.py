@@ -202,8 +202,12 @@ def test_evaluate_judges_the_families_known_only_from_their_profiles(tmp_path: P
     )  # fmt: skip
     assert done.exit_code == 0, done.output
     row = next(line for line in report.read_text().splitlines() if line.startswith("| dehum"))
-    judged = int(row.split("|")[4])
+    cells = [c.strip() for c in row.split("|")]
+    judged = int(cells[4])
     assert judged > 20  # exhaustions dated 14 days ahead and checked against the truth
+    # the job policy replayed on every life, on our dates and on the rule of thumb's
+    ours, rule = (tuple(float(x.rstrip(" %")) for x in c.split(" / ")) for c in cells[8:10])
+    assert all(0 <= x <= 100 for x in (*ours, *rule)) and ours[0] > 50
 
 
 def test_evaluate_follows_the_protocol_draws_the_detection_and_keeps_other_sections(
