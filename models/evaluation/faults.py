@@ -18,8 +18,9 @@ does not have (yet) is a *false* one.
 
 from __future__ import annotations
 
+import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -30,7 +31,7 @@ from device_sim.faults import kinds_for
 from device_sim.fleet import Fleet, FleetSpec
 from device_sim.imperfection import Imperfection
 from models.anomaly import fleet as general
-from models.daily import DayReducer
+from models.daily import QUERIES, DayReducer
 from models.evaluation.filter_life import DAY_S, TICK_S, numeric, replace_spent
 from models.health import NONE, HealthDay, HealthModel, observe
 from models.wear import WearState, advance
@@ -70,6 +71,7 @@ def simulate_faults(
     margin_days: int = 12,
     imperfection: Imperfection | None = None,
     progress: Callable[[int], None] | None = None,
+    mix: Mapping[str, float] | None = None,
 ) -> FaultRun:
     """Simulate `devices` for `days`, a `faulty_share` of them given one fault with its
     onset between `margin_days` after the unit's install and `margin_days` before the
@@ -87,6 +89,8 @@ def simulate_faults(
         fault_window_days=float(days),
         imperfection=imp,
     )
+    if mix is not None:
+        spec = dataclasses.replace(spec, mix=mix)
     fleet = Fleet.create(spec)
     profiles = spec.profiles()
     reported = fleet.columns()
@@ -112,11 +116,13 @@ def simulate_faults(
             faults[t].append(None)
     truth = fleet.truth.devices
     groups = {t: np.array([truth[d].region for d in ids[t]]) for t in types}
-    states = {t: WearState(t, ids[t]) for t in types}
+    # the health model reads the families whose physics it knows; the general detector all
+    modelled = [t for t in types if t in QUERIES]
+    states = {t: WearState(t, ids[t]) for t in modelled}
     history: dict[str, list[HealthDay]] = {t: [] for t in types}
     daily: dict[str, list[NDArray[np.float64]]] = {t: [] for t in types}
     for day in range(days):
-        reducers = {t: DayReducer(t, ids[t]) for t in types}
+        reducers = {t: DayReducer(t, ids[t]) for t in modelled}
         generic = {t: DayReducer(t, ids[t], (general.query(chosen[t]),)) for t in types}
         for tick in range(int(DAY_S / TICK_S)):
             now = t0 + day * DAY_S + (tick + 1) * TICK_S
@@ -124,17 +130,20 @@ def simulate_faults(
             fleet.advance(now)
             replace_spent(fleet, truth, before)
             for t, cols in fleet.columns().items():
-                reducers[t].add(int(now * 1000), numeric(cols))
+                if t in reducers:
+                    reducers[t].add(int(now * 1000), numeric(cols))
                 generic[t].add(int(now * 1000), numeric(cols))
         end = t0 + (day + 1) * DAY_S
         for t in types:
+            daily[t].append(general.features(generic[t].stats(), chosen[t]))
+            if t not in reducers:
+                continue
             stats = reducers[t].stats()
             changed = advance(states[t], stats)
             labels = np.array(
                 [NONE if f is None or f[1] >= end else f[0] for f in faults[t]], dtype=object
             )
             history[t].append(observe(stats, groups[t], changed, labels))
-            daily[t].append(general.features(generic[t].stats(), chosen[t]))
         if progress:
             progress(day + 1)
     return FaultRun(t0, days, ids, history, faults, time.perf_counter() - began, installed, daily)
@@ -199,6 +208,7 @@ class FaultQuality:
     kinds: list[KindQuality]
     healthy_device_days: float
     healthy_alerts: int  # alerts of any kind on healthy devices or before an onset
+    devices: int | None = None  # judged, when not the case's fault fleet alone
 
     @property
     def false_per_1000(self) -> float:

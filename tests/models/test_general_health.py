@@ -61,3 +61,28 @@ def test_a_fault_that_shifts_a_metric_is_found_and_a_healthy_fleet_stays_quiet()
     quiet = next(k for k in quality.kinds if k.kind == NO_FAULT)
     assert quiet.false_alerts <= 2
     assert quality.healthy_device_days == 29 * 200 + 150.5  # the faulty unit until its onset
+
+
+def test_a_family_known_only_from_its_profile_is_judged_on_a_fleet_of_its_own() -> None:
+    """The evaluation's fleet of the families no physics knows: their generic faults are
+    injected and judged by the general detector; the health model is not asked."""
+    from datetime import UTC, datetime
+
+    from models.evaluation.faults import simulate_faults
+    from models.evaluation.protocol import new_families
+
+    assert new_families() == ["dehumidifier"]
+    run = simulate_faults(
+        40,
+        seed=3,
+        days=40,
+        start=datetime(2027, 4, 1, tzinfo=UTC),
+        faulty_share=0.5,
+        mix=dict.fromkeys(new_families(), 1.0),
+    )
+    assert set(run.faults) == {"dehumidifier"} and run.history["dehumidifier"] == []
+    assert sum(f is not None for f in run.faults["dehumidifier"]) >= 10
+    q = general_quality(run)
+    kinds = {k.kind for k in q.kinds if k.device_type == "dehumidifier"}
+    assert {"sensor_stuck", "step_change", "broken_relation", NO_FAULT} <= kinds
+    assert q.healthy_device_days > 500
