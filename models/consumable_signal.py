@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from models.daily import DayStats, Query
+from models.robust import centre_and_spread
 from telemetry.profile import Consumable
 
 F = NDArray[np.float64]
@@ -131,10 +132,9 @@ def capacity(c: Consumable, state: ConsumableState, n: int) -> tuple[F, F]:
     ends = ends[np.isfinite(ends)]
     if ends.size < MIN_ENDS:
         return nan, nan
-    k = float(np.median(ends))
+    k, k_sd = centre_and_spread(ends)
     if k <= 0:
         return nan, nan
-    k_sd = 1.4826 * float(np.median(np.abs(ends - k)))
     line = Line(state, c.stage, c.signal.rises)
     with np.errstate(divide="ignore", invalid="ignore"):
         cap = k / line.b

@@ -35,6 +35,7 @@ from numpy.typing import NDArray
 
 from models import consumable_signal as signal
 from models.daily import DayStats, Query
+from models.robust import centre_and_spread
 from telemetry.profile import Consumable, Profile, seconds
 
 F = NDArray[np.float64]
@@ -164,8 +165,8 @@ def capacity_cv(state: ConsumableState, stage: str, unit: str) -> float:
     lived = lived[np.isfinite(lived) & (lived > 0)]
     if lived.size < MIN_LIVES:
         return CAPACITY_CV
-    centre = float(np.median(lived))
-    return 1.4826 * float(np.median(np.abs(lived - centre))) / centre
+    centre, spread = centre_and_spread(lived)
+    return spread / centre
 
 
 def fold(profile: Profile, state: ConsumableState, stats: DayStats) -> None:
@@ -269,8 +270,7 @@ def shrunk_rate(own: F, sd: F) -> F:
     if ok.sum() < 10:  # too few units to say what a fleet looks like
         return own
     noise = sd**2 * EWMA / (2.0 - EWMA)  # the variance of an exponential average
-    centre = float(np.median(own[ok]))
-    mad = float(np.median(np.abs(own[ok] - centre))) * 1.4826
+    centre, mad = centre_and_spread(own[ok])
     between = max(mad**2 - float(np.nanmedian(noise[ok])), (0.05 * centre) ** 2, 1e-12)
     with np.errstate(divide="ignore", invalid="ignore"):
         w = np.where(noise > 0, between / (between + noise), 1.0)
@@ -372,6 +372,5 @@ def _fleet_rate(own: F) -> tuple[float, float]:
     ok = own[np.isfinite(own)]
     if not ok.size:
         return float("nan"), float("nan")
-    centre = float(np.median(ok))
-    mad = float(np.median(np.abs(ok - centre))) * 1.4826
+    centre, mad = centre_and_spread(ok)
     return centre, (mad / centre if centre > 0 else float("nan"))
