@@ -25,7 +25,7 @@ def engine_client(mqtt: MqttSettings, identifier: str) -> aiomqtt.Client:
     return aiomqtt.Client(
         addr.host,
         addr.port,
-        identifier=identifier,
+        identifier=mqtt.private_name(identifier),
         username=mqtt.username,
         password=mqtt.password.get_secret_value() if mqtt.password else None,
         tls_context=mqtt.tls_context(),

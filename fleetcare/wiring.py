@@ -113,8 +113,8 @@ def build_ingest(
     metrics = metrics or IngestMetrics()
     state = DeviceStateRepository(db)
     required = settings.ingest.require_registered
-    registry = (
-        RegistryCache(DeviceRegistry(db), settings.ingest.registry_cache_s) if required else None
+    registry = RegistryCache(
+        DeviceRegistry(db), settings.ingest.registry_cache_s, required=required
     )
     processor = BatchProcessor(
         decoder=make_decoder(settings),

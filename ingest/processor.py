@@ -53,6 +53,7 @@ class Batch:
     readings: list[Reading] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     statuses: list[StatusChange] = field(default_factory=list)
+    status_raw: list[RawMessage] = field(default_factory=list)  # beside `statuses`
     rejected: list[tuple[RawMessage, Rejected]] = field(default_factory=list)
     raw_of: dict[Key, RawMessage] = field(default_factory=dict)
     ignored: int = 0
@@ -83,11 +84,15 @@ class RecentKeys:
 
 
 class RegistryCache:
-    """Which devices are registered (and as what), refreshed every `ttl` seconds."""
+    """Which devices are registered (and as what), refreshed every `ttl` seconds.
+    `required`: an unregistered device's messages are dead letters; either way a
+    registered device that publishes under another type's topics is refused (the broker's
+    ACL lets a device choose the type segment of its own topics)."""
 
-    def __init__(self, registry: DeviceRegistry, ttl: float) -> None:
+    def __init__(self, registry: DeviceRegistry, ttl: float, *, required: bool = True) -> None:
         self.registry = registry
         self.ttl = ttl
+        self.required = required
         self._known: dict[str, tuple[str | None, float]] = {}
 
     def types(self, device_ids: set[str]) -> dict[str, str | None]:
@@ -259,6 +264,7 @@ class BatchProcessor:
                 (batch.readings if isinstance(d, Reading) else batch.events).append(d)  # type: ignore[arg-type]
             elif isinstance(d, StatusChange):
                 batch.statuses.append(d)
+                batch.status_raw.append(raw)
             elif isinstance(d, Rejected):
                 batch.rejected.append((raw, d))
             elif isinstance(d, Ignored):
@@ -313,15 +319,19 @@ class BatchProcessor:
         batch.readings = kept
 
     def _enforce_registry(self, batch: Batch) -> None:
-        assert self.registry is not None
+        registry = self.registry
+        assert registry is not None
         ids = {r.device_id for r in batch.readings} | {e.device_id for e in batch.events}
+        ids |= {s.device_id for s in batch.statuses}
         if not ids:
             return
-        types = self.registry.types(ids)
+        types = registry.types(ids)
 
-        def check(item: Reading | Event) -> Rejected | None:
+        def check(item: Reading | Event | StatusChange) -> Rejected | None:
             registered = types.get(item.device_id)
             if registered is None:
+                if not registry.required or isinstance(item, StatusChange):
+                    return None
                 return Rejected(
                     Reject.UNREGISTERED,
                     f"device {item.device_id!r} is not in the registry (or disabled): "
@@ -348,6 +358,15 @@ class BatchProcessor:
                 else:
                     batch.rejected.append((self._raw_for(batch, item), why))
             setattr(batch, name, kept)
+        statuses, raws = [], []
+        for st, raw in zip(batch.statuses, batch.status_raw, strict=True):
+            why = check(st)
+            if why is None:
+                statuses.append(st)
+                raws.append(raw)
+            else:
+                batch.rejected.append((raw, why))
+        batch.statuses, batch.status_raw = statuses, raws
 
     @staticmethod
     def _raw_for(batch: Batch, item: Reading | Event) -> RawMessage:

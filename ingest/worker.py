@@ -79,7 +79,7 @@ class IngestWorker:
         self.metrics = metrics
         self.enrolment = enrolment
         self.profiles = profiles
-        self.client_id = options.client_id or default_client_id()
+        self.client_id = mqtt.private_name(options.client_id or default_client_id())
         self.scheme = TopicScheme(mqtt.topic_prefix)
         self._pending: deque[_Pending] = deque()
         self._generation = 0
@@ -102,7 +102,9 @@ class IngestWorker:
             return
         self._connection_error = None
         self._generation += 1
-        subscribe_all(client, self.mqtt, subscriptions(self.scheme, self.options.shared_group))
+        group = self.options.shared_group
+        group = self.mqtt.private_name(group) if group else None
+        subscribe_all(client, self.mqtt, subscriptions(self.scheme, group))
         session_present = bool(getattr(_f, "session_present", False))
         if self._lost_at is not None:
             self._ask_resend(client, self._lost_at)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ssl
 from dataclasses import dataclass
 from typing import Literal
@@ -52,6 +54,19 @@ class MqttSettings(BaseModel):
         if self.tls_cert:
             ctx.load_cert_chain(self.tls_cert, self.tls_key)
         return ctx
+
+    def private_name(self, name: str) -> str:
+        """`name` made unguessable for the engine's own client ids and shared-subscription
+        groups: a tag only the holder of the engine's password can compute. A broker's
+        file ACL (Mosquitto's) checks read access only when it delivers, so a device that
+        guessed the group could join it and take its turn of the fleet's messages (which
+        the broker then drops), and one that guessed a client id could take over the
+        engine's session. Without a password (an open broker) the name is kept."""
+        if self.password is None:
+            return name
+        key = self.password.get_secret_value().encode()
+        tag = hmac.new(key, name.encode(), hashlib.sha256).hexdigest()[:16]
+        return f"{name}-{tag}"
 
     def address(self) -> BrokerAddress:
         parts = urlsplit(self.url)

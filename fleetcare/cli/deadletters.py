@@ -143,7 +143,7 @@ async def _replay(s: Settings, ids: list[int] | None, reason: str | None, dry_ru
             if not batch:
                 break
             after = batch[-1].id
-            registry = RegistryCache(DeviceRegistry(db), 0) if s.ingest.require_registered else None
+            registry = RegistryCache(DeviceRegistry(db), 0, required=s.ingest.require_registered)
             report = await replay(
                 batch,
                 decoder=make_decoder(s, profiles),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,12 @@ import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from db.database import Database
 from fleetcare.settings import Settings, load_settings
+from fleetcare.wiring import build_ingest, open_database
+from ingest.metrics import IngestMetrics
+from telemetry.backends import create_store
+from telemetry.store import TelemetryStore
 
 
 def now_ms() -> int:
@@ -106,7 +113,41 @@ def settings_for(tmp_path: Path, port: int, **over: Any) -> Settings:
     return load_settings(
         None,
         data_dir=str(tmp_path / "data"),
-        mqtt={"url": f"mqtt://127.0.0.1:{port}"},
+        mqtt={"url": f"mqtt://127.0.0.1:{port}", **over.pop("mqtt", {})},
         ingest=ingest,
         **over,
     )
+
+
+@dataclass
+class Running:
+    settings: Settings
+    store: TelemetryStore
+    db: Database
+    metrics: IngestMetrics
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+
+@contextlib.asynccontextmanager
+async def running_worker(settings: Settings) -> AsyncIterator[Running]:
+    db = open_database(settings)
+    store = create_store(settings.store, settings.data_dir)
+    await store.open()
+    metrics = IngestMetrics()
+    worker = build_ingest(settings, store, db, metrics)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    await wait_until(lambda: worker_connected(metrics), 10, "worker connected")
+    try:
+        yield Running(settings, store, db, metrics, stop, task)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 60)
+        await store.close()
+        db.dispose()
+
+
+async def worker_connected(metrics: IngestMetrics) -> bool:
+    await asyncio.sleep(0.2)  # subscriptions follow the CONNACK
+    return metrics.connected._value.get() == 1

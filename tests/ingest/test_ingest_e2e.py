@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,57 +21,25 @@ from db.errors import NotFound
 from fleet.registry import Device, DeviceRegistry
 from fleet.state import DeviceStateRepository
 from fleetcare.brokers import MosquittoProcess, free_port
-from fleetcare.settings import Settings
-from fleetcare.wiring import build_ingest, open_database
+from fleetcare.wiring import open_database
 from ingest.dead_letters import DeadLetterRepository
 from ingest.metrics import IngestMetrics
 from telemetry.backends import create_store
 from telemetry.store import TelemetryStore
 from tests.ingest.helpers import (
+    Running,
     fleet_messages,
     now_ms,
     publish,
     publish_in_thread,
+    running_worker,
     settings_for,
     telemetry,
     topic,
     wait_until,
+    worker_connected,
 )
 from tests.services import Influxd
-
-
-@dataclass
-class Running:
-    settings: Settings
-    store: TelemetryStore
-    db: Database
-    metrics: IngestMetrics
-    stop: asyncio.Event
-    task: asyncio.Task[None]
-
-
-@contextlib.asynccontextmanager
-async def running_worker(settings: Settings) -> AsyncIterator[Running]:
-    db = open_database(settings)
-    store = create_store(settings.store, settings.data_dir)
-    await store.open()
-    metrics = IngestMetrics()
-    worker = build_ingest(settings, store, db, metrics)
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop))
-    await wait_until(lambda: _connected(metrics), 10, "worker connected")
-    try:
-        yield Running(settings, store, db, metrics, stop, task)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 60)
-        await store.close()
-        db.dispose()
-
-
-async def _connected(metrics: IngestMetrics) -> bool:
-    await asyncio.sleep(0.2)  # subscriptions follow the CONNACK
-    return metrics.connected._value.get() == 1
 
 
 def store_settings(kind: str, influxd: Influxd | None) -> dict[str, object]:
@@ -447,7 +412,7 @@ async def test_broker_restart_reconnects_and_continues(
 
 
 async def _reconnected(metrics: IngestMetrics) -> bool:
-    return metrics.connects._value.get() >= 2 and await _connected(metrics)
+    return metrics.connects._value.get() >= 2 and await worker_connected(metrics)
 
 
 async def test_sigterm_flushes_acknowledges_and_exits_zero(
