@@ -2,9 +2,11 @@
 
 Schema (chosen for cardinality at 1M devices, docs/architecture.md):
 measurement = device type; the only tag is `device_id` (one series per device); every
-metric plus `boot` and `seq` are fields. The timestamp is the device time in ns with
-`seq mod 10^6` in the sub-millisecond digits, so a redelivered message lands on the same
-point (idempotent overwrite) and two messages in one millisecond do not collide.
+metric plus `boot` and `seq` are fields. InfluxDB keeps one point per series and time,
+so the message's key (boot, seq) goes into the sub-millisecond digits of the device time
+(`point_time_ns`): a redelivered message lands on the same point (an idempotent
+overwrite), and two messages in one millisecond do not collide, whether they differ in
+seq or in boot.
 """
 
 from __future__ import annotations
@@ -20,8 +22,24 @@ EVENT_MEASUREMENT = "device_event"
 _SUB_MS = 1_000_000
 
 
-def point_time_ns(ts_ms: int, seq: int) -> int:
-    return ts_ms * _SUB_MS + seq % _SUB_MS
+_MASK = (1 << 64) - 1
+
+
+def _mix(x: int) -> int:
+    """SplitMix64's finaliser: neighbouring inputs, far-apart outputs."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def point_time_ns(ts_ms: int, seq: int, boot: int = 0) -> int:
+    """The device time in ns, the key (boot, seq) in the sub-millisecond digits.
+    Consecutive seqs of one boot and block of 10^6 never share digits; a different boot
+    or block is shifted by a hash, so two keys meet in one millisecond of one device only
+    by a one-in-a-million chance, not whenever a device reboots or wraps past 10^6."""
+    block = _mix(((boot & 0xFFFFFFFF) << 32) ^ (seq // _SUB_MS))
+    return ts_ms * _SUB_MS + (seq + block) % _SUB_MS
 
 
 def escape_key(value: str) -> str:
@@ -69,7 +87,7 @@ def reading_line(r: Reading, formatters: Formatters) -> str:
     sep = "," if fields else ""
     return (
         f"{r.device_type},device_id={escape_key(r.device_id)} "
-        f"boot={r.boot}i,seq={r.seq}i{sep}{fields} {point_time_ns(r.ts, r.seq)}"
+        f"boot={r.boot}i,seq={r.seq}i{sep}{fields} {point_time_ns(r.ts, r.seq, r.boot)}"
     )
 
 
@@ -78,5 +96,5 @@ def event_line(e: Event) -> str:
     return (
         f"{EVENT_MEASUREMENT},device_id={escape_key(e.device_id)},device_type={e.device_type} "
         f"boot={e.boot}i,seq={e.seq}i,name={escape_string(e.name)},data={data} "
-        f"{point_time_ns(e.ts, e.seq)}"
+        f"{point_time_ns(e.ts, e.seq, e.boot)}"
     )

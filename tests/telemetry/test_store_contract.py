@@ -87,6 +87,30 @@ async def test_identity_is_device_boot_and_seq(store: TelemetryStore) -> None:
     assert await store.count(device_id="p-1") == 2
 
 
+async def test_two_keys_in_the_same_millisecond_are_two_messages(store: TelemetryStore) -> None:
+    """A reboot that repeats a seq, or a seq a million further on, at the very same device
+    time: both are kept (a store that keys points by time alone would keep one)."""
+    await store.write(
+        [
+            purifier("p-1", 1, T0, boot=1),
+            purifier("p-1", 1, T0, boot=2),
+            purifier("p-1", 5, T0 + 7),
+            purifier("p-1", 1_000_005, T0 + 7),
+            # a device whose clock restarts with every boot: the same times again
+            *[purifier("p-2", i, T0 + i // 50, boot=b) for b in range(1, 6) for i in range(500)],
+        ]
+    )
+    assert await store.count(device_id="p-1") == 4
+    assert await store.count(device_id="p-2") == 5 * 500
+    history = await store.history("purifier", "p-1", T0, T0 + 10, ["pm25"])
+    assert sorted(zip(history.columns["boot"], history.columns["seq"], strict=True)) == [
+        (1, 1),
+        (1, 5),
+        (1, 1_000_005),
+        (2, 1),
+    ]
+
+
 async def test_messages_out_of_order_are_all_stored_in_time_order(store: TelemetryStore) -> None:
     await store.write([purifier("p-1", i, T0 + i * 10) for i in (5, 1, 4, 2, 3)])
     history = await store.history("purifier", "p-1", T0, T0 + 100, ["pm25"])
