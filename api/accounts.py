@@ -32,6 +32,8 @@ from db.tables import api_keys, api_users, customers, technicians, territories
 KEY_PREFIX = "fc_"
 MIN_PASSWORD = 10
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+# checked against when there is no password to check, so that costs the same
+_DECOY = "scrypt$" + "00" * 16 + "$" + "00" * 64
 
 
 class Role(StrEnum):
@@ -55,6 +57,7 @@ class Principal:
     customer_id: str | None = None
     technician_id: str | None = None
     territories: tuple[str, ...] = ()  # ops: only these; empty = all
+    sessions_after: datetime | None = None  # tokens signed before are refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,13 +145,16 @@ class Accounts:
             done = conn.execute(
                 api_users.update()
                 .where(api_users.c.id == user_id)
-                .values(password_hash=_hash_password(password))
+                # a new password ends every sign-in made with the old one
+                .values(password_hash=_hash_password(password), sessions_after=_now())
             )
         if not done.rowcount:
             raise AccountError(f"no account {user_id!r}")
 
     def login(self, user_id: str, password: str) -> Principal | None:
-        """The account, when the password is its own and it is not disabled."""
+        """The account, when the password is its own and it is not disabled. As slow for
+        an account without a password, or none at all, as for a wrong password: the time
+        tells nothing about which ids exist."""
         with self.db.engine.connect() as conn:
             row = conn.execute(
                 sa.select(api_users).where(
@@ -156,8 +162,29 @@ class Accounts:
                 )
             ).first()
         if row is None or not row.password_hash:
+            _check_password(password, _DECOY)
             return None
         return _principal(row) if _check_password(password, row.password_hash) else None
+
+    def end_sessions(self, user_id: str) -> None:
+        """Refuse every token signed for the account until now (sign-out everywhere)."""
+        with self.db.engine.begin() as conn:
+            conn.execute(
+                api_users.update().where(api_users.c.id == user_id).values(sessions_after=_now())
+            )
+
+    def disable(self, user_id: str, *, disabled: bool = True) -> None:
+        """Disable an account (its keys and tokens stop at once) or enable it again (its
+        keys work again; sign-ins from before the disabling stay ended)."""
+        values: dict[str, Any] = {"disabled_at": _now() if disabled else None}
+        if disabled:
+            values["sessions_after"] = values["disabled_at"]
+        with self.db.engine.begin() as conn:
+            done = conn.execute(
+                api_users.update().where(api_users.c.id == user_id).values(**values)
+            )
+        if not done.rowcount:
+            raise AccountError(f"no account {user_id!r}")
 
     def principal(self, user_id: str) -> Principal | None:
         """A live account by id (what a signed token names)."""
@@ -205,6 +232,7 @@ _PRINCIPAL = (
     api_users.c.customer_id,
     api_users.c.technician_id,
     api_users.c.territories,
+    api_users.c.sessions_after,
 )
 _BY_KEY = (
     sa.select(*_PRINCIPAL)
@@ -252,4 +280,16 @@ def _principal(row: Any) -> Principal:
         customer_id=row.customer_id,
         technician_id=row.technician_id,
         territories=tuple(row.territories or ()),
+        sessions_after=_utc(row.sessions_after),
     )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """psycopg's direct reads give naive UTC for our UTC columns on some paths."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

@@ -15,13 +15,15 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import console, errors
+from api import console, deps, errors
 from api.authcache import CredentialCache
 from api.context import ApiContext
+from api.guard import MAX_BODY, Guard
 from api.hotpath import HotPaths
 from api.metrics import api_registry
 from api.ratelimit import TokenBuckets
 from api.routes import auth, devices, health, jobs, me, ops, orders, profiles
+from service.completion import MAX_PHOTO_BYTES
 from telemetry.profile import ProfileSet, shipped
 
 log = logging.getLogger("fleetcare.api")
@@ -87,6 +89,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.metrics = api_registry(ctx.db)
     errors.install(app)
     app.add_middleware(HotPaths)  # device health before the router: api/hotpath.py
+    app.add_middleware(  # added last, so it runs first: api/guard.py
+        Guard,
+        authenticate=deps.authenticate,
+        max_upload=jobs.MAX_PHOTOS * MAX_PHOTO_BYTES + MAX_BODY,
+    )
     for module in (health, auth, me, devices, orders, jobs, ops, profiles):
         app.include_router(module.router)
     app.include_router(console.router)

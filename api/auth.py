@@ -1,9 +1,11 @@
 """Signed access tokens (JWT, HS256) for the console and for apps that sign in with a
 password (OAuth2's password flow at `/api/v1/auth/token`).
 
-A token names the account and expires; it carries no role. Each request reads the
-account again (one indexed query, as for a key), so disabling an account or changing
-its role takes effect at once, not when its tokens expire."""
+A token names the account, when it was signed (to the millisecond) and when it expires;
+it carries no role. Each request reads the account again (one indexed query, as for a
+key), so disabling an account, changing its role, signing out or changing its password
+(which set the account's cut-off: tokens signed before it are refused) takes effect at
+once, not when its tokens expire."""
 
 from __future__ import annotations
 
@@ -30,17 +32,31 @@ class Tokens:
 
     def issue(self, user_id: str, *, now: datetime | None = None) -> str:
         now = now or datetime.now(UTC)
-        claims = {"sub": user_id, "aud": AUDIENCE, "iat": now, "exp": now + self.ttl}
+        claims = {
+            "sub": user_id,
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + self.ttl,
+            "ims": int(now.timestamp() * 1000),  # iat has whole seconds only
+        }
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
-    def subject(self, token: str) -> str | None:
-        """The account a valid, unexpired token names, or None."""
+    def subject(self, token: str) -> Signed | None:
+        """The account a valid, unexpired token names and when it was signed, or None."""
         try:
             claims = jwt.decode(token, self.secret, algorithms=[ALGORITHM], audience=AUDIENCE)
         except jwt.PyJWTError:
             return None
-        sub = claims.get("sub")
-        return sub if isinstance(sub, str) else None
+        sub, ims = claims.get("sub"), claims.get("ims")
+        if not isinstance(sub, str) or not isinstance(ims, int):
+            return None
+        return Signed(sub, datetime.fromtimestamp(ims / 1000, UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    user_id: str
+    at: datetime
 
 
 def looks_like_jwt(credential: str) -> bool:

@@ -19,21 +19,21 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
 from api import views
 from api.accounts import Accounts, Principal, Role
 from api.context import ApiContext
-from api.deps import SESSION_COOKIE, Db, context, principal_of
+from api.deps import SESSION_COOKIE, Db, OrderId, context, principal_of
 from api.routes.orders import _approve, _cancel, _reject
 from db.database import Database
 from db.errors import DomainError
-from db.tables import filter_replacements, technicians, work_order_events
+from db.tables import filter_replacements, work_order_events
 from ingest.dead_letters import DeadLetterRepository
 from service.dispatch import Dispatcher
-from service.kpis import kpis
+from service.kpis import GroupBy, kpis
 from service.lifecycle import Origin, State
 from service.orders import WorkOrder, WorkOrders
 from service.parts_forecast import forecast
@@ -108,7 +108,13 @@ async def login(
 
 
 @router.post("/logout")
-async def logout() -> Response:
+async def logout(request: Request, db: Db) -> Response:
+    """Sign out: the session cookie is dropped here and refused everywhere, as is every
+    other sign-in of the account (a copied cookie does not outlive it)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    who = await principal_of(request, db, token) if token else None
+    if who is not None:
+        await asyncio.to_thread(Accounts(db).end_sessions, who.user_id)
     out = RedirectResponse("/console/login", status_code=303)
     out.delete_cookie(SESSION_COOKIE)
     return out
@@ -135,20 +141,9 @@ def _queue(db: Database, who: Principal, show: str) -> dict[str, Any]:
             {"o": o, "evidence": evidence.get(o.id, []), "sla": wo.sla_status(o, now).value}
             for o in orders
         ],
-        "technicians": _technicians(db),
+        "technicians": views.technicians_in_scope(db, who),
         "show": show,
     }
-
-
-def _technicians(db: Database) -> list[str]:
-    with db.engine.connect() as conn:
-        return list(
-            conn.execute(
-                sa.select(technicians.c.id)
-                .where(technicians.c.active.is_(True))
-                .order_by(technicians.c.id)
-            ).scalars()
-        )
 
 
 @router.get("", response_class=HTMLResponse)
@@ -188,14 +183,14 @@ async def _act(
 
 
 @router.post("/orders/{order_id}/approve", response_class=HTMLResponse)
-async def approve(request: Request, order_id: int, who: OpsUser, db: Db) -> HTMLResponse:
+async def approve(request: Request, order_id: OrderId, who: OpsUser, db: Db) -> HTMLResponse:
     return await _act(request, db, who, order_id, lambda: _approve(db, who, order_id))
 
 
 @router.post("/orders/{order_id}/reject", response_class=HTMLResponse)
 async def reject(
     request: Request,
-    order_id: int,
+    order_id: OrderId,
     who: OpsUser,
     db: Db,
     reason: Annotated[str, Form()] = "rejected in the console",
@@ -212,7 +207,7 @@ async def reject(
 @router.post("/orders/{order_id}/cancel", response_class=HTMLResponse)
 async def cancel(
     request: Request,
-    order_id: int,
+    order_id: OrderId,
     who: OpsUser,
     db: Db,
     reason: Annotated[str, Form()] = "cancelled in the console",
@@ -228,10 +223,11 @@ async def cancel(
 
 @router.post("/orders/{order_id}/assign", response_class=HTMLResponse)
 async def assign(
-    request: Request, order_id: int, who: OpsUser, db: Db, technician_id: Annotated[str, Form()]
+    request: Request, order_id: OrderId, who: OpsUser, db: Db, technician_id: Annotated[str, Form()]
 ) -> HTMLResponse:
     def act() -> WorkOrder:
         views.order_in_scope(db, who, order_id)
+        views.technician_in_scope(db, who, technician_id)
         order = WorkOrders(db).get(order_id)
         if order.state is State.PROPOSED:  # approving by naming the technician
             WorkOrders(db).transition(
@@ -372,7 +368,9 @@ async def sla_board(request: Request, who: OpsUser, db: Db) -> HTMLResponse:
 @router.get("/kpis", response_class=HTMLResponse)
 async def kpi_board(request: Request, who: OpsUser, db: Db) -> HTMLResponse:
     end = datetime.now(UTC) + timedelta(days=1)
-    rows = await asyncio.to_thread(kpis, db, end - timedelta(weeks=12), end)
+    by = GroupBy.TERRITORY if who.territories else GroupBy.OUTLET
+    rows = await asyncio.to_thread(kpis, db, end - timedelta(weeks=12), end, by=by)
+    rows = [r for r in rows if not who.territories or r.group in who.territories]
     shown = [
         {k: (f"{v:.2f}" if isinstance(v, float) else v) for k, v in asdict(r).items()} for r in rows
     ]
@@ -397,7 +395,7 @@ async def kpi_board(request: Request, who: OpsUser, db: Db) -> HTMLResponse:
 
 @router.get("/parts", response_class=HTMLResponse)
 async def parts_board(request: Request, who: OpsUser, db: Db) -> HTMLResponse:
-    rows = await asyncio.to_thread(forecast, db)
+    rows = await asyncio.to_thread(lambda: views.parts_in_scope(db, who, forecast(db)))
     shown = [
         {k: (f"{v:.1f}" if isinstance(v, float) else v) for k, v in asdict(r).items()} for r in rows
     ]
@@ -422,6 +420,10 @@ async def parts_board(request: Request, who: OpsUser, db: Db) -> HTMLResponse:
 
 @router.get("/dead-letters", response_class=HTMLResponse)
 async def dead_letters(request: Request, who: OpsUser, db: Db) -> HTMLResponse:
+    if who.territories:  # raw payloads from anywhere in the fleet, as the API's 403
+        raise HTTPException(
+            403, "this is fleet-wide: it needs ops without territory limits, or admin"
+        )
     rows = await asyncio.to_thread(DeadLetterRepository(db).list, limit=200)
     shown = [
         {

@@ -18,6 +18,7 @@ from api.accounts import Principal, Role, aprincipal_by_id, aprincipal_by_key
 from api.auth import looks_like_jwt
 from api.authcache import CredentialCache
 from api.context import ApiContext
+from api.guard import PRINCIPAL
 from api.ratelimit import TokenBuckets
 from db.database import Database
 from telemetry.store import TelemetryStore
@@ -58,6 +59,9 @@ async def authenticate(request: Request) -> Principal:
     cookie; 401 without one or with an unknown one, 429 over the key's rate. `Caller` as a
     plain call, for the route too hot for FastAPI's dependency resolution (device health:
     a third of its CPU went there, measured)."""
+    checked: Principal | None = request.scope.get(PRINCIPAL)  # by api/guard.py, before the body
+    if checked is not None:
+        return checked
     headers = request.headers
     scheme, _, bearer = headers.get("authorization", "").partition(" ")
     key = (
@@ -107,22 +111,24 @@ async def principal_of(request: Request, db: Database, credential: str) -> Princ
     cache: CredentialCache = request.app.state.credentials
     if looks_like_jwt(credential):
         ctx: ApiContext = request.app.state.ctx
-        user_id = ctx.tokens.subject(credential)
-        if not user_id:
+        signed = ctx.tokens.subject(credential)
+        if signed is None:
             return None
-        remembered = f"user:{user_id}"
+        remembered = f"user:{signed.user_id}"
         who = cache.get(remembered)
-        if who is not None:
-            return who
-        who = await aprincipal_by_id(db, user_id)
-    else:
-        remembered = credential
-        who = cache.get(remembered)
-        if who is not None:
-            return who
-        who = await aprincipal_by_key(db, credential)
+        if who is None:
+            who = await aprincipal_by_id(db, signed.user_id)
+            if who is not None:
+                cache.put(remembered, who)
+        if who is not None and who.sessions_after and signed.at <= who.sessions_after:
+            return None  # signed out, password changed or disabled since
+        return who
+    who = cache.get(credential)
+    if who is not None:
+        return who
+    who = await aprincipal_by_key(db, credential)
     if who is not None:  # only a fresh read starts the clock: a hit never extends it
-        cache.put(remembered, who)
+        cache.put(credential, who)
     return who
 
 

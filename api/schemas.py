@@ -238,7 +238,10 @@ class HistoryEvent(BaseModel):
 
 
 class OrderDetail(OrderPublic):
-    sla: str = Field(description="on_track, at_risk, breached or met", examples=["on_track"])
+    sla: str | None = Field(
+        description="on_track, at_risk, breached or met (null for customers)",
+        examples=["on_track"],
+    )
     unassignable_reason: str | None = None
     evidence: list[dict[str, Any]] = Field(
         default_factory=list, description="What raised it: the rule or model and its readings"

@@ -24,12 +24,15 @@ from db.tables import (
     device_state,
     devices,
     filter_predictions,
+    technicians,
+    territories,
     work_orders,
 )
 from fleet.predictions import TYPICAL_USE
 from service.appointments import Appointments
 from service.lifecycle import LIVE, State, allowed
 from service.orders import WorkOrder, WorkOrders
+from service.parts_forecast import DemandRow
 from telemetry.profile import Profile, ProfileSet, shipped
 
 WARNING_LEFT, CRITICAL_LEFT = 0.20, 0.05  # filter condition below which it warns / is critical
@@ -69,12 +72,13 @@ def _scope_value(who: Principal) -> Any:
 
 def _scope_clause(kind: str) -> sa.ColumnElement[bool] | None:
     """Which devices a kind of caller sees, with the caller's value bound as `scope`: a
-    customer their own, a technician those of their jobs, ops their territories."""
+    customer their own, a technician those of their live jobs (a closed job's customer,
+    device and address are no longer theirs to see), ops their territories."""
     return {
         "customer": device_sites.c.customer_id == sa.bindparam("scope"),
         "technician": devices.c.id.in_(
             sa.select(work_orders.c.device_id).where(
-                work_orders.c.technician_id == sa.bindparam("scope")
+                work_orders.c.technician_id == sa.bindparam("scope"), sa.text(LIVE_WHERE)
             )
         ),
         "territories": device_sites.c.territory_id.in_(sa.bindparam("scope", expanding=True)),
@@ -320,7 +324,12 @@ def _health_statement(dialect: str, scope: str) -> sa.Select[Any]:
                 "technician_id",
             )
         )
-        .where(wo.c.device_id == d.id, sa.text(LIVE_WHERE))  # a literal: no per-call expansion
+        # a literal: no per-call expansion; a customer does not see a proposal ops have
+        # not approved yet
+        .where(
+            wo.c.device_id == d.id,
+            sa.text(LIVE_WHERE + (" AND state <> 'proposed'" if scope == "customer" else "")),
+        )
         .order_by(wo.c.created_at.desc())
         .limit(1)
         .scalar_subquery()
@@ -365,6 +374,10 @@ class OrderFilter:
     device_id: str | None = None
 
 
+# a proposal ops have not approved, or turned down, was never the customer's job
+UNSEEN_BY_CUSTOMERS = frozenset({State.PROPOSED, State.REJECTED})
+
+
 def orders(
     db: Database,
     who: Principal,
@@ -394,7 +407,10 @@ def orders(
     if who.role is Role.TECHNICIAN:
         q = q.where(work_orders.c.technician_id == who.technician_id)
     if who.role is Role.CUSTOMER:
-        q = q.where(work_orders.c.customer_id == who.customer_id)
+        q = q.where(
+            work_orders.c.customer_id == who.customer_id,
+            work_orders.c.state.notin_(list(UNSEEN_BY_CUSTOMERS)),
+        )
     if f.states:
         q = q.where(work_orders.c.state.in_(f.states))
     if f.origin:
@@ -416,7 +432,11 @@ def order_in_scope(db: Database, who: Principal, order_id: int) -> WorkOrder:
         who.role is Role.ADMIN
         or (who.role is Role.OPS and (not who.territories or order.territory_id in who.territories))
         or (who.role is Role.TECHNICIAN and order.technician_id == who.technician_id)
-        or (who.role is Role.CUSTOMER and order.customer_id == who.customer_id)
+        or (
+            who.role is Role.CUSTOMER
+            and order.customer_id == who.customer_id
+            and order.state not in UNSEEN_BY_CUSTOMERS
+        )
     )
     if not visible:
         raise NotFound("work order", order_id)
@@ -437,11 +457,12 @@ def order_detail(db: Database, who: Principal, order_id: int, now: datetime) -> 
             replace(h, actor="you" if h.actor.startswith("customer:") else "FleetCare")
             for h in history
         ]
+    staff = who.role is not Role.CUSTOMER  # SLA standing and moves are ops' business
     return {
         **{k: getattr(order, k) for k in ORDER_FIELDS},
-        "sla": wo.sla_status(order, now).value,
-        "unassignable_reason": order.unassignable_reason,
-        "evidence": [] if who.role is Role.CUSTOMER else wo.evidence(order_id),
+        "sla": wo.sla_status(order, now).value if staff else None,
+        "unassignable_reason": order.unassignable_reason if staff else None,
+        "evidence": wo.evidence(order_id) if staff else [],
         "history": history,
         "offered_slots": [
             {
@@ -452,7 +473,7 @@ def order_detail(db: Database, who: Principal, order_id: int, now: datetime) -> 
             }
             for s in offered
         ],
-        "allowed": allowed(order.state),
+        "allowed": allowed(order.state) if staff else [],
     }
 
 
@@ -483,3 +504,54 @@ ORDER_FIELDS = (
     "scheduled_end",
     "version",
 )
+
+
+# -- ops limited to territories: what is theirs beyond orders and devices ----------------
+def outlets_of(db: Database, who: Principal) -> set[str] | None:
+    """The outlets serving the caller's territories; None: every outlet (ops without
+    territory limits, admin)."""
+    if not who.territories:
+        return None
+    with db.engine.connect() as conn:
+        return set(
+            conn.execute(
+                sa.select(territories.c.outlet_id).where(
+                    territories.c.id.in_(list(who.territories))
+                )
+            ).scalars()
+        )
+
+
+def technicians_in_scope(db: Database, who: Principal) -> list[str]:
+    """Active technicians the caller may give a job to: those of their outlets."""
+    q = sa.select(technicians.c.id).where(technicians.c.active.is_(True))
+    mine = outlets_of(db, who)
+    if mine is not None:
+        q = q.where(technicians.c.outlet_id.in_(sorted(mine)))
+    with db.engine.connect() as conn:
+        return list(conn.execute(q.order_by(technicians.c.id)).scalars())
+
+
+def technician_in_scope(db: Database, who: Principal, technician_id: str) -> None:
+    """`NotFound` for a technician of another territory's outlet (as for a job there)."""
+    mine = outlets_of(db, who)
+    if mine is None:
+        return
+    with db.engine.connect() as conn:
+        outlet = conn.execute(
+            sa.select(technicians.c.outlet_id).where(technicians.c.id == technician_id)
+        ).scalar()
+    if outlet not in mine:
+        raise NotFound("technician", technician_id)
+
+
+def parts_in_scope(db: Database, who: Principal, rows: list[DemandRow]) -> list[DemandRow]:
+    """Parts demand rows of the caller's territories (by territory) or outlets."""
+    if not who.territories:
+        return rows
+    mine = outlets_of(db, who) or set()
+    return [
+        r
+        for r in rows
+        if (r.territory_id in who.territories if r.territory_id else r.outlet_id in mine)
+    ]

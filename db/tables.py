@@ -602,6 +602,8 @@ api_users = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("disabled_at", UTCDateTime),
     sa.Column("password_hash", sa.String(256)),  # scrypt, for the console's login
+    # tokens signed before this are refused (sign-out, a new password, disabling)
+    sa.Column("sessions_after", UTCDateTime),
 )
 
 api_keys = sa.Table(

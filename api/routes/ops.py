@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
+from api import views
 from api.accounts import Principal
 from api.context import ApiContext
 from api.deps import MAX_ID, Db, Ops, Store, context
@@ -33,7 +34,7 @@ from ingest.dead_letters import PENDING, DeadLetter, DeadLetterRepository
 from ingest.replay import replay
 from rules.alerts import Alert, AlertStore
 from service.kpis import GroupBy, Period, kpis
-from service.parts_forecast import forecast
+from service.parts_forecast import DemandRow, forecast
 
 router = APIRouter(prefix="/api/v1", tags=["ops"])
 REFUSED: dict[int | str, dict[str, Any]] = {
@@ -94,6 +95,8 @@ def _unrestricted(who: Principal) -> None:
 
 @router.get("/silences", response_model=list[SilencePublic], responses=REFUSED)
 async def list_silences(who: Ops, db: Db, expired: bool = False) -> list[SilencePublic]:
+    """Every silence (fleet-wide: their comments name customers and devices anywhere)."""
+    _unrestricted(who)
     rows = await asyncio.to_thread(AlertStore(db).list_silences, include_expired=expired)
     return [SilencePublic.model_validate(s) for s in rows]
 
@@ -131,6 +134,9 @@ async def expire_silence(
 
 
 # -- KPIs and parts ---------------------------------------------------------------------
+EARLIEST, LATEST = date(1970, 1, 1), date(2200, 1, 1)  # periods and zones stay in range
+
+
 @router.get("/kpis", responses=REFUSED)
 async def get_kpis(
     who: Ops,
@@ -149,6 +155,8 @@ async def get_kpis(
     start = start or end - timedelta(weeks=12)
     if start >= end:
         raise HTTPException(422, "start must be before end")
+    if start < EARLIEST or end > LATEST:
+        raise HTTPException(422, f"give dates from {EARLIEST} to {LATEST}")
     if who.territories:
         by = GroupBy.TERRITORY
     try:
@@ -180,8 +188,12 @@ async def parts_forecast(
 ) -> list[dict[str, Any]]:
     """Parts each outlet will need per week: from live orders and from predicted filter
     exhaustion, against what is on hand, with the shortfall."""
-    rows = await asyncio.to_thread(forecast, db, weeks=weeks, by_territory=by_territory)
-    return [asdict(r) for r in rows]
+
+    def run() -> list[DemandRow]:
+        rows = forecast(db, weeks=weeks, by_territory=by_territory)
+        return views.parts_in_scope(db, who, rows)
+
+    return [asdict(r) for r in await asyncio.to_thread(run)]
 
 
 # -- dead letters ------------------------------------------------------------------------

@@ -194,6 +194,7 @@ async def assign(order_id: OrderId, body: Assign, who: Ops, db: Db) -> OrderPubl
 
     def run() -> WorkOrder:
         views.order_in_scope(db, who, order_id)
+        views.technician_in_scope(db, who, body.technician_id)
         return Dispatcher(db).assign_to(
             order_id, body.technician_id, actor=who.user_id, reason=body.reason
         )

@@ -150,3 +150,30 @@ def revoke(prefix: Annotated[str, typer.Argument(help="The key's first character
         err.print(f"[red]no live key starts with {prefix!r}[/]")
         raise typer.Exit(1)
     console.print(f"revoked {n} key(s)")
+
+
+@users_app.command("disable")
+def disable(user_id: str) -> None:
+    """Disable an account at once: its keys, tokens and console sessions are refused from
+    the next request (after `api.auth_cache_s` seconds at most where a cache is on).
+    Example: `fleetcare users disable tech-7`; undo with `fleetcare users enable`."""
+    _switch(user_id, disabled=True)
+
+
+@users_app.command("enable")
+def enable(user_id: str) -> None:
+    """Enable a disabled account again: its keys work again; sign-ins from before it was
+    disabled stay ended (sign in again)."""
+    _switch(user_id, disabled=False)
+
+
+def _switch(user_id: str, *, disabled: bool) -> None:
+    from api.accounts import AccountError, Accounts
+    from fleetcare.wiring import open_database
+
+    try:
+        Accounts(open_database(settings())).disable(user_id, disabled=disabled)
+    except AccountError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from exc
+    console.print(f"{user_id} {'disabled' if disabled else 'enabled'}")

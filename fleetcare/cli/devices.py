@@ -65,9 +65,12 @@ def _broker_auth(s: Settings) -> str:
         (b.password_file, DeviceCredentials(open_database(s)).password_file(engine)),
         (b.acl_file, acl_file(s.mqtt.topic_prefix, engine.username if engine else None)),
     ):
+        owner = _owner_for(Path(path), b.pid_file)
         tmp = Path(f"{path}.tmp")
         tmp.write_text(text)
         tmp.chmod(0o600 if path == b.password_file else 0o644)
+        if owner is not None:
+            os.chown(tmp, *owner)
         tmp.replace(path)  # whole or not at all: the broker never reads half a file
     done = f"wrote {b.password_file} and {b.acl_file}"
     if b.pid_file:
@@ -77,6 +80,26 @@ def _broker_auth(s: Settings) -> str:
             return f"{done}; could not reload Mosquitto from {b.pid_file}: {exc}"
         return f"{done}; Mosquitto reloaded"
     return f"{done}; reload Mosquitto (SIGHUP) to apply them"
+
+
+def _owner_for(path: Path, pid_file: str | None) -> tuple[int, int] | None:
+    """Who must own the rewritten file, when we run as root: whoever owned it before,
+    else the broker's own user. A file left root's (0600) is one a broker that dropped
+    its privileges cannot read at its next reload, and then it refuses every client."""
+    import os
+
+    if os.geteuid() != 0:
+        return None  # the file is ours, as it was
+    if path.exists():
+        before = path.stat()
+        return before.st_uid, before.st_gid
+    if not pid_file:
+        return None
+    try:
+        broker = Path(f"/proc/{int(Path(pid_file).read_text().strip())}").stat()
+    except (OSError, ValueError):  # no pid file, no such process
+        return None
+    return broker.st_uid, broker.st_gid
 
 
 @devices.command("provision")

@@ -4,14 +4,11 @@ status codes. The app runs in a real server on SQLite with the test world."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 
 from api import ApiContext, create_app
@@ -19,8 +16,8 @@ from api.accounts import Accounts, Role
 from db.database import Database
 from service.lifecycle import Origin
 from telemetry.backends import StoreSettings, create_store
+from tests.provisioned import served as serving
 from tests.service.helpers import accepted, opened
-from tests.services import free_port
 
 
 @pytest.fixture(scope="module")
@@ -40,17 +37,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]
     key = Accounts(db).create("ops", name="Ops", role=Role.OPS).key
     store = create_store(StoreSettings(backend="embedded"), str(tmp / "ts"))
     ctx = ApiContext(db=db, store=store, rate_per_minute=100_000, photo_dir=tmp / "photos")
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", key
-    server.should_exit = True
-    thread.join(10)
+    with serving(create_app(ctx)) as url:
+        yield url, key
     db.dispose()
 
 

@@ -22,10 +22,10 @@ from typer.testing import CliRunner
 from fleet.credentials import check_mosquitto_hash, mosquitto_hash
 from fleetcare.brokers import MosquittoProcess, mosquitto_available, start_mosquitto
 from fleetcare.cli import app
+from tests.provisioned import ENGINE, add_purifiers, broker_files, provision
 from tests.services import missing
 
 runner = CliRunner()
-ENGINE = ("fleetcare-engine", "engine-secret-123")
 
 
 def test_our_hash_is_the_one_mosquitto_passwd_writes(tmp_path: Path) -> None:
@@ -81,22 +81,11 @@ class Device:
 def secured(tmp_path: Path) -> Iterator[tuple[MosquittoProcess, dict[str, str], dict[str, str]]]:
     if not mosquitto_available():
         missing("mosquitto")
-    data = tmp_path / "data"
-    pw, acl, pid = tmp_path / "passwords", tmp_path / "acl", tmp_path / "mosquitto.pid"
-    env = {
-        "FLEETCARE_BROKER__PASSWORD_FILE": str(pw),
-        "FLEETCARE_BROKER__ACL_FILE": str(acl),
-        "FLEETCARE_BROKER__PID_FILE": str(pid),
-        "FLEETCARE_MQTT__USERNAME": ENGINE[0],
-        "FLEETCARE_MQTT__PASSWORD": ENGINE[1],
-    }
-    d = ["--data-dir", str(data)]
-    for device_id in ("ap-1", "ap-2"):
-        added = runner.invoke(app, [*d, "devices", "add", device_id, "--type", "purifier"])
-        assert added.exit_code == 0, added.output
-    out = runner.invoke(app, [*d, "devices", "provision", "ap-1", "ap-2"], env=env)
-    assert out.exit_code == 0, out.output
-    passwords = dict(line.split() for line in out.stdout.splitlines() if line.startswith("ap-"))
+    pid = tmp_path / "mosquitto.pid"
+    files = broker_files(tmp_path, pid_file=pid)
+    pw, acl, env, data = files.passwords, files.acl, dict(files.env), files.data
+    add_purifiers(files, "ap-1", "ap-2")
+    passwords = provision(files, "ap-1", "ap-2")
     assert set(passwords) == {"ap-1", "ap-2"}
     assert all(p not in pw.read_text() for p in passwords.values())  # only hashes on disk
     broker = start_mosquitto(tmp_path / "broker", auth=(pw, acl))
@@ -259,19 +248,9 @@ def test_imported_passwords_log_in_and_sync_broker_writes_the_files_again(tmp_pa
 
     if not mosquitto_available():
         missing("mosquitto")
-    d = ["--data-dir", str(tmp_path / "data")]
-    pw, acl = tmp_path / "passwords", tmp_path / "acl"
-    env = {
-        "FLEETCARE_BROKER__PASSWORD_FILE": str(pw),
-        "FLEETCARE_BROKER__ACL_FILE": str(acl),
-        "FLEETCARE_MQTT__USERNAME": ENGINE[0],
-        "FLEETCARE_MQTT__PASSWORD": ENGINE[1],
-    }
-    for device_id in ("ap-1", "ap-2"):
-        assert (
-            runner.invoke(app, [*d, "devices", "add", device_id, "--type", "purifier"]).exit_code
-            == 0
-        )
+    files = broker_files(tmp_path)
+    d, pw, acl, env = files.data_args, files.passwords, files.acl, files.env
+    add_purifiers(files, "ap-1", "ap-2")
     file = tmp_path / "factory.txt"
     file.write_text(f"# from the factory\nap-1:{device_password('line-7', 'ap-1')}\n")
     out = runner.invoke(app, [*d, "devices", "import", str(file)], env=env)
@@ -297,3 +276,22 @@ def test_imported_passwords_log_in_and_sync_broker_writes_the_files_again(tmp_pa
             engine.close()
     finally:
         broker.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the broker files' owner changes only as root")
+def test_rewriting_the_broker_files_as_root_keeps_their_owner(tmp_path: Path) -> None:
+    """Mosquitto reads its files again at a reload after dropping to its own user: files
+    rewritten as root and left root's 0600 would lock every client out."""
+    nobody = (65534, 65534)
+    files = broker_files(tmp_path)
+    pw, acl = files.passwords, files.acl
+    add_purifiers(files, "ap-1", "ap-2")
+    provision(files, "ap-1")
+    for f in (pw, acl):
+        os.chown(f, *nobody)  # the broker's user, as a package install leaves them
+    assert set(provision(files, "ap-2")) == {"ap-2"}
+    assert "ap-2" in pw.read_text()
+    for f in (pw, acl):
+        st = f.stat()
+        assert (st.st_uid, st.st_gid) == nobody, f
+    assert pw.stat().st_mode & 0o777 == 0o600
