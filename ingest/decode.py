@@ -32,7 +32,10 @@ class Reject(StrEnum):
     NOT_UTF8 = "not_utf8"
     NOT_JSON = "not_json"
     UNSUPPORTED_VERSION = "unsupported_version"
-    SCHEMA = "schema"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    UNKNOWN_FIELD = "unknown_field"
+    SCHEMA = "schema"  # any other breach of the contract (a value not in an enum, ...)
     NON_FINITE = "non_finite"
     OUT_OF_RANGE = "out_of_range"
     DEVICE_MISMATCH = "device_mismatch"
@@ -98,8 +101,14 @@ def _classify(exc: ValidationError, payload: bytes) -> Reject:
         return Reject.UNSUPPORTED_VERSION
     if kind == "finite_number":
         return Reject.NON_FINITE
-    if kind in _RANGE_ERRORS and loc and loc[0] == "metrics":
+    if kind in _RANGE_ERRORS:  # a metric's range, or a negative seq or boot
         return Reject.OUT_OF_RANGE
+    if kind == "missing":
+        return Reject.MISSING_FIELD
+    if kind == "extra_forbidden":
+        return Reject.UNKNOWN_FIELD
+    if kind.endswith(("_type", "_parsing")):
+        return Reject.WRONG_TYPE
     return Reject.SCHEMA
 
 

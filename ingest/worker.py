@@ -282,9 +282,15 @@ class IngestWorker:
         received.labels("telemetry").inc(len(batch.readings))
         received.labels("event").inc(len(batch.events))
         received.labels("status").inc(len(batch.statuses))
-        other = len(items) - len(batch.readings) - len(batch.events) - len(batch.statuses)
-        if other:
-            received.labels("other").inc(other)  # rejected, duplicates, ignored
+        kept = len(batch.readings) + len(batch.events) + len(batch.statuses)
+        if batch.rejected:
+            received.labels("rejected").inc(len(batch.rejected))
+        if batch.ignored:
+            received.labels("ignored").inc(batch.ignored)  # a command, a cleared status
+        # what remains was dropped as a repeat of a message already in hand
+        repeats = len(items) - kept - len(batch.rejected) - batch.ignored
+        if repeats > 0:
+            received.labels("duplicate").inc(repeats)
         return True
 
     def _ack(self, items: list[_Pending]) -> None:

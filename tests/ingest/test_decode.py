@@ -45,14 +45,14 @@ def test_a_good_message_becomes_a_reading_with_only_reported_metrics() -> None:
         (T, b"\xff\xfe\x00garbage", Reject.NOT_UTF8, ""),
         (T, b'{"v": 1, "device_id": "p-1",', Reject.NOT_JSON, "EOF"),
         (T, body(v=2), Reject.UNSUPPORTED_VERSION, "v:"),
-        (T, body(seq="seven"), Reject.SCHEMA, "seq"),
+        (T, body(seq="seven"), Reject.WRONG_TYPE, "seq"),
         (
             T,
             body(metrics={"pm25": 1, "colour": "red"}),
             Reject.UNKNOWN_METRIC,
             "'colour' is not in profile purifier v1",
         ),
-        (T, body(metrics={"pm25": "12"}), Reject.SCHEMA, "metrics.pm25"),
+        (T, body(metrics={"pm25": "12"}), Reject.WRONG_TYPE, "metrics.pm25"),
         (T, body().replace(b"12.5", b"NaN"), Reject.NON_FINITE, "finite"),
         (T, body().replace(b"12.5", b"Infinity"), Reject.NON_FINITE, "finite"),
         (T, body(metrics={"pm25": 5000}), Reject.OUT_OF_RANGE, "less than or equal to 2000"),
@@ -61,6 +61,9 @@ def test_a_good_message_becomes_a_reading_with_only_reported_metrics() -> None:
         (T, body(ts=NOW + 3_600_000), Reject.TS_FUTURE, "ahead"),
         (T, body(ts=NOW - 3 * 86_400_000), Reject.TS_PAST, "days old"),
         (T, body(metrics={"mode": "disco"}), Reject.SCHEMA, "metrics.mode"),
+        (T, b'{"v": 1, "device_id": "p-1", "metrics": {}}', Reject.MISSING_FIELD, "ts"),
+        (T, body(seq=-1), Reject.OUT_OF_RANGE, "seq"),
+        (T, body(colour="red"), Reject.UNKNOWN_FIELD, "colour"),
     ],
     # named, not shown: the payloads hold the time, so shown ids would differ per run
     ids=[
@@ -81,6 +84,9 @@ def test_a_good_message_becomes_a_reading_with_only_reported_metrics() -> None:
         "ts_future",
         "ts_past",
         "unknown_enum_value",
+        "missing_fields",
+        "negative_seq",
+        "extra_field",
     ],
 )
 def test_each_bad_message_is_rejected_with_its_reason(

@@ -163,7 +163,12 @@ async def test_every_reject_is_dead_lettered_and_good_messages_around_it_are_sto
     bad = {
         "not_json": (topic("purifier", "p-1"), b"not json"),
         "not_utf8": (topic("purifier", "p-1"), b"\xff\xfe\xfa"),
-        "schema": (topic("purifier", "p-1"), b'{"v":1,"device_id":"p-1"}'),
+        "missing_field": (topic("purifier", "p-1"), b'{"v":1,"device_id":"p-1"}'),
+        "wrong_type": (
+            topic("purifier", "p-1"),
+            telemetry("p-1", 97)[1].replace(b'"seq":97', b'"seq":"x"'),
+        ),
+        "unknown_field": (topic("purifier", "p-1"), telemetry("p-1", 98)[1][:-1] + b',"x":1}'),
         "non_finite": (
             topic("purifier", "p-1"),
             b'{"v":1,"device_id":"p-1","ts":%d,"seq":90,"boot":1,"metrics":{"pm25":NaN}}' % now,
@@ -188,6 +193,11 @@ async def test_every_reject_is_dead_lettered_and_good_messages_around_it_are_sto
         await wait_until(lambda: _acked(w.metrics, len(stream)), 30, "stream processed")
         assert await w.store.count() == 10
         letters = DeadLetterRepository(w.db).list(limit=100)
+        received = w.metrics.received
+        # the good ones repeat (`good[i % 10]`): the repeats are counted as such
+        assert received.labels("telemetry")._value.get() == 10
+        assert received.labels("rejected")._value.get() == len(bad)
+        assert received.labels("duplicate")._value.get() == len(bad) - 10
     assert {d.reason for d in letters} == set(bad)
     for d in letters:
         assert d.count == 1 and d.detail and d.status == "pending"
