@@ -104,6 +104,10 @@ class RegistryCache:
             try:
                 found = self.registry.types_of(stale)
             except sa.exc.OperationalError as exc:
+                if not self.required:
+                    # only the type check waits for the database: telemetry keeps flowing
+                    # through an outage, on what was last known (unknown: accepted)
+                    return {d: self._known.get(d, (None, 0.0))[0] for d in device_ids}
                 raise DatabaseUnavailable(f"registry lookup: {exc.orig}") from exc
             for d in stale:
                 self._known[d] = (found.get(d), now)
