@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
@@ -21,8 +22,10 @@ from api.context import ApiContext
 from api.guard import MAX_BODY, Guard
 from api.hotpath import HotPaths
 from api.metrics import api_registry
+from api.openapi import with_text_rules
 from api.ratelimit import TokenBuckets
 from api.routes import auth, devices, health, jobs, me, ops, orders, profiles
+from api.schemas import Problem
 from service.completion import MAX_PHOTO_BYTES
 from telemetry.profile import ProfileSet, shipped
 
@@ -34,6 +37,17 @@ service ops and technicians. Every `/api/v1` route needs an API key
 `POST /api/v1/auth/token` (an account's id and password)."""
 LOGIN_TRIES_PER_MINUTE = 10
 STATIC = Path(__file__).parent / "static"
+
+
+# what any route may answer besides its own: the guard's and the credential's refusals
+ANY_ROUTE: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "a malformed request (e.g. Content-Length)"},
+    401: {"model": Problem, "description": "no credential, or an unknown or ended one"},
+    403: {"model": Problem, "description": "your role may not do this"},
+    413: {"model": Problem, "description": "the body is over the limit"},
+    422: {"model": Problem, "description": "invalid input; the message says what to fix"},
+    429: {"model": Problem, "description": "over the rate; see Retry-After"},
+}
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -80,7 +94,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        responses=ANY_ROUTE,
     )
+    app.openapi = with_text_rules(app)  # type: ignore[method-assign]
     app.state.ctx = ctx
     app.state.profiles = shipped()  # until the lifespan has read the ones in force
     app.state.limiter = TokenBuckets(ctx.rate_per_minute)

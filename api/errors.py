@@ -6,7 +6,10 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from db.errors import DomainError, NotFound
 from service.errors import ConcurrentChange, InvalidTransition, NotTheAssignee, SlotUnavailable
@@ -37,5 +40,25 @@ def install(app: FastAPI) -> None:
             status_code=500,
         )
 
+    async def http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed(request))
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+
     app.add_exception_handler(DomainError, domain)
+    app.add_exception_handler(StarletteHTTPException, http)
     app.add_exception_handler(Exception, unexpected)
+
+
+def _allowed(request: Request) -> list[str]:
+    """Every method some route serves on this path: the router names only those of the
+    first route that matched the path, though GET and PATCH may be two routes."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route | APIRoute) and route.methods:
+            match, _ = route.matches({**request.scope, "method": next(iter(route.methods))})
+            if match is Match.FULL:
+                methods |= route.methods
+    return sorted(methods)

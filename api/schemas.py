@@ -3,19 +3,55 @@ OpenAPI page."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from service.lifecycle import State
 
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 HHMM = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 
 
-class Problem(BaseModel):
-    """An error, with what to do about it."""
+_NUMBER = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
 
-    detail: str = Field(examples=["device 'ap-9' not found"])
+
+def _iso_only(value: object) -> object:
+    """Dates and times as ISO 8601 text, as the schema says (`format: date-time`):
+    pydantic would also read a number as seconds since 1970."""
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.fullmatch(value)):
+        raise ValueError("give an ISO 8601 date or date-time, e.g. 2026-11-25T10:00:00+08:00")
+    return value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+IsoDate = Annotated[date, BeforeValidator(_iso_only)]
+# an id a silence matches on: present means something
+MatchId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class Body(BaseModel):
+    """A request body: a field the route does not know is an error (422 naming it), not
+    silently dropped, as the published schema says (no additional properties)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldError(BaseModel):
+    """One invalid field: where (`["query", "limit"]`), what is wrong, its kind."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """An error, with what to do about it: a message, or for invalid fields one entry per
+    field (422)."""
+
+    detail: str | list[FieldError] = Field(examples=["device 'ap-9' not found"])
 
 
 class DevicePublic(BaseModel):
@@ -127,11 +163,11 @@ class OrderPublic(BaseModel):
     version: int
 
 
-class Reason(BaseModel):
+class Reason(Body):
     reason: str = Field(min_length=1, max_length=500, examples=["duplicate of #12"])
 
 
-class BulkIds(BaseModel):
+class BulkIds(Body):
     ids: list[Id] = Field(min_length=1, max_length=500, examples=[[12, 13]])
 
 
@@ -186,7 +222,7 @@ class PreferencesPublic(BaseModel):
     timezone: str = Field(examples=["Asia/Shanghai"])
 
 
-class PreferencesChange(BaseModel):
+class PreferencesChange(Body):
     """Only what is given changes."""
 
     model_config = ConfigDict(extra="forbid")
@@ -211,14 +247,14 @@ class SlotPublic(BaseModel):
     label: str = Field(examples=["Tue 2026-11-24 10:00 Asia/Shanghai"])
 
 
-class Booking(BaseModel):
-    start: datetime = Field(
+class Booking(Body):
+    start: IsoDateTime = Field(
         description="The visit's start, with its offset: an offered slot or another free time",
         examples=["2026-11-25T10:00:00+08:00"],
     )
 
 
-class Rating(BaseModel):
+class Rating(Body):
     stars: int = Field(ge=1, le=5, examples=[5])
     comment: str = Field(default="", max_length=2000)
     complaint: bool | None = Field(
@@ -251,13 +287,13 @@ class OrderDetail(OrderPublic):
     allowed: list[str] = Field(default_factory=list, description="The moves it may make now")
 
 
-class Assign(BaseModel):
+class Assign(Body):
     technician_id: str = Field(min_length=1, examples=["tech-1"])
     reason: str = Field(default="", max_length=500)
 
 
-class Transition(BaseModel):
-    to: str = Field(description="The next state", examples=["on_hold"])
+class Transition(Body):
+    to: State = Field(description="The next state", examples=["on_hold"])
     reason: str = Field(default="", max_length=500)
 
 
@@ -265,8 +301,8 @@ class BulkReason(BulkIds):
     reason: str = Field(min_length=1, max_length=500)
 
 
-class OnTheWay(BaseModel):
-    eta: datetime = Field(description="When you expect to arrive, with its offset")
+class OnTheWay(Body):
+    eta: IsoDateTime = Field(description="When you expect to arrive, with its offset")
 
 
 class AlertPublic(BaseModel):
@@ -285,13 +321,26 @@ class AlertPublic(BaseModel):
     work_order_id: int | None = None
 
 
-class SilenceIn(BaseModel):
-    ends_at: datetime
+class SilenceIn(Body):
+    """What to mute (a rule, a device or a customer: at least one), until when, and why.
+    `ends_at` must be after `starts_at` (default: now)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "anyOf": [
+                {"required": [k], "properties": {k: {"type": "string"}}}
+                for k in ("rule_id", "device_id", "customer_id")
+            ]
+        },
+    )
+
+    ends_at: IsoDateTime
     comment: str = Field(min_length=1, max_length=500)
-    rule_id: str | None = None
-    device_id: str | None = None
-    customer_id: str | None = None
-    starts_at: datetime | None = None
+    rule_id: MatchId | None = None
+    device_id: MatchId | None = None
+    customer_id: MatchId | None = None
+    starts_at: IsoDateTime | None = None
 
 
 class SilencePublic(BaseModel):
@@ -327,5 +376,5 @@ class ReplayResult(BaseModel):
     still_rejected: dict[int, str]
 
 
-class ReplayIds(BaseModel):
+class ReplayIds(Body):
     ids: list[Id] = Field(min_length=1, max_length=1000)

@@ -7,8 +7,7 @@ import asyncio
 import math
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
 
 from api.accounts import Accounts
 from api.context import ApiContext
@@ -26,21 +25,22 @@ router = APIRouter(prefix="/api/v1/auth", tags=["sign in"])
 )
 async def token(
     request: Request,
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    username: Annotated[str, Form(min_length=1, max_length=64, description="The account id")],
+    password: Annotated[str, Form(min_length=1, max_length=1024)],
     db: Db,
     ctx: Annotated[ApiContext, Depends(context)],
 ) -> Token:
     """Form fields `username` (the account id) and `password` (`fleetcare users password`)."""
     # guessing is slowed per account: a few tries a minute
     limiter: TokenBuckets = request.app.state.login_limiter
-    wait = limiter.take(form.username)
+    wait = limiter.take(username)
     if wait > 0:
         raise HTTPException(
             429,
-            f"too many sign-ins for {form.username}: retry in {math.ceil(wait)} s",
+            f"too many sign-ins for {username}: retry in {math.ceil(wait)} s",
             headers={"Retry-After": str(math.ceil(wait))},
         )
-    who = await asyncio.to_thread(Accounts(db).login, form.username, form.password)
+    who = await asyncio.to_thread(Accounts(db).login, username, password)
     if who is None:
         raise HTTPException(
             401, "wrong account or password", headers={"WWW-Authenticate": "Bearer"}

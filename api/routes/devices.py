@@ -15,6 +15,7 @@ from api.deps import MAX_ID, SECURITY, Caller, Customer, Db, Store, authenticate
 from api.schemas import (
     DeviceHealth,
     DevicePublic,
+    IsoDateTime,
     Problem,
     Sample,
     SelfReplacedPublic,
@@ -102,8 +103,8 @@ async def telemetry(
         list[str] | None,
         Query(description="Repeat for several; default: the device type's main readings"),
     ] = None,
-    start: Annotated[datetime | None, Query(description="Default: a week before `end`")] = None,
-    end: Annotated[datetime | None, Query(description="Default: now")] = None,
+    start: Annotated[IsoDateTime | None, Query(description="Default: a week before `end`")] = None,
+    end: Annotated[IsoDateTime | None, Query(description="Default: now")] = None,
     points: Annotated[
         int, Query(ge=10, le=MAX_POINTS, description="At most this many points per series")
     ] = 300,
@@ -117,15 +118,15 @@ async def telemetry(
     names = metric or list(profile.chart_metrics())
     for name in names:
         m = table.by_name.get(name)
-        if m is None or m.kind not in NUMERIC:
+        if m is None or m.kind not in NUMERIC:  # a series this device does not have
             known = ", ".join(x.name for x in table.metrics if x.kind in NUMERIC)
             raise HTTPException(
-                422, f"metric {name!r}: a {device.device_type} has the numeric metrics {known}"
+                404, f"metric {name!r}: a {device.device_type} has the numeric metrics {known}"
             )
     end = _utc(end) if end else datetime.now(UTC)
     start = _utc(start) if start else end - timedelta(days=7)
-    if start >= end:
-        raise HTTPException(422, f"start ({start}) must be before end ({end})")
+    if start >= end:  # an empty range has no readings
+        return TelemetryHistory(device_id=device_id, start=start, end=end, series=[])
     span_ms = int((end - start).total_seconds() * 1000)
     every_ms = max(1000, -(-span_ms // points))  # ceil: never more than `points`
     frame = await store.query(

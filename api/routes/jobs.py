@@ -18,7 +18,7 @@ from api.accounts import Principal
 from api.context import ApiContext
 from api.deps import Db, OrderId, Technician, context
 from api.guard import NUL_MESSAGE
-from api.schemas import OnTheWay, OrderPublic, Problem, Reason
+from api.schemas import Body, OnTheWay, OrderPublic, Problem, Reason
 from db.database import Database
 from db.tables import technicians, work_orders
 from service.appointments import Appointments
@@ -142,17 +142,17 @@ async def start(order_id: OrderId, who: Technician, db: Db) -> OrderPublic:
     return OrderPublic.model_validate(await asyncio.to_thread(run))
 
 
-class PartIn(BaseModel):
+class PartIn(Body):
     sku: str = Field(min_length=1)
     qty: int = Field(default=1, ge=1)
 
 
-class FeeIn(BaseModel):
+class FeeIn(Body):
     item: str = Field(min_length=1)
     cents: int = Field(ge=0)
 
 
-class CompletionIn(BaseModel):
+class CompletionIn(Body):
     """The `report` field of the multipart form, as JSON."""
 
     outcome: Outcome

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from api import views
 from api.accounts import Principal, Role
@@ -218,20 +218,14 @@ async def dispatch(order_id: OrderId, who: Ops, db: Db) -> OrderPublic:
 async def transition(order_id: OrderId, body: Transition, who: Ops, db: Db) -> OrderPublic:
     """Any other move the lifecycle allows: `on_hold`, `open` (resume or unassign),
     `closed`, …; the order's `allowed` lists them. A refused move says which are allowed."""
-    try:
-        to = State(body.to)
-    except ValueError:
-        raise DomainError(
-            f"state {body.to!r} does not exist: one of {', '.join(s.value for s in State)}"
-        ) from None
-
-    if to in OWN_ROUTE:
-        raise DomainError(f"to make it {to.value}: {OWN_ROUTE[to]}")
+    to = body.to
+    if to in OWN_ROUTE:  # a move with a route of its own (409: the request is fine)
+        raise HTTPException(409, f"to make it {to.value}: {OWN_ROUTE[to]}")
 
     def run() -> WorkOrder:
         order = views.order_in_scope(db, who, order_id)
         if to is State.OPEN and order.state is State.PROPOSED:
-            raise DomainError(f"order {order_id} is proposed: approve it (/approve)")
+            raise HTTPException(409, f"order {order_id} is proposed: approve it (/approve)")
         moved = WorkOrders(db).transition(order_id, to, actor=who.user_id, reason=body.reason)
         if to is State.OPEN:  # resumed or unassigned: back to dispatch
             Dispatcher(db).run([order_id])

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from api.accounts import Principal, Role
 from api.context import ApiContext
 from api.deps import Db, Ops, context, role
-from api.schemas import Problem
+from api.schemas import FieldError, Problem
 from db.database import Database
 from fleet.profiles import ProfileRefused, ProfileRepository, VersionRow
 from telemetry.profile import Profile, ProfileError, parse_profile, profile_schema
@@ -66,8 +66,11 @@ class ProfileIssue(BaseModel):
 
 
 class ProfileInvalid(BaseModel):
-    detail: str
-    problems: list[ProfileIssue]
+    """The file's problems, each at its path; or, like any 422, the request's own
+    (`detail` then lists the invalid fields, with no `problems`)."""
+
+    detail: str | list[FieldError]
+    problems: list[ProfileIssue] = Field(default_factory=list)
 
 
 class ProfileImported(BaseModel):

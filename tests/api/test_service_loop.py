@@ -151,7 +151,8 @@ def test_ops_assign_reassign_hold_and_resume_and_every_move_is_audited(
     wrong = client.post(f"/api/v1/orders/{order}/transition", json={"to": "closed"}, headers=ops)
     assert wrong.status_code == 409 and "allowed: resume → open" in wrong.json()["detail"]
     own = client.post(f"/api/v1/orders/{order}/transition", json={"to": "scheduled"}, headers=ops)
-    assert own.status_code == 422 and "/appointment" in own.json()["detail"]
+    # a well-formed request for a move with a route of its own: a conflict, not bad input
+    assert own.status_code == 409 and "/appointment" in own.json()["detail"]
     resumed = client.post(f"/api/v1/orders/{order}/transition", json={"to": "open"}, headers=ops)
     assert resumed.status_code == 200 and resumed.json()["state"] == "assigned"  # re-dispatched
     detail = client.get(f"/api/v1/orders/{order}", headers=ops).json()
@@ -271,4 +272,5 @@ def test_telemetry_history_is_downsampled_to_the_points_asked(
     both = client.get(f"/api/v1/devices/ap-1/telemetry?{q}", headers=li).json()
     assert [s["metric"] for s in both["series"]] == ["pm25", "fan_rpm"]
     bad = client.get("/api/v1/devices/ap-1/telemetry?metric=tds_in_ppm", headers=li)
-    assert bad.status_code == 422 and "pm25" in bad.json()["detail"]
+    # a series this device does not have: not found, saying which it has
+    assert bad.status_code == 404 and "pm25" in bad.json()["detail"]
