@@ -31,6 +31,8 @@ class ApiContext:
     secure_cookies: bool = False  # the console's cookie only over HTTPS (behind TLS: on)
     # seconds a credential's account is remembered (api/authcache.py); 0: read every time
     auth_cache_s: float = 0.0
+    # a bearer token Prometheus may read /metrics with ("": ops and admin credentials only)
+    metrics_token: str = ""
     freeze_gc: bool = False  # a serving process: keep startup's objects out of collections
     owns_store: bool = True  # open and close it with the app (not when shared: the demo)
     # (account, password) the sign-in page shows: the demo's login, while the demo runs

@@ -43,6 +43,7 @@ def build_api(settings: Settings) -> FastAPI:
         models=model_registry(settings),
         secure_cookies=a.secure_cookies,
         auth_cache_s=a.auth_cache_s,
+        metrics_token=a.metrics_token,
         freeze_gc=True,
         profiles=live.get,
         profiles_refresh_s=settings.ingest.profiles_refresh_s,

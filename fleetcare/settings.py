@@ -56,6 +56,11 @@ class ApiSettings(BaseSettings):
         description="Signs the console's and `/api/v1/auth/token`'s tokens. Empty: a random "
         "secret per process (sign-ins end at a restart; several API processes need one set).",
     )
+    metrics_token: str = Field(
+        "",
+        description="A bearer token Prometheus may scrape the API's /metrics with (ops and "
+        "admin credentials work too). Empty: only those.",
+    )
     auth_cache_s: float = Field(
         5.0,
         ge=0,

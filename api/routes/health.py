@@ -1,15 +1,20 @@
-"""Liveness, readiness and metrics: for the orchestrator and Prometheus, no key needed."""
+"""Liveness and readiness for the orchestrator (no key needed), and metrics for
+Prometheus: its own bearer token (`api.metrics_token`) or an ops or admin credential,
+because the counts describe the whole fleet and its service."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import Db, Store
+from api.accounts import Role
+from api.context import ApiContext
+from api.deps import Db, Store, authenticate
 from api.schemas import Health
 
 router = APIRouter(tags=["operations"])
@@ -48,5 +53,16 @@ async def readyz(db: Db, store: Store) -> Response:
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     """This process's metrics and the service domain's gauges (api/metrics.py)."""
+    ctx: ApiContext = request.app.state.ctx
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    prometheus = (
+        bool(ctx.metrics_token)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(given.strip().encode(), ctx.metrics_token.encode())
+    )
+    if not prometheus:
+        who = await authenticate(request)
+        if who.role not in (Role.OPS, Role.ADMIN):
+            raise HTTPException(403, "metrics need the metrics token, or ops or admin")
     body = await asyncio.to_thread(generate_latest, request.app.state.metrics)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -364,3 +364,28 @@ def test_sign_in_time_does_not_tell_which_accounts_have_a_password(
     # a password check (scrypt) costs tens of ms; a bare lookup a few: a factor of ten
     for other in ("li", "no-such-account"):
         assert median_ms(other) > 0.4 * with_password, other
+
+
+def test_the_api_metrics_need_the_metrics_token_or_ops(
+    postgres_url: str, tmp_path: Path, api: tuple[str, dict[str, str], int]
+) -> None:
+    """The figures describe the whole fleet and its service: Prometheus reads them with
+    its own token, ops and admin with their keys; nobody else."""
+    import dataclasses
+
+    url, keys, _ = api
+    db = Database(postgres_url)
+    ctx = dataclasses.replace(api_context(db, tmp_path), metrics_token="prometheus-token-1")
+    try:
+        with served(create_app(ctx)) as with_token:
+            for base in (url, with_token):
+                assert httpx.get(f"{base}/metrics").status_code == 401
+                assert httpx.get(f"{base}/metrics", headers=bearer(keys["li"])).status_code == 403
+                assert httpx.get(f"{base}/metrics", headers=bearer(keys["ops"])).status_code == 200
+            token = bearer("prometheus-token-1")
+            assert httpx.get(f"{with_token}/metrics", headers=token).status_code == 200
+            assert httpx.get(f"{url}/metrics", headers=token).status_code == 401  # no token set
+            wrong = bearer("prometheus-token-2")
+            assert httpx.get(f"{with_token}/metrics", headers=wrong).status_code == 401
+    finally:
+        db.dispose()

@@ -133,12 +133,16 @@ def test_bad_input_is_422_with_the_field_path(client: TestClient, keys: dict[str
     assert r.json()["detail"][0]["loc"] == ["query", "limit"]
 
 
-def test_liveness_readiness_metrics_and_the_openapi_page(client: TestClient) -> None:
+def test_liveness_readiness_metrics_and_the_openapi_page(
+    client: TestClient, keys: dict[str, str]
+) -> None:
     assert client.get("/healthz").json() == {"status": "ok", "checks": {}}
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": "ok", "telemetry_store": "ok"}
-    assert "python_info" in client.get("/metrics").text
+    assert client.get("/metrics").status_code == 401  # the fleet's figures need a key
+    metrics = client.get("/metrics", headers={"Authorization": f"Bearer {keys['ops']}"})
+    assert "python_info" in metrics.text
     spec = client.get("/openapi.json").json()
     assert "/api/v1/devices/{device_id}/health" in spec["paths"]
 

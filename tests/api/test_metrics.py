@@ -18,7 +18,7 @@ from service.orders import OrderRequest, WorkOrders
 
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    r = client.get("/metrics")
+    r = client.get("/metrics", headers=client.headers)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
     return {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -32,8 +32,9 @@ def order(device: str, kind: str, origin: Origin) -> OrderRequest:
 
 
 def test_metrics_count_the_service_domain_at_each_scrape(
-    client: TestClient, world: Database
+    client: TestClient, world: Database, keys: dict[str, str]
 ) -> None:
+    client.headers["Authorization"] = f"Bearer {keys['ops']}"  # as Prometheus would
     empty = scrape(client)
     assert empty[("fleetcare_service_db_up", ())] == 1
     assert empty[("fleetcare_work_orders", (("state", "proposed"),))] == 0

@@ -22,7 +22,11 @@ from fleetcare.settings import load_settings
 from tests.services import missing
 
 ROOT = Path(__file__).parents[2]
-SECRETS = {"FLEETCARE_JWT_SECRET": "j" * 32, "FLEETCARE_MQTT_PASSWORD": "m" * 32}
+SECRETS = {
+    "FLEETCARE_JWT_SECRET": "j" * 32,
+    "FLEETCARE_MQTT_PASSWORD": "m" * 32,
+    "FLEETCARE_METRICS_TOKEN": "t" * 32,
+}
 runner = CliRunner()
 
 

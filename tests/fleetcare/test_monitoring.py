@@ -38,8 +38,17 @@ def alerts() -> list[dict[str, Any]]:
     return [r for g in doc["groups"] for r in g["rules"] if "alert" in r]
 
 
-def test_prometheus_accepts_the_config_and_its_alert_rules() -> None:
-    out = promtool("check", "config", str(PROM / "prometheus.yml"))
+def test_prometheus_accepts_the_config_and_its_alert_rules(tmp_path: Path) -> None:
+    # the API's token file is mounted by compose at run time: a stand-in here
+    token = tmp_path / "api-metrics-token"
+    token.write_text("t" * 32)
+    config = (PROM / "prometheus.yml").read_text()
+    assert "/run/secrets/api-metrics-token" in config
+    (tmp_path / "prometheus.yml").write_text(
+        config.replace("/run/secrets/api-metrics-token", str(token))
+    )
+    shutil.copy(PROM / "alerts.yml", tmp_path / "alerts.yml")
+    out = promtool("check", "config", str(tmp_path / "prometheus.yml"))
     assert out.returncode == 0, out.stdout + out.stderr
     assert f"SUCCESS: {len(alerts())} rules found" in out.stdout + out.stderr
 
