@@ -6,6 +6,8 @@ is still stored once."""
 from __future__ import annotations
 
 import asyncio
+import getpass
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +22,8 @@ from ingest.dead_letters import DeadLetterRepository
 from ingest.worker import default_client_id
 from telemetry.store import TelemetryStore
 from tests.ingest.helpers import now_ms, running_worker, settings_for, telemetry, wait_until
-from tests.provisioned import ENGINE, add_purifiers, broker_files, provision
-from tests.services import missing
+from tests.provisioned import ENGINE, BrokerFiles, add_purifiers, broker_files, provision
+from tests.services import free_port, missing
 
 SHARED = "fleetcare/v1/+/+/telemetry"
 
@@ -168,3 +170,56 @@ async def test_a_device_cannot_publish_as_another_type(
             assert DeviceRegistry(w.db).get("ap-2").device_type == "purifier"
     finally:
         victim.close()
+
+
+def two_listeners(tmp_path: Path, files: BrokerFiles) -> tuple[MosquittoProcess, int]:
+    """Mosquitto as docs/deploy.md sets it up against client-id takeover: devices on one
+    listener where the client id is the user name, the engine on another (internal)."""
+    devices_port, engine_port = free_port(), free_port()
+    auth = f"allow_anonymous false\npassword_file {files.passwords}\nacl_file {files.acl}\n"
+    home = tmp_path / "two-listeners"
+    home.mkdir()
+    config = home / "mosquitto.conf"
+    config.write_text(
+        f"per_listener_settings true\nuser {getpass.getuser()}\npersistence false\n"
+        f"listener {devices_port} 127.0.0.1\n{auth}use_username_as_clientid true\n"
+        f"listener {engine_port} 127.0.0.1\n{auth}"
+    )
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    broker = MosquittoProcess(port=devices_port, data_dir=home, config_path=config, binary=binary)
+    broker.start()
+    return broker, engine_port
+
+
+async def test_with_the_documented_listeners_a_device_cannot_take_another_devices_id(
+    tmp_path: Path,
+) -> None:
+    """ap-1 connects again and again under ap-2's client id: on the devices' listener the
+    broker uses each device's user name as its client id, so ap-2 is never disconnected
+    and every reading it sends is stored."""
+    if not mosquitto_available():
+        missing("mosquitto")
+    files = broker_files(tmp_path)
+    add_purifiers(files, "ap-1", "ap-2")
+    passwords = provision(files, "ap-1", "ap-2")
+    broker, engine_port = two_listeners(tmp_path, files)
+    settings = settings_for(
+        tmp_path,
+        engine_port,
+        mqtt={"username": ENGINE[0], "password": ENGINE[1]},
+        ingest={"client_id": None},
+    )
+    victim = Intruder(broker.port, "ap-2", passwords["ap-2"])
+    dropped = threading.Event()
+    victim.client.on_disconnect = lambda *a: dropped.set()
+    try:
+        async with running_worker(settings) as w:
+            for _ in range(3):
+                Intruder(broker.port, "ap-1", passwords["ap-1"], client_id="ap-2").close()
+            victim.publish_all(victim_readings(300))
+            await wait_until(lambda: _stored(w.store, "ap-2", 300), 30, "all 300 stored")
+            assert not dropped.is_set()
+            assert await w.store.count(device_id="ap-2") == 300
+    finally:
+        victim.close()
+        broker.stop()
