@@ -48,9 +48,11 @@ def default_client_id() -> str:
 
 
 def subscriptions(scheme: TopicScheme, shared_group: str | None) -> list[str]:
-    """Telemetry and events on the shared group; status on a plain filter, because
-    brokers do not send retained messages to shared subscriptions (MQTT 5 §4.8.2)."""
+    """Telemetry, events and misshapen topics (a device that publishes to one learns why
+    from its dead letter) on the shared group; status on a plain filter, because brokers
+    do not send retained messages to shared subscriptions (MQTT 5 §4.8.2)."""
     data = [scheme.filter(TopicKind.TELEMETRY), scheme.filter(TopicKind.EVENT)]
+    data += scheme.misshapen()
     if shared_group:
         data = [f"$share/{shared_group}/{f}" for f in data]
     return [*data, scheme.filter(TopicKind.STATUS)]

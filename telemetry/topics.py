@@ -81,5 +81,12 @@ class TopicScheme:
         """A subscription filter over every device (of one type) and kind (or all kinds)."""
         return f"{self.prefix}/{VERSION}/{device_type}/+/{kind or '+'}"
 
+    def misshapen(self) -> list[str]:
+        """Filters for topics under the prefix's version with too few or too many levels:
+        none of them overlaps `filter()`, so ingest can see them (and keep them as dead
+        letters) without receiving a good message twice."""
+        base = f"{self.prefix}/{VERSION}"
+        return [f"{base}/+", f"{base}/+/+", f"{base}/+/+/+/+/#"]
+
     def shared(self, group: str, kind: TopicKind | None = None) -> str:
         return f"$share/{group}/{self.filter(kind)}"

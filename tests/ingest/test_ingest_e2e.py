@@ -604,3 +604,23 @@ async def test_a_metric_newer_than_the_device_firmware_is_a_dead_letter(
         [letter] = DeadLetterRepository(w.db).list()
     assert letter.device_id == "dh-old" and letter.reason == "unknown_metric"
     assert "tank_level_pct (firmware 1.1)" in letter.detail and "runs firmware 1.0" in letter.detail
+
+
+async def test_a_message_on_a_misshapen_topic_is_a_dead_letter_that_says_the_shape(
+    tmp_path: Path, mosquitto: MosquittoProcess
+) -> None:
+    """Too few or too many levels under fleetcare/v1: kept with the reason, once each;
+    the good messages around them are stored once."""
+    s = settings_for(tmp_path, mosquitto.port)
+    body = telemetry("p-1", 1)[1]
+    wrong = ["fleetcare/v1/purifier", "fleetcare/v1/purifier/p-1", "fleetcare/v1/x/y/z/w/telemetry"]
+    good = [telemetry("p-1", i) for i in range(2, 12)]
+    async with running_worker(s) as w:
+        publish(mosquitto.port, [*good[:5], *((t, body) for t in wrong), *good[5:]])
+        await wait_until(lambda: _acked(w.metrics, 13), 30, "all 13 processed")
+        await asyncio.sleep(0.5)  # a good message received twice would show by now
+        assert await w.store.count() == 10
+        letters = DeadLetterRepository(w.db).list(limit=10)
+    assert sorted(d.topic for d in letters) == sorted(wrong)
+    assert {d.reason for d in letters} == {"bad_topic"}
+    assert all("{device_type}/{device_id}/{kind}" in d.detail for d in letters)
