@@ -3,7 +3,8 @@ may carry is settled before any of it is parsed.
 
 * **Size.** A body over the limit is refused with 413 from its `Content-Length`, or
   as soon as a streamed body passes it, before a byte is parsed. Technicians'
-  completion photos (multipart) get their own, larger limit.
+  completion photos (multipart) get their own, larger limit, and stream through to the
+  parser (which spools them to disk) instead of being held in memory here.
 * **Who, first.** An `/api/v1` request with a body (all but signing in) must carry a
   valid credential before its body is read: an unauthenticated client cannot make the
   server parse ten megabytes of JSON. The route's own `Caller` then reuses what was
@@ -77,6 +78,9 @@ class Guard:
             except HTTPException as exc:
                 await _refuse(scope, receive, send, exc.status_code, exc.detail, exc.headers)
                 return
+        if kind == "multipart/form-data":  # photos: streamed to the parser, never held whole
+            await self.app(scope, _bounded(receive, limit), send)
+            return
         body = bytearray()
         while True:
             message = await receive()
@@ -104,6 +108,22 @@ def _has_nul(kind: str, body: bytes) -> bool:
     if kind == "application/x-www-form-urlencoded":
         return b"%00" in body
     return b"\\u0000" in body
+
+
+def _bounded(receive: Receive, limit: int) -> Receive:
+    """The body as it comes, cut off past `limit` bytes: a streamed upload with no
+    Content-Length ends as if the client had gone (the parser stops, nothing is kept)."""
+    seen = 0
+
+    async def counted() -> Message:
+        nonlocal seen
+        message = await receive()
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            return {"type": "http.disconnect"}
+        return message
+
+    return counted
 
 
 def _too_large(limit: int) -> str:
