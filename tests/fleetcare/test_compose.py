@@ -81,7 +81,7 @@ def test_docker_compose_config_accepts_the_stack_and_its_tls_overlay() -> None:
     assert "sim" not in plain["services"] and "devices" not in plain["services"]
     tls = config("-f", str(ROOT / "deploy/compose.tls.yml"))
     mosquitto = tls["services"]["mosquitto"]
-    assert {p["target"] for p in mosquitto["ports"]} == {1883, 8883}
+    assert {p["target"] for p in mosquitto["ports"]} == {1883, 8883}  # never the engine's 1884
     mounted = {v["target"]: v.get("source", "") for v in mosquitto["volumes"]}
     assert mounted["/mosquitto/config/conf.d/tls.conf"] == str(ROOT / "deploy/mosquitto/tls.conf")
 
@@ -153,5 +153,6 @@ def test_every_engine_service_runs_a_real_command_with_valid_settings() -> None:
         finally:
             os.environ.clear()
             os.environ.update(saved)
-        assert s.mqtt.url == "mqtt://mosquitto:1883" and s.mqtt.username == "fleetcare-engine"
+        # the engine's own listener; devices have 1883, where a client id is a user name
+        assert s.mqtt.url == "mqtt://mosquitto:1884" and s.mqtt.username == "fleetcare-engine"
         assert s.store.backend == "influxdb" and (s.db.url or "").startswith("postgresql+psycopg")

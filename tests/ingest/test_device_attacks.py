@@ -25,6 +25,8 @@ from tests.ingest.helpers import now_ms, running_worker, settings_for, telemetry
 from tests.provisioned import ENGINE, BrokerFiles, add_purifiers, broker_files, provision
 from tests.services import free_port, missing
 
+ROOT = Path(__file__).resolve().parents[2]
+
 SHARED = "fleetcare/v1/+/+/telemetry"
 
 
@@ -172,37 +174,44 @@ async def test_a_device_cannot_publish_as_another_type(
         victim.close()
 
 
-def two_listeners(tmp_path: Path, files: BrokerFiles) -> tuple[MosquittoProcess, int]:
-    """Mosquitto as docs/deploy.md sets it up against client-id takeover: devices on one
-    listener where the client id is the user name, the engine on another (internal)."""
+def shipped_broker(tmp_path: Path, files: BrokerFiles) -> tuple[MosquittoProcess, int]:
+    """The Mosquitto config compose ships (deploy/mosquitto/mosquitto.conf), on loopback
+    ports and this test's files: devices on one listener, where the client id is the user
+    name; the engine on the other."""
     devices_port, engine_port = free_port(), free_port()
-    auth = f"allow_anonymous false\npassword_file {files.passwords}\nacl_file {files.acl}\n"
-    home = tmp_path / "two-listeners"
+    home = tmp_path / "shipped"
     home.mkdir()
-    config = home / "mosquitto.conf"
-    config.write_text(
-        f"per_listener_settings true\nuser {getpass.getuser()}\npersistence false\n"
-        f"listener {devices_port} 127.0.0.1\n{auth}use_username_as_clientid true\n"
-        f"listener {engine_port} 127.0.0.1\n{auth}"
+    shipped = (ROOT / "deploy/mosquitto/mosquitto.conf").read_text()
+    assert "listener 1883 0.0.0.0" in shipped and "listener 1884 0.0.0.0" in shipped
+    conf = (
+        shipped.replace("listener 1883 0.0.0.0", f"listener {devices_port} 127.0.0.1")
+        .replace("listener 1884 0.0.0.0", f"listener {engine_port} 127.0.0.1")
+        .replace("/mosquitto/auth/passwd", str(files.passwords))
+        .replace("/mosquitto/auth/acl", str(files.acl))
+        .replace("/mosquitto/auth/", f"{home}/")
+        .replace("/mosquitto/data/", f"{home}/")
     )
+    lines = [line for line in conf.splitlines() if not line.startswith("include_dir")]
+    config = home / "mosquitto.conf"
+    config.write_text("\n".join([f"user {getpass.getuser()}", *lines]) + "\n")
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     broker = MosquittoProcess(port=devices_port, data_dir=home, config_path=config, binary=binary)
     broker.start()
     return broker, engine_port
 
 
-async def test_with_the_documented_listeners_a_device_cannot_take_another_devices_id(
+async def test_with_the_shipped_broker_config_a_device_cannot_take_another_devices_id(
     tmp_path: Path,
 ) -> None:
-    """ap-1 connects again and again under ap-2's client id: on the devices' listener the
-    broker uses each device's user name as its client id, so ap-2 is never disconnected
-    and every reading it sends is stored."""
+    """ap-1 connects again and again under ap-2's client id, and under the engine's: on
+    the devices' listener the broker uses each device's user name as its client id, so
+    neither ap-2 nor the engine is ever disconnected and every reading is stored."""
     if not mosquitto_available():
         missing("mosquitto")
     files = broker_files(tmp_path)
     add_purifiers(files, "ap-1", "ap-2")
     passwords = provision(files, "ap-1", "ap-2")
-    broker, engine_port = two_listeners(tmp_path, files)
+    broker, engine_port = shipped_broker(tmp_path, files)
     settings = settings_for(
         tmp_path,
         engine_port,
@@ -214,12 +223,19 @@ async def test_with_the_documented_listeners_a_device_cannot_take_another_device
     victim.client.on_disconnect = lambda *a: dropped.set()
     try:
         async with running_worker(settings) as w:
-            for _ in range(3):
-                Intruder(broker.port, "ap-1", passwords["ap-1"], client_id="ap-2").close()
+            for guess in ("ap-2", "ap-2", w_client_id(settings)):
+                Intruder(broker.port, "ap-1", passwords["ap-1"], client_id=guess).close()
             victim.publish_all(victim_readings(300))
             await wait_until(lambda: _stored(w.store, "ap-2", 300), 30, "all 300 stored")
             assert not dropped.is_set()
             assert await w.store.count(device_id="ap-2") == 300
+            assert w.metrics.connects._value.get() == 1
     finally:
         victim.close()
         broker.stop()
+
+
+def w_client_id(settings: Settings) -> str:
+    """The ingest worker's real client id (which a device could not compute; given here
+    to show the devices' listener would not honour it either)."""
+    return settings.mqtt.private_name(default_client_id())
