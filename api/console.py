@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 
 from api import views
 from api.accounts import Accounts, Principal, Role
 from api.context import ApiContext
-from api.deps import SESSION_COOKIE, Db, OrderId, context, principal_of
+from api.deps import SESSION_COOKIE, Db, OrderId, context, principal_of, require_unrestricted
 from api.routes.orders import _approve, _cancel, _reject
 from db.database import Database
 from db.errors import DomainError
@@ -420,10 +420,7 @@ async def parts_board(request: Request, who: OpsUser, db: Db) -> HTMLResponse:
 
 @router.get("/dead-letters", response_class=HTMLResponse)
 async def dead_letters(request: Request, who: OpsUser, db: Db) -> HTMLResponse:
-    if who.territories:  # raw payloads from anywhere in the fleet, as the API's 403
-        raise HTTPException(
-            403, "this is fleet-wide: it needs ops without territory limits, or admin"
-        )
+    require_unrestricted(who)  # raw payloads from anywhere in the fleet, as the API's 403
     rows = await asyncio.to_thread(DeadLetterRepository(db).list, limit=200)
     shown = [
         {

@@ -144,6 +144,15 @@ def role(*allowed: Role) -> Callable[[Principal], Awaitable[Principal]]:
     return check
 
 
+def require_unrestricted(who: Principal) -> None:
+    """403 for ops limited to territories: the fleet-wide pages (silences, dead letters)
+    name customers and devices anywhere."""
+    if who.territories:
+        raise HTTPException(
+            403, "this is fleet-wide: it needs ops without territory limits, or admin"
+        )
+
+
 MAX_ID = 2**31 - 1  # ids are 32-bit in the database: larger is no id of ours
 OrderId = Annotated[int, Path(ge=1, le=MAX_ID, description="The work order's id")]
 Ops = Annotated[Principal, Depends(role(Role.OPS, Role.ADMIN))]

@@ -92,15 +92,16 @@ class Guard:
                 return
             if not message.get("more_body", False):
                 break
-        if _has_nul(kind, bytes(body)):
+        if has_nul(kind, bytes(body)):
             await _refuse(scope, receive, send, 422, NUL_MESSAGE)
             return
         await self.app(scope, _replay(bytes(body), receive), send)
 
 
-def _has_nul(kind: str, body: bytes) -> bool:
+def has_nul(kind: str, body: bytes) -> bool:
     """A NUL that would reach text: raw, escaped in JSON or percent-encoded in a form.
-    Multipart bodies carry photos (binary) and are checked where their text is read."""
+    Multipart bodies carry photos (binary): the route checks their text parts with this,
+    as JSON."""
     if kind == "multipart/form-data":
         return False
     if b"\x00" in body:

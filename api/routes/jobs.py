@@ -17,7 +17,7 @@ from api import views
 from api.accounts import Principal
 from api.context import ApiContext
 from api.deps import Db, OrderId, Technician, context
-from api.guard import NUL_MESSAGE
+from api.guard import NUL_MESSAGE, has_nul
 from api.schemas import Body, OnTheWay, OrderPublic, Problem, Reason
 from db.database import Database
 from db.tables import technicians, work_orders
@@ -197,7 +197,7 @@ async def complete(
     billed, the serial must match the registry, photos are kept, filters fitted restart
     their wear, and the customer gets the bill and a rating request."""
     names = [f.filename or "" for f in photos or []]
-    if any("\x00" in t or "\\u0000" in t for t in (report, *names)):
+    if any(has_nul("application/json", t.encode()) for t in (report, *names)):
         raise CompletionRefused(NUL_MESSAGE)
     try:
         body = CompletionIn.model_validate_json(report)

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from api import views
 from api.accounts import Principal
 from api.context import ApiContext
-from api.deps import MAX_ID, Db, Ops, Store, context
+from api.deps import MAX_ID, Db, Ops, Store, context, require_unrestricted
 from api.schemas import (
     AlertPublic,
     DeadLetterPublic,
@@ -88,17 +88,10 @@ async def list_alerts(
     return [AlertPublic.model_validate(a) for a in rows]
 
 
-def _unrestricted(who: Principal) -> None:
-    if who.territories:
-        raise HTTPException(
-            403, "this is fleet-wide: it needs ops without territory limits, or admin"
-        )
-
-
 @router.get("/silences", response_model=list[SilencePublic], responses=REFUSED)
 async def list_silences(who: Ops, db: Db, expired: bool = False) -> list[SilencePublic]:
     """Every silence (fleet-wide: their comments name customers and devices anywhere)."""
-    _unrestricted(who)
+    require_unrestricted(who)
     rows = await asyncio.to_thread(AlertStore(db).list_silences, include_expired=expired)
     return [SilencePublic.model_validate(s) for s in rows]
 
@@ -112,7 +105,7 @@ async def list_silences(who: Ops, db: Db, expired: bool = False) -> list[Silence
 async def add_silence(body: SilenceIn, who: Ops, db: Db) -> SilencePublic:
     """Mute matching alerts (by rule, device or customer) until `ends_at`, saying why.
     Silenced alerts still fire and are kept; they open no job and send no message."""
-    _unrestricted(who)
+    require_unrestricted(who)
     made = await asyncio.to_thread(
         AlertStore(db).add_silence,
         ends_at=body.ends_at,
@@ -131,7 +124,7 @@ async def expire_silence(
     silence_id: Annotated[int, Path(ge=1, le=MAX_ID)], who: Ops, db: Db
 ) -> None:
     """End a silence now."""
-    _unrestricted(who)
+    require_unrestricted(who)
     await asyncio.to_thread(AlertStore(db).expire_silence, silence_id)
 
 
@@ -234,7 +227,7 @@ async def dead_letters(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DeadLetterPublic]:
     """Messages ingest refused, with the reason, oldest first."""
-    _unrestricted(who)
+    require_unrestricted(who)
     rows = await asyncio.to_thread(
         DeadLetterRepository(db).list,
         status=status or None,
@@ -257,7 +250,7 @@ async def replay_dead_letters(
 ) -> ReplayResult:
     """Decode these dead letters again (after a fix: a device registered, a contract
     widened) and store the ones that now pass; the others stay, with the new reason."""
-    _unrestricted(who)
+    require_unrestricted(who)
     repo = DeadLetterRepository(db)
     letters = await asyncio.to_thread(repo.list, status=PENDING, ids=body.ids, limit=len(body.ids))
     report = await replay(
