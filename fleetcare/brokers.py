@@ -41,7 +41,9 @@ class MosquittoLimits:
     max_inflight_messages: int = 1000
     max_queued_messages: int = 1_000_000
     max_queued_bytes: int = 1024 * 1024 * 1024
-    message_size_limit: int = 256 * 1024
+    # not `message_size_limit`, which acknowledges a bigger message and drops it silently:
+    # a bigger packet disconnects its sender, which keeps the message
+    max_packet_size: int = 256 * 1024
 
 
 def mosquitto_config(
@@ -71,7 +73,7 @@ def mosquitto_config(
         f"max_inflight_messages {lim.max_inflight_messages}",
         f"max_queued_messages {lim.max_queued_messages}",
         f"max_queued_bytes {lim.max_queued_bytes}",
-        f"message_size_limit {lim.message_size_limit}",
+        f"max_packet_size {lim.max_packet_size}",
         f"persistence {'true' if persistence else 'false'}",
         f"persistence_location {data_dir}/",
         "autosave_interval 1",

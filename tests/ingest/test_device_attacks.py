@@ -33,11 +33,20 @@ SHARED = "fleetcare/v1/+/+/telemetry"
 class Intruder:
     """A paho client with one device's credentials, whatever client id it likes."""
 
-    def __init__(self, port: int, user: str, password: str, client_id: str = "") -> None:
+    def __init__(
+        self,
+        port: int,
+        user: str,
+        password: str,
+        client_id: str = "",
+        protocol: paho.MQTTProtocolVersion = paho.MQTTv311,
+    ) -> None:
         self.got: list[str] = []
         self.up = threading.Event()
         self.client = paho.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id or user
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id or user,
+            protocol=protocol,
         )
         self.client.username_pw_set(user, password)
         self.client.on_connect = lambda *a: self.up.set()
@@ -239,3 +248,57 @@ def w_client_id(settings: Settings) -> str:
     """The ingest worker's real client id (which a device could not compute; given here
     to show the devices' listener would not honour it either)."""
     return settings.mqtt.private_name(default_client_id())
+
+
+async def test_with_the_shipped_broker_config_no_message_is_acknowledged_and_lost(
+    tmp_path: Path,
+) -> None:
+    """What the broker refuses, it refuses to the device's face: a packet over its limit
+    disconnects the sender without a PUBACK, so the device keeps the message (an MQTT 5
+    device is told the limit when it connects and its library refuses to send it); a
+    publish on another device's topic is answered `Not authorized` to an MQTT 5 device.
+    A message under the broker's limit but over ingest's is a dead letter that says so."""
+    if not mosquitto_available():
+        missing("mosquitto")
+    files = broker_files(tmp_path)
+    add_purifiers(files, "ap-1", "ap-2")
+    passwords = provision(files, "ap-1", "ap-2")
+    broker, engine_port = shipped_broker(tmp_path, files)
+    settings = settings_for(
+        tmp_path,
+        engine_port,
+        mqtt={"username": ENGINE[0], "password": ENGINE[1]},
+        ingest={"client_id": None},
+    )
+    own = "fleetcare/v1/purifier/ap-1/telemetry"
+    try:
+        async with running_worker(settings) as w:
+            old = Intruder(broker.port, "ap-1", passwords["ap-1"])
+            dropped = threading.Event()
+            old.client.on_disconnect = lambda *a: dropped.set()
+            huge = old.client.publish(own, b"x" * 300_000, qos=1)
+            assert await asyncio.to_thread(dropped.wait, 10), "the sender was not disconnected"
+            assert not huge.is_published()  # no PUBACK: the message is still the device's
+            old.close()
+
+            new = Intruder(broker.port, "ap-1", passwords["ap-1"], protocol=paho.MQTTv5)
+            answers: dict[int, str] = {}
+            new.client.on_publish = lambda c, u, mid, rc, p: answers.__setitem__(mid, str(rc))
+            theirs = new.client.publish("fleetcare/v1/purifier/ap-2/telemetry", b"{}", qos=1)
+            big = new.client.publish(own, b"{" + b" " * 20_000 + b"}", qos=1)
+            await asyncio.to_thread(big.wait_for_publish, 10)
+            await asyncio.to_thread(theirs.wait_for_publish, 10)
+            assert answers[theirs.mid] == "Not authorized"
+            new.close()
+
+            dead = DeadLetterRepository(w.db)
+
+            async def one_dead() -> bool:
+                return len(dead.list(limit=10)) >= 1
+
+            await wait_until(one_dead, 30, "the 20 KB message kept as a dead letter")
+            (letter,) = dead.list(limit=10)
+            assert letter.reason == "oversized" and letter.topic == own
+            assert len(letter.payload) == 20_002
+    finally:
+        broker.stop()
