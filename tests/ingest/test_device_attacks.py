@@ -209,12 +209,9 @@ def shipped_broker(tmp_path: Path, files: BrokerFiles) -> tuple[MosquittoProcess
     return broker, engine_port
 
 
-async def test_with_the_shipped_broker_config_a_device_cannot_take_another_devices_id(
-    tmp_path: Path,
-) -> None:
-    """ap-1 connects again and again under ap-2's client id, and under the engine's: on
-    the devices' listener the broker uses each device's user name as its client id, so
-    neither ap-2 nor the engine is ever disconnected and every reading is stored."""
+def shipped_fleet(tmp_path: Path) -> tuple[MosquittoProcess, dict[str, str], Settings]:
+    """ap-1 and ap-2 provisioned, the shipped config running, and settings for an ingest
+    worker on the engine's listener."""
     if not mosquitto_available():
         missing("mosquitto")
     files = broker_files(tmp_path)
@@ -227,6 +224,16 @@ async def test_with_the_shipped_broker_config_a_device_cannot_take_another_devic
         mqtt={"username": ENGINE[0], "password": ENGINE[1]},
         ingest={"client_id": None},
     )
+    return broker, passwords, settings
+
+
+async def test_with_the_shipped_broker_config_a_device_cannot_take_another_devices_id(
+    tmp_path: Path,
+) -> None:
+    """ap-1 connects again and again under ap-2's client id, and under the engine's: on
+    the devices' listener the broker uses each device's user name as its client id, so
+    neither ap-2 nor the engine is ever disconnected and every reading is stored."""
+    broker, passwords, settings = shipped_fleet(tmp_path)
     victim = Intruder(broker.port, "ap-2", passwords["ap-2"])
     dropped = threading.Event()
     victim.client.on_disconnect = lambda *a: dropped.set()
@@ -258,18 +265,7 @@ async def test_with_the_shipped_broker_config_no_message_is_acknowledged_and_los
     device is told the limit when it connects and its library refuses to send it); a
     publish on another device's topic is answered `Not authorized` to an MQTT 5 device.
     A message under the broker's limit but over ingest's is a dead letter that says so."""
-    if not mosquitto_available():
-        missing("mosquitto")
-    files = broker_files(tmp_path)
-    add_purifiers(files, "ap-1", "ap-2")
-    passwords = provision(files, "ap-1", "ap-2")
-    broker, engine_port = shipped_broker(tmp_path, files)
-    settings = settings_for(
-        tmp_path,
-        engine_port,
-        mqtt={"username": ENGINE[0], "password": ENGINE[1]},
-        ingest={"client_id": None},
-    )
+    broker, passwords, settings = shipped_fleet(tmp_path)
     own = "fleetcare/v1/purifier/ap-1/telemetry"
     try:
         async with running_worker(settings) as w:
