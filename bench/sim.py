@@ -83,7 +83,7 @@ def _drive_engine(root: Path) -> tuple[float, float, int]:
     broker = start_mosquitto(root / "broker-loadgen")
     try:
         (root / "loadgen").mkdir()
-        elapsed, _rss, workers = _ingest(root / "loadgen", broker, n, 10_000, {}, "3.1.1")
+        elapsed, _rss, workers, _ = _ingest(root / "loadgen", broker, n, 10_000, {}, "3.1.1")
         for w in workers:
             w.stop()
     finally:

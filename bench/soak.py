@@ -211,7 +211,7 @@ def measure_ceiling(root: Path, influxd: Influxd) -> float:
         "FLEETCARE_STORE__INFLUX_DATABASE": "ceiling",
     }
     try:
-        elapsed, _, workers = _ingest(root, broker, CEILING_MESSAGES, 10_000, store_env, "3.1.1")
+        elapsed, _, workers, _ = _ingest(root, broker, CEILING_MESSAGES, 10_000, store_env, "3.1.1")
         for w in workers:
             w.stop()
     finally:

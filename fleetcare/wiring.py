@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import glob
 import logging
 from contextlib import AsyncExitStack
@@ -173,6 +174,7 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
         await _open_store_with_retry(store, stop)
         stack.push_async_callback(store.close)
         worker = build_ingest(settings, store, db, metrics)
+        quiet_collector()
         log.info(
             "ingest worker starting",
             extra={"kv": {"store": store.name, "db": db.safe_url, "client_id": worker.client_id}},
@@ -180,6 +182,16 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
         await worker.run(stop)
     db.dispose()
     log.info("ingest worker stopped")
+
+
+def quiet_collector() -> None:
+    """Keep Python's cycle collector off the hot path: what is loaded by now lives as long
+    as the process (frozen: never scanned again), and the short-lived objects of each
+    message are freed by reference counting, so the youngest generation is collected
+    every 50,000 allocations instead of 700 (a full pass walked the worker's caches)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 async def _open_store_with_retry(store: TelemetryStore, stop: asyncio.Event) -> None:

@@ -19,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import sqlalchemy as sa
 
@@ -38,8 +38,9 @@ Key = tuple[str, int, int]
 log = logging.getLogger("fleetcare.ingest")
 
 
-@dataclass(frozen=True, slots=True)
-class RawMessage:
+class RawMessage(NamedTuple):
+    """A message as it came off the wire (a tuple: one is made per message)."""
+
     topic: str
     payload: bytes
     received_at: float  # time.time() at receipt

@@ -22,7 +22,7 @@ from db.database import Database
 from rules.actions import AlertActions, Tally
 from rules.alerts import AlertStore
 from rules.catalog import Catalog
-from rules.conditions import DeviceView, EventSeen, evaluate
+from rules.conditions import DeviceView, EventSeen, _num, evaluate
 from rules.evaluator import row_of, state_of
 from rules.machine import Action, Phase, step
 from rules.spec import Rule
@@ -65,11 +65,18 @@ class StreamChecks:
         """Per device type: the rules a reading can fire, and those an event can."""
         on_reading: dict[str, list[Rule]] = defaultdict(list)
         on_event: dict[str, list[Rule]] = defaultdict(list)
+        # a reading's rules as (rule, metric, bound, rising): whether it passes the raise
+        # bound is all the judgement needs, and the healthy majority ends there, with no
+        # view or verdict built for it
+        bounds: dict[str, list[tuple[Rule, str, float, bool]]] = defaultdict(list)
         for rule in catalog.enabled():
             if rule.per_message:
                 by_type = on_event if rule.when.kind == "event" else on_reading
                 by_type[rule.device_type].append(rule)
-        self.on_reading, self.on_event = on_reading, on_event
+                b = rule.when.threshold
+                if b is not None:
+                    bounds[rule.device_type].append((rule, b.metric, b.raise_at, b.rising))
+        self.on_reading, self.on_event, self._bounds = on_reading, on_event, bounds
 
     async def use_profiles(self, profiles: ProfileSet) -> None:
         if self.catalog_for is not None:
@@ -88,19 +95,6 @@ class StreamChecks:
 
     def _check(self, readings: Sequence[Reading], events: Sequence[Event]) -> Tally:
         tally = Tally()
-        candidates: list[tuple[Rule, str, str, DeviceView]] = []
-        for r in readings:
-            rules = self.on_reading.get(r.device_type)
-            if rules:
-                view = DeviceView(r.device_id, r.device_type, _at(r.ts), latest=r.metrics)
-                candidates += [(rule, r.device_id, r.device_type, view) for rule in rules]
-        for e in events:
-            rules = self.on_event.get(e.device_type)
-            if rules:
-                code = e.data.get("code")
-                seen = EventSeen(_at(e.ts), e.name, str(code) if code is not None else None)
-                view = DeviceView(e.device_id, e.device_type, _at(e.ts), events=[seen])
-                candidates += [(rule, e.device_id, e.device_type, view) for rule in rules]
         # judged without state first: past the raise bound is true whatever came before,
         # so the healthy majority costs no database read
         now = self.clock()
@@ -108,6 +102,33 @@ class StreamChecks:
         known, fresh_after = self.known_firing, now - self.firing_memory_s
         hits = []
         cleared: set[tuple[str, str]] = set()  # whose latest message here did not hit
+        bounds = self._bounds
+        for r in readings:
+            quick = bounds.get(r.device_type)
+            if not quick:
+                continue
+            view = None
+            for rule, metric, bound, rising in quick:
+                key = (rule.id, r.device_id)
+                v = _num(r.metrics.get(metric))
+                if v is None or not (v > bound if rising else v < bound):
+                    known.pop(key, None)
+                    cleared.add(key)
+                    continue
+                cleared.discard(key)
+                if known.get(key, fresh_after) <= fresh_after:
+                    if view is None:
+                        view = DeviceView(r.device_id, r.device_type, _at(r.ts), latest=r.metrics)
+                    verdict = evaluate(rule.when, view, False)
+                    hits.append((rule, r.device_id, r.device_type, view, verdict))
+        candidates: list[tuple[Rule, str, str, DeviceView]] = []
+        for e in events:
+            rules = self.on_event.get(e.device_type)
+            if rules:
+                code = e.data.get("code")
+                seen = EventSeen(_at(e.ts), e.name, str(code) if code is not None else None)
+                view = DeviceView(e.device_id, e.device_type, _at(e.ts), events=[seen])
+                candidates += [(rule, e.device_id, e.device_type, view) for rule in rules]
         for rule, device_id, device_type, view in candidates:
             verdict = evaluate(rule.when, view, False)
             key = (rule.id, device_id)

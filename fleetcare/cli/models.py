@@ -9,7 +9,7 @@ import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -17,21 +17,16 @@ from rich.table import Table
 from fleetcare.cli.common import console, err, progress_bar, settings
 from fleetcare.settings import Settings
 from fleetcare.wiring import model_registry
-from models.evaluation.faults import FaultQuality
-from models.evaluation.protocol import EVAL_YEAR, FAULTS_PER_100_DEVICE_YEARS, cases
-from models.evaluation.training import (
-    FILTER_LIFE,
-    HEALTH,
-    START,
-    save_filter_life,
-    save_health,
-    train_filter_life,
-    train_health,
-)
-from models.filter_life import FilterLife, schema
-from models.health import HealthModel
-from models.health import full_schema as health_schema
-from models.registry import ModelVersion, RegistryError
+from models.evaluation.defaults import EVAL_YEAR, FAULTS_PER_100_DEVICE_YEARS
+
+if TYPE_CHECKING:
+    from models.evaluation.faults import FaultQuality
+    from models.filter_life import FilterLife
+    from models.health import HealthModel
+    from models.registry import ModelVersion
+
+# the models (scikit-learn, numpy, pandas) are imported by the commands that use them:
+# every `fleetcare` process loads this module, and an ingest worker has no use for them
 
 app = typer.Typer()
 
@@ -39,6 +34,10 @@ app = typer.Typer()
 def load_health(s: Settings) -> tuple[HealthModel, ModelVersion] | None:
     """The active health version, or None when none is trained (scoring then writes no
     anomaly scores)."""
+    from models.evaluation.training import HEALTH
+    from models.health import full_schema as health_schema
+    from models.registry import RegistryError
+
     try:
         model, meta = model_registry(s).load(HEALTH, features=health_schema())
     except RegistryError:
@@ -48,6 +47,10 @@ def load_health(s: Settings) -> tuple[HealthModel, ModelVersion] | None:
 
 def load_active(s: Settings) -> tuple[FilterLife, ModelVersion]:
     """The active filter-life version; without one, say how to get it and exit 1."""
+    from models.evaluation.training import FILTER_LIFE
+    from models.filter_life import schema
+    from models.registry import RegistryError
+
     try:
         model, meta = model_registry(s).load(FILTER_LIFE, features=schema())
     except RegistryError as exc:
@@ -103,6 +106,14 @@ def train(
         )
         raise typer.Exit(2)
     from fleetcare.wiring import open_database
+    from models.evaluation.training import (
+        FILTER_LIFE,
+        HEALTH,
+        save_filter_life,
+        save_health,
+        train_filter_life,
+        train_health,
+    )
     from models.scoring import load_health_labels, load_labels
 
     s = settings()
@@ -248,6 +259,8 @@ def evaluate(
     if gate:
         _gate(write)
         return
+    from models.evaluation.protocol import cases
+
     try:
         the_cases = cases(
             months=[int(m) for m in months.split(",") if m.strip()],
@@ -270,6 +283,7 @@ def evaluate(
         return
     from models.evaluation.protocol import Sizes, run_cases
     from models.evaluation.report import Training, detection_chart, kept_sections, render
+    from models.evaluation.training import START, train_filter_life, train_health
 
     s = settings()
     began = time.perf_counter()
@@ -409,6 +423,8 @@ def models_list() -> None:
 @models_app.command("activate")
 def models_activate(name: str, version: str) -> None:
     """Make a version the one the scoring pass uses (`fleetcare models list` shows them)."""
+    from models.registry import RegistryError
+
     try:
         model_registry(settings()).activate(name, version)
     except RegistryError as exc:
@@ -426,6 +442,7 @@ def models_score(
     forecast and the API read them). `fleetcare evaluate-rules` runs it once a day by itself."""
     from fleetcare.rules_runner import partition_of
     from fleetcare.wiring import open_database, profiles_in_force
+    from models.evaluation.training import FILTER_LIFE, HEALTH
     from models.scoring import FilterLifeScoring
     from telemetry.backends import create_store
 
@@ -466,6 +483,7 @@ def _evaluate_families(devices: int, days: int, seed: int) -> str:
     table, returns the report's section."""
     from device_sim.faults import PHYSICS
     from models.evaluation.consumables import evaluate_family, render
+    from models.evaluation.training import START
     from telemetry.profile import shipped
 
     results = []

@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from device_sim.faults import PHYSICS
 from device_sim.imperfection import Imperfection
+from models.evaluation.defaults import EVAL_YEAR, FAULTS_PER_100_DEVICE_YEARS
 from models.evaluation.faults import (
     FaultQuality,
     FaultRun,
@@ -42,9 +43,7 @@ from models.filter_life import FilterLife
 from models.health import HealthModel
 from telemetry.profile import shipped
 
-EVAL_YEAR = 2027  # training fleets start in 2026: every case is a year the models never saw
 MONTHS = (1, 4, 7, 10)
-FAULTS_PER_100_DEVICE_YEARS = 5.0
 FAULT_SEED_OFFSET = 1000  # a case's faulty fleet is another fleet than its filter fleet
 NEW_FAMILY_SEED_OFFSET = 2000  # and its fleet of families known only from their profiles
 NEW_FAMILY_MIN = 50
