@@ -330,6 +330,7 @@ def run_bench(
                                 secs,
                                 rss,
                                 f"stored {_count_embedded(root)}, split {split}",
+                                cpu,
                             )
                         )
                     elif scenario == "rss":

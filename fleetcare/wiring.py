@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import gc
 import glob
 import logging
@@ -146,6 +148,7 @@ def build_ingest(
 
 async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
     """`fleetcare ingest`: one worker until `stop` is set."""
+    lean_process()
     db = await asyncio.to_thread(open_database, settings)
     metrics = IngestMetrics()
     if settings.ingest.metrics_port:
@@ -174,7 +177,6 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
         await _open_store_with_retry(store, stop)
         stack.push_async_callback(store.close)
         worker = build_ingest(settings, store, db, metrics)
-        quiet_collector()
         log.info(
             "ingest worker starting",
             extra={"kv": {"store": store.name, "db": db.safe_url, "client_id": worker.client_id}},
@@ -184,14 +186,24 @@ async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:
     log.info("ingest worker stopped")
 
 
-def quiet_collector() -> None:
-    """Keep Python's cycle collector off the hot path: what is loaded by now lives as long
-    as the process (frozen: never scanned again), and the short-lived objects of each
-    message are freed by reference counting, so the youngest generation is collected
-    every 50,000 allocations instead of 700 (a full pass walked the worker's caches)."""
+def lean_process() -> None:
+    """Tune the interpreter for a long-running worker with a hot path (measured under
+    `fleetcare bench ingest`, docs/benchmarks.md):
+
+    * the cycle collector: what is loaded by now lives as long as the process (frozen:
+      never scanned again), and each message's short-lived objects are freed by
+      reference counting, so the youngest generation is collected every 50,000
+      allocations instead of 700 (each full pass walked the worker's caches);
+    * glibc's malloc arenas: each thread that allocates gets its own (up to 8 per core),
+      and memory freed in one is not reused by another; two hold the worker's threads."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to tune
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 2)
+
+
+M_ARENA_MAX = -8  # glibc's malloc.h
 
 
 async def _open_store_with_retry(store: TelemetryStore, stop: asyncio.Event) -> None:

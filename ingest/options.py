@@ -31,7 +31,12 @@ class IngestOptions(BaseModel):
         description="MQTT 5 Receive Maximum: unacknowledged messages "
         "the broker may send us (bounds memory during a store outage).",
     )
-    dedupe_cache: int = Field(100_000, ge=0, description="Recent message ids remembered.")
+    dedupe_cache: int = Field(
+        100_000,
+        ge=0,
+        description="Recent message ids remembered (at least the last half, at most all); "
+        "the store's own key catches older repeats.",
+    )
     max_payload_bytes: int = Field(16 * 1024, ge=64)
     max_future_s: float = Field(600, ge=0, description="Reject device time this far ahead.")
     max_past_s: float = Field(366 * 86400, ge=0, description="Reject device time this old.")

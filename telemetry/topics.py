@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -70,7 +71,8 @@ class TopicScheme:
             raise TopicError(
                 topic, f"unknown kind {kind!r}; expected one of {[k.value for k in TopicKind]}"
             ) from None
-        return DeviceTopic(self.prefix, device_type, device_id, topic_kind)
+        # one string per type, not one per device: a worker keeps a fleet's topics parsed
+        return DeviceTopic(self.prefix, sys.intern(device_type), device_id, topic_kind)
 
     def broadcast(self) -> str:
         """The command topic every device also reads: `{prefix}/v1/fleet/all/cmd` (the

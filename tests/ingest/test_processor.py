@@ -130,3 +130,16 @@ async def test_one_reading_and_one_event_refused_together_terminates(tmp_path: P
     await processor.process(Batch([RawMessage(t, p, 0.0) for t, p in msgs]))
     assert store.stored == []
     assert len(DeadLetterRepository(db).list()) == 2
+
+
+def test_recent_ids_are_remembered_for_at_least_half_the_capacity_and_never_more() -> None:
+    from ingest.processor import RecentKeys
+
+    recent = RecentKeys(1000)
+    keys = [("ap-1", 1, seq) for seq in range(5000)]
+    for start in range(0, 5000, 100):
+        recent.add_many(keys[start : start + 100])
+        assert all(k in recent for k in keys[max(0, start + 100 - 500) : start + 100])
+        assert sum(k in recent for k in keys[: start + 100]) <= 1000
+    assert keys[0] not in recent
+    assert ("ap-2", 1, 4999) not in recent
