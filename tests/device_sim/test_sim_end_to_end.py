@@ -26,6 +26,7 @@ async def stored_exactly(store: TelemetryStore, n: int) -> None:
     assert await store.count() == n
 
 
+@pytest.mark.serial  # the simulated clock is read against the wall clock
 async def test_an_accelerated_fleet_lands_in_the_store_exactly_as_published(
     tmp_path: Path, mosquitto: MosquittoProcess
 ) -> None:
