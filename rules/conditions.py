@@ -167,6 +167,16 @@ def evaluate(cond: Condition, view: DeviceView, was_active: bool) -> Verdict:
     raise AssertionError(f"unhandled condition {cond.kind}")  # pragma: no cover
 
 
+def raises(b: Threshold, latest: Mapping[str, Any]) -> bool:
+    """Whether a last-value threshold raises on these values: what `evaluate` answers
+    `True` to whatever came before, without a view or a verdict (ingest asks this of
+    every reading, and builds those only for one that raises)."""
+    value = _num(latest.get(b.metric))
+    if value is None:
+        return False
+    return value > b.raise_at if b.rising else value < b.raise_at
+
+
 def _bound(b: _Bound, value: float | None, was_active: bool, what: dict[str, Any]) -> Verdict:
     if value is None:
         return Verdict(None, None, what)

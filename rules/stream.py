@@ -22,10 +22,10 @@ from db.database import Database
 from rules.actions import AlertActions, Tally
 from rules.alerts import AlertStore
 from rules.catalog import Catalog
-from rules.conditions import DeviceView, EventSeen, _num, evaluate
+from rules.conditions import DeviceView, EventSeen, evaluate, raises
 from rules.evaluator import row_of, state_of
 from rules.machine import Action, Phase, step
-from rules.spec import Rule
+from rules.spec import Rule, Threshold
 from telemetry.profile import ProfileSet
 from telemetry.records import Event, Reading
 
@@ -65,17 +65,15 @@ class StreamChecks:
         """Per device type: the rules a reading can fire, and those an event can."""
         on_reading: dict[str, list[Rule]] = defaultdict(list)
         on_event: dict[str, list[Rule]] = defaultdict(list)
-        # a reading's rules as (rule, metric, bound, rising): whether it passes the raise
-        # bound is all the judgement needs, and the healthy majority ends there, with no
-        # view or verdict built for it
-        bounds: dict[str, list[tuple[Rule, str, float, bool]]] = defaultdict(list)
+        # a reading's rules with their threshold: whether it raises is all the judgement
+        # needs, and the healthy majority ends there, with no view or verdict built for it
+        bounds: dict[str, list[tuple[Rule, Threshold]]] = defaultdict(list)
         for rule in catalog.enabled():
             if rule.per_message:
                 by_type = on_event if rule.when.kind == "event" else on_reading
                 by_type[rule.device_type].append(rule)
-                b = rule.when.threshold
-                if b is not None:
-                    bounds[rule.device_type].append((rule, b.metric, b.raise_at, b.rising))
+                if rule.when.threshold is not None:
+                    bounds[rule.device_type].append((rule, rule.when.threshold))
         self.on_reading, self.on_event, self._bounds = on_reading, on_event, bounds
 
     async def use_profiles(self, profiles: ProfileSet) -> None:
@@ -108,10 +106,9 @@ class StreamChecks:
             if not quick:
                 continue
             view = None
-            for rule, metric, bound, rising in quick:
+            for rule, threshold in quick:
                 key = (rule.id, r.device_id)
-                v = _num(r.metrics.get(metric))
-                if v is None or not (v > bound if rising else v < bound):
+                if not raises(threshold, r.metrics):
                     known.pop(key, None)
                     cleared.add(key)
                     continue
