@@ -446,6 +446,20 @@ detector_states = sa.Table(
     sa.Column("state", sa.LargeBinary, nullable=False),
 )
 
+# each recent message key stored, with the device time it was stored with: workers that share
+# one subscription and write to a store that keys points by time (InfluxDB) settle there
+# which copy of a repeated message is the stored one (ingest.key_ledger)
+ingest_keys = sa.Table(
+    "ingest_keys",
+    metadata,
+    sa.Column("device_id", sa.String(64), primary_key=True),
+    sa.Column("boot", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("ts", sa.BigInteger, nullable=False),  # the device time it was stored with
+    sa.Column("claimed_at", sa.Float, nullable=False),  # epoch s: pruned after the horizon
+    sa.Index("ix_ingest_keys_claimed_at", "claimed_at"),
+)
+
 # the feedback loop: a filter's wear features on the day it was replaced, with the state
 # the technician found it in (filter_replacements.consumed_found): a training label
 filter_labels = sa.Table(

@@ -21,6 +21,7 @@ from fleet.state import DeviceStateRepository
 from fleetcare.settings import RulesSettings, Settings, SettingsError
 from ingest.dead_letters import DeadLetterRepository
 from ingest.decode import Decoder
+from ingest.key_ledger import KeyLedger
 from ingest.metrics import IngestMetrics
 from ingest.processor import BatchObserver, BatchProcessor, FirmwareCache, RegistryCache
 from ingest.worker import IngestWorker
@@ -28,7 +29,7 @@ from models.registry import ModelRegistry
 from rules.catalog import Catalog, load_catalog
 from telemetry.backends import create_store
 from telemetry.profile import ProfileSet, shipped
-from telemetry.store import TelemetryStore
+from telemetry.store import KeyedByTime, TelemetryStore
 from telemetry.topics import TopicScheme
 
 log = logging.getLogger("fleetcare")
@@ -134,6 +135,7 @@ def build_ingest(
         else (),
         observer_backlog=settings.ingest.rules_backlog,
         firmware=FirmwareCache(state, settings.ingest.registry_cache_s),
+        ledger=_key_ledger(settings, store, db),
     )
     return IngestWorker(
         mqtt=settings.mqtt,
@@ -144,6 +146,14 @@ def build_ingest(
         enrolment=None if required else Enrolment(DeviceRegistry(db)),
         profiles=LiveProfiles(ProfileRepository(db), ttl=0),
     )
+
+
+def _key_ledger(settings: Settings, store: TelemetryStore, db: Database) -> KeyLedger | None:
+    o = settings.ingest
+    wanted = o.key_ledger if o.key_ledger is not None else bool(o.shared_group)
+    if not wanted or not isinstance(store, KeyedByTime):
+        return None
+    return KeyLedger(db, o.key_ledger_s)
 
 
 async def run_ingest(settings: Settings, stop: asyncio.Event) -> None:

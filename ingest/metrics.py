@@ -29,6 +29,12 @@ class IngestMetrics:
             "Messages already stored (redeliveries, replays).",
             registry=r,
         )
+        self.repeats_settled = Counter(
+            "fleetcare_ingest_ledger_duplicates",
+            "Duplicates found in the key ledger: messages another worker of the shared "
+            "subscription stored first (counted in duplicates too).",
+            registry=r,
+        )
         self.dead_letters = Counter(
             "fleetcare_ingest_dead_letters",
             "Messages kept as dead letters.",

@@ -37,6 +37,19 @@ class IngestOptions(BaseModel):
         description="Recent message ids remembered (at least the last half, at most all); "
         "the store's own key catches older repeats.",
     )
+    key_ledger: bool | None = Field(
+        None,
+        description="Record each stored message key in the database, so that workers "
+        "sharing the subscription store a repeat that reaches another worker once and count "
+        "it as a duplicate. Needed only where the store keys points by time (InfluxDB); "
+        "unset: on when the store is such and `shared_group` is set.",
+    )
+    key_ledger_s: float = Field(
+        900,
+        gt=0,
+        description="Seconds a key stays in the ledger (rows: message rate x this); an "
+        "older repeat with the same device time is still stored once, by the store's key.",
+    )
     max_payload_bytes: int = Field(16 * 1024, ge=64)
     max_future_s: float = Field(600, ge=0, description="Reject device time this far ahead.")
     max_past_s: float = Field(366 * 86400, ge=0, description="Reject device time this old.")

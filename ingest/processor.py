@@ -27,11 +27,12 @@ from fleet.registry import DeviceRegistry
 from fleet.state import DeviceStateRepository, StateUpdate
 from ingest.dead_letters import DeadLetterRepository, NewDeadLetter
 from ingest.decode import Decoder, Ignored, Reject, Rejected, StatusChange
+from ingest.key_ledger import KeyLedger, Settled
 from ingest.metrics import IngestMetrics
 from telemetry.errors import StoreRejected
 from telemetry.profile import ProfileSet
 from telemetry.records import Event, Reading
-from telemetry.store import TelemetryStore
+from telemetry.store import KeyedByTime, TelemetryStore
 
 Key = tuple[str, int, int]
 log = logging.getLogger("fleetcare.ingest")
@@ -61,6 +62,9 @@ class Batch:
     stored: int = 0
     decoded: bool = False
     store_done: bool = False
+    claimed: Settled | None = None  # what the key ledger said of the batch's keys
+    forget: list[Reading | Event] | None = None  # copies left to remove from the store
+    settled: bool = False
     db_done: bool = False
 
 
@@ -197,9 +201,15 @@ class BatchProcessor:
         observers: Sequence[BatchObserver] = (),
         observer_backlog: int = 64,
         firmware: FirmwareCache | None = None,
+        ledger: KeyLedger | None = None,
     ) -> None:
         """`firmware`: check each reading's metrics against its device's firmware, where
-        its profile says which release added which metric."""
+        its profile says which release added which metric. `ledger`: settle with the other
+        workers of a shared subscription which copy of a repeated message is stored (for
+        a store keyed by time)."""
+        if ledger is not None and not isinstance(store, KeyedByTime):
+            raise TypeError(f"the {store.name} store is keyed by message: it needs no ledger")
+        self.ledger = ledger
         self.decoder = decoder
         self.firmware = firmware
         self.observers = list(observers)
@@ -217,8 +227,11 @@ class BatchProcessor:
     async def process(self, batch: Batch) -> Batch:
         if not batch.decoded:
             await self._decode(batch)
-        if not batch.store_done:
-            await self._store(batch)
+        claim = self.ledger is not None and batch.claimed is None
+        if not batch.store_done or claim:
+            await self._store_and_claim(batch, claim)
+        if self.ledger is not None and not batch.settled:
+            await self._settle(batch)
         if not batch.db_done:
             if batch.rejected:
                 await asyncio.to_thread(self._persist_dead_letters, batch)
@@ -391,6 +404,52 @@ class BatchProcessor:
             await self._bisect(batch, list(batch.readings), list(batch.events))
         batch.store_done = True
         self.metrics.store_seconds.observe(time.monotonic() - started)
+
+    async def _store_and_claim(self, batch: Batch, claim: bool) -> None:
+        """The write and the ledger's claim run side by side: every copy is written (a
+        repeat with the same time rewrites its own point), the claim only says which
+        copies to count as duplicates and which points to forget afterwards."""
+        jobs = []
+        if not batch.store_done:
+            jobs.append(self._store(batch))
+        if claim:
+            assert self.ledger is not None
+            items: list[Reading | Event] = [*batch.readings, *batch.events]
+            jobs.append(self._claim(self.ledger, batch, items))
+        for outcome in await asyncio.gather(*jobs, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    @staticmethod
+    async def _claim(ledger: KeyLedger, batch: Batch, items: list[Reading | Event]) -> None:
+        batch.claimed = await asyncio.to_thread(ledger.claim, items, time.time())
+
+    async def _settle(self, batch: Batch) -> None:
+        """A key another worker stored first is a duplicate; where it was stored with
+        another device time, this worker's point is removed. A key this worker claimed
+        for a message the store refused (a dead letter now) is given back."""
+        assert self.ledger is not None
+        assert isinstance(self.store, KeyedByTime)
+        claimed = batch.claimed
+        assert claimed is not None
+        if batch.forget is None:
+            kept = {id(i) for i in (*batch.readings, *batch.events)}
+            refused = [i for i in claimed.won if id(i) not in kept]
+            if refused:
+                await asyncio.to_thread(self.ledger.release, refused)
+            duplicates = [i for i in claimed.duplicates if id(i) in kept]
+            if duplicates:
+                gone = {id(i) for i in duplicates}
+                batch.readings = [r for r in batch.readings if id(r) not in gone]
+                batch.events = [e for e in batch.events if id(e) not in gone]
+                batch.stored -= len(gone)
+                batch.duplicates += len(gone)
+                self.metrics.repeats_settled.inc(len(gone))
+                self.recent.add_many([(i.device_id, i.boot, i.seq) for i in duplicates])
+            batch.forget = [i for i in claimed.extra if id(i) in kept]
+        if batch.forget:
+            await self.store.forget(batch.forget)
+        batch.settled = True
 
     async def _bisect(self, batch: Batch, readings: list[Reading], events: list[Event]) -> None:
         """Find the messages the store refuses; store the rest, dead-letter those."""

@@ -377,3 +377,9 @@ class IngestWorker:
                 continue
             if n:
                 log.info("devices went silent: marked offline", extra={"kv": {"devices": n}})
+            ledger = self.processor.ledger
+            if ledger is not None:  # every worker prunes: deleting twice is harmless
+                try:
+                    await asyncio.to_thread(ledger.prune, time.time())
+                except Exception as exc:
+                    log.debug("key ledger not pruned", extra={"kv": {"error": str(exc)}})

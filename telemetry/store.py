@@ -92,3 +92,15 @@ class TelemetryStore(Protocol):
         end: int | None = None,
     ) -> int:
         """Number of stored telemetry messages matching all the given filters."""
+
+
+@runtime_checkable
+class KeyedByTime(Protocol):
+    """A store whose points are told apart by device and time, not by message key
+    (InfluxDB: one point per series and time). A message repeated with another device time
+    becomes a second point there; workers that share a subscription settle which copy is
+    the stored one (ingest.key_ledger) and have the store forget the other."""
+
+    async def forget(self, items: Sequence[Reading | Event]) -> None:
+        """Remove exactly the points these messages were written as (each by its device,
+        its time and its key), and nothing else."""

@@ -27,7 +27,13 @@ from telemetry.backends.common import (
 )
 from telemetry.backends.settings import StoreSettings
 from telemetry.errors import StoreQueryError, StoreRejected, StoreUnavailable
-from telemetry.lineprotocol import EVENT_MEASUREMENT, event_line, formatters, reading_line
+from telemetry.lineprotocol import (
+    EVENT_MEASUREMENT,
+    event_line,
+    formatters,
+    point_time_ns,
+    reading_line,
+)
 from telemetry.metrics import DEVICE_TYPES
 from telemetry.records import (
     Agg,
@@ -164,6 +170,23 @@ class InfluxStore:
         for i in range(0, len(lines), step):
             await self._post_lines("\n".join(lines[i : i + step]).encode())
         return WriteResult(written=len(lines))
+
+    async def forget(self, items: Sequence[Reading | Event]) -> None:
+        """Delete the points `items` were written as (InfluxQL DELETE by tag and exact
+        time: other points of the device and other devices stay)."""
+        statements = []
+        for item in items:
+            measurement = EVENT_MEASUREMENT if isinstance(item, Event) else item.device_type
+            statements.append(
+                f'DELETE FROM {_ident(measurement)} WHERE "device_id" = '
+                f"{_literal(item.device_id)} AND time = "
+                f"{point_time_ns(item.ts, item.seq, item.boot)}"
+            )
+        for i in range(0, len(statements), 100):
+            try:
+                await self._statement("; ".join(statements[i : i + 100]))
+            except StoreQueryError as exc:
+                raise StoreUnavailable(self.name, f"forget a repeated message: {exc}") from exc
 
     async def _post_lines(self, body: bytes) -> None:
         s = self.settings

@@ -150,6 +150,45 @@ async def test_device_replays_and_redeliveries_are_stored_once(
     assert w.metrics.duplicates._value.get() == 300 + len(msgs[::7])
 
 
+async def test_a_repeat_reaching_the_other_worker_is_a_duplicate_whatever_its_time(
+    tmp_path: Path, mosquitto: MosquittoProcess, influxd: Influxd
+) -> None:
+    """Two workers share the subscription into InfluxDB, which keeps one point per device
+    and time. A device sends 200 readings, then every key again with another device time,
+    then every key again as it was: the broker hands each copy to either worker, and
+    every key is stored once, as first sent, and every repeat counted a duplicate."""
+    store = store_settings("influxdb", influxd)
+    one, two = (
+        settings_for(tmp_path, mosquitto.port, store=store, ingest={"client_id": f"w-{k}"})
+        for k in "ab"
+    )
+    base = now_ms() - 1_000_000
+    first = [telemetry("p-1", i, ts=base + 1000 * i) for i in range(1, 201)]
+    moved = [telemetry("p-1", i, ts=base + 1000 * i + 500) for i in range(1, 201)]
+    async with running_worker(one) as a, running_worker(two) as b:
+        workers = (a, b)
+
+        async def acked(n: int) -> bool:
+            return sum(w.metrics.acked._value.get() for w in workers) >= n
+
+        publish(mosquitto.port, first)
+        await wait_until(lambda: acked(200), 30, "the first copies acknowledged")
+        # Mosquitto deals a group's messages in turn: reversed, and one new message
+        # between, the copies meet the other worker than the first time
+        extra = telemetry("p-1", 201, ts=base + 201_000)
+        publish(mosquitto.port, [*moved[::-1], extra, *first])
+        await wait_until(lambda: acked(601), 30, "every copy acknowledged")
+        frame = await a.store.history("purifier", "p-1", base, base + 1_000_000)
+        assert frame.columns["seq"] == list(range(1, 202))
+        assert frame.ts == [base + 1000 * i for i in range(1, 202)]
+        assert await a.store.count(device_id="p-1") == 201
+    stored = [w.metrics.stored.labels("telemetry")._value.get() for w in workers]
+    assert all(stored), f"the broker gave one worker everything: {stored}"  # both exercised
+    assert sum(stored) == 201
+    assert sum(w.metrics.duplicates._value.get() for w in workers) == 400
+    assert sum(w.metrics.repeats_settled._value.get() for w in workers) > 0
+
+
 async def _acked(metrics: IngestMetrics, n: int) -> bool:
     return metrics.acked._value.get() >= n
 
