@@ -45,10 +45,12 @@ class IngestOptions(BaseModel):
         "unset: on when the store is such and `shared_group` is set.",
     )
     key_ledger_s: float = Field(
-        900,
+        300,
         gt=0,
-        description="Seconds a key stays in the ledger (rows: message rate x this); an "
-        "older repeat with the same device time is still stored once, by the store's key.",
+        description="Seconds a key stays in the ledger (rows: message rate x this). It "
+        "covers a device's resend, a redelivery after a worker restart and the fleet-wide "
+        "resend after a reconnect; an older repeat with the same device time is still "
+        "stored once, by the store's key.",
     )
     max_payload_bytes: int = Field(16 * 1024, ge=64)
     max_future_s: float = Field(600, ge=0, description="Reject device time this far ahead.")
