@@ -129,8 +129,11 @@ def update(cfg: DetectorConfig, s: SeriesState, t: float, x: float) -> Step:
         tail_p(s.tails[2], z_burst, cfg.exceed),
         # a run is surprising only when the learned runs say so *and* this series seldom
         # repeats a value (a setpoint or a counter that idles repeats often; a noisy
-        # sensor never)
-        max(tail_p(s.tails[4], float(run), cfg.exceed), _repeats(s.repeat, run)),
+        # sensor never). A run of zeros is idleness, not a stuck sensor: nothing flowed,
+        # ran or was counted (a purifier off for the summer, a feed with no posts)
+        max(tail_p(s.tails[4], float(run), cfg.exceed), _repeats(s.repeat, run))
+        if x != 0.0
+        else 1.0,
         tail_p(s.tails[3], missed, cfg.exceed),
     )
     least = min(ps)

@@ -109,6 +109,18 @@ def test_a_stuck_sensor_is_caught() -> None:
     assert hits.size == 1 and r.kind[2000 + hits[0]] == "stuck"
 
 
+def test_a_run_of_zeros_is_idleness_not_a_stuck_sensor() -> None:
+    """A count or a usage that stops (a purifier off for weeks, a feed with no posts)
+    repeats zero: the same run at any other value is a stuck sensor."""
+    x = healthy("counts", 3000)
+    x[2000:2300] = 0.0
+    idle = score_stream(times(3000), x)
+    assert "stuck" not in idle.kind[2000:2300]
+    x[2000:2300] = 2.0
+    stuck = score_stream(times(3000), x)
+    assert "stuck" in [stuck.kind[i] for i in np.flatnonzero(stuck.alarm[2000:2300]) + 2000]
+
+
 def test_a_dropout_is_caught_on_the_first_point_after_it() -> None:
     t = times(3000)
     t[2000:] += 6 * 3600  # six hours of silence in a five-minute series
