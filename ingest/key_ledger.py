@@ -4,17 +4,19 @@ The broker hands each message to one worker of the group, so a repeat (a device'
 a redelivery after a crash) can reach a worker that never saw the original. A store keyed
 by message (the embedded one) stores it once anyway; a store keyed by time (InfluxDB)
 stores a repeat with another device time as a second point, and a worker cannot tell a
-repeat with the same time from a new message. So every worker, after a batch is durable,
-claims its keys here: a key someone claimed before is a duplicate, and where that claim
-has another device time the worker's own point is forgotten. Written before claimed, so a
-crash in between leaves at most a point that the redelivered message settles again.
+repeat with the same time from a new message. So every worker claims its batch's keys
+here while it writes the batch: a key someone claimed before is a duplicate, and where
+that claim has another device time the worker's own point is forgotten once its write is
+done. Every copy is written, so a crash between the claim and the write loses nothing:
+the redelivered message is written then, and counted as the duplicate of its own claim.
 
 Rows live for `horizon_s`: a repeat older than that is caught only by the store's key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +45,15 @@ class Settled:
         return [*self.repeats, *self.extra]
 
 
+@contextmanager
+def _transaction(db: Database, what: str) -> Iterator[sa.Connection]:
+    try:
+        with db.engine.begin() as conn:
+            yield conn
+    except sa.exc.OperationalError as exc:
+        raise DatabaseUnavailable(f"{what}: {exc.orig}") from exc
+
+
 class KeyLedger:
     def __init__(self, db: Database, horizon_s: float) -> None:
         self.db = db
@@ -57,45 +68,36 @@ class KeyLedger:
             return settled
         by_key = {(i.device_id, i.boot, i.seq): i for i in items}
         keys = sorted(by_key)
-        try:
-            with self.db.engine.begin() as conn:
-                won = _insert_new(conn, [(*k, by_key[k].ts, now) for k in keys])
-                settled.won = [by_key[k] for k in keys if k in won]
-                held = [k for k in keys if k not in won]
-                for device_id, boot, seq, ts in _held(conn, held):
-                    item = by_key[(device_id, boot, seq)]
-                    (settled.repeats if ts == item.ts else settled.extra).append(item)
-        except sa.exc.OperationalError as exc:
-            raise DatabaseUnavailable(f"claiming message keys: {exc.orig}") from exc
+        with _transaction(self.db, "claiming message keys") as conn:
+            won = _insert_new(conn, [(*k, by_key[k].ts, now) for k in keys])
+            settled.won = [by_key[k] for k in keys if k in won]
+            held = [k for k in keys if k not in won]
+            for device_id, boot, seq, ts in _held(conn, held):
+                item = by_key[(device_id, boot, seq)]
+                (settled.repeats if ts == item.ts else settled.extra).append(item)
         return settled
 
     def release(self, items: Sequence[Item]) -> None:
         """Give back keys claimed for messages that were not stored after all (the store
         refused them): a later copy is then a new message, not a duplicate."""
         c = ingest_keys.c
-        try:
-            with self.db.engine.begin() as conn:
-                for i in items:
-                    conn.execute(
-                        sa.delete(ingest_keys).where(
-                            c.device_id == i.device_id,
-                            c.boot == i.boot,
-                            c.seq == i.seq,
-                            c.ts == i.ts,
-                        )
+        with _transaction(self.db, "releasing message keys") as conn:
+            for i in items:
+                conn.execute(
+                    sa.delete(ingest_keys).where(
+                        c.device_id == i.device_id,
+                        c.boot == i.boot,
+                        c.seq == i.seq,
+                        c.ts == i.ts,
                     )
-        except sa.exc.OperationalError as exc:
-            raise DatabaseUnavailable(f"releasing message keys: {exc.orig}") from exc
+                )
 
     def prune(self, now: float) -> int:
         """Drop claims older than the horizon; the number dropped."""
-        try:
-            with self.db.engine.begin() as conn:
-                result = conn.execute(
-                    sa.delete(ingest_keys).where(ingest_keys.c.claimed_at < now - self.horizon_s)
-                )
-        except sa.exc.OperationalError as exc:
-            raise DatabaseUnavailable(f"pruning message keys: {exc.orig}") from exc
+        with _transaction(self.db, "pruning message keys") as conn:
+            result = conn.execute(
+                sa.delete(ingest_keys).where(ingest_keys.c.claimed_at < now - self.horizon_s)
+            )
         return int(result.rowcount or 0)
 
 
