@@ -29,7 +29,7 @@ from ingest.dead_letters import DeadLetterRepository, NewDeadLetter
 from ingest.decode import Decoder, Ignored, Reject, Rejected, StatusChange
 from ingest.key_ledger import KeyLedger, Settled
 from ingest.metrics import IngestMetrics
-from telemetry.errors import StoreRejected
+from telemetry.errors import StoreQueryError, StoreRejected
 from telemetry.profile import ProfileSet
 from telemetry.records import Event, Reading
 from telemetry.store import KeyedByTime, TelemetryStore
@@ -448,7 +448,15 @@ class BatchProcessor:
                 self.recent.add_many([(i.device_id, i.boot, i.seq) for i in duplicates])
             batch.forget = [i for i in claimed.extra if id(i) in kept]
         if batch.forget:
-            await self.store.forget(batch.forget)
+            try:
+                await self.store.forget(batch.forget)
+            except StoreQueryError as exc:  # refused, not unreachable: retrying cannot help
+                keys = [(i.device_id, i.boot, i.seq) for i in batch.forget[:10]]
+                log.error(
+                    "a repeated message's second copy stays stored: the store refused to "
+                    "delete it (give the engine's account the right to delete)",
+                    extra={"kv": {"error": str(exc), "keys": keys, "copies": len(batch.forget)}},
+                )
         batch.settled = True
 
     async def _bisect(self, batch: Batch, readings: list[Reading], events: list[Event]) -> None:

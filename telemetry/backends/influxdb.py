@@ -173,7 +173,9 @@ class InfluxStore:
 
     async def forget(self, items: Sequence[Reading | Event]) -> None:
         """Delete the points `items` were written as (InfluxQL DELETE by tag and exact
-        time: other points of the device and other devices stay)."""
+        time: other points of the device and other devices stay). `StoreUnavailable` when
+        the server cannot be reached; `StoreQueryError` when it refuses (e.g. an account
+        without the right to delete)."""
         statements = []
         for item in items:
             measurement = EVENT_MEASUREMENT if isinstance(item, Event) else item.device_type
@@ -183,10 +185,7 @@ class InfluxStore:
                 f"{point_time_ns(item.ts, item.seq, item.boot)}"
             )
         for i in range(0, len(statements), 100):
-            try:
-                await self._statement("; ".join(statements[i : i + 100]))
-            except StoreQueryError as exc:
-                raise StoreUnavailable(self.name, f"forget a repeated message: {exc}") from exc
+            await self._statement("; ".join(statements[i : i + 100]))
 
     async def _post_lines(self, body: bytes) -> None:
         s = self.settings

@@ -14,7 +14,7 @@ from fleetcare.wiring import make_decoder, open_database
 from ingest.dead_letters import DeadLetterRepository
 from ingest.metrics import IngestMetrics
 from ingest.processor import Batch, BatchObserver, BatchProcessor, RawMessage
-from telemetry.errors import StoreRejected
+from telemetry.errors import StoreQueryError, StoreRejected
 from telemetry.records import Event, Reading, WriteResult
 from tests.ingest.helpers import now_ms, telemetry, topic
 
@@ -143,3 +143,46 @@ def test_recent_ids_are_remembered_for_at_least_half_the_capacity_and_never_more
         assert sum(k in recent for k in keys[: start + 100]) <= 1000
     assert keys[0] not in recent
     assert ("ap-2", 1, 4999) not in recent
+
+
+class UndeletableStore(RefusingStore):
+    """Keys points by time, and refuses every delete (an account without the right, a
+    server whose query API has no DELETE)."""
+
+    async def forget(self, items: Sequence[Reading | Event]) -> None:
+        raise StoreQueryError(self.name, "DELETE is not allowed")
+
+
+async def test_a_store_that_refuses_to_forget_a_second_copy_does_not_stop_ingest(
+    tmp_path: Path,
+) -> None:
+    """Another worker claimed ap-1's seq 1 with another time: this copy is a duplicate,
+    whose point cannot be removed. It is counted, logged, and the batch goes through;
+    retrying a refusal could only stall every device behind it."""
+    from ingest.key_ledger import KeyLedger
+
+    s = load_settings(None, data_dir=str(tmp_path))
+    db = open_database(s)
+    ledger = KeyLedger(db, 300)
+    store = UndeletableStore(set())
+    processor = BatchProcessor(
+        decoder=make_decoder(s),
+        store=store,  # type: ignore[arg-type]
+        dead_letters=DeadLetterRepository(db),
+        state=DeviceStateRepository(db),
+        metrics=IngestMetrics(),
+        ledger=ledger,
+    )
+    base = now_ms() - 10_000
+    other = Reading(
+        device_type="purifier", device_id="ap-1", ts=base - 500, seq=1, boot=1, metrics={}
+    )
+    ledger.claim([other], now=1.0)
+    msgs = [telemetry("ap-1", 1, ts=base), telemetry("ap-1", 2, ts=base + 1)]
+    batch = await asyncio.wait_for(
+        processor.process(Batch([RawMessage(t, p, 0.0) for t, p in msgs])), 5
+    )
+    assert batch.settled and batch.db_done
+    assert (batch.stored, batch.duplicates) == (1, 1)
+    assert [r.seq for r in batch.readings] == [2]
+    db.dispose()
