@@ -4,7 +4,7 @@ is slow (fakes: pure logic)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from db.database import Database
@@ -12,6 +12,7 @@ from fleet.state import DeviceStateRepository
 from fleetcare.settings import load_settings
 from fleetcare.wiring import make_decoder, open_database
 from ingest.dead_letters import DeadLetterRepository
+from ingest.key_ledger import KeyLedger
 from ingest.metrics import IngestMetrics
 from ingest.processor import Batch, BatchObserver, BatchProcessor, RawMessage
 from telemetry.errors import StoreQueryError, StoreRejected
@@ -41,10 +42,13 @@ def make_processor(
     refuse: set[str],
     observers: Sequence[BatchObserver] = (),
     observer_backlog: int = 64,
+    *,
+    store: RefusingStore | None = None,
+    ledger: Callable[[Database], KeyLedger] | None = None,
 ) -> tuple[RefusingStore, BatchProcessor, Database]:
     s = load_settings(None, data_dir=str(tmp_path))
     db = open_database(s)
-    store = RefusingStore(refuse)
+    store = store or RefusingStore(refuse)
     processor = BatchProcessor(
         decoder=make_decoder(s),
         store=store,  # type: ignore[arg-type]
@@ -53,6 +57,7 @@ def make_processor(
         metrics=IngestMetrics(),
         observers=observers,
         observer_backlog=observer_backlog,
+        ledger=ledger(db) if ledger else None,
     )
     return store, processor, db
 
@@ -159,20 +164,11 @@ async def test_a_store_that_refuses_to_forget_a_second_copy_does_not_stop_ingest
     """Another worker claimed ap-1's seq 1 with another time: this copy is a duplicate,
     whose point cannot be removed. It is counted, logged, and the batch goes through;
     retrying a refusal could only stall every device behind it."""
-    from ingest.key_ledger import KeyLedger
-
-    s = load_settings(None, data_dir=str(tmp_path))
-    db = open_database(s)
-    ledger = KeyLedger(db, 300)
-    store = UndeletableStore(set())
-    processor = BatchProcessor(
-        decoder=make_decoder(s),
-        store=store,  # type: ignore[arg-type]
-        dead_letters=DeadLetterRepository(db),
-        state=DeviceStateRepository(db),
-        metrics=IngestMetrics(),
-        ledger=ledger,
+    _, processor, db = make_processor(
+        tmp_path, set(), store=UndeletableStore(set()), ledger=lambda db: KeyLedger(db, 300)
     )
+    ledger = processor.ledger
+    assert ledger is not None
     base = now_ms() - 10_000
     other = Reading(
         device_type="purifier", device_id="ap-1", ts=base - 500, seq=1, boot=1, metrics={}
