@@ -81,15 +81,28 @@ def encode(n: int, devices: int, start_seq: int = 0) -> bytes:
     )
 
 
-def _drain(sock: socket.socket, stop: threading.Event) -> None:
-    """Read and drop PUBACKs. `select`, not a socket timeout: that would apply to the
+class _Acks:
+    """PUBACKs read so far (4 bytes each)."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+        self.closed = False
+
+
+def _drain(sock: socket.socket, stop: threading.Event, acks: _Acks) -> None:
+    """Read and count PUBACKs. `select`, not a socket timeout: that would apply to the
     sender's `sendall` too, which blocks for long when the broker pushes back."""
     while not stop.is_set():
         try:
             readable, _, _ = select.select([sock], [], [], 0.5)
-            if readable and not sock.recv(1 << 16):
-                return
+            if readable:
+                data = sock.recv(1 << 16)
+                if not data:
+                    acks.closed = True
+                    return
+                acks.bytes += len(data)
         except (OSError, ValueError):
+            acks.closed = True
             return
 
 
@@ -107,8 +120,8 @@ def _produce(
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.sendall(connect_packet(client_id))
     sock.recv(4)  # CONNACK
-    stop = threading.Event()
-    reader = threading.Thread(target=_drain, args=(sock, stop), daemon=True)
+    stop, acks = threading.Event(), _Acks()
+    reader = threading.Thread(target=_drain, args=(sock, stop, acks), daemon=True)
     reader.start()
     blob = encode(n, devices, start_seq) if rate is None else b""
     ready.set()
@@ -122,8 +135,14 @@ def _produce(
             if delay > 0:
                 time.sleep(delay)
             sock.sendall(encode(min(step, start_seq + n - first), devices, first))
-    time.sleep(1.0)  # let the last PUBACKs arrive before closing
+    # Close only once the broker acknowledged every message: closing with PUBACKs still
+    # unread sends a reset, and the broker drops what it had not read yet (messages
+    # never acknowledged, so nothing the engine owed; but the bench would wait for them)
+    deadline = time.monotonic() + 300
+    while acks.bytes < 4 * n and not acks.closed and time.monotonic() < deadline:
+        time.sleep(0.05)
     stop.set()
+    reader.join(2)
     sock.close()
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from telemetry.errors import TopicError
+from telemetry.fastpayload import FastDecoder, build_fast_decoder
 from telemetry.payload import EventPayload, StatusPayload, TelemetryPayload, build_telemetry_model
 from telemetry.profile import Profile, ProfileSet, shipped
 from telemetry.records import Event, Reading
@@ -131,18 +132,26 @@ class Decoder:
     _topics: dict[str, DeviceTopic | TopicError] = field(default_factory=dict, repr=False)
     # each family's payload model, built from its profile once per version
     _models: dict[str, type[TelemetryPayload]] = field(default_factory=dict, repr=False)
+    # and its compiled shortcut, which leaves every doubtful payload to the model
+    _fast_decoders: dict[str, FastDecoder] = field(default_factory=dict, repr=False)
 
     def with_profiles(self, profiles: ProfileSet) -> Decoder:
         """This decoder for another set of profiles (the topics it parsed stay known)."""
         if profiles.fingerprint == self.profiles.fingerprint:
             return self
-        return replace(self, profiles=profiles, _models={})
+        return replace(self, profiles=profiles, _models={}, _fast_decoders={})
 
     def _model(self, profile: Profile) -> type[TelemetryPayload]:
         model = self._models.get(profile.name)
         if model is None:
             model = self._models[profile.name] = build_telemetry_model(profile.device_type)
         return model
+
+    def _fast(self, profile: Profile) -> FastDecoder:
+        fast = self._fast_decoders.get(profile.name)
+        if fast is None:
+            fast = self._fast_decoders[profile.name] = build_fast_decoder(profile.device_type)
+        return fast
 
     def _parse(self, topic: str) -> DeviceTopic | TopicError:
         t = self._topics.get(topic)
@@ -180,20 +189,15 @@ class Decoder:
             )
         if t.kind is TopicKind.STATUS:
             return self._status(t, payload)
-        model: Any = self._model(profile) if t.kind is TopicKind.TELEMETRY else EventPayload
-        try:
-            msg = model.model_validate_json(payload)
-        except ValidationError as exc:
-            unknown = _unknown_metrics(exc)
-            if unknown:
-                return Rejected(
-                    Reject.UNKNOWN_METRIC,
-                    f"metric {', '.join(map(repr, unknown))} is not in profile {profile.label}: "
-                    "declare it in a new version of the profile, then replay this letter",
-                    t.device_type,
-                    t.device_id,
-                )
-            return Rejected(_classify(exc, payload), _describe(exc), t.device_type, t.device_id)
+        msg: Any = None
+        if t.kind is TopicKind.TELEMETRY:
+            msg = self._fast(profile)(payload)
+            if msg is not None and msg.device_id != t.device_id:
+                msg = None  # the model says whether the id is malformed or another device's
+        if msg is None:
+            msg = self._validate(t, profile, payload)
+            if isinstance(msg, Rejected):
+                return msg
         if msg.device_id != t.device_id:
             return Rejected(
                 Reject.DEVICE_MISMATCH,
@@ -223,6 +227,23 @@ class Decoder:
         if None in metrics.values():  # an explicit null means "not measured"
             metrics = {k: v for k, v in metrics.items() if v is not None}
         return Reading(t.device_type, t.device_id, msg.boot, msg.seq, msg.ts, metrics)
+
+    def _validate(self, t: DeviceTopic, profile: Profile, payload: bytes) -> Any:
+        """The payload through its pydantic model: the message, or why it is rejected."""
+        model: Any = self._model(profile) if t.kind is TopicKind.TELEMETRY else EventPayload
+        try:
+            return model.model_validate_json(payload)
+        except ValidationError as exc:
+            unknown = _unknown_metrics(exc)
+            if unknown:
+                return Rejected(
+                    Reject.UNKNOWN_METRIC,
+                    f"metric {', '.join(map(repr, unknown))} is not in profile {profile.label}: "
+                    "declare it in a new version of the profile, then replay this letter",
+                    t.device_type,
+                    t.device_id,
+                )
+            return Rejected(_classify(exc, payload), _describe(exc), t.device_type, t.device_id)
 
     def _status(self, t: DeviceTopic, payload: bytes) -> Decoded:
         body = payload.strip()

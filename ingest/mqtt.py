@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import struct
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -16,14 +17,75 @@ from telemetry.connection import MqttSettings
 SESSION_EXPIRY_S = 7 * 24 * 3600  # MQTT 5: keep our session (and its queue) a week offline
 
 
+_PUBACK = struct.Struct("!BBH")  # PUBACK, remaining length 2, packet id (3.1.1 and 5)
+RawHandler = Callable[[str, bytes, int], None]
+
+
 class Client(paho.Client):
-    """paho's client without a topic-trie walk per message when no per-filter callback is
-    registered: its `_handle_on_message` matches every topic against the callbacks of
-    `message_callback_add` (about 6 % of the ingest worker's CPU), which the engine never
-    registers; then `on_message` is called directly. One that registers any gets paho's
-    own path back."""
+    """paho's client with the ingest worker's hot path made lean; everything else is
+    paho's. Measured on the ingest bench (docs/benchmarks.md):
+
+    * no topic-trie walk per message when no per-filter callback is registered: paho's
+      `_handle_on_message` matches every topic against the callbacks of
+      `message_callback_add` (about 6 % of the worker's CPU), which the engine never
+      registers. One that registers any gets paho's own path back.
+    * `on_raw_publish(topic, payload, packet_id)`, when set, takes each QoS 1 PUBLISH of
+      a manually acknowledged session straight from the packet: no `MQTTMessage`, no
+      properties object, no log formatting. Anything else (QoS 0 or 2, a topic alias, a
+      topic that is not UTF-8, a short packet) goes through paho, which judges it.
+    * `ack_many(packet_ids)` queues the PUBACKs of a whole batch as one write: paho's
+      `ack` costs a wake-up of its loop and a socket write per message.
+    """
 
     _filtered = False
+    on_raw_publish: RawHandler | None = None
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        handler = self.on_raw_publish
+        header: int = self._in_packet["command"]
+        if handler is None or not self._manual_ack or (header & 0x06) != 0x02:  # QoS 1 only
+            return super()._handle_publish()
+        packet: bytes | bytearray = self._in_packet["packet"]
+        n = len(packet)
+        slen = int.from_bytes(packet[0:2], "big") if n >= 2 else 0
+        pos = 2 + slen + 2  # the topic, then the packet id
+        if slen == 0 or n < pos:
+            return super()._handle_publish()
+        if self._protocol == paho.MQTTv5:  # skip the properties (their length is a varint)
+            props, shift = 0, 0
+            while True:
+                if pos >= n or shift > 21:
+                    return super()._handle_publish()
+                byte = packet[pos]
+                pos += 1
+                props |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            pos += props
+            if pos > n:
+                return super()._handle_publish()
+        try:
+            topic = packet[2 : 2 + slen].decode()
+        except UnicodeDecodeError:
+            return super()._handle_publish()
+        mid = int.from_bytes(packet[2 + slen : 4 + slen], "big")
+        with self._in_callback_mutex:
+            try:
+                handler(topic, bytes(memoryview(packet)[pos:]), mid)
+            except Exception as exc:
+                self._easy_log(paho.MQTT_LOG_ERR, "Caught exception in on_raw_publish: %s", exc)
+                if not self.suppress_exceptions:
+                    raise
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def ack_many(self, packet_ids: Sequence[int]) -> None:
+        """PUBACK each of `packet_ids` (QoS 1 messages of a manually acknowledged
+        session), all in one write."""
+        if packet_ids:
+            pack = _PUBACK.pack
+            body = b"".join([pack(paho.PUBACK, 2, mid) for mid in packet_ids])
+            self._packet_queue(paho.PUBACK, body, 0, 1)
 
     def message_callback_add(self, sub: str, callback: Any) -> None:
         self._filtered = True
@@ -49,7 +111,7 @@ def make_client(
     *,
     manual_ack: bool,
     persistent: bool = True,
-) -> paho.Client:
+) -> Client:
     v5 = settings.protocol == "5"
     client = Client(
         callback_api_version=CallbackAPIVersion.VERSION2,

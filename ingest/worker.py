@@ -25,7 +25,7 @@ from fleet.profiles import LiveProfiles
 from fleet.registry import Enrolment
 from fleet.state import DeviceStateRepository, StateUpdate
 from ingest.metrics import IngestMetrics
-from ingest.mqtt import connect_async, make_client, subscribe_all
+from ingest.mqtt import Client, connect_async, make_client, subscribe_all
 from ingest.options import IngestOptions
 from ingest.processor import Batch, BatchProcessor, RawMessage
 from telemetry.connection import MqttSettings
@@ -86,7 +86,7 @@ class IngestWorker:
         self._pending: deque[_Pending] = deque()
         self._generation = 0
         self._last_arrival = 0.0
-        self._client: paho.Client | None = None
+        self._client: Client | None = None
         self._connected = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outage_since: float | None = None
@@ -165,6 +165,12 @@ class IngestWorker:
         self._last_arrival = now
         self._pending.append((msg.topic, msg.payload, msg.mid, msg.qos, self._generation, now))
 
+    def _on_raw_publish(self, topic: str, payload: bytes, mid: int) -> None:
+        """A QoS 1 message straight from its packet (`ingest.mqtt.Client`)."""
+        now = time.time()
+        self._last_arrival = now
+        self._pending.append((topic, payload, mid, 1, self._generation, now))
+
     # -- asyncio side ----------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set, then flush, acknowledge and disconnect."""
@@ -176,6 +182,7 @@ class IngestWorker:
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
+        client.on_raw_publish = self._on_raw_publish
         self._client = client
         connect_async(client, self.mqtt, receive_maximum=self.options.receive_maximum)
         client.loop_start()
@@ -299,13 +306,14 @@ class IngestWorker:
         client = self._client
         assert client is not None
         generation = self._generation
-        acked = 0
-        ack = client.ack
+        # a message from a connection that has since dropped is redelivered on the new
+        # one with the same packet id; acking the old copy could ack another message
+        mids = [p[2] for p in items if p[3] == 1 and p[4] == generation]
+        client.ack_many(mids)
+        acked = len(mids)
         for _t, _p, mid, qos, gen, _a in items:
-            # a message from a connection that has since dropped is redelivered on the new
-            # one with the same packet id; acking the old copy could ack another message
-            if qos and gen == generation:
-                ack(mid, qos)
+            if qos == 2 and gen == generation:  # a broker that upgraded our QoS 1
+                client.ack(mid, qos)
                 acked += 1
         self.metrics.acked.inc(acked)
 
