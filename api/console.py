@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import quote, urlencode
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Form, Request
@@ -33,9 +34,10 @@ from db.errors import DomainError
 from db.tables import filter_replacements, work_order_events
 from ingest.dead_letters import DeadLetterRepository
 from service.dispatch import Dispatcher
+from service.intake import Channel, Intake, Report, UnknownProblem
 from service.kpis import GroupBy, kpis
 from service.lifecycle import Origin, State
-from service.orders import WorkOrder, WorkOrders
+from service.orders import Opened, WorkOrder, WorkOrders
 from service.parts_forecast import forecast
 from telemetry.profile import ProfileSet
 
@@ -292,13 +294,68 @@ def _device(db: Database, who: Principal, device_id: str, profiles: ProfileSet) 
             }
         )
     orders = views.orders(db, who, views.OrderFilter(device_id=device_id), limit=20, offset=0)
-    return {"h": health, "curves": json.dumps(curves), "orders": orders}
+    problems = Intake(WorkOrders(db), profiles).problems_for(health["device_type"])
+    return {"h": health, "curves": json.dumps(curves), "orders": orders, "problems": problems}
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
-async def device_page(request: Request, device_id: str, who: OpsUser, db: Db) -> HTMLResponse:
+async def device_page(
+    request: Request,
+    device_id: str,
+    who: OpsUser,
+    db: Db,
+    job: OrderId | None = None,
+    created: bool = False,
+    error: str = "",
+) -> HTMLResponse:
     data = await asyncio.to_thread(_device, db, who, device_id, request.app.state.profiles)
-    return page(request, "device.html", who, device_id=device_id, **data)
+    said = error or (
+        f"Job #{job} opened; the customer has been told."
+        if created
+        else f"Added to live job #{job} for the same problem."
+        if job
+        else ""
+    )
+    return page(
+        request, "device.html", who, device_id=device_id, said=said, error=bool(error), **data
+    )
+
+
+@router.post("/devices/{device_id}/orders")
+async def report(
+    request: Request,
+    device_id: str,
+    who: OpsUser,
+    db: Db,
+    problem_kind: Annotated[str, Form()],
+    contact: Annotated[str, Form(max_length=128)] = "",
+    description: Annotated[str, Form(max_length=2000)] = "",
+    channel: Annotated[Literal["phone", "ops"], Form()] = "phone",
+) -> RedirectResponse:
+    """The call centre's form: open a job for the customer on the line (or add to the
+    live one for the same problem), then back to the device with what happened."""
+
+    def run() -> Opened:
+        views.get_device(db, who, device_id)
+        intake = Intake(WorkOrders(db), request.app.state.profiles)
+        return intake.report(
+            Report(
+                device_id=device_id,
+                problem_kind=problem_kind,
+                channel=Channel(channel),
+                reporter=who.user_id,
+                description=description,
+                contact=contact or None,
+            )
+        )
+
+    back = f"/console/devices/{quote(device_id)}"
+    try:
+        opened = await asyncio.to_thread(run)
+    except UnknownProblem as exc:
+        return RedirectResponse(f"{back}?{urlencode({'error': str(exc)})}", status_code=303)
+    created = "true" if opened.created else "false"
+    return RedirectResponse(f"{back}?job={opened.order.id}&created={created}", status_code=303)
 
 
 @router.get("/devices", response_class=HTMLResponse)

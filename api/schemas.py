@@ -7,7 +7,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, HttpUrl, StringConstraints
 
 from service.lifecycle import State
 
@@ -161,6 +161,42 @@ class OrderPublic(BaseModel):
     scheduled_start: datetime | None = None
     scheduled_end: datetime | None = None
     version: int
+
+
+class Report(Body):
+    """A job asked for by a person: the customer in the app, or an agent or ops for them."""
+
+    device_id: str = Field(min_length=1, max_length=64, examples=["pur-0001"])
+    problem_kind: str = Field(
+        min_length=1,
+        max_length=48,
+        examples=["motor_wear"],
+        description="One of the device's problems (GET /api/v1/devices/{id}/problems), "
+        "or `inspection` (a visit to look) or `advice`",
+    )
+    description: str = Field(default="", max_length=2000, examples=["It rattles at speed 3"])
+    photos: list[HttpUrl] = Field(
+        default_factory=list, max_length=5, description="Addresses of attached photos"
+    )
+    channel: Literal["app", "phone", "ops"] | None = Field(
+        default=None,
+        description="How the job came in. A customer's is always `app`; an agent's or "
+        "ops' defaults to `phone`.",
+    )
+    contact: str | None = Field(
+        default=None, max_length=128, description="The caller's name or number (phone)"
+    )
+    preferred_time: str | None = Field(default=None, max_length=200, examples=["weekday mornings"])
+
+
+class Reported(BaseModel):
+    created: bool = Field(description="False: added to the live job for the same problem")
+    order: OrderPublic
+
+
+class ProblemChoice(BaseModel):
+    kind: str = Field(examples=["motor_wear"])
+    title: str = Field(examples=["Fan motor wear"])
 
 
 class Reason(Body):

@@ -105,8 +105,9 @@ def _devices_query() -> sa.Select[Any]:
 def list_devices(
     db: Database, who: Principal, *, limit: int, offset: int, search: str | None = None
 ) -> list[DeviceRow]:
-    """Devices in scope; `search` matches the start of the id, serial or customer id, or
-    any part of the address (case-insensitive)."""
+    """Devices in scope; `search` matches the start of the id, serial, customer id or the
+    customer's phone number, or any part of the address (case-insensitive): what a
+    call-centre agent has when a customer calls."""
     q = _scope(_devices_query(), who).order_by(devices.c.id).limit(limit).offset(offset)
     if search:
         like = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -115,6 +116,7 @@ def list_devices(
                 devices.c.id.ilike(f"{like}%", escape="\\"),
                 devices.c.serial.ilike(f"{like}%", escape="\\"),
                 device_sites.c.customer_id.ilike(f"{like}%", escape="\\"),
+                customers.c.phone.ilike(f"{like}%", escape="\\"),
                 device_sites.c.address.ilike(f"%{like}%", escape="\\"),
             )
         )

@@ -31,6 +31,7 @@ from service.appointments import Appointments
 from service.catalog import in_force
 from service.completion import Completion, Fee, visit_report
 from service.dispatch import Dispatcher
+from service.intake import Channel, Intake, Report
 from service.lifecycle import Origin, State
 from service.notifications import OutboundMessage, Outbox
 from service.orders import OrderRequest, WorkOrder, WorkOrders
@@ -199,7 +200,37 @@ async def walk_service_loop(
     say(f"#{o.id} messages to the customer ({delivered.held} held for quiet hours):")
     for m in inbox.got:
         say(f"  → {m.channel}: {m.text}")
+    await _call_centre(orders, fleet, device, say)
     return Walked(device, fault) if filters or fault else None
+
+
+async def _call_centre(
+    orders: WorkOrders, fleet: Fleet, not_this: str, say: Callable[[str], Any]
+) -> None:
+    """A customer calls: the agent opens a job for them, and a second call about the same
+    problem is added to it instead of opening another."""
+    caller = next(d for d in fleet.ids if d != not_this)
+    intake = Intake(orders, await asyncio.to_thread(in_force, orders.db))
+    report = Report(
+        device_id=caller,
+        problem_kind="inspection",
+        channel=Channel.PHONE,
+        reporter="agent:demo",
+        description="the customer says it smells of burning at high speed",
+        contact="the customer, on the phone",
+    )
+    first = await asyncio.to_thread(intake.report, report)
+    o = first.order
+    if first.created:
+        say(
+            f"#{o.id} opened by the call centre for {caller} ({o.origin.value}, "
+            f"{o.state.value} at once, no review): {o.title}; the customer is told now"
+        )
+    else:  # left live by an earlier run of the demo
+        say(f"#{o.id} the call centre finds a live job for {caller}: the call is added to it")
+    again = await asyncio.to_thread(intake.report, report)
+    said = "a second job" if again.created else "added to it, not a second job"
+    say(f"#{again.order.id} the customer calls again about it: {said}")
 
 
 async def _open_by_hand(orders: WorkOrders, fleet: Fleet, store: TelemetryStore) -> WorkOrder:

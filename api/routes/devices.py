@@ -17,11 +17,14 @@ from api.schemas import (
     DevicePublic,
     IsoDateTime,
     Problem,
+    ProblemChoice,
     Sample,
     SelfReplacedPublic,
     Series,
     TelemetryHistory,
 )
+from service.intake import Intake
+from service.orders import WorkOrders
 from service.self_service import SelfService
 from telemetry.metrics import MetricKind
 from telemetry.profile import ProfileSet
@@ -43,8 +46,8 @@ async def list_devices(
         str | None,
         Query(
             max_length=100,
-            description="Search: the start of a device id, serial or customer id, or part "
-            "of the address",
+            description="Search: the start of a device id, serial, customer id or the "
+            "customer's phone number, or part of the address",
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -86,6 +89,23 @@ async def health_response(request: Request, device_id: str) -> Response:
     )
     body = DeviceHealth.model_validate(found).model_dump_json()
     return Response(body, media_type="application/json")
+
+
+@router.get(
+    "/{device_id}/problems",
+    response_model=list[ProblemChoice],
+    responses={**NOT_FOUND, 401: {"model": Problem}},
+)
+async def problems(device_id: str, request: Request, who: Caller, db: Db) -> list[ProblemChoice]:
+    """What may be reported on this device (`POST /api/v1/orders`): the problems its
+    product profile names, a visit to look at it (`inspection`) and `advice`."""
+
+    def run() -> dict[str, str]:
+        device = views.get_device(db, who, device_id)
+        return Intake(WorkOrders(db), request.app.state.profiles).problems_for(device.device_type)
+
+    found = await asyncio.to_thread(run)
+    return [ProblemChoice(kind=k, title=t) for k, t in found.items()]
 
 
 @router.get(

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
 
 from api import views
 from api.accounts import Principal, Role
@@ -26,6 +27,8 @@ from api.schemas import (
     Problem,
     Rating,
     Reason,
+    Report,
+    Reported,
     SlotPublic,
     Transition,
 )
@@ -34,8 +37,10 @@ from db.errors import DomainError
 from service.appointments import Appointments
 from service.dispatch import Dispatcher
 from service.errors import InvalidTransition
+from service.intake import Channel, Intake
+from service.intake import Report as IntakeReport
 from service.lifecycle import Origin, State
-from service.orders import WorkOrder, WorkOrders
+from service.orders import Opened, WorkOrder, WorkOrders
 from service.settlement import Callbacks
 
 router = APIRouter(prefix="/api/v1/orders", tags=["work orders"])
@@ -56,6 +61,7 @@ OWN_ROUTE = {
     State.CANCELLED: "use /cancel",
 }
 Booker = Annotated[Principal, Depends(role(Role.CUSTOMER, Role.OPS, Role.ADMIN))]
+Reporter = Booker  # who may ask for a job: the customer, or an agent or ops for them
 
 
 @router.get("", response_model=list[OrderPublic], responses=REFUSED)
@@ -99,6 +105,53 @@ async def my_orders(
         views.orders, db, who, views.OrderFilter(), limit=limit, offset=0
     )
     return [OrderPublic.model_validate(o) for o in rows]
+
+
+# -- intake ---------------------------------------------------------------------------
+@router.post(
+    "",
+    response_model=Reported,
+    status_code=201,
+    responses={**REFUSED, 200: {"model": Reported, "description": "added to the live job"}},
+)
+async def report(body: Report, who: Reporter, db: Db, request: Request) -> Any:
+    """Ask for a job on a device: a customer for their own device (in the app), a
+    call-centre agent or ops for a customer's (`channel` phone, the default, or ops).
+    The job is open at once, and the customer hears of it on their channel. One live
+    job per device and problem: if one is live, this report is added to it (200, with
+    `created` false) instead of opening a second (201)."""
+    if who.role is Role.CUSTOMER:
+        if body.channel not in (None, "app"):
+            raise HTTPException(422, "a customer reports through the app: leave out channel")
+        channel, reporter = Channel.APP, f"customer:{who.customer_id}"
+    elif body.channel == "app":
+        raise HTTPException(422, "only the customer reports through the app: use phone or ops")
+    else:
+        channel, reporter = Channel(body.channel or "phone"), who.user_id
+
+    def run() -> Opened:
+        views.get_device(db, who, body.device_id)  # 404 outside the caller's scope
+        intake = Intake(WorkOrders(db), request.app.state.profiles)
+        return intake.report(
+            IntakeReport(
+                device_id=body.device_id,
+                problem_kind=body.problem_kind,
+                channel=channel,
+                reporter=reporter,
+                description=body.description,
+                photos=[str(u) for u in body.photos],
+                contact=body.contact,
+                preferred_time=body.preferred_time,
+            )
+        )
+
+    opened = await asyncio.to_thread(run)
+    result = Reported(created=opened.created, order=OrderPublic.model_validate(opened.order))
+    return JSONResponse(
+        result.model_dump(mode="json"),
+        status_code=201 if opened.created else 200,
+        headers={"Location": f"/api/v1/orders/{opened.order.id}"},
+    )
 
 
 # -- review ---------------------------------------------------------------------------

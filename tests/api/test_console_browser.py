@@ -11,13 +11,16 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import uvicorn
 
 from api import ApiContext, create_app
 from api.accounts import Accounts, Role
 from db.database import Database
+from db.tables import work_orders
 from fleet.predictions import PredictedExhaustion, Predictions
 from service.lifecycle import Origin
 from telemetry.backends import StoreSettings, create_store
@@ -117,6 +120,13 @@ def browser_page() -> Iterator[object]:
         browser.close()
 
 
+def sign_in(page: Any, url: str) -> None:
+    page.goto(f"{url}/console/login")
+    page.fill("input[name=username]", "ops-1")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+
+
 def test_sign_in_approve_a_job_into_dispatch_and_see_new_jobs_arrive_live(
     console: tuple[str, Database], browser_page: object
 ) -> None:
@@ -162,10 +172,7 @@ def test_a_device_page_draws_its_telemetry_and_filter_life_curve(
 
     url, _ = console
     page: Page = browser_page  # type: ignore[assignment]
-    page.goto(f"{url}/console/login")
-    page.fill("input[name=username]", "ops-1")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    sign_in(page, url)
     page.goto(f"{url}/console/devices?q=ap-")
     page.get_by_role("link", name="ap-1").click()
     expect(page).to_have_url(f"{url}/console/devices/ap-1")
@@ -186,3 +193,35 @@ def test_a_device_page_draws_its_telemetry_and_filter_life_curve(
     ]:
         page.goto(f"{url}/console/{board}")
         expect(page.locator("h1")).to_contain_text(text)
+
+
+def test_an_agent_finds_the_caller_by_phone_and_opens_a_job_for_them_in_the_console(
+    console: tuple[str, Database], browser_page: object
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    url, db = console
+    page: Page = browser_page  # type: ignore[assignment]
+    sign_in(page, url)
+    page.goto(f"{url}/console/devices?q=%2B8613800")  # the caller's number
+    page.get_by_role("link", name="wp-1").click()
+    expect(page).to_have_url(f"{url}/console/devices/wp-1")
+    form = page.get_by_role("form", name="Open a job")
+    form.get_by_label("Problem").select_option("leak")
+    form.get_by_label("Caller").fill("Mrs Wang")
+    form.get_by_label("What they say").fill("Water under the sink since this morning")
+    form.get_by_role("button", name="Open job").click()
+    expect(page.get_by_role("status")).to_contain_text("opened; the customer has been told")
+    expect(page.locator("#device-jobs")).to_contain_text("Water leak — open")
+    page.screenshot(path=str(ARTIFACTS / "console-intake.png"), full_page=True)
+    # the same problem again is added to the live job, not a second one
+    page.get_by_role("form", name="Open a job").get_by_label("Problem").select_option("leak")
+    page.get_by_role("form", name="Open a job").get_by_role("button", name="Open job").click()
+    expect(page.get_by_role("status")).to_contain_text("Added to live job")
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(work_orders.c.origin, work_orders.c.evidence_count).where(
+                work_orders.c.device_id == "wp-1"
+            )
+        ).all()
+    assert rows == [("phone", 2)]
