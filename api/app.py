@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import console, deps, errors
+from api import console, console_aftercare, deps, errors
 from api.authcache import CredentialCache
 from api.context import ApiContext
 from api.guard import MAX_BODY, Guard
@@ -24,7 +24,7 @@ from api.hotpath import HotPaths
 from api.metrics import api_registry
 from api.openapi import with_text_rules
 from api.ratelimit import TokenBuckets
-from api.routes import auth, devices, health, jobs, me, ops, orders, profiles
+from api.routes import aftercare, auth, devices, health, jobs, me, ops, orders, profiles
 from api.schemas import Problem
 from service.completion import MAX_PHOTO_BYTES
 from telemetry.profile import ProfileSet, shipped
@@ -110,9 +110,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
         authenticate=deps.authenticate,
         max_upload=jobs.MAX_PHOTOS * MAX_PHOTO_BYTES + MAX_BODY,
     )
-    for module in (health, auth, me, devices, orders, jobs, ops, profiles):
+    for module in (health, auth, me, devices, orders, aftercare, jobs, ops, profiles):
         app.include_router(module.router)
     app.include_router(console.router)
+    app.include_router(console_aftercare.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     async def sign_in(request: Request, exc: Exception) -> Response:

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
 from db.errors import DomainError, NotFound
+from service.callbacks import NoCallbackDue
 from service.errors import ConcurrentChange, InvalidTransition, NotTheAssignee, SlotUnavailable
 
 log = logging.getLogger("fleetcare.api")
@@ -22,6 +23,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (InvalidTransition, 409),
     (ConcurrentChange, 409),
     (SlotUnavailable, 409),
+    (NoCallbackDue, 409),
     (DomainError, 422),
 ]
 

@@ -296,6 +296,99 @@ class Rating(Body):
     complaint: bool | None = Field(
         default=None, description="Defaults to a complaint for 1 or 2 stars"
     )
+    recommend: int | None = Field(
+        default=None, ge=0, le=10, description="How likely to recommend us, 0-10 (NPS)"
+    )
+
+
+class CallRecord(Body):
+    """What an agent's callback found."""
+
+    outcome: Literal["satisfied", "not_satisfied", "no_answer"]
+    stars: int | None = Field(default=None, ge=1, le=5, description="If the customer gave any")
+    recommend: int | None = Field(default=None, ge=0, le=10, description="0-10 (NPS)")
+    comment: str = Field(default="", max_length=2000)
+
+
+class ComplaintPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    order_id: int | None
+    device_id: str | None
+    customer_id: str | None
+    outlet_id: str | None
+    technician_id: str | None
+    source: str = Field(examples=["callback"])
+    level: str = Field(examples=["outlet"], description="outlet, region or maker")
+    state: str = Field(examples=["open"])
+    description: str
+    opened_by: str
+    opened_at: datetime
+    due_at: datetime = Field(description="When this level's time to resolve runs out")
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution: str | None
+    upheld: bool | None
+
+
+class CallbackOutcome(BaseModel):
+    order: OrderPublic
+    outcome: str | None = Field(description="None: nobody answered, tries are left")
+    attempts: int = Field(description="Calls that reached nobody so far")
+    complaint: ComplaintPublic | None = Field(description="Opened by a not-satisfied outcome")
+
+
+class CallbackDuePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    order_id: int
+    device_id: str
+    problem_kind: str
+    customer_id: str | None
+    customer_name: str | None
+    phone: str | None
+    outlet_id: str | None
+    technician_id: str | None
+    completed_at: datetime
+    attempts: int
+    last_attempt_at: datetime | None
+
+
+class ComplaintEventPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    at: datetime
+    actor: str
+    action: str = Field(examples=["escalated"])
+    level: str
+    note: str
+
+
+class ComplaintDetail(ComplaintPublic):
+    history: list[ComplaintEventPublic]
+
+
+class JobComplaint(Body):
+    """A complaint about a job."""
+
+    order_id: int = Field(ge=1, le=2**31 - 1)
+    description: str = Field(min_length=1, max_length=4000)
+
+
+class DeviceComplaint(Body):
+    """A complaint about a device, with no job in question."""
+
+    device_id: str = Field(min_length=1, max_length=64)
+    description: str = Field(min_length=1, max_length=4000)
+
+
+NewComplaint = JobComplaint | DeviceComplaint
+
+
+class Resolution(Body):
+    resolution: str = Field(min_length=1, max_length=4000, examples=["filter refitted"])
+    upheld: bool = Field(description="The customer was right: the job's held commission is forfeit")
 
 
 class HistoryEvent(BaseModel):

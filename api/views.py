@@ -30,6 +30,8 @@ from db.tables import (
 )
 from fleet.predictions import TYPICAL_USE
 from service.appointments import Appointments
+from service.callbacks import CallbackDue, Callbacks
+from service.complaints import Complaint, Complaints
 from service.lifecycle import LIVE, State, allowed
 from service.orders import WorkOrder, WorkOrders
 from service.parts_forecast import DemandRow
@@ -557,3 +559,42 @@ def parts_in_scope(db: Database, who: Principal, rows: list[DemandRow]) -> list[
         for r in rows
         if (r.territory_id in who.territories if r.territory_id else r.outlet_id in mine)
     ]
+
+
+# -- after the visit: callbacks and complaints in the caller's scope -----------------------
+def callbacks_due(db: Database, who: Principal, limit: int) -> list[CallbackDue]:
+    """The callback queue of the caller's outlets."""
+    mine = outlets_of(db, who)
+    due = Callbacks(WorkOrders(db)).due(limit=limit if mine is None else 10 * limit)
+    return [d for d in due if mine is None or d.outlet_id in mine][:limit]
+
+
+def complaint_visible(db: Database, who: Principal, c: Complaint) -> bool:
+    """A customer's own cases; ops their outlets' (all without territory limits)."""
+    if who.role is Role.CUSTOMER:
+        return c.customer_id == who.customer_id
+    mine = outlets_of(db, who)
+    return mine is None or c.outlet_id in mine
+
+
+def complaints(
+    db: Database,
+    who: Principal,
+    *,
+    state: str | None = None,
+    level: str | None = None,
+    outlet: str | None = None,
+    limit: int = 100,
+) -> list[Complaint]:
+    customer = who.customer_id if who.role is Role.CUSTOMER else None
+    found = Complaints(db).find(
+        state=state, level=level, outlet_id=outlet, customer_id=customer, limit=10 * limit
+    )
+    return [c for c in found if complaint_visible(db, who, c)][:limit]
+
+
+def complaint_in_scope(db: Database, who: Principal, complaint_id: int) -> Complaint:
+    case = Complaints(db).get(complaint_id)
+    if not complaint_visible(db, who, case):
+        raise NotFound("complaint", str(complaint_id))
+    return case

@@ -26,12 +26,12 @@ import sqlalchemy as sa
 from db.database import Database
 from db.errors import DomainError
 from db.tables import outlet_stock, work_orders
+from service.callbacks import Callbacks
 from service.catalog import in_force
 from service.completion import Completion, visit_report
 from service.dispatch import Dispatcher
 from service.lifecycle import State
 from service.orders import WorkOrder, WorkOrders
-from service.settlement import Callbacks
 
 log = logging.getLogger("bench.crew")
 

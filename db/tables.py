@@ -357,12 +357,68 @@ callbacks = sa.Table(
     "callbacks",
     metadata,
     sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), primary_key=True),
-    sa.Column("rating", sa.Integer, nullable=False),
+    sa.Column("rating", sa.Integer),  # stars, when the customer gave them
     sa.Column("comment", sa.Text, nullable=False),
     sa.Column("channel", sa.String(8), nullable=False),  # app | phone | sms
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("complaint", sa.Boolean, nullable=False, server_default=sa.false()),
+    # satisfied | not_satisfied | unreachable: what releases or holds the money
+    sa.Column("outcome", sa.String(16), nullable=False, server_default="satisfied"),
+    sa.Column("agent", sa.String(64)),  # who called (None: the customer's own app)
+    sa.Column("nps", sa.Integer),  # 0-10: would they recommend us
     sa.CheckConstraint("rating BETWEEN 1 AND 5", name="ck_callbacks_rating"),
+    sa.CheckConstraint("nps BETWEEN 0 AND 10", name="ck_callbacks_nps"),
+)
+
+# every call an agent made for a callback that reached nobody
+callback_attempts = sa.Table(
+    "callback_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("agent", sa.String(64), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Index("ix_callback_attempts_order", "order_id"),
+)
+
+# -- complaints ------------------------------------------------------------------------
+complaints = sa.Table(
+    "complaints",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id")),
+    sa.Column("device_id", sa.String(64)),
+    sa.Column("customer_id", sa.String(64)),
+    sa.Column("outlet_id", sa.String(64)),
+    sa.Column("technician_id", sa.String(64)),
+    sa.Column("source", sa.String(16), nullable=False),  # rating | callback | call | app
+    sa.Column("level", sa.String(8), nullable=False),  # outlet | region | maker
+    sa.Column("state", sa.String(8), nullable=False),  # open | resolved
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("opened_by", sa.String(64), nullable=False),
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),  # this level's SLA
+    sa.Column("resolved_at", UTCDateTime),
+    sa.Column("resolved_by", sa.String(64)),
+    sa.Column("resolution", sa.Text),
+    sa.Column("upheld", sa.Boolean),  # the customer was right: the held money is forfeit
+    sa.Index("ix_complaints_state_due", "state", "due_at"),
+    sa.Index("ix_complaints_order", "order_id"),
+)
+
+# what happened to a complaint: opened, escalated, resolved
+complaint_events = sa.Table(
+    "complaint_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("complaint_id", sa.Integer, sa.ForeignKey("complaints.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),
+    sa.Column("level", sa.String(8), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Index("ix_complaint_events_complaint", "complaint_id"),
 )
 
 # -- appointments, notifications, predicted demand -------------------------------------

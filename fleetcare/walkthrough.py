@@ -28,6 +28,7 @@ from fleet.commands import CommandOutbox
 from fleetcare.commands import send_pending
 from fleetcare.registry_gen import generate
 from service.appointments import Appointments
+from service.callbacks import Call, Callbacks
 from service.catalog import in_force
 from service.completion import Completion, Fee, visit_report
 from service.dispatch import Dispatcher
@@ -36,7 +37,7 @@ from service.lifecycle import Origin, State
 from service.notifications import OutboundMessage, Outbox
 from service.orders import OrderRequest, WorkOrder, WorkOrders
 from service.registry import ServiceRegistry, parse_doc
-from service.settlement import Callbacks
+from service.settlement import Settlement
 from telemetry.connection import MqttSettings
 from telemetry.store import TelemetryStore
 from telemetry.topics import TopicScheme
@@ -200,13 +201,14 @@ async def walk_service_loop(
     say(f"#{o.id} messages to the customer ({delivered.held} held for quiet hours):")
     for m in inbox.got:
         say(f"  → {m.channel}: {m.text}")
-    await _call_centre(orders, fleet, device, say)
+    called = await _call_centre(orders, fleet, device, say)
+    await _unhappy_callback(orders, called, rows, photo_dir, say)
     return Walked(device, fault) if filters or fault else None
 
 
 async def _call_centre(
     orders: WorkOrders, fleet: Fleet, not_this: str, say: Callable[[str], Any]
-) -> None:
+) -> WorkOrder:
     """A customer calls: the agent opens a job for them, and a second call about the same
     problem is added to it instead of opening another."""
     caller = next(d for d in fleet.ids if d != not_this)
@@ -231,6 +233,56 @@ async def _call_centre(
     again = await asyncio.to_thread(intake.report, report)
     said = "a second job" if again.created else "added to it, not a second job"
     say(f"#{again.order.id} the customer calls again about it: {said}")
+    return again.order
+
+
+async def _unhappy_callback(
+    orders: WorkOrders,
+    o: WorkOrder,
+    rows: dict[str, list[dict[str, Any]]],
+    photo_dir: Path,
+    say: Callable[[str], Any],
+) -> None:
+    """The call-centre job is done, but the callback finds the customer not satisfied:
+    a complaint opens and the technician's commission is held until it is resolved."""
+    if o.state is not State.OPEN:
+        return  # left by an earlier run of the demo, already on its way
+    db = orders.db
+    dispatcher = Dispatcher(db)
+    report = await asyncio.to_thread(dispatcher.run, [o.id])
+    if o.id in report.unassignable:
+        say(f"#{o.id} cannot be dispatched: {report.unassignable[o.id]}")
+        return
+    tech = (await asyncio.to_thread(orders.get, o.id)).technician_id or ""
+    await asyncio.to_thread(dispatcher.accept, o.id, tech)
+    for to in (State.SCHEDULED, State.IN_PROGRESS):
+        await asyncio.to_thread(orders.transition, o.id, to, actor=tech)
+    serial = next(d["serial"] for d in rows["devices"] if d["id"] == o.device_id)
+    done, _ = await asyncio.to_thread(
+        Completion(orders, photo_dir).complete,
+        o.id,
+        visit_report(o, tech, serial, None, profiles=in_force(db), notes="found nothing"),
+    )
+    call = await asyncio.to_thread(
+        Callbacks(orders).call,
+        o.id,
+        Call.NOT_SATISFIED,
+        agent="agent:demo",
+        comment="still smells; nobody explained why",
+    )
+    case = call.complaint
+    held = next(
+        (i for i in Settlement(db).items(done.completed_at or o.created_at, datetime.now(UTC))
+         if i.order_id == o.id),
+        None,
+    )  # fmt: skip
+    if case is not None and held is not None:
+        say(
+            f"#{o.id} done by {tech}; the callback finds the customer not satisfied → "
+            f"complaint #{case.id} at the {case.level} (due "
+            f"{case.due_at:%Y-%m-%d %H:%M} UTC); commission {_yuan(held.cents)} "
+            f"{held.status.value}: {held.reason}"
+        )
 
 
 async def _open_by_hand(orders: WorkOrders, fleet: Fleet, store: TelemetryStore) -> WorkOrder:

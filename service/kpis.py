@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from db.database import Database
-from db.tables import callbacks, work_order_events, work_order_parts, work_orders
+from db.tables import callbacks, complaints, work_order_events, work_order_parts, work_orders
 from service.csvout import dataclass_csv
 from service.lifecycle import State
 
@@ -53,7 +53,7 @@ class KpiRow:
     hours_to_dispatch: float | None  # mean, created → first assigned, for those dispatched
     hours_to_complete: float | None  # mean, created → completed
     mean_rating: float | None  # of jobs completed in the period, as rated so far
-    nps: float | None  # % promoters (5) − % detractors (1–3), -100..100
+    nps: float | None  # asked 0–10 at the callback: % promoters (9–10) − % detractors (0–6)
     complaint_rate: float | None  # complaints per job completed in the period
     resolved_online: float | None  # closed without a visit / (that + completed)
 
@@ -71,6 +71,7 @@ class _Acc:
     to_dispatch: list[float] = field(default_factory=list)
     to_complete: list[float] = field(default_factory=list)
     ratings: list[int] = field(default_factory=list)
+    recommend: list[int] = field(default_factory=list)
     complaints: int = 0
     online: int = 0
 
@@ -118,9 +119,15 @@ def kpis(
         ):
             parts[r.order_id].append((r.source, r.qty))
         rated = {
-            r.order_id: (r.rating, r.complaint)
+            r.order_id: (r.rating, r.complaint, r.nps)
             for r in conn.execute(sa.select(callbacks).where(callbacks.c.order_id.in_(ids)))
         }
+        # a case about the job, from any channel (a low rating opens one too)
+        complained = set(
+            conn.execute(
+                sa.select(complaints.c.order_id).where(complaints.c.order_id.in_(ids))
+            ).scalars()
+        )
         later = conn.execute(
             sa.select(wo.c.device_id, wo.c.problem_kind, wo.c.created_at).where(
                 wo.c.created_at >= start, wo.c.created_at < end + repeat_window
@@ -157,10 +164,12 @@ def kpis(
             for source, qty in parts.get(o.id, []):
                 a.parts_all += qty
                 a.parts_van += qty if source == "van" else 0
-            if o.id in rated:
-                rating, complaint = rated[o.id]
+            rating, complaint, recommend = rated.get(o.id, (None, False, None))
+            if rating is not None:
                 a.ratings.append(rating)
-                a.complaints += int(bool(complaint))
+            if recommend is not None:
+                a.recommend.append(recommend)
+            a.complaints += int(bool(complaint) or o.id in complained)
         decided = o.state not in (State.CANCELLED.value, State.REJECTED.value) and (
             o.completed_at is not None or (o.due_at is not None and o.due_at <= now)
         )
@@ -201,8 +210,8 @@ def _mean(values: list[float] | list[int]) -> float | None:
 
 
 def _row(group: str, day: date, a: _Acc) -> KpiRow:
-    promoters = sum(1 for r in a.ratings if r == 5)
-    detractors = sum(1 for r in a.ratings if r <= 3)
+    promoters = sum(1 for r in a.recommend if r >= 9)
+    detractors = sum(1 for r in a.recommend if r <= 6)
     return KpiRow(
         group=group,
         period=day,
@@ -215,7 +224,7 @@ def _row(group: str, day: date, a: _Acc) -> KpiRow:
         hours_to_dispatch=_mean(a.to_dispatch),
         hours_to_complete=_mean(a.to_complete),
         mean_rating=_mean(a.ratings),
-        nps=round(100 * (promoters - detractors) / len(a.ratings), 1) if a.ratings else None,
+        nps=round(100 * (promoters - detractors) / len(a.recommend), 1) if a.recommend else None,
         complaint_rate=_share(a.complaints, a.completed),
         resolved_online=_share(a.online, a.online + a.completed),
     )

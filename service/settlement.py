@@ -1,36 +1,40 @@
-"""Callback (回访) and settlement (结算).
+"""Settlement (结算): what each technician is owed for a period, and why an item is not.
 
-The customer rates a completed job 1–5; that closes the order. The technician's
-commission for it (fixed at completion, from a table per problem) becomes payable only
-then, or after `grace_days` without a rating (the order is closed as unrated). The
-settlement report sums what became payable in a period, per outlet and technician, with
-what is still waiting on a rating.
+The technician's commission for a job is fixed at completion (from a table per problem)
+and released by the job's callback (`service.callbacks`):
+* **payable** when the callback found the customer satisfied, or unreachable where the
+  policy pays for that; payable on the callback's date;
+* **held** while a not-satisfied callback's complaint is open, or where the policy holds
+  an unreachable customer's job;
+* **released** (payable on the resolution's date) when the complaint is resolved as not
+  upheld, **forfeit** when it is upheld;
+* **awaiting callback** until the callback has an outcome.
+
+`items` lists every job with its status and the reason; `statement` sums them per outlet
+and technician; both export as CSV.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from enum import StrEnum
 from types import MappingProxyType
+from typing import Any
 
 import sqlalchemy as sa
 
-from db.tables import callbacks, work_orders
-from service.errors import ServiceError
-from service.lifecycle import State
-from service.orders import WorkOrder, WorkOrders
+from db.database import Database
+from db.tables import callback_attempts, callbacks, complaints, work_orders
+from service.callbacks import CallbackPolicy, Outcome
 from service.sla import problem_class
 
 DEFAULT_COMMISSIONS: Mapping[str, int] = MappingProxyType(
     {"filter": 3000, "fault": 8000, "service": 4000}  # cents, by problem class
 )
-
-
-class RatingRefused(ServiceError):
-    pass
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,155 +50,227 @@ class CommissionTable:
         return self.by_class.get(problem_class(problem_kind), 0)
 
 
+class Status(StrEnum):
+    PAYABLE = "payable"
+    HELD = "held"
+    FORFEIT = "forfeit"
+    AWAITING = "awaiting_callback"
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementItem:
+    order_id: int
+    outlet_id: str
+    technician_id: str
+    problem_kind: str
+    completed_at: datetime
+    cents: int
+    status: Status
+    reason: str
+    decided_at: datetime | None  # when it became payable or forfeit
+    rating: int | None
+
+
 @dataclass(frozen=True, slots=True)
 class SettlementRow:
     outlet_id: str
     technician_id: str
     jobs_payable: int
     payable_cents: int
-    rated: int
-    unrated: int  # payable after the grace period without a rating
+    satisfied: int
+    unreachable: int  # payable without reaching the customer (the policy's choice)
+    released: int  # held by a complaint found not upheld
     mean_rating: float | None
-    awaiting_rating: int  # completed, not yet payable
+    held: int
+    held_cents: int
+    forfeit: int
+    forfeit_cents: int
+    awaiting_callback: int
     awaiting_cents: int
 
 
-class Callbacks:
-    def __init__(self, orders: WorkOrders, *, grace_days: int = 7) -> None:
-        self.orders, self.grace = orders, timedelta(days=grace_days)
+class Settlement:
+    def __init__(self, db: Database, policy: CallbackPolicy | None = None) -> None:
+        self.db = db
+        self.policy = policy or CallbackPolicy()
 
-    def rate(
-        self,
-        order_id: int,
-        rating: int,
-        comment: str = "",
-        *,
-        channel: str = "app",
-        complaint: bool | None = None,
-        now: datetime | None = None,
-    ) -> WorkOrder:
-        """Record the customer's rating and close the order. A rating of 1 or 2 counts as a
-        complaint unless `complaint` says otherwise (a complaint can come with any rating)."""
-        if not 1 <= rating <= 5:
-            raise RatingRefused(f"a rating is 1 to 5 stars, not {rating}")
-        now = now or datetime.now(UTC)
-        with self.orders.db.engine.begin() as conn:
-            order = self.orders.get_in(conn, order_id)
-            if order.state is not State.COMPLETED:
-                already = conn.execute(
-                    sa.select(callbacks.c.rating).where(callbacks.c.order_id == order_id)
-                ).scalar_one_or_none()
-                why = (
-                    f"it was rated {already} already"
-                    if already is not None
-                    else f"it is {order.state.value}, and only a completed job is rated"
-                )
-                raise RatingRefused(f"work order {order_id} cannot be rated: {why}")
-            conn.execute(
-                callbacks.insert().values(
-                    order_id=order_id,
-                    rating=rating,
-                    comment=comment,
-                    channel=channel,
-                    at=now,
-                    complaint=rating <= 2 if complaint is None else complaint,
-                )
-            )
-            return self.orders.transition_in(
-                conn,
-                order_id,
-                State.CLOSED,
-                actor=f"customer:{order.customer_id}",
-                reason=f"rated {rating}/5" + (f": {comment}" if comment else ""),
-                expect=State.COMPLETED,
-                now=now,
-            )
-
-    def close_unrated(self, now: datetime | None = None) -> list[int]:
-        """Close jobs completed `grace_days` ago and never rated: their commission is due."""
-        now = now or datetime.now(UTC)
-        with self.orders.db.engine.connect() as conn:
-            ids = list(
-                conn.execute(
-                    sa.select(work_orders.c.id).where(
-                        work_orders.c.state == State.COMPLETED.value,
-                        work_orders.c.completed_at <= now - self.grace,
-                    )
-                ).scalars()
-            )
-        for order_id in ids:
-            self.orders.transition(
-                order_id,
-                State.CLOSED,
-                actor="system",
-                reason=f"no rating in {self.grace.days} days",
-                expect=State.COMPLETED,
-                now=now,
-            )
-        return ids
-
-    def settlement(self, start: datetime, end: datetime) -> list[SettlementRow]:
-        """Per outlet and technician: commission that became payable in [start, end) (when
-        rated, or at completion + grace without a rating), and what still waits."""
+    def items(self, start: datetime, end: datetime) -> list[SettlementItem]:
+        """Every job completed before `end` whose money moved in [start, end) (payable or
+        forfeit then), or that is held or awaiting its callback at `end`."""
+        latest = (
+            sa.select(complaints.c.order_id, sa.func.max(complaints.c.id).label("id"))
+            .where(complaints.c.order_id.is_not(None), complaints.c.opened_at < end)
+            .group_by(complaints.c.order_id)
+            .subquery()
+        )
+        tries = (
+            sa.select(callback_attempts.c.order_id, sa.func.count().label("n"))
+            .where(callback_attempts.c.at < end)
+            .group_by(callback_attempts.c.order_id)
+            .subquery()
+        )
         q = (
             sa.select(
+                work_orders.c.id,
                 work_orders.c.outlet_id,
                 work_orders.c.technician_id,
+                work_orders.c.problem_kind,
                 work_orders.c.completed_at,
                 work_orders.c.commission_cents,
+                callbacks.c.outcome,
                 callbacks.c.rating,
-                callbacks.c.at.label("rated_at"),
+                callbacks.c.at.label("called_at"),
+                complaints.c.id.label("complaint_id"),
+                complaints.c.level,
+                complaints.c.resolved_at,
+                complaints.c.upheld,
+                complaints.c.resolution,
+                tries.c.n.label("tries"),
             )
-            .select_from(work_orders.outerjoin(callbacks, callbacks.c.order_id == work_orders.c.id))
+            .select_from(
+                work_orders.outerjoin(
+                    callbacks,
+                    (callbacks.c.order_id == work_orders.c.id) & (callbacks.c.at < end),
+                )
+                .outerjoin(latest, latest.c.order_id == work_orders.c.id)
+                .outerjoin(complaints, complaints.c.id == latest.c.id)
+                .outerjoin(tries, tries.c.order_id == work_orders.c.id)
+            )
             .where(
                 work_orders.c.completed_at.is_not(None),
                 work_orders.c.completed_at < end,
                 work_orders.c.technician_id.is_not(None),
             )
+            .order_by(work_orders.c.outlet_id, work_orders.c.technician_id, work_orders.c.id)
         )
-        acc: dict[tuple[str, str], _Acc] = {}
-        with self.orders.db.engine.connect() as conn:
+        out = []
+        with self.db.engine.connect() as conn:
             for r in conn.execute(q):
-                a = acc.setdefault((r.outlet_id or "-", r.technician_id), _Acc())
-                cents = r.commission_cents or 0
-                payable_at = r.rated_at if r.rating is not None else r.completed_at + self.grace
-                if payable_at >= end:
-                    a.waiting += 1
-                    a.waiting_cents += cents
-                elif payable_at >= start:
-                    a.jobs += 1
-                    a.cents += cents
-                    if r.rating is None:
-                        a.unrated += 1
-                    else:
-                        a.ratings.append(r.rating)
-        return [
-            SettlementRow(
-                outlet_id=outlet,
-                technician_id=tech,
-                jobs_payable=a.jobs,
-                payable_cents=a.cents,
-                rated=len(a.ratings),
-                unrated=a.unrated,
-                mean_rating=round(sum(a.ratings) / len(a.ratings), 2) if a.ratings else None,
-                awaiting_rating=a.waiting,
-                awaiting_cents=a.waiting_cents,
+                status, reason, decided = self._judge(r, end)
+                if status in (Status.PAYABLE, Status.FORFEIT) and (
+                    decided is None or decided < start
+                ):
+                    continue  # settled in an earlier period
+                out.append(
+                    SettlementItem(
+                        order_id=r.id,
+                        outlet_id=r.outlet_id or "-",
+                        technician_id=r.technician_id,
+                        problem_kind=r.problem_kind,
+                        completed_at=r.completed_at,
+                        cents=r.commission_cents or 0,
+                        status=status,
+                        reason=reason,
+                        decided_at=decided,
+                        rating=r.rating,
+                    )
+                )
+        return out
+
+    def _judge(self, r: Any, end: datetime) -> tuple[Status, str, datetime | None]:
+        if r.outcome is None:
+            tries = r.tries or 0
+            return (
+                Status.AWAITING,
+                (
+                    f"no callback yet ({tries} unanswered call{'s' * (tries != 1)})"
+                    if tries
+                    else "no callback yet"
+                ),
+                None,
             )
-            for (outlet, tech), a in sorted(acc.items())
-        ]
+        said = f"rated {r.rating}/5" if r.rating is not None else ""
+        if r.outcome == Outcome.SATISFIED.value:
+            return (
+                Status.PAYABLE,
+                "callback: satisfied" + (f", {said}" if said else ""),
+                r.called_at,
+            )
+        if r.outcome == Outcome.UNREACHABLE.value:
+            why = f"customer unreachable after {self.policy.tries} calls"
+            if self.policy.unreachable_pays:
+                return Status.PAYABLE, f"{why} (policy: pay)", r.called_at
+            return Status.HELD, f"{why} (policy: hold)", None
+        case = f"complaint {r.complaint_id}" if r.complaint_id is not None else "a complaint"
+        if r.resolved_at is not None and r.resolved_at < end:
+            if r.upheld:
+                return Status.FORFEIT, f"{case} upheld: {r.resolution}", r.resolved_at
+            return Status.PAYABLE, f"{case} not upheld: {r.resolution}", r.resolved_at
+        level = f" at {r.level} level" if r.level else ""
+        return Status.HELD, f"callback: not satisfied; {case} open{level}", None
+
+    def statement(self, start: datetime, end: datetime) -> list[SettlementRow]:
+        """Per outlet and technician: what became payable in [start, end), what is held,
+        forfeit and still awaiting its callback."""
+        return summarise(self.items(start, end))
+
+
+def summarise(items: Sequence[SettlementItem]) -> list[SettlementRow]:
+    acc: dict[tuple[str, str], _Acc] = {}
+    for i in items:
+        a = acc.setdefault((i.outlet_id, i.technician_id), _Acc())
+        if i.status is Status.PAYABLE:
+            a.jobs += 1
+            a.cents += i.cents
+            if i.reason.startswith("callback: satisfied"):
+                a.satisfied += 1
+            elif i.reason.startswith("customer unreachable"):
+                a.unreachable += 1
+            else:
+                a.released += 1
+            if i.rating is not None:
+                a.ratings.append(i.rating)
+        elif i.status is Status.HELD:
+            a.held += 1
+            a.held_cents += i.cents
+        elif i.status is Status.FORFEIT:
+            a.forfeit += 1
+            a.forfeit_cents += i.cents
+        else:
+            a.waiting += 1
+            a.waiting_cents += i.cents
+    return [
+        SettlementRow(
+            outlet_id=outlet,
+            technician_id=tech,
+            jobs_payable=a.jobs,
+            payable_cents=a.cents,
+            satisfied=a.satisfied,
+            unreachable=a.unreachable,
+            released=a.released,
+            mean_rating=round(sum(a.ratings) / len(a.ratings), 2) if a.ratings else None,
+            held=a.held,
+            held_cents=a.held_cents,
+            forfeit=a.forfeit,
+            forfeit_cents=a.forfeit_cents,
+            awaiting_callback=a.waiting,
+            awaiting_cents=a.waiting_cents,
+        )
+        for (outlet, tech), a in sorted(acc.items())
+    ]
 
 
 @dataclass
 class _Acc:
     jobs: int = 0
     cents: int = 0
-    unrated: int = 0
+    satisfied: int = 0
+    unreachable: int = 0
+    released: int = 0
     ratings: list[int] = field(default_factory=list)
+    held: int = 0
+    held_cents: int = 0
+    forfeit: int = 0
+    forfeit_cents: int = 0
     waiting: int = 0
     waiting_cents: int = 0
 
 
-def settlement_csv(rows: list[SettlementRow]) -> str:
+def _money(cents: int) -> str:
+    return f"{cents / 100:.2f}"
+
+
+def settlement_csv(rows: Sequence[SettlementRow]) -> str:
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(
@@ -203,10 +279,15 @@ def settlement_csv(rows: list[SettlementRow]) -> str:
             "technician",
             "jobs_payable",
             "payable",
-            "rated",
-            "unrated",
+            "satisfied",
+            "unreachable",
+            "released",
             "mean_rating",
-            "awaiting_rating",
+            "held_jobs",
+            "held",
+            "forfeit_jobs",
+            "forfeit",
+            "awaiting_callback",
             "awaiting",
         ]
     )
@@ -216,12 +297,41 @@ def settlement_csv(rows: list[SettlementRow]) -> str:
                 r.outlet_id,
                 r.technician_id,
                 r.jobs_payable,
-                f"{r.payable_cents / 100:.2f}",
-                r.rated,
-                r.unrated,
+                _money(r.payable_cents),
+                r.satisfied,
+                r.unreachable,
+                r.released,
                 "" if r.mean_rating is None else r.mean_rating,
-                r.awaiting_rating,
-                f"{r.awaiting_cents / 100:.2f}",
+                r.held,
+                _money(r.held_cents),
+                r.forfeit,
+                _money(r.forfeit_cents),
+                r.awaiting_callback,
+                _money(r.awaiting_cents),
+            ]
+        )
+    return out.getvalue()
+
+
+def items_csv(items: Sequence[SettlementItem]) -> str:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(
+        ["order", "outlet", "technician", "problem", "completed_at", "commission", "status",
+         "decided_at", "reason"]
+    )  # fmt: skip
+    for i in items:
+        w.writerow(
+            [
+                i.order_id,
+                i.outlet_id,
+                i.technician_id,
+                i.problem_kind,
+                i.completed_at.isoformat(),
+                _money(i.cents),
+                i.status.value,
+                "" if i.decided_at is None else i.decided_at.isoformat(),
+                i.reason,
             ]
         )
     return out.getvalue()

@@ -35,13 +35,13 @@ from api.schemas import (
 from db.database import Database
 from db.errors import DomainError
 from service.appointments import Appointments
+from service.callbacks import Callbacks
 from service.dispatch import Dispatcher
 from service.errors import InvalidTransition
 from service.intake import Channel, Intake
 from service.intake import Report as IntakeReport
 from service.lifecycle import Origin, State
 from service.orders import Opened, WorkOrder, WorkOrders
-from service.settlement import Callbacks
 
 router = APIRouter(prefix="/api/v1/orders", tags=["work orders"])
 REFUSED: dict[int | str, dict[str, Any]] = {
@@ -57,6 +57,7 @@ OWN_ROUTE = {
     State.SCHEDULED: "book the visit with /appointment",
     State.IN_PROGRESS: "the technician starts it (/api/v1/jobs/{id}/start)",
     State.COMPLETED: "the technician completes it with the report (/api/v1/jobs/{id}/complete)",
+    State.CLOSED: "its callback closes it: the customer's /rating, or an agent's /callback",
     State.REJECTED: "use /reject",
     State.CANCELLED: "use /cancel",
 }
@@ -322,13 +323,18 @@ async def book(order_id: OrderId, body: Booking, who: Booker, db: Db) -> OrderPu
 
 @router.post("/{order_id}/rating", response_model=OrderPublic, responses=REFUSED)
 async def rate(order_id: OrderId, body: Rating, who: Customer, db: Db) -> OrderPublic:
-    """Rate a completed job, 1 to 5 stars (once); 1 or 2 stars is a complaint that ops
-    follow up."""
+    """Rate a completed job, 1 to 5 stars (once), and say how likely you are to recommend
+    us (0-10): the job's callback. 1 or 2 stars is a complaint: a case ops follow up."""
 
     def run() -> WorkOrder:
         views.order_in_scope(db, who, order_id)
         return Callbacks(WorkOrders(db)).rate(
-            order_id, body.stars, body.comment, channel="app", complaint=body.complaint
+            order_id,
+            body.stars,
+            body.comment,
+            channel="app",
+            complaint=body.complaint,
+            nps=body.recommend,
         )
 
     return OrderPublic.model_validate(await asyncio.to_thread(run))

@@ -79,13 +79,18 @@ def orders_dispatch(
     ] = None,
 ) -> None:
     """Assign every open order now (territory, skill, calendar, capacity, parts, butler,
-    load); print who got what and why the rest could not be assigned."""
+    load); print who got what and why the rest could not be assigned. Each pass also
+    escalates the complaints whose level ran out of time (outlet → region → maker)."""
     from fleetcare.wiring import open_database
+    from service.complaints import Complaints
     from service.dispatch import Dispatcher
 
-    dispatcher = Dispatcher(open_database(settings()))
+    db = open_database(settings())
+    dispatcher, cases = Dispatcher(db), Complaints(db)
 
     def once(quiet: bool = False) -> None:
+        for case in cases.escalate_due():
+            console.print(f"complaint #{case.id} escalated to the {case.level}")
         report = dispatcher.run()
         if quiet and not (report.assigned or report.unassignable):
             return
@@ -123,20 +128,84 @@ def orders_sla() -> None:
         )
 
 
+@orders.command("callbacks")
+def orders_callbacks(
+    limit: Annotated[int, typer.Option(min=1, help="How many to list.")] = 50,
+) -> None:
+    """The callback queue: completed jobs waiting for their callback, the longest waiting
+    first, with the customer's phone and the calls tried (record a call with
+    POST /api/v1/orders/{id}/callback or in the console)."""
+    from fleetcare.wiring import open_database
+    from service.callbacks import Callbacks
+    from service.orders import WorkOrders
+
+    due = Callbacks(WorkOrders(open_database(settings()))).due(limit=limit)
+    if not due:
+        console.print("no job is waiting for its callback")
+    for d in due:
+        console.print(
+            f"#{d.order_id} done {d.completed_at:%Y-%m-%d %H:%M} UTC  {d.customer_name or '-'} "
+            f"{d.phone or '(no phone)'}  {d.problem_kind}  tries {d.attempts}",
+            markup=False,
+        )
+
+
+@orders.command("complaints")
+def orders_complaints(
+    state: Annotated[str, typer.Option(help="open, resolved or all.")] = "open",
+    limit: Annotated[int, typer.Option(min=1, help="How many to list.")] = 50,
+) -> None:
+    """Complaint cases, the most urgent first: level (outlet, region, maker), when that
+    level's time runs out, the job, outlet and technician. Resolve one with
+    POST /api/v1/complaints/{id}/resolution; `orders dispatch` escalates late ones."""
+    from fleetcare.wiring import open_database
+    from service.complaints import Complaints
+
+    if state not in ("open", "resolved", "all"):
+        err.print(f"--state is open, resolved or all, not {state!r}")
+        raise typer.Exit(2)
+    found = Complaints(open_database(settings())).find(
+        state=None if state == "all" else state, limit=limit
+    )
+    if not found:
+        console.print(f"no {'' if state == 'all' else state + ' '}complaints")
+    for c in found:
+        about = f"job #{c.order_id}" if c.order_id else f"device {c.device_id}"
+        when = f"due {c.due_at:%Y-%m-%d %H:%M} UTC" if c.open else f"resolved {c.resolution}"
+        console.print(
+            f"#{c.id} {c.state} at {c.level}  {about}  outlet {c.outlet_id or '-'}  "
+            f"technician {c.technician_id or '-'}  {when}: {c.description}",
+            markup=False,
+        )
+
+
 @orders.command("settlement")
 def orders_settlement(
     start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
     end: Annotated[str, typer.Option("--to", help="Day after the last, YYYY-MM-DD (UTC).")],
     output: Annotated[Path | None, typer.Option(help="Write CSV here (default: print).")] = None,
-    grace_days: Annotated[int, typer.Option(min=0, help="Days a job waits for a rating.")] = 7,
+    items: Annotated[
+        bool, typer.Option("--items", help="One line per job, with why it is held.")
+    ] = False,
+    unreachable: Annotated[
+        str,
+        typer.Option(
+            help="A customer agents could not reach after the tries: 'pay' or 'hold' the job."
+        ),
+    ] = "pay",
+    tries: Annotated[int, typer.Option(min=1, help="Unanswered calls before unreachable.")] = 3,
 ) -> None:
-    """Commission payable per outlet and technician in a period (CSV): a job's commission
-    is payable once the customer rated it, or after the grace days without a rating."""
+    """Commission per outlet and technician for a period (CSV). A job's commission is
+    payable once its callback found the customer satisfied (or unreachable, if the policy
+    pays); a not-satisfied callback holds it until the complaint is resolved (upheld:
+    forfeit; not upheld: released). With --items, every job and the reason.
+
+    e.g. fleetcare orders settlement --from 2026-11-01 --to 2026-12-01 --items"""
     from datetime import UTC, datetime
 
     from fleetcare.wiring import open_database
-    from service.orders import WorkOrders
-    from service.settlement import Callbacks, settlement_csv
+    from service.callbacks import CallbackPolicy
+    from service.settlement import Settlement, items_csv, settlement_csv
 
     try:
         a, b = (datetime.strptime(x, "%Y-%m-%d").replace(tzinfo=UTC) for x in (start, end))
@@ -146,10 +215,17 @@ def orders_settlement(
     if b <= a:
         err.print("--to must be after --from")
         raise typer.Exit(2)
-    cb = Callbacks(WorkOrders(open_database(settings())), grace_days=grace_days)
-    text = settlement_csv(cb.settlement(a, b))
+    if unreachable not in ("pay", "hold"):
+        err.print(f"--unreachable is 'pay' or 'hold', not {unreachable!r}")
+        raise typer.Exit(2)
+    policy = CallbackPolicy(tries=tries, unreachable_pays=unreachable == "pay")
+    settlement = Settlement(open_database(settings()), policy)
+    if items:
+        text = items_csv(settlement.items(a, b))
+    else:
+        text = settlement_csv(settlement.statement(a, b))
     if output is None:
-        console.print(text, end="")
+        console.print(text, end="", markup=False, highlight=False)
     else:
         output.write_text(text)
         console.print(f"wrote {output}")

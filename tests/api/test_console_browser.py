@@ -225,3 +225,54 @@ def test_an_agent_finds_the_caller_by_phone_and_opens_a_job_for_them_in_the_cons
             )
         ).all()
     assert rows == [("phone", 2)]
+
+
+def test_an_agent_works_the_callback_queue_and_ops_resolve_the_complaint(
+    console: tuple[str, Database], browser_page: object, tmp_path: Path
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    from tests.api.test_aftercare import completed
+
+    url, db = console
+    quiet = completed(db, tmp_path, "ap-1", "SN-AP-1")
+    unhappy = completed(db, tmp_path, "ap-2", "SN-AP-2")
+    page: Page = browser_page  # type: ignore[assignment]
+    sign_in(page, url)
+    page.get_by_role("link", name="Callbacks").click()
+    expect(page.locator("#callbacks")).to_contain_text("+8613800000000")  # Wang's number
+
+    call = page.get_by_role("form", name=f"Callback for job {quiet}")
+    call.get_by_role("button", name="No answer").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Job #{quiet}: no answer (1 so far)")
+
+    call = page.get_by_role("form", name=f"Callback for job {unhappy}")
+    call.get_by_label("What they said").fill("the filter rattles")
+    call.get_by_label("Stars").select_option("2")
+    call.get_by_role("button", name="Not satisfied").click()
+    expect(page.get_by_role("status")).to_contain_text("the commission is held")
+    expect(page.locator(f"tr[data-order='{unhappy}']")).to_have_count(0)  # done with
+    expect(page.locator(f"tr[data-order='{quiet}'] td").nth(6)).to_have_text("1")  # one try
+
+    page.get_by_role("link", name="Complaints").click()
+    row = page.locator("#complaints tbody tr").first
+    expect(row).to_contain_text(f"job #{unhappy}")
+    expect(row).to_contain_text("the filter rattles")
+    page.screenshot(path=str(ARTIFACTS / "console-complaints.png"), full_page=True)
+    row.get_by_label("Resolution").fill("bracket tightened")
+    row.get_by_role("button", name="Not upheld").click()
+    expect(page.get_by_role("status")).to_contain_text("the held commission is released")
+    expect(page.locator("#complaints")).to_contain_text("No open complaints.")
+    from service.settlement import Settlement, Status
+
+    [line] = [
+        i
+        for i in Settlement(db).items(
+            NOW - timedelta(days=1), datetime.now(UTC) + timedelta(days=1)
+        )
+        if i.order_id == unhappy
+    ]
+    assert (line.status, line.reason) == (
+        Status.PAYABLE,
+        "complaint 1 not upheld: bracket tightened",
+    )

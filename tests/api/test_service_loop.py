@@ -90,7 +90,7 @@ def test_book_visit_set_off_start_complete_with_a_photo_rate_and_close(
     )
     assert rated.status_code == 200 and rated.json()["state"] == "closed"
     again = client.post(f"/api/v1/orders/{order}/rating", json={"stars": 4}, headers=li)
-    assert again.status_code == 422 and "rated 5 already" in again.json()["detail"]
+    assert again.status_code == 409 and "callback is done (rated 5/5)" in again.json()["detail"]
     detail = client.get(f"/api/v1/orders/{order}", headers=li).json()
     actions = [h["action"] for h in detail["history"]]
     assert actions[-5:] == ["reschedule", "on_the_way", "start", "complete", "close"]
@@ -148,7 +148,7 @@ def test_ops_assign_reassign_hold_and_resume_and_every_move_is_audited(
         headers=ops,
     )
     assert held.status_code == 200 and held.json()["state"] == "on_hold"
-    wrong = client.post(f"/api/v1/orders/{order}/transition", json={"to": "closed"}, headers=ops)
+    wrong = client.post(f"/api/v1/orders/{order}/transition", json={"to": "proposed"}, headers=ops)
     assert wrong.status_code == 409 and "allowed: resume → open" in wrong.json()["detail"]
     own = client.post(f"/api/v1/orders/{order}/transition", json={"to": "scheduled"}, headers=ops)
     # a well-formed request for a move with a route of its own: a conflict, not bad input

@@ -21,3 +21,38 @@ def test_a_new_database_is_not_migrated_until_upgraded(db: Database) -> None:
     }
     db.downgrade("base")
     assert "devices" not in sa.inspect(db.engine).get_table_names()
+
+
+def test_ratings_from_before_the_callback_outcome_keep_their_verdict(db: Database) -> None:
+    from datetime import UTC, datetime
+
+    from service.registry import ServiceRegistry, parse_doc
+    from tests.world import WORLD
+
+    db.upgrade("0018")
+    ServiceRegistry(db).load(parse_doc(WORLD))  # type: ignore[arg-type]
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    with db.engine.begin() as conn:
+        for oid, rating, complaint in ((1, 5, False), (2, 2, True)):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO work_orders (id, device_id, device_type, problem_kind, origin,"
+                    " state, version, title, description, priority, evidence_count, created_at,"
+                    " updated_at) VALUES (:id, 'ap-1', 'purifier', 'inspection', 'ops', 'closed',"
+                    " 1, 't', '', 1, 0, :now, :now)"
+                ),
+                {"id": oid, "now": now},
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO callbacks (order_id, rating, comment, channel, at, complaint)"
+                    " VALUES (:id, :rating, '', 'app', :now, :complaint)"
+                ),
+                {"id": oid, "rating": rating, "now": now, "complaint": complaint},
+            )
+    db.upgrade()
+    with db.engine.connect() as conn:
+        got = conn.execute(sa.text("SELECT order_id, outcome FROM callbacks ORDER BY 1")).all()
+    assert [tuple(r) for r in got] == [(1, "satisfied"), (2, "not_satisfied")]
+    db.downgrade("0018")
+    db.upgrade()

@@ -1,4 +1,6 @@
-"""`fleetcare orders …` and `fleetcare notify …` as ops use them, on a generated registry."""
+"""`fleetcare orders …` and `fleetcare notify …` as ops use them, on a generated registry;
+the callback queue, complaint cases and settlement (with why each held line is held)
+from the command line, and the dispatcher's pass escalating late complaints."""
 
 from __future__ import annotations
 
@@ -6,14 +8,18 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from db.database import Database
 from fleetcare.cli import app
 from fleetcare.settings import load_settings
 from fleetcare.wiring import open_database
+from service.callbacks import Callbacks
 from service.dispatch import Dispatcher
 from service.lifecycle import Origin
 from service.orders import OrderRequest, WorkOrders
+from tests.service.test_completion import NOW, make_site, on_site, report
 
 runner = CliRunner()
 
@@ -94,3 +100,55 @@ def test_ops_walk_an_order_through_the_commands(tmp_path: Path) -> None:
     assert ghost.exit_code == 2 and "unknown devices: ghost" in ghost.output
     forecast = fc("orders", "parts-forecast", "--weeks", "4")
     assert "AP-HEPA-01" in forecast and ",0.5," in forecast  # the prediction, half expected
+
+
+def test_the_callback_queue_complaints_and_settlement_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'fc.sqlite3'}"
+    monkeypatch.setenv("FLEETCARE_DB__URL", url)
+    monkeypatch.setenv("FLEETCARE_DATA_DIR", str(tmp_path))
+    db = Database(url)
+    orders, completion, _ = make_site(db, tmp_path)
+    unhappy, waiting = (on_site(orders, "wp-1", p) for p in ("pump_failure", "leak"))
+    for oid in (unhappy, waiting):
+        completion.complete(oid, report(), now=NOW)
+    Callbacks(orders).rate(unhappy, 1, "it leaks again", now=NOW)
+
+    queue = runner.invoke(app, ["orders", "callbacks"])
+    assert queue.exit_code == 0, queue.output
+    assert f"#{waiting} done" in queue.output and f"#{unhappy} " not in queue.output
+
+    cases = runner.invoke(app, ["orders", "complaints"])
+    assert cases.exit_code == 0, cases.output
+    assert f"open at outlet  job #{unhappy}" in cases.output and "it leaks again" in cases.output
+
+    lines = runner.invoke(
+        app, ["orders", "settlement", "--from", "2026-11-01", "--to", "2026-12-01", "--items"]
+    )
+    assert lines.exit_code == 0, lines.output
+    by_order = {line.split(",")[0]: line for line in lines.output.splitlines()[1:]}
+    assert by_order[str(unhappy)].endswith(
+        ",held,,callback: not satisfied; complaint 1 open at outlet level"
+    )
+    assert by_order[str(waiting)].endswith(",awaiting_callback,,no callback yet")
+    bad = runner.invoke(
+        app,
+        [
+            "orders",
+            "settlement",
+            "--from",
+            "2026-11-01",
+            "--to",
+            "2026-12-01",
+            "--unreachable",
+            "maybe",
+        ],
+    )
+    assert bad.exit_code == 2 and "'pay' or 'hold'" in bad.output
+
+    # days later: the dispatcher's pass sends the unresolved case up to the region
+    passed = runner.invoke(app, ["orders", "dispatch"])
+    assert passed.exit_code == 0, passed.output
+    assert "complaint #1 escalated to the region" in passed.output
+    db.dispose()

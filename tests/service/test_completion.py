@@ -37,6 +37,11 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 
 @pytest.fixture
 def site(db: Database, tmp_path: Path) -> tuple[WorkOrders, Completion, Database]:
+    return make_site(db, tmp_path)
+
+
+def make_site(db: Database, tmp_path: Path) -> tuple[WorkOrders, Completion, Database]:
+    """An outlet, its technician with stock, a water purifier and an air conditioner."""
     db.upgrade()
     rows = {
         "outlets": [{"id": "o-1", "name": "Xuhui", "timezone": "Asia/Shanghai"}],
@@ -210,50 +215,6 @@ def test_a_fixed_fault_is_a_label_and_a_repair_command(
     assert [(c["cmd"], c["args"]) for c in rows(db, device_commands)] == [
         ("repair", {"fault": "pump_failure"})
     ]
-
-
-def test_a_commission_is_payable_only_after_the_rating_or_the_grace_period(
-    site: tuple[WorkOrders, Completion, Database],
-) -> None:
-    from datetime import timedelta
-
-    from service.settlement import Callbacks, RatingRefused, settlement_csv
-
-    orders, completion, _ = site
-    pump = on_site(orders, "wp-1", "pump_failure")  # a fault: 80.00
-    completion.complete(pump, report(), now=NOW)
-    leak = on_site(orders, "ac-1", "inspection")  # a service visit: 40.00
-    completion.complete(leak, report(serial="SN-AC-1", outcome=Outcome.NO_FAULT_FOUND), now=NOW)
-    assert orders.get(pump).commission_cents == 8000
-    cb = Callbacks(orders, grace_days=7)
-    day = timedelta(days=1)
-
-    [row] = cb.settlement(NOW, NOW + day)
-    assert (row.jobs_payable, row.payable_cents, row.awaiting_rating) == (0, 0, 2)
-    assert row.awaiting_cents == 12000
-
-    for bad in (0, 6):
-        with pytest.raises(RatingRefused, match="1 to 5"):
-            cb.rate(pump, bad)
-    closed = cb.rate(pump, 5, "quick and tidy", now=NOW + timedelta(hours=3))
-    assert closed.state is State.CLOSED
-    assert orders.history(pump)[-1].reason == "rated 5/5: quick and tidy"
-    with pytest.raises(RatingRefused, match="rated 5 already"):
-        cb.rate(pump, 4)
-    [row] = cb.settlement(NOW, NOW + day)
-    assert (row.jobs_payable, row.payable_cents, row.rated, row.mean_rating) == (1, 8000, 1, 5.0)
-    assert (row.awaiting_rating, row.awaiting_cents) == (1, 4000)
-
-    # never rated: payable, and closed, once the grace period is over
-    assert cb.close_unrated(NOW + 6 * day) == []
-    assert cb.close_unrated(NOW + 8 * day) == [leak]
-    assert orders.get(leak).state is State.CLOSED
-    [row] = cb.settlement(NOW + 7 * day, NOW + 8 * day)
-    assert (row.jobs_payable, row.payable_cents, row.unrated, row.rated) == (1, 4000, 1, 0)
-    text = settlement_csv(cb.settlement(NOW, NOW + 30 * day))
-    assert text.splitlines()[1] == "o-1,tech-1,2,120.00,1,1,5.0,0,0.00"
-    with pytest.raises(RatingRefused, match="only a completed job is rated"):
-        cb.rate(on_site(orders, "wp-1", "pump_failure"), 3)
 
 
 def test_the_state_a_filter_was_found_in_is_kept_as_a_label(

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from db.database import Database
+from service.callbacks import Callbacks
 from service.completion import Completion, CompletionReport, Outcome, PartUsed
 from service.dispatch import Dispatcher
 from service.kpis import RESOLVED_ONLINE, GroupBy, Period, kpis, kpis_csv
 from service.lifecycle import State
 from service.orders import WorkOrders
-from service.settlement import Callbacks
 from tests.service.helpers import opened
 
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)  # Monday 08:00 in Shanghai
@@ -99,8 +99,8 @@ def week(world: Database, tmp_path: Path) -> Database:
         now=T0 + H,
         resolution=RESOLVED_ONLINE,
     )
-    Callbacks(WorkOrders(world)).rate(a, 5, now=T0 + D + 2 * H)
-    Callbacks(WorkOrders(world)).rate(b, 2, "came twice", now=T0 + 6 * D)
+    Callbacks(WorkOrders(world)).rate(a, 5, nps=10, now=T0 + D + 2 * H)
+    Callbacks(WorkOrders(world)).rate(b, 2, "came twice", nps=3, now=T0 + 6 * D)
     opened(world, "ac-1", "refrigerant_leak", T0 + 10 * D)  # it came back: not fixed first time
     return world
 
@@ -115,9 +115,22 @@ def test_a_weeks_kpis_per_outlet(week: Database) -> None:
     assert row.sla_compliance == pytest.approx(2 / 3, abs=1e-4)  # b was late
     assert row.hours_to_dispatch == 2.0  # 1, 2 and 3 hours
     assert row.hours_to_complete == 60.0  # 24, 120 and 36 hours
-    assert (row.mean_rating, row.nps) == (3.5, 0.0)  # a promoter and a detractor
+    assert row.mean_rating == 3.5
+    assert row.nps == 0.0  # asked 0-10: a promoter (10) and a detractor (3)
     assert row.complaint_rate == pytest.approx(1 / 3, abs=1e-4)
     assert row.resolved_online == 0.25  # d, of four finished
+
+
+def test_a_complaint_by_phone_about_a_job_counts_like_a_low_rating(week: Database) -> None:
+    from service.complaints import Complaints, Source
+
+    unrated = next(o.id for o in WorkOrders(week).find(limit=50) if o.state is State.COMPLETED)
+    Complaints(week).open(
+        source=Source.CALL, description="the unit still smells", actor="agent-1",
+        order_id=unrated, now=T0 + 7 * D,
+    )  # fmt: skip
+    (row,) = kpis(week, T0, T0 + 7 * D, by=GroupBy.OUTLET, now=T0 + 8 * D)
+    assert row.complaint_rate == pytest.approx(2 / 3, abs=1e-4)
 
 
 def test_kpis_per_technician_and_day(week: Database) -> None:
