@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -26,6 +26,7 @@ from api.openapi import with_text_rules
 from api.ratelimit import TokenBuckets
 from api.routes import aftercare, auth, devices, health, jobs, me, ops, orders, profiles
 from api.schemas import Problem
+from api.single import one_value_each
 from service.completion import MAX_PHOTO_BYTES
 from telemetry.profile import ProfileSet, shipped
 
@@ -95,9 +96,11 @@ def create_app(ctx: ApiContext) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         responses=ANY_ROUTE,
+        dependencies=[Depends(one_value_each)],
     )
     app.openapi = with_text_rules(app)  # type: ignore[method-assign]
     app.state.ctx = ctx
+    app.state.single_query_names = {}  # api/single.py
     app.state.profiles = shipped()  # until the lifespan has read the ones in force
     app.state.limiter = TokenBuckets(ctx.rate_per_minute)
     app.state.login_limiter = TokenBuckets(LOGIN_TRIES_PER_MINUTE)

@@ -115,6 +115,23 @@ def test_out_of_range_dates_and_ids_are_4xx(api: tuple[str, dict[str, str], int]
         assert r.status_code == 422, r.text
 
 
+def test_a_query_parameter_taken_once_and_given_twice_is_refused_by_name(
+    api: tuple[str, dict[str, str], int],
+) -> None:
+    url, keys, _ = api
+    ops = bearer(keys["ops"])
+    with httpx.Client(base_url=url, timeout=10) as http:
+        # the last value would win: a typo after a good value would pass unseen
+        r = http.get("/api/v1/alerts?state=firing&state=bogus", headers=ops)
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"] == "query parameter 'state' is given 2 times: give it once"
+        r = http.get("/api/v1/orders?limit=5&limit=6", headers=ops)
+        assert r.status_code == 422 and "'limit'" in r.text
+        # a parameter declared as a list repeats
+        r = http.get("/api/v1/orders?state=open&state=assigned", headers=ops)
+        assert r.status_code == 200, r.text
+
+
 def _raw_post(url: str, path: str, headers: dict[str, str], declared: int, sent: int) -> str:
     """POST declaring `declared` bytes of JSON but sending only `sent` of them: the
     answer can only come before the body was read."""
