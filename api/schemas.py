@@ -157,7 +157,12 @@ class OrderPublic(BaseModel):
     territory_id: str | None = None
     technician_id: str | None = None
     created_at: datetime
-    due_at: datetime | None = None
+    due_at: datetime | None = Field(
+        default=None,
+        description="The SLA's due time; a proposal's clock starts when ops approve it "
+        "(until then only the requester's own deadline, if any)",
+    )
+    sla_started_at: datetime | None = None
     scheduled_start: datetime | None = None
     scheduled_end: datetime | None = None
     version: int

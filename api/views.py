@@ -504,6 +504,7 @@ ORDER_FIELDS = (
     "technician_id",
     "created_at",
     "due_at",
+    "sla_started_at",
     "scheduled_start",
     "scheduled_end",
     "version",

@@ -216,6 +216,10 @@ work_orders = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("due_at", UTCDateTime),
+    # the requester's own deadline (e.g. a filter's predicted end): the due time's cap
+    sa.Column("not_after", UTCDateTime),
+    # when the SLA clock started: at creation, or (a proposal) when ops approve it
+    sa.Column("sla_started_at", UTCDateTime),
     sa.Column("scheduled_start", UTCDateTime),
     sa.Column("scheduled_end", UTCDateTime),
     sa.Column("closed_at", UTCDateTime),

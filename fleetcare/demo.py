@@ -773,7 +773,11 @@ async def _models(
 async def _announce_anomaly_jobs(db: Database, watch: _Watch, elapsed: float) -> None:
     jobs = await asyncio.to_thread(_anomaly_jobs, db, watch.anomaly_rules)
     for job in jobs[watch.anomaly_jobs :]:
-        due = f"; SLA due {job.due_at:%Y-%m-%d %H:%M} UTC" if job.due_at else ""
+        due = (
+            f"; SLA due {job.due_at:%Y-%m-%d %H:%M} UTC"
+            if job.due_at
+            else "; its SLA clock starts when ops approve it"
+        )
         console.print(
             f"        [bold]anomaly job[/bold] #{job.id} ({job.state}): {job.title} on "
             f"{job.device_id}, the health model's diagnosis, {elapsed:.0f} s in{due}"

@@ -107,8 +107,12 @@ async def walk_service_loop(
         o = await _open_by_hand(orders, fleet, store)
     evidence = await asyncio.to_thread(orders.evidence, o.id)
     why = ", ".join(sorted({e["source"] for e in evidence})) or o.origin.value
-    due = o.due_at.strftime("%Y-%m-%d %H:%M UTC") if o.due_at else "-"
-    say(f"#{o.id} proposed (auto) by {why} for {o.device_id}: {o.title}; SLA due {due}")
+    due = (
+        f"due by {o.due_at:%Y-%m-%d %H:%M} UTC (its own deadline)"
+        if o.due_at
+        else "its SLA clock starts at approval"
+    )
+    say(f"#{o.id} proposed (auto) by {why} for {o.device_id}: {o.title}; {due}")
     # the walk plays ops, technician and customer in the fleet's world: on its clock, as
     # the rules that opened the job were (a person in the console acts on the wall clock)
     now = max(datetime.fromtimestamp(fleet.t, UTC), o.updated_at)
@@ -122,7 +126,9 @@ async def walk_service_loop(
             reason="telemetry confirms it",
             now=now,
         )
-        say(f"#{o.id} approved by service ops")
+        approved = await asyncio.to_thread(orders.get, o.id)
+        due = f"{approved.due_at:%Y-%m-%d %H:%M} UTC" if approved.due_at else "-"
+        say(f"#{o.id} approved by service ops; SLA due {due}")
     else:
         say(f"#{o.id} waits for service ops: approve it (or reject it) in the console")
         decided = await approval(o.id)

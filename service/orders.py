@@ -70,6 +70,8 @@ class WorkOrder:
     created_at: datetime
     updated_at: datetime
     due_at: datetime | None
+    not_after: datetime | None  # the requester's own deadline: the due time's cap
+    sla_started_at: datetime | None  # None: a proposal whose clock starts at approval
     scheduled_start: datetime | None
     scheduled_end: datetime | None
     closed_at: datetime | None
@@ -140,27 +142,12 @@ class WorkOrders:
         ).first()
         if device is None:
             raise NotFound("device", r.device_id)
-        site = conn.execute(
-            sa.select(
-                device_sites.c.customer_id,
-                device_sites.c.territory_id,
-                territories.c.outlet_id,
-                customers.c.tier,
-                outlets.c.timezone,
-            )
-            .join(territories, territories.c.id == device_sites.c.territory_id)
-            .join(outlets, outlets.c.id == territories.c.outlet_id)
-            .join(customers, customers.c.id == device_sites.c.customer_id)
-            .where(device_sites.c.device_id == r.device_id)
-        ).first()
+        site = self._site(conn, r.device_id)
         state = initial_state(r.origin)
-        due = self.sla.due(
-            problem_kind=r.problem_kind,
-            tier=site.tier if site else "standard",
-            opened=now,
-            timezone=site.timezone if site else "UTC",
-            not_after=r.due_at,
-        )
+        # a proposal waits for ops: where the policy says so, its clock starts at approval
+        # and until then only the requester's own deadline stands
+        started = state is not State.PROPOSED or not self.sla.starts_at_approval(r.origin)
+        due = self._due(site, r.problem_kind, now, r.due_at) if started else r.due_at
         order_id = conn.execute(
             work_orders.insert()
             .values(
@@ -180,6 +167,8 @@ class WorkOrders:
                 created_at=now,
                 updated_at=now,
                 due_at=due,
+                not_after=r.due_at,
+                sla_started_at=now if started else None,
             )
             .returning(work_orders.c.id)
         ).scalar_one()
@@ -188,6 +177,39 @@ class WorkOrders:
         if state is State.OPEN:  # the customer hears at once; a proposal waits for ops
             self.tell_in(conn, self._get(conn, order_id), Kind.JOB_OPENED, now)
         return int(order_id)
+
+    @staticmethod
+    def _site(conn: Connection, device_id: str) -> Any:
+        """The device's customer, territory, outlet, the customer's tier and the outlet's
+        time zone (None for a device not installed at a site)."""
+        return conn.execute(
+            sa.select(
+                device_sites.c.customer_id,
+                device_sites.c.territory_id,
+                territories.c.outlet_id,
+                customers.c.tier,
+                outlets.c.timezone,
+            )
+            .join(territories, territories.c.id == device_sites.c.territory_id)
+            .join(outlets, outlets.c.id == territories.c.outlet_id)
+            .join(customers, customers.c.id == device_sites.c.customer_id)
+            .where(device_sites.c.device_id == device_id)
+        ).first()
+
+    def _due(
+        self,
+        site: Any,
+        problem_kind: str,
+        started: datetime,
+        not_after: datetime | None,
+    ) -> datetime:
+        return self.sla.due(
+            problem_kind=problem_kind,
+            tier=site.tier if site else "standard",
+            opened=started,
+            timezone=site.timezone if site else "UTC",
+            not_after=not_after,
+        )
 
     def _attach(
         self, conn: Connection, order: WorkOrder, r: OrderRequest, now: datetime
@@ -262,6 +284,10 @@ class WorkOrders:
             values.setdefault("technician_id", None)  # back to dispatch
         if to is State.ASSIGNED:
             values.setdefault("unassignable_reason", None)
+        if order.sla_started_at is None and to is State.OPEN:  # approved: the clock starts
+            site = self._site(conn, order.device_id)
+            values["due_at"] = self._due(site, order.problem_kind, now, order.not_after)
+            values["sla_started_at"] = now
         done = conn.execute(
             work_orders.update()
             .where(work_orders.c.id == order_id, work_orders.c.version == order.version)

@@ -3,7 +3,10 @@
 A rule per problem class × customer tier gives a duration, counted either on the
 calendar (elapsed time: "a fault resolved within 48 hours") or in the outlet's business
 hours (its time zone, opening hours, weekdays and holidays). A filter replacement is due
-no later than the predicted exhaustion the request carries. Business time is walked
+no later than the predicted exhaustion the request carries. The clock starts when the
+order is created, except for a proposal of an origin in `clock_at_approval` (the rules'
+and models' own, by default): its clock starts when ops approve it, so time spent
+waiting for review is not the field's to make up. Business time is walked
 in the outlet's local wall-clock time, so a DST change neither adds nor removes
 business hours; calendar time is elapsed time, so across a DST change the local due
 time moves by the hour the clocks did.
@@ -99,6 +102,11 @@ class SlaPolicy:
     opens: time = time(8, 0)
     closes: time = time(20, 0)
     holidays: frozenset[date] = frozenset()
+    # origins whose proposals start the clock when ops approve them, not when created
+    clock_at_approval: frozenset[str] = frozenset({"auto"})
+
+    def starts_at_approval(self, origin: str) -> bool:
+        return str(origin) in self.clock_at_approval
 
     def calendar(self, timezone: str) -> BusinessCalendar:
         return BusinessCalendar(

@@ -143,3 +143,49 @@ def test_orders_get_their_due_time_and_ops_see_what_is_at_risk_or_breached(db: D
     done = orders.get(std)
     assert orders.sla_status(done, t0 + timedelta(days=9)) is SlaStatus.MET
     assert [o.id for o, _ in orders.sla_board(t0 + timedelta(hours=47))] == [vip]
+
+
+def test_a_proposals_clock_starts_when_ops_approve_it(db: Database) -> None:
+    AC = "air_conditioner"
+    db.upgrade()
+    rows = {
+        "outlets": [{"id": "o-1", "name": "Xuhui", "timezone": "Asia/Shanghai"}],
+        "territories": [{"id": "t-1", "name": "A", "outlet_id": "o-1"}],
+        "customers": [{"id": "c-1", "name": "Wang", "timezone": "Asia/Shanghai"}],
+        "devices": [
+            {"id": d, "device_type": t, "customer_id": "c-1", "territory_id": "t-1", "address": "x"}
+            for d, t in (("ac-1", AC), ("ap-1", "purifier"), ("ac-2", AC))
+        ],
+    }  # fmt: skip
+    ServiceRegistry(db).load(parse_doc(rows))
+    t0 = local(SH, 2026, 11, 24, 10)
+    H = timedelta(hours=1)
+
+    def propose(orders: WorkOrders, device: str, problem: str, **kw: object) -> int:
+        req = OrderRequest(
+            device_id=device, problem_kind=problem, origin=Origin.AUTO, source="rule", title="x",
+            **kw,  # type: ignore[arg-type]
+        )  # fmt: skip
+        return orders.open_or_attach(req, now=t0).order.id
+
+    orders = WorkOrders(db)
+    leak = propose(orders, "ac-1", "refrigerant_leak")
+    waiting = orders.get(leak)
+    assert (waiting.due_at, waiting.sla_started_at) == (None, None)
+    # a day in the review queue is not on the SLA board: its clock has not started
+    assert orders.sla_board(t0 + 30 * H) == []
+    approved = orders.transition(leak, State.OPEN, actor="ops", now=t0 + 30 * H)
+    assert approved.sla_started_at == t0 + 30 * H
+    assert approved.due_at == t0 + 30 * H + 48 * H  # a fault: 48 calendar hours from approval
+
+    # the requester's own deadline stands while it waits, and caps the due time after
+    spent = t0 + 40 * H
+    job = propose(orders, "ap-1", "filter_replacement", due_at=spent)
+    assert orders.get(job).due_at == spent
+    assert orders.transition(job, State.OPEN, actor="ops", now=t0 + 30 * H).due_at == spent
+
+    # a policy without it: the clock runs from creation, as for a customer's own request
+    at_creation = WorkOrders(db, sla=SlaPolicy(clock_at_approval=frozenset()))
+    other = propose(at_creation, "ac-2", "refrigerant_leak")
+    assert at_creation.get(other).due_at == t0 + 48 * H
+    assert at_creation.get(other).sla_started_at == t0
