@@ -138,6 +138,17 @@ parts = sa.Table(
     sa.Column("price_cents", sa.Integer, nullable=False),
 )
 
+# warranty terms per product model (or, for models without terms, per device type)
+warranty_terms = sa.Table(
+    "warranty_terms",
+    metadata,
+    sa.Column("applies_to", sa.String(80), primary_key=True),  # model:X | type:Y
+    sa.Column("parts_months", sa.Integer, nullable=False),
+    sa.Column("labour_months", sa.Integer, nullable=False),
+    sa.Column("free_visits", sa.Integer),  # labour-paid visits in the period; None: any
+    sa.Column("starts", sa.String(16), nullable=False),  # purchase | installation
+)
+
 outlet_stock = sa.Table(
     "outlet_stock",
     metadata,
@@ -193,6 +204,7 @@ device_sites = sa.Table(
     sa.Column("territory_id", sa.String(64), sa.ForeignKey("territories.id"), nullable=False),
     sa.Column("address", sa.String(256), nullable=False),
     sa.Column("installed_on", sa.Date),
+    sa.Column("purchased_on", sa.Date),  # warranty runs from here, or from installation
 )
 
 work_orders = sa.Table(
@@ -227,6 +239,7 @@ work_orders = sa.Table(
     sa.Column("outcome", sa.String(16)),  # fixed | no_fault_found | follow_up
     sa.Column("confirmed_serial", sa.String(64)),
     sa.Column("total_cents", sa.Integer),  # parts + fees, as billed
+    sa.Column("customer_cents", sa.Integer),  # of it, the customer's share (what they pay)
     sa.Column("notes", sa.Text),
     sa.Column("commission_cents", sa.Integer),  # the technician's, fixed at completion
     sa.Column("resolution", sa.String(32)),  # e.g. resolved_online: closed without a visit
@@ -286,6 +299,8 @@ work_order_parts = sa.Table(
     sa.Column("qty", sa.Integer, nullable=False),
     sa.Column("source", sa.String(8), nullable=False),  # van | outlet
     sa.Column("unit_price_cents", sa.Integer, nullable=False),
+    # customer | maker (under warranty) | package (the customer's filter package)
+    sa.Column("payer", sa.String(8), nullable=False, server_default="customer"),
     sa.Index("ix_work_order_parts_order", "order_id"),
 )
 
@@ -296,6 +311,7 @@ work_order_fees = sa.Table(
     sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
     sa.Column("item", sa.String(128), nullable=False),
     sa.Column("cents", sa.Integer, nullable=False),
+    sa.Column("payer", sa.String(8), nullable=False, server_default="customer"),
     sa.Index("ix_work_order_fees_order", "order_id"),
 )
 

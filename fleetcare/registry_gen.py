@@ -8,6 +8,7 @@ import dataclasses
 import random
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from device_sim.fleet import Fleet, FleetSpec
@@ -110,6 +111,9 @@ def generate(
     ]
     customers: list[dict[str, Any]] = []
     devices: list[dict[str, Any]] = []
+    # purchase dates from a stream of their own: the rows above stay what they were
+    bought = random.Random((seed if seed is not None else fleet.spec.seed) + 1)
+    today = datetime.fromtimestamp(fleet.t, UTC)
     for device_id, truth in fleet.truth.devices.items():
         cid = f"c-{device_id.rsplit('-', 1)[-1]}-{device_id.split('-')[1]}"
         tz, _ = _REGIONS.get(truth.region, ("Asia/Shanghai", []))
@@ -135,9 +139,18 @@ def generate(
                 "customer_id": cid,
                 "territory_id": rng.choice(zones),
                 "address": f"{rng.randint(1, 999)} {rng.choice(_STREETS)} Rd",
+                # up to three years ago: a third still in labour cover, two in parts cover
+                "purchased_on": (today - timedelta(days=bought.uniform(20, 1095)))
+                .date()
+                .isoformat(),
             }
         )
     out["customers"], out["devices"] = customers, devices
+    # the makers' usual terms: two years of parts, one of labour, from the purchase
+    out["warranties"] = [
+        {"device_type": t, "parts_months": 24, "labour_months": 12}
+        for t in sorted({d["device_type"] for d in devices})
+    ]
     return out
 
 

@@ -184,10 +184,14 @@ async def walk_service_loop(
         ),
         now=picked.start + timedelta(hours=1),  # the demo's clock follows the visit
     )
-    items = ", ".join(f"{item} {_yuan(c)}" for item, c in bill.lines)
+    items = ", ".join(
+        f"{x.item} {_yuan(x.cents)}" + ("" if x.payer == "customer" else f" ({x.payer} pays)")
+        for x in bill.lines
+    )
     say(
         f"#{o.id} completed on site: serial {serial} confirmed; "
-        f"bill {items} = {_yuan(bill.total_cents)}"
+        f"bill {items} = {_yuan(bill.total_cents)}; the customer pays "
+        f"{_yuan(bill.customer_cents)} ({bill.cover})"
     )
     addr = mqtt.address()
     async with aiomqtt.Client(addr.host, addr.port, identifier="fleetcare-demo-commands") as client:

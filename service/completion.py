@@ -39,6 +39,7 @@ from db.tables import (
     work_order_parts,
     work_order_photos,
 )
+from service import warranty
 from service.catalog import in_force, parts_for
 from service.errors import (
     BadPhoto,
@@ -51,6 +52,7 @@ from service.lifecycle import State
 from service.messages import Kind
 from service.orders import WorkOrder, WorkOrders
 from service.settlement import CommissionTable
+from service.warranty import Payer
 from telemetry.profile import ProfileSet
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
@@ -101,9 +103,18 @@ class CompletionReport:
 
 
 @dataclass(frozen=True, slots=True)
+class BillLine:
+    item: str
+    cents: int
+    payer: Payer  # customer, maker (under warranty) or package
+
+
+@dataclass(frozen=True, slots=True)
 class Bill:
-    lines: list[tuple[str, int]]  # (item, cents), parts first
+    lines: list[BillLine]  # parts first
     total_cents: int
+    customer_cents: int  # what the customer is charged: their lines only
+    cover: str  # the warranty or package that pays the rest, or why nothing does
 
 
 def image_type(content: bytes) -> tuple[str, str] | None:
@@ -197,21 +208,25 @@ class Completion:
                 if order.technician_id != report.technician_id:
                     raise NotTheAssignee(order_id, report.technician_id, order.technician_id)
                 self._serial(conn, order, report.serial)
-                lines = self._take_parts(conn, order, report)
-                lines += [(f.item, f.cents) for f in report.fees]
+                covered = warranty.cover(conn, order_id, now)
+                lines = self._take_parts(conn, order, report, warranty.part_payer(covered))
+                labour = warranty.labour_payer(covered)
+                lines += [BillLine(f.item, f.cents, labour) for f in report.fees]
                 if report.fees:
                     conn.execute(
                         work_order_fees.insert(),
                         [
-                            {"order_id": order_id, "item": f.item, "cents": f.cents}
+                            {"order_id": order_id, "item": f.item, "cents": f.cents,
+                             "payer": labour.value}
                             for f in report.fees
                         ],
-                    )
+                    )  # fmt: skip
                 for content, ctype, ext in checked:
                     written.append(self._store_photo(conn, order_id, content, ctype, ext))
                 self._label(conn, order, report, now)
                 self._tell_device(conn, order, report, now, profiles)
-                total = sum(c for _, c in lines)
+                total = sum(line.cents for line in lines)
+                theirs = sum(x.cents for x in lines if x.payer is warranty.Payer.CUSTOMER)
                 done = self.orders.transition_in(
                     conn,
                     order_id,
@@ -223,12 +238,16 @@ class Completion:
                     outcome=report.outcome.value,
                     confirmed_serial=report.serial,
                     total_cents=total,
+                    customer_cents=theirs,
                     notes=report.notes,
                     # fixed now: a later change to the table does not rewrite past jobs
                     commission_cents=self.commissions.for_problem(order.problem_kind),
                 )
-                bill = [[item, cents] for item, cents in lines]
-                self.orders.tell_in(conn, done, Kind.COMPLETED, now, lines=bill, total_cents=total)
+                bill = [[x.item, x.cents, x.payer.value] for x in lines]
+                self.orders.tell_in(
+                    conn, done, Kind.COMPLETED, now, lines=bill, total_cents=total,
+                    customer_cents=theirs,
+                )  # fmt: skip
                 # asked once the technician has left, not while they pack up
                 self.orders.tell_in(
                     conn, done, Kind.RATING_REQUEST, now, not_before=now + self.rating_delay
@@ -237,7 +256,7 @@ class Completion:
             for path in written:
                 path.unlink(missing_ok=True)
             raise
-        return done, Bill(lines, total)
+        return done, Bill(lines, total, theirs, covered.why)
 
     @staticmethod
     def _serial(conn: Connection, order: WorkOrder, read: str) -> None:
@@ -256,8 +275,8 @@ class Completion:
 
     @staticmethod
     def _take_parts(
-        conn: Connection, order: WorkOrder, report: CompletionReport
-    ) -> list[tuple[str, int]]:
+        conn: Connection, order: WorkOrder, report: CompletionReport, payer: Payer
+    ) -> list[BillLine]:
         outlet = conn.execute(
             sa.select(technicians.c.outlet_id).where(technicians.c.id == report.technician_id)
         ).scalar_one()
@@ -299,9 +318,11 @@ class Completion:
                     qty=p.qty,
                     source=source,
                     unit_price_cents=price.price_cents,
+                    payer=payer.value,
                 )
             )
-            lines.append((f"{p.qty} × {price.name} ({p.sku})", p.qty * price.price_cents))
+            item = f"{p.qty} × {price.name} ({p.sku})"
+            lines.append(BillLine(item, p.qty * price.price_cents, payer))
         return lines
 
     @staticmethod

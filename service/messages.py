@@ -41,7 +41,7 @@ TEMPLATES: Mapping[str, Mapping[Kind, str]] = {
         "Reply to change it.",
         Kind.TECHNICIAN_ON_THE_WAY: "Job #{order_id}: {technician} is on the way, "
         "arriving about {eta}.",
-        Kind.COMPLETED: "Job #{order_id} is done. Bill: {bill}. Total {total}.",
+        Kind.COMPLETED: "Job #{order_id} is done. Bill: {bill}. Total {total}; you pay {you_pay}.",
         Kind.RATING_REQUEST: "How did we do on job #{order_id}? Rate the visit 1 to 5.",
     },
     "zh": {
@@ -51,7 +51,9 @@ TEMPLATES: Mapping[str, Mapping[Kind, str]] = {
         "请回复您方便的时间。",
         Kind.APPOINTMENT_CONFIRMED: "工单 #{order_id}：已为您预约 {start} 上门，如需改期请回复。",
         Kind.TECHNICIAN_ON_THE_WAY: "工单 #{order_id}：{technician} 正在路上，预计 {eta} 到达。",
-        Kind.COMPLETED: "工单 #{order_id} 已完成。费用明细：{bill}。合计 {total}。",
+        Kind.COMPLETED: (
+            "工单 #{order_id} 已完成。费用明细：{bill}。合计 {total}，您需支付 {you_pay}。"
+        ),
         Kind.RATING_REQUEST: "请为工单 #{order_id} 的服务打分（1–5 星）。",
     },
 }
@@ -70,6 +72,13 @@ def _when(iso: str, timezone: str) -> str:
     return datetime.fromisoformat(iso).astimezone(ZoneInfo(timezone)).strftime("%a %d %b %H:%M")
 
 
+# a bill line someone else pays, as the customer reads it
+PAID_BY: Mapping[str, Mapping[str, str]] = {
+    "en": {"maker": " (warranty)", "package": " (filter package)"},
+    "zh": {"maker": "（保修）", "package": "（滤芯套餐）"},
+}
+
+
 def render(kind: Kind, data: Mapping[str, Any], *, language: str, timezone: str) -> str:
     """The text for the customer, times in their own time zone."""
     lang = _lang(language)
@@ -86,8 +95,13 @@ def render(kind: Kind, data: Mapping[str, Any], *, language: str, timezone: str)
     if "eta" in data:
         fields["eta"] = _when(data["eta"], timezone)
     if "lines" in data:
-        fields["bill"] = "; ".join(f"{item} {_money(c)}" for item, c in data["lines"])
+        paid_by = PAID_BY[lang]
+        fields["bill"] = "; ".join(
+            f"{line[0]} {_money(line[1])}" + paid_by.get(line[2] if len(line) > 2 else "", "")
+            for line in data["lines"]
+        )
         fields["total"] = _money(int(data.get("total_cents", 0)))
+        fields["you_pay"] = _money(int(data.get("customer_cents", data.get("total_cents", 0))))
     return TEMPLATES[lang][kind].format_map(_Missing(fields))
 
 

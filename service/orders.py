@@ -79,6 +79,7 @@ class WorkOrder:
     outcome: str | None
     confirmed_serial: str | None
     total_cents: int | None
+    customer_cents: int | None
     notes: str | None
     commission_cents: int | None
     resolution: str | None

@@ -40,6 +40,7 @@ from db.tables import (
     technicians,
     territories,
     van_stock,
+    warranty_terms,
 )
 from db.upsert import insert_for
 from service.errors import ServiceError
@@ -164,6 +165,7 @@ class DeviceIn(_Row):
     territory_id: Id
     address: str
     installed_on: date | None = None
+    purchased_on: date | None = None
 
     _known_type = Skill._known_type
 
@@ -180,6 +182,26 @@ class DeviceIn(_Row):
         return v
 
 
+class WarrantyIn(_Row):
+    """Warranty terms for a product model, or for every model of a device type that has
+    none of its own."""
+
+    model: str | None = None
+    device_type: str | None = None
+    parts_months: int = Field(ge=0, le=600)
+    labour_months: int = Field(ge=0, le=600)
+    free_visits: int | None = Field(default=None, ge=0)
+    starts: Literal["purchase", "installation"] = "purchase"
+
+    def model_post_init(self, _context: Any) -> None:
+        if (self.model is None) == (self.device_type is None):
+            raise ValueError("give exactly one of model and device_type")
+
+    @property
+    def applies_to(self) -> str:
+        return f"model:{self.model}" if self.model else f"type:{self.device_type}"
+
+
 KINDS: dict[str, type[_Row]] = {
     "outlets": OutletIn,
     "territories": TerritoryIn,
@@ -188,6 +210,7 @@ KINDS: dict[str, type[_Row]] = {
     "parts": PartIn,
     "stock": StockIn,
     "devices": DeviceIn,
+    "warranties": WarrantyIn,
 }
 
 
@@ -344,10 +367,25 @@ class ServiceRegistry:
                         "territory_id": d.territory_id,
                         "address": d.address,
                         "installed_on": d.installed_on,
+                        "purchased_on": d.purchased_on,
                     }
                     for d in devs
                 ],
                 ["device_id"],
+            )
+            self._upsert(
+                conn,
+                warranty_terms,
+                [
+                    {
+                        "applies_to": w.applies_to,
+                        **w.model_dump(include={"parts_months", "labour_months"}),
+                        "free_visits": w.free_visits,
+                        "starts": w.starts,
+                    }
+                    for w in r["warranties"]
+                ],
+                ["applies_to"],
             )
         return data.count()
 

@@ -32,8 +32,10 @@ from api.schemas import (
 )
 from service.callbacks import Call, CallbackPolicy, Callbacks
 from service.complaints import Complaint, Complaints, Source
+from service.csvout import dataclass_csv
 from service.orders import WorkOrders
 from service.settlement import Settlement, items_csv, settlement_csv, summarise
+from service.warranty import ClaimLine, ClaimRow, claim_lines, claims
 
 router = APIRouter(prefix="/api/v1", tags=["callbacks and complaints"])
 REFUSED: dict[int | str, dict[str, Any]] = {
@@ -204,18 +206,12 @@ async def settlement(
     """Commission per outlet and technician for a period: payable (callback satisfied,
     customer unreachable if the policy pays, complaint not upheld), held, forfeit
     (complaint upheld), awaiting callback. As JSON or CSV."""
-    today = datetime.now(UTC).date()
-    end = end or today + timedelta(days=1)
-    start = start or today.replace(day=1)
-    start, end = max(start, EARLIEST), min(end, LATEST)  # nothing happened outside
-
-    def at(d: date) -> datetime:
-        return datetime.combine(d, datetime.min.time(), tzinfo=UTC)
+    a, b = _period(start, end)
 
     def run() -> Any:
         s = Settlement(db, CallbackPolicy(unreachable_pays=unreachable == "pay"))
         mine = views.outlets_of(db, who)
-        lines = [i for i in s.items(at(start), at(end)) if mine is None or i.outlet_id in mine]
+        lines = [i for i in s.items(a, b) if mine is None or i.outlet_id in mine]
         if items:
             return items_csv(lines) if format == "csv" else [_plain(i) for i in lines]
         rows = summarise(lines)
@@ -227,5 +223,53 @@ async def settlement(
     return out
 
 
+def _period(start: date | None, end: date | None) -> tuple[datetime, datetime]:
+    """[start, end) at UTC midnight: by default this month so far; nothing happened
+    outside the years the engine knows (an empty range is empty, not an error)."""
+    today = datetime.now(UTC).date()
+    end = min(end or today + timedelta(days=1), LATEST)
+    start = max(start or today.replace(day=1), EARLIEST)
+    return (
+        datetime.combine(start, datetime.min.time(), tzinfo=UTC),
+        datetime.combine(end, datetime.min.time(), tzinfo=UTC),
+    )
+
+
 def _plain(x: Any) -> dict[str, Any]:
     return asdict(x)
+
+
+@router.get(
+    "/warranty-claims",
+    responses={
+        **REFUSED,
+        200: {
+            "description": "JSON rows, or CSV with format=csv",
+            "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
+        },
+    },
+)
+async def warranty_claims(
+    who: Ops,
+    db: Db,
+    start: Annotated[IsoDate | None, Query(description="Default: the first of this month")] = None,
+    end: Annotated[IsoDate | None, Query(description="Exclusive; default: tomorrow")] = None,
+    items: Annotated[bool, Query(description="One line per bill line the maker pays")] = False,
+    format: Literal["json", "csv"] = "json",
+) -> Any:
+    """What the maker owes each outlet for work under warranty on jobs completed in the
+    period: jobs, parts and labour, or each bill line."""
+    a, b = _period(start, end)
+
+    def run() -> Any:
+        mine = views.outlets_of(db, who)
+        lines = [x for x in claim_lines(db, a, b) if mine is None or x.outlet_id in mine]
+        rows: list[Any] = lines if items else claims(lines)
+        if format == "csv":
+            return dataclass_csv(ClaimLine if items else ClaimRow, rows)
+        return [_plain(r) for r in rows]
+
+    out = await asyncio.to_thread(run)
+    if format == "csv":
+        return PlainTextResponse(out, media_type="text/csv")
+    return out

@@ -167,10 +167,18 @@ class CompletionIn(Body):
     )
 
 
+class BillLinePublic(BaseModel):
+    item: str
+    cents: int
+    payer: str = Field(description="customer, maker (under warranty) or package")
+
+
 class Completed(BaseModel):
     order: OrderPublic
-    bill: list[tuple[str, int]] = Field(description="(item, cents), parts first")
+    bill: list[BillLinePublic] = Field(description="Parts first, then fees")
     total_cents: int
+    customer_cents: int = Field(description="What the customer pays: their lines only")
+    cover: str = Field(description="The warranty or package that pays the rest, or why not")
 
 
 EXAMPLE_REPORT = (
@@ -233,7 +241,11 @@ async def complete(
             ),
         )
         return Completed(
-            order=OrderPublic.model_validate(done), bill=bill.lines, total_cents=bill.total_cents
+            order=OrderPublic.model_validate(done),
+            bill=[BillLinePublic(item=x.item, cents=x.cents, payer=x.payer) for x in bill.lines],
+            total_cents=bill.total_cents,
+            customer_cents=bill.customer_cents,
+            cover=bill.cover,
         )
 
     return await asyncio.to_thread(run)

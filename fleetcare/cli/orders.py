@@ -179,6 +179,37 @@ def orders_complaints(
         )
 
 
+@orders.command("warranty-claims")
+def orders_warranty_claims(
+    start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],
+    end: Annotated[str, typer.Option("--to", help="Day after the last, YYYY-MM-DD (UTC).")],
+    items: Annotated[bool, typer.Option("--items", help="One line per bill line.")] = False,
+    output: Annotated[Path | None, typer.Option(help="Write CSV here (default: print).")] = None,
+) -> None:
+    """What the maker owes each outlet for work under warranty in a period (CSV): the
+    jobs, parts and labour the bills put on the maker.
+
+    e.g. fleetcare orders warranty-claims --from 2026-11-01 --to 2026-12-01 --items"""
+    from datetime import UTC, datetime
+
+    from fleetcare.wiring import open_database
+    from service.csvout import dataclass_csv
+    from service.warranty import ClaimLine, ClaimRow, claim_lines, claims
+
+    try:
+        a, b = (datetime.strptime(x, "%Y-%m-%d").replace(tzinfo=UTC) for x in (start, end))
+    except ValueError:
+        err.print("dates are YYYY-MM-DD, e.g. --from 2026-11-01 --to 2026-12-01")
+        raise typer.Exit(2) from None
+    lines = claim_lines(open_database(settings()), a, b)
+    text = dataclass_csv(ClaimLine, lines) if items else dataclass_csv(ClaimRow, claims(lines))
+    if output is None:
+        console.print(text, end="", markup=False, highlight=False)
+    else:
+        output.write_text(text)
+        console.print(f"wrote {output}")
+
+
 @orders.command("settlement")
 def orders_settlement(
     start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD (UTC).")],

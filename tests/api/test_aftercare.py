@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from db.database import Database
-from service.completion import Completion, CompletionReport, Outcome
+from service.completion import Completion, CompletionReport, Fee, Outcome
 from service.lifecycle import State
 from service.orders import WorkOrders
 from tests.api.test_devices import bearer
@@ -21,14 +21,23 @@ from tests.service.helpers import accepted
 NOW = datetime.now(UTC) - timedelta(hours=2)
 
 
-def completed(world: Database, tmp_path: Path, device: str, serial: str) -> int:
-    order = accepted(world, device, "filter_replacement", NOW)
+def completed(
+    world: Database,
+    tmp_path: Path,
+    device: str,
+    serial: str,
+    problem: str = "filter_replacement",
+    fees: tuple[Fee, ...] = (),
+) -> int:
+    order = accepted(world, device, problem, NOW)
     orders = WorkOrders(world)
     for to in (State.SCHEDULED, State.IN_PROGRESS):
         orders.transition(order, to, actor="tech-1", now=NOW)
     Completion(orders, tmp_path / "photos").complete(
         order,
-        CompletionReport(technician_id="tech-1", outcome=Outcome.FIXED, serial=serial),
+        CompletionReport(
+            technician_id="tech-1", outcome=Outcome.FIXED, serial=serial, fees=list(fees)
+        ),
         now=NOW,
     )
     return order
@@ -156,3 +165,32 @@ def test_customers_complain_about_their_own_jobs_and_devices_only(
     ).json()
     [line] = [x for x in lines if x["order_id"] == order]
     assert (line["status"], line["reason"]) == ("payable", "callback: satisfied, rated 4/5")
+
+
+def test_ops_read_the_warranty_claims_the_bills_put_on_the_maker(
+    client: TestClient, keys: dict[str, str], world: Database, tmp_path: Path
+) -> None:
+    from db.tables import device_sites
+    from service.registry import ServiceRegistry, parse_doc
+
+    ServiceRegistry(world).load(
+        parse_doc({"warranties": [{"device_type": "purifier", "parts_months": 24,
+                                   "labour_months": 12}]})
+    )  # fmt: skip
+    with world.engine.begin() as conn:
+        conn.execute(
+            device_sites.update()
+            .where(device_sites.c.device_id == "ap-1")
+            .values(purchased_on=(NOW - timedelta(days=60)).date())
+        )
+    order = completed(world, tmp_path, "ap-1", "SN-AP-1", "inspection", (Fee("Visit", 6000),))
+    assert WorkOrders(world).get(order).customer_cents == 0  # the maker pays the visit
+    ops = bearer(keys["ops"])
+    [row] = client.get("/api/v1/warranty-claims", headers=ops).json()
+    assert (row["outlet_id"], row["jobs"], row["labour_cents"]) == ("o-1", 1, 6000)
+    lines = client.get(
+        "/api/v1/warranty-claims", params={"items": True, "format": "csv"}, headers=ops
+    )
+    assert lines.headers["content-type"].startswith("text/csv")
+    assert f"{order},o-1,ap-1,inspection," in lines.text and ",labour: Visit,6000" in lines.text
+    assert client.get("/api/v1/warranty-claims", headers=bearer(keys["li"])).status_code == 403

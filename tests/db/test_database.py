@@ -26,13 +26,16 @@ def test_a_new_database_is_not_migrated_until_upgraded(db: Database) -> None:
 def test_ratings_from_before_the_callback_outcome_keep_their_verdict(db: Database) -> None:
     from datetime import UTC, datetime
 
-    from service.registry import ServiceRegistry, parse_doc
-    from tests.world import WORLD
-
     db.upgrade("0018")
-    ServiceRegistry(db).load(parse_doc(WORLD))  # type: ignore[arg-type]
     now = datetime(2026, 11, 1, tzinfo=UTC)
-    with db.engine.begin() as conn:
+    with db.engine.begin() as conn:  # in that revision's own columns
+        conn.execute(
+            sa.text(
+                "INSERT INTO devices (id, device_type, enabled, registered_at)"
+                " VALUES ('ap-1', 'purifier', :yes, :now)"
+            ),
+            {"yes": True, "now": now},
+        )
         for oid, rating, complaint in ((1, 5, False), (2, 2, True)):
             conn.execute(
                 sa.text(

@@ -142,10 +142,11 @@ async def test_a_family_known_only_from_its_profile_goes_from_message_to_job_to_
     orders = WorkOrders(w.db)
     jobs = {o.problem_kind: o for o in orders.find(limit=20)}
     assert set(jobs) == {"compressor_fault", "filter_replacement", "sensor_fault"}
-    for o in jobs.values():
-        assert o.device_type == "dehumidifier"
-        if o.state is State.PROPOSED:  # approved: its SLA clock starts
-            o = orders.transition(o.id, State.OPEN, actor="ops", reason="telemetry confirms it")
+    for job in jobs.values():
+        assert job.device_type == "dehumidifier"
+        o = job
+        if job.state is State.PROPOSED:  # approved: its SLA clock starts
+            o = orders.transition(job.id, State.OPEN, actor="ops", reason="telemetry confirms it")
         assert o.due_at is not None
     report = Dispatcher(w.db).run()
     assert report.assigned == 3, report.unassignable

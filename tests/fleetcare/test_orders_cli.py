@@ -147,6 +147,13 @@ def test_the_callback_queue_complaints_and_settlement_from_the_command_line(
     )
     assert bad.exit_code == 2 and "'pay' or 'hold'" in bad.output
 
+    # nothing under warranty here (no terms on record): the claim is empty, with its header
+    claims = runner.invoke(
+        app, ["orders", "warranty-claims", "--from", "2026-11-01", "--to", "2026-12-01"]
+    )
+    assert claims.exit_code == 0, claims.output
+    assert claims.output.splitlines() == ["outlet_id,jobs,parts_cents,labour_cents,total_cents"]
+
     # days later: the dispatcher's pass sends the unresolved case up to the region
     passed = runner.invoke(app, ["orders", "dispatch"])
     assert passed.exit_code == 0, passed.output

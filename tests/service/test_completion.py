@@ -141,7 +141,11 @@ def test_a_filter_replacement_bills_the_part_resets_wear_and_tells_the_device(
     )
     assert done.state is State.COMPLETED and done.completed_at == NOW
     assert done.total_cents == 54900 == bill.total_cents
-    assert bill.lines == [("1 × RO membrane (WP-RO-01)", 49900), ("Call-out", 5000)]
+    assert [(x.item, x.cents, x.payer) for x in bill.lines] == [
+        ("1 × RO membrane (WP-RO-01)", 49900, "customer"),
+        ("Call-out", 5000, "customer"),
+    ]
+    assert bill.customer_cents == 54900
     assert stock(db)["van:WP-RO-01"] == 0 and stock(db)["outlet:WP-RO-01"] == 1  # van first
     assert [(r["device_id"], r["stage"]) for r in rows(db, filter_replacements)] == [("wp-1", "ro")]
     [cmd] = rows(db, device_commands)
