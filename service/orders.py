@@ -32,7 +32,7 @@ from service.errors import ConcurrentChange, InvalidTransition
 from service.lifecycle import LIVE, Origin, State, initial_state, verb
 from service.messages import Kind
 from service.notifications import enqueue, technician_name
-from service.sla import SlaPolicy, SlaStatus
+from service.sla import SlaPolicy, SlaStatus, problem_class
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,6 +145,16 @@ class WorkOrders:
             raise NotFound("device", r.device_id)
         site = self._site(conn, r.device_id)
         state = initial_state(r.origin)
+        # a customer's filter package already says yes to a filter replacement: ops have
+        # nothing to review, and the job goes straight to dispatch
+        packaged = (
+            state is State.PROPOSED
+            and site is not None
+            and bool(site.filter_package)
+            and problem_class(r.problem_kind) == "filter"
+        )
+        if packaged:
+            state = State.OPEN
         # a proposal waits for ops: where the policy says so, its clock starts at approval
         # and until then only the requester's own deadline stands
         started = state is not State.PROPOSED or not self.sla.starts_at_approval(r.origin)
@@ -174,7 +184,12 @@ class WorkOrders:
             .returning(work_orders.c.id)
         ).scalar_one()
         self._evidence(conn, order_id, r, now)
-        self._audit(conn, order_id, now, actor, "open", None, state, r.title, {"origin": r.origin})
+        why = (
+            f"{r.title} (the customer's filter package covers it: no review)"
+            if packaged
+            else r.title
+        )
+        self._audit(conn, order_id, now, actor, "open", None, state, why, {"origin": r.origin})
         if state is State.OPEN:  # the customer hears at once; a proposal waits for ops
             self.tell_in(conn, self._get(conn, order_id), Kind.JOB_OPENED, now)
         return int(order_id)
@@ -189,6 +204,7 @@ class WorkOrders:
                 device_sites.c.territory_id,
                 territories.c.outlet_id,
                 customers.c.tier,
+                customers.c.filter_package,
                 outlets.c.timezone,
             )
             .join(territories, territories.c.id == device_sites.c.territory_id)

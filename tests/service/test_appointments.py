@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -207,3 +208,44 @@ def test_filter_package_customers_are_booked_automatically(world: Database) -> N
     assert WorkOrders(world).get(no_package).state is State.ACCEPTED
     assert WorkOrders(world).get(fault).state is State.ACCEPTED
     assert Appointments(WorkOrders(world)).book_filter_packages(now=NOW) == {}
+
+
+def test_a_package_replacement_goes_from_prediction_to_a_closed_job_with_no_review_and_no_charge(
+    world: Database, tmp_path: Path
+) -> None:
+    from service.completion import Completion, CompletionReport, Fee, Outcome, PartUsed
+    from service.dispatch import Dispatcher
+    from service.lifecycle import Origin
+    from tests.service.helpers import opened
+
+    # the rules open a filter job from a prediction, for a package customer and another
+    spent = NOW + timedelta(days=5)
+    package = opened(world, "ap-2", "filter_replacement", NOW, origin=Origin.AUTO, due_at=spent)
+    other = opened(world, "ap-1", "filter_replacement", NOW, origin=Origin.AUTO, due_at=spent)
+    orders = WorkOrders(world)
+    assert orders.get(other).state is State.PROPOSED  # ops review it
+    job = orders.get(package)
+    assert job.state is State.OPEN and job.sla_started_at == NOW  # the package said yes
+    assert "filter package covers it: no review" in orders.history(package)[0].reason
+    dispatcher = Dispatcher(world)
+    assert dispatcher.run([package], now=NOW).assigned == 1
+    dispatcher.accept(package, "tech-1", now=NOW)
+    booked = Appointments(orders).book_filter_packages(now=NOW)
+    assert list(booked) == [package]  # the customer did not have to pick
+    slot = booked[package]
+    orders.transition(package, State.IN_PROGRESS, actor="tech-1", now=slot.start)
+    done, bill = Completion(orders, tmp_path / "photos").complete(
+        package,
+        CompletionReport(
+            technician_id="tech-1",
+            outcome=Outcome.FIXED,
+            serial="SN-AP-2",
+            parts=[PartUsed("AP-HEPA-01")],
+            fees=[Fee("Call-out", 4900)],
+        ),
+        now=slot.start + timedelta(hours=1),
+    )
+    assert [x.payer for x in bill.lines] == ["package", "package"]
+    assert (bill.total_cents, bill.customer_cents) == (29900 + 4900, 0)
+    assert done.due_at is not None and done.completed_at is not None
+    assert done.completed_at <= done.due_at <= spent
