@@ -104,7 +104,7 @@ async def walk_service_loop(
     o = await _first_proposed(db, wait_s)
     if o is None:
         say(f"the rules proposed no job within {wait_s:g} s: opening one as they would")
-        o = await _open_by_hand(orders, fleet, store)
+        o = await _open_by_hand(orders, rows, store)
     evidence = await asyncio.to_thread(orders.evidence, o.id)
     why = ", ".join(sorted({e["source"] for e in evidence})) or o.origin.value
     due = (
@@ -213,6 +213,7 @@ async def walk_service_loop(
         say(f"  → {m.channel}: {m.text}")
     called = await _call_centre(orders, fleet, device, say)
     await _unhappy_callback(orders, called, rows, photo_dir, say)
+    await _package_replacement(orders, rows, photo_dir, say)
     return Walked(device, fault) if filters or fault else None
 
 
@@ -258,13 +259,9 @@ async def _unhappy_callback(
     if o.state is not State.OPEN:
         return  # left by an earlier run of the demo, already on its way
     db = orders.db
-    dispatcher = Dispatcher(db)
-    report = await asyncio.to_thread(dispatcher.run, [o.id])
-    if o.id in report.unassignable:
-        say(f"#{o.id} cannot be dispatched: {report.unassignable[o.id]}")
+    tech = await _dispatched(orders, o.id, say)
+    if tech is None:
         return
-    tech = (await asyncio.to_thread(orders.get, o.id)).technician_id or ""
-    await asyncio.to_thread(dispatcher.accept, o.id, tech)
     for to in (State.SCHEDULED, State.IN_PROGRESS):
         await asyncio.to_thread(orders.transition, o.id, to, actor=tech)
     serial = next(d["serial"] for d in rows["devices"] if d["id"] == o.device_id)
@@ -295,9 +292,83 @@ async def _unhappy_callback(
         )
 
 
-async def _open_by_hand(orders: WorkOrders, fleet: Fleet, store: TelemetryStore) -> WorkOrder:
-    """A purifier's filter job, opened as the rules would: origin auto, with evidence."""
-    device = next(d for d in fleet.ids if fleet.truth.devices[d].device_type == "purifier")
+async def _dispatched(orders: WorkOrders, order_id: int, say: Callable[[str], Any]) -> str | None:
+    """Dispatch the job now and have its technician accept it; None (said) if nobody can."""
+    dispatcher = Dispatcher(orders.db)
+    report = await asyncio.to_thread(dispatcher.run, [order_id])
+    if order_id in report.unassignable:
+        say(f"#{order_id} cannot be dispatched: {report.unassignable[order_id]}")
+        return None
+    tech = (await asyncio.to_thread(orders.get, order_id)).technician_id or ""
+    await asyncio.to_thread(dispatcher.accept, order_id, tech)
+    return tech
+
+
+async def _package_replacement(
+    orders: WorkOrders,
+    rows: dict[str, list[dict[str, Any]]],
+    photo_dir: Path,
+    say: Callable[[str], Any],
+) -> None:
+    """A filter-package customer's replacement: open without review, booked without the
+    customer picking, and nothing to pay (the package covers filter and fitting)."""
+    packaged = {c["id"] for c in rows["customers"] if c["filter_package"]}
+    device = next(
+        (d for d in rows["devices"]
+         if d["device_type"] == "purifier" and d["customer_id"] in packaged),
+        None,
+    )  # fmt: skip
+    if device is None:
+        return
+    request = OrderRequest(
+        device_id=device["id"],
+        problem_kind="filter_replacement",
+        origin=Origin.AUTO,
+        source="demo:filter_life",
+        title="Purifier filter nearly spent",
+    )
+    o = (await asyncio.to_thread(orders.open_or_attach, request)).order
+    if o.state is not State.OPEN:
+        return  # left further along by an earlier run of the demo
+    say(
+        f"#{o.id} filter job for {device['id']}, whose customer has a filter package: "
+        "open at once, no review"
+    )
+    db = orders.db
+    tech = await _dispatched(orders, o.id, say)
+    if tech is None:
+        return
+    slot = (await asyncio.to_thread(Appointments(orders).book_filter_packages)).get(o.id)
+    if slot is None:
+        say(f"#{o.id} has no free slot before its deadline yet")
+        return
+    await asyncio.to_thread(orders.transition, o.id, State.IN_PROGRESS, actor=tech, now=slot.start)
+    _, bill = await asyncio.to_thread(
+        Completion(orders, photo_dir).complete,
+        o.id,
+        visit_report(
+            o, tech, device["serial"], None, profiles=in_force(db), fees=[Fee("Call-out", 4900)]
+        ),
+        now=slot.start + timedelta(hours=1),
+    )
+    say(
+        f"#{o.id} booked for {slot.start:%Y-%m-%d %H:%M} UTC without the customer picking; "
+        f"done by {tech}: bill {_yuan(bill.total_cents)}, the customer pays "
+        f"{_yuan(bill.customer_cents)} ({bill.cover})"
+    )
+
+
+async def _open_by_hand(
+    orders: WorkOrders, rows: dict[str, list[dict[str, Any]]], store: TelemetryStore
+) -> WorkOrder:
+    """A purifier's filter job, opened as the rules would: origin auto, with evidence (for
+    a customer without a filter package, whose job waits for review)."""
+    packaged = {c["id"] for c in rows["customers"] if c["filter_package"]}
+    device = next(
+        d["id"]
+        for d in rows["devices"]
+        if d["device_type"] == "purifier" and d["customer_id"] not in packaged
+    )
     latest = (await store.latest([device])).get(device)
     evidence = dict(latest.metrics) if latest else {}
     request = OrderRequest(

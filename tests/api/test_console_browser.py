@@ -159,7 +159,7 @@ def test_sign_in_approve_a_job_into_dispatch_and_see_new_jobs_arrive_live(
     page.screenshot(path=str(ARTIFACTS / "console-approved.png"), full_page=True)
 
     # a job raised while the page is open appears without a reload
-    fresh = opened(db, "wp-1", "filter_replacement_ro", NOW, origin=Origin.AUTO)
+    fresh = opened(db, "wp-1", "leak", NOW, origin=Origin.AUTO)
     expect(page.locator(f"#job-{fresh}")).to_have_attribute(
         "data-state", "proposed", timeout=15_000
     )

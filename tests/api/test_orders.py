@@ -45,7 +45,7 @@ def test_reject_needs_a_reason_and_bulk_approve_reports_each_refusal(
     client: TestClient, keys: dict[str, str], world: Database
 ) -> None:
     a = opened(world, "ap-1", "filter_replacement", NOW, origin=Origin.AUTO)
-    b = opened(world, "wp-1", "filter_replacement_ro", NOW, origin=Origin.AUTO)
+    b = opened(world, "wp-1", "leak", NOW, origin=Origin.AUTO)
     c = opened(world, "ap-3", "filter_replacement", NOW, origin=Origin.AUTO)
     ops = bearer(keys["ops"])
     no_reason = client.post(f"/api/v1/orders/{a}/reject", headers=ops, json={})

@@ -57,7 +57,8 @@ def test_a_completed_filter_replacement_resets_the_simulated_filter(
                 title="Filter nearly spent",
             )
         ).order
-        orders.transition(o.id, State.OPEN, actor="ops")
+        if o.state is State.PROPOSED:  # (a filter package's needs no review)
+            orders.transition(o.id, State.OPEN, actor="ops")
         orders.transition(o.id, State.ASSIGNED, actor="ops", technician_id=tech)
         for to in (State.ACCEPTED, State.SCHEDULED, State.IN_PROGRESS):
             orders.transition(o.id, to, actor=tech)
@@ -90,10 +91,17 @@ def test_the_demo_walks_the_rules_first_filter_job_or_waits_for_one(tmp_path: Pa
     fleet = Fleet.create(FleetSpec(devices=12, seed=41, start=time.time() - 86400))
     db = Database(f"sqlite:///{tmp_path / 'fc.sqlite3'}")
     db.upgrade()
-    ServiceRegistry(db).load(parse_doc(generate(fleet)))
+    rows = generate(fleet)
+    ServiceRegistry(db).load(parse_doc(rows))
     assert asyncio.run(_first_proposed(db, wait_s=0)) is None  # nothing proposed: no wait
 
-    wp = [d for d in fleet.ids if fleet.truth.devices[d].device_type == "water_purifier"]
+    # customers without a filter package (a package's filter jobs need no review)
+    packaged = {c["id"] for c in rows["customers"] if c["filter_package"]}
+    wp = [
+        d["id"]
+        for d in rows["devices"]
+        if d["device_type"] == "water_purifier" and d["customer_id"] not in packaged
+    ]
     orders = WorkOrders(db)
 
     def propose(device: str, kind: str, origin: Origin = Origin.AUTO) -> int:
