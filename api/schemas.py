@@ -199,6 +199,13 @@ class Reported(BaseModel):
     order: OrderPublic
 
 
+class ShopReceived(BaseModel):
+    created: bool = Field(description="False: this shop order was received before")
+    order: OrderPublic
+    device_id: str
+    customer_id: str
+
+
 class ProblemChoice(BaseModel):
     kind: str = Field(examples=["motor_wear"])
     title: str = Field(examples=["Fan motor wear"])

@@ -372,6 +372,17 @@ device_commands = sa.Table(
     sa.Index("ix_device_commands_unsent", "sent_at", "id"),
 )
 
+# a shop's order for an installation, once: the same order sent again is the same job
+shop_orders = sa.Table(
+    "shop_orders",
+    metadata,
+    sa.Column("shop_id", sa.String(64), primary_key=True),
+    sa.Column("shop_order_id", sa.String(64), primary_key=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("device_id", sa.String(64), sa.ForeignKey("devices.id"), nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+)
+
 # -- callback and settlement -----------------------------------------------------------
 callbacks = sa.Table(
     "callbacks",

@@ -34,6 +34,7 @@ class Origin(StrEnum):
     APP = "app"
     PHONE = "phone"
     OPS = "ops"
+    SHOP = "shop"  # a shop's order for an installation
 
 
 # state -> {allowed next state: the verb the audit trail records}

@@ -124,18 +124,25 @@ class WorkOrders:
     ) -> Opened:
         now = now or datetime.now(UTC)
         with self.db.engine.begin() as conn:
+            return self.open_or_attach_in(conn, request, actor=actor, now=now)
+
+    def open_or_attach_in(
+        self, conn: Connection, request: OrderRequest, *, actor: str, now: datetime
+    ) -> Opened:
+        """`open_or_attach` inside the caller's transaction (a shop order registers the
+        device and opens its installation together: all or nothing)."""
+        live = self._live(conn, request.device_id, request.problem_kind)
+        if live is not None:
+            return Opened(self._attach(conn, live, request, now), created=False)
+        try:
+            with conn.begin_nested():  # a savepoint: losing the race keeps the transaction
+                order_id = self._insert(conn, request, actor, now)
+        except sa.exc.IntegrityError:
             live = self._live(conn, request.device_id, request.problem_kind)
-            if live is not None:
-                return Opened(self._attach(conn, live, request, now), created=False)
-            try:
-                with conn.begin_nested():  # a savepoint: losing the race keeps the transaction
-                    order_id = self._insert(conn, request, actor, now)
-            except sa.exc.IntegrityError:
-                live = self._live(conn, request.device_id, request.problem_kind)
-                if live is None:
-                    raise  # not the uniqueness race: a real integrity error
-                return Opened(self._attach(conn, live, request, now), created=False)
-            return Opened(self._get(conn, order_id), created=True)
+            if live is None:
+                raise  # not the uniqueness race: a real integrity error
+            return Opened(self._attach(conn, live, request, now), created=False)
+        return Opened(self._get(conn, order_id), created=True)
 
     def _insert(self, conn: Connection, r: OrderRequest, actor: str, now: datetime) -> int:
         device = conn.execute(

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api import views
@@ -29,6 +29,7 @@ from api.schemas import (
     Reason,
     Report,
     Reported,
+    ShopReceived,
     SlotPublic,
     Transition,
 )
@@ -42,6 +43,7 @@ from service.intake import Channel, Intake
 from service.intake import Report as IntakeReport
 from service.lifecycle import Origin, State
 from service.orders import Opened, WorkOrder, WorkOrders
+from service.shop_orders import Received, ShopOrderIn, ShopOrders
 
 router = APIRouter(prefix="/api/v1/orders", tags=["work orders"])
 REFUSED: dict[int | str, dict[str, Any]] = {
@@ -109,6 +111,32 @@ async def my_orders(
 
 
 # -- intake ---------------------------------------------------------------------------
+@router.post(
+    "/shop",
+    response_model=ShopReceived,
+    status_code=201,
+    responses={**REFUSED, 200: {"model": ShopReceived, "description": "received before"}},
+)
+async def shop_order(body: ShopOrderIn, who: Ops, db: Db, response: Response) -> Any:
+    """A shop's order for an installation: registers the unit (model, serial, purchase
+    date: its warranty starts there), its owner (found by phone, or new) and its site,
+    and opens the installation job, open at once. Idempotent by `shop_id` and
+    `shop_order_id`: the same order again is the same job (200, `created` false)."""
+
+    def run() -> Received:
+        return ShopOrders(WorkOrders(db)).receive(body)
+
+    got = await asyncio.to_thread(run)
+    response.status_code = 201 if got.created else 200
+    response.headers["Location"] = f"/api/v1/orders/{got.order.id}"
+    return ShopReceived(
+        created=got.created,
+        order=OrderPublic.model_validate(got.order),
+        device_id=got.device_id,
+        customer_id=got.customer_id,
+    )
+
+
 @router.post(
     "",
     response_model=Reported,

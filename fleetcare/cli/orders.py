@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from db.database import Database
+from db.errors import DomainError
 from fleetcare.cli.common import console, err, run_until_signal, settings
 
 app = typer.Typer()
@@ -135,6 +136,53 @@ def orders_sla() -> None:
         console.print(
             f"#{o.id} {status.value:9} due {due}  {o.device_id} {o.problem_kind} ({o.state.value})"
         )
+
+
+@orders.command("import-shop-orders")
+def orders_import_shop_orders(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON or CSV.")],
+) -> None:
+    """Shops' orders for installations: each registers the unit, its owner and site and
+    opens the installation job. A JSON list of orders, or a CSV with one per row
+    (columns: shop_id, shop_order_id, customer_name, phone, device_type, model, serial,
+    purchased_on, territory_id, address, preferred_time). Safe to run again: an order
+    already received is the same job. A bad row is reported with its line; the others
+    are received; the exit code is 1 if any row was bad.
+
+    e.g. fleetcare orders import-shop-orders shop-orders-2026-12-07.csv"""
+    import csv
+
+    from pydantic import ValidationError
+
+    from fleetcare.wiring import open_database
+    from service.orders import WorkOrders
+    from service.shop_orders import ShopOrderIn, ShopOrders
+
+    text = file.read_text(encoding="utf-8-sig")
+    if file.suffix.lower() == ".json":
+        doc = json.loads(text)
+        raw = doc.get("shop_orders", []) if isinstance(doc, dict) else doc
+        rows = list(enumerate(raw, 1))
+    else:  # the header is line 1; empty cells are absent
+        reader = csv.DictReader(text.splitlines())
+        rows = [(n, {k: v for k, v in r.items() if v}) for n, r in enumerate(reader, 2)]
+    shops = ShopOrders(WorkOrders(open_database(settings())))
+    bad = 0
+    for line, row in rows:
+        try:
+            got = shops.receive(ShopOrderIn.model_validate(row))
+        except (ValidationError, DomainError) as exc:
+            bad += 1
+            err.print(f"line {line}: {' '.join(str(exc).split())[:300]}", markup=False)
+            continue
+        said = "job" if got.created else "received before: job"
+        console.print(
+            f"line {line}: {row.get('shop_id')}/{row.get('shop_order_id')} → {said} "
+            f"#{got.order.id} ({got.order.state.value}) for {got.device_id}",
+            markup=False,
+        )
+    if bad:
+        raise typer.Exit(1)
 
 
 @orders.command("callbacks")

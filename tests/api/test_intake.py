@@ -138,3 +138,32 @@ def test_many_reports_of_one_problem_at_once_from_every_channel_open_one_job(
         ).scalar()
     assert live == [(ids.pop(), 16)]  # every report kept as evidence on the one job
     assert told == 1  # the customer hears once, not sixteen times
+
+
+def test_a_shops_order_opens_the_installation_once_however_often_it_is_sent(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    body = {
+        "shop_id": "suning-xuhui",
+        "shop_order_id": "SO-77",
+        "customer_name": "Zhao",
+        "phone": "+8613911112222",
+        "device_type": "purifier",
+        "purchased_on": "2026-12-05",
+        "territory_id": "t-1",
+        "address": "8 Tianlin Rd",
+    }
+    ops = bearer(keys["ops"])
+    first = client.post("/api/v1/orders/shop", json=body, headers=ops)
+    assert first.status_code == 201, first.text
+    assert first.json()["order"]["problem_kind"] == "installation"
+    assert first.json()["order"]["origin"] == "shop"
+    again = client.post("/api/v1/orders/shop", json=body, headers=ops)
+    assert again.status_code == 200 and again.json()["created"] is False
+    assert again.json()["order"]["id"] == first.json()["order"]["id"]
+    unknown = {**body, "shop_order_id": "SO-78", "territory_id": "t-9"}
+    bad = client.post("/api/v1/orders/shop", json=unknown, headers=ops)
+    assert bad.status_code == 404 and "t-9" in bad.text
+    assert (
+        client.post("/api/v1/orders/shop", json=body, headers=bearer(keys["li"])).status_code == 403
+    )

@@ -5,6 +5,7 @@ from the command line, and the dispatcher's pass escalating late complaints."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from fleetcare.cli import app
 from fleetcare.settings import load_settings
 from fleetcare.wiring import open_database
 from service.callbacks import Callbacks
+from service.completion import Completion
 from service.dispatch import Dispatcher
 from service.lifecycle import Origin
 from service.orders import OrderRequest, WorkOrders
@@ -102,14 +104,23 @@ def test_ops_walk_an_order_through_the_commands(tmp_path: Path) -> None:
     assert "AP-HEPA-01" in forecast and ",0.5," in forecast  # the prediction, half expected
 
 
-def test_the_callback_queue_complaints_and_settlement_from_the_command_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def site_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """The commands' database (by env): an outlet, its technician, two devices."""
     url = f"sqlite:///{tmp_path / 'fc.sqlite3'}"
     monkeypatch.setenv("FLEETCARE_DB__URL", url)
     monkeypatch.setenv("FLEETCARE_DATA_DIR", str(tmp_path))
     db = Database(url)
-    orders, completion, _ = make_site(db, tmp_path)
+    make_site(db, tmp_path)
+    yield db
+    db.dispose()
+
+
+def test_the_callback_queue_complaints_and_settlement_from_the_command_line(
+    site_db: Database, tmp_path: Path
+) -> None:
+    orders = WorkOrders(site_db)
+    completion = Completion(orders, tmp_path / "photos")
     unhappy, waiting = (on_site(orders, "wp-1", p) for p in ("pump_failure", "leak"))
     for oid in (unhappy, waiting):
         completion.complete(oid, report(), now=NOW)
@@ -158,4 +169,23 @@ def test_the_callback_queue_complaints_and_settlement_from_the_command_line(
     passed = runner.invoke(app, ["orders", "dispatch"])
     assert passed.exit_code == 0, passed.output
     assert "complaint #1 escalated to the region" in passed.output
-    db.dispose()
+
+
+def test_shop_orders_import_from_csv_and_again_without_a_second_job(
+    site_db: Database, tmp_path: Path
+) -> None:
+    sheet = tmp_path / "shop-orders.csv"
+    sheet.write_text(
+        "shop_id,shop_order_id,customer_name,phone,device_type,model,serial,purchased_on,"
+        "territory_id,address,preferred_time\n"
+        "gome-1,A-1,Zhao,+86139000001,water_purifier,,SN-A1,2026-12-01,t-1,9 Road,\n"
+        "gome-1,A-2,Qian,+86139000002,air_conditioner,,,2026-12-02,t-9,10 Road,evenings\n"
+        "gome-1,A-3,Sun,+86139000003,air_conditioner,,,2026-12-03,t-1,11 Road,evenings\n"
+    )
+    first = runner.invoke(app, ["orders", "import-shop-orders", str(sheet)])
+    assert first.exit_code == 1, first.output  # one bad row
+    assert "line 2: gome-1/A-1 → job #1 (open)" in first.output
+    assert "line 3:" in first.output and "t-9" in first.output
+    assert "line 4: gome-1/A-3 → job #2 (open)" in first.output
+    again = runner.invoke(app, ["orders", "import-shop-orders", str(sheet)])
+    assert "line 2: gome-1/A-1 → received before: job #1" in again.output
