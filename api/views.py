@@ -565,9 +565,7 @@ def parts_in_scope(db: Database, who: Principal, rows: list[DemandRow]) -> list[
 # -- after the visit: callbacks and complaints in the caller's scope -----------------------
 def callbacks_due(db: Database, who: Principal, limit: int) -> list[CallbackDue]:
     """The callback queue of the caller's outlets."""
-    mine = outlets_of(db, who)
-    due = Callbacks(WorkOrders(db)).due(limit=limit if mine is None else 10 * limit)
-    return [d for d in due if mine is None or d.outlet_id in mine][:limit]
+    return Callbacks(WorkOrders(db)).due(outlets=outlets_of(db, who), limit=limit)
 
 
 def complaint_visible(db: Database, who: Principal, c: Complaint) -> bool:
@@ -588,10 +586,11 @@ def complaints(
     limit: int = 100,
 ) -> list[Complaint]:
     customer = who.customer_id if who.role is Role.CUSTOMER else None
-    found = Complaints(db).find(
-        state=state, level=level, outlet_id=outlet, customer_id=customer, limit=10 * limit
-    )
-    return [c for c in found if complaint_visible(db, who, c)][:limit]
+    mine = None if customer is not None else outlets_of(db, who)
+    return Complaints(db).find(
+        state=state, level=level, outlet_id=outlet, customer_id=customer, outlets=mine,
+        limit=limit,
+    )  # fmt: skip
 
 
 def complaint_in_scope(db: Database, who: Principal, complaint_id: int) -> Complaint:

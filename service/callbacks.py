@@ -16,6 +16,7 @@ how likely they are to recommend us (0–10), which the KPIs report as NPS.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -172,7 +173,7 @@ class Callbacks:
             now=now,
         )
 
-    def due(self, *, limit: int = 100) -> list[CallbackDue]:
+    def due(self, *, outlets: Collection[str] | None = None, limit: int = 100) -> list[CallbackDue]:
         """The callback queue: completed jobs without an outcome, the longest waiting
         first, with the tries made so far."""
         tries = (
@@ -207,6 +208,8 @@ class Callbacks:
             .order_by(work_orders.c.completed_at, work_orders.c.id)
             .limit(limit)
         )
+        if outlets is not None:  # the caller's outlets only
+            q = q.where(work_orders.c.outlet_id.in_(sorted(outlets)))
         with self.orders.db.engine.connect() as conn:
             return [
                 CallbackDue(

@@ -12,7 +12,7 @@ A customer complaining again about a job whose case is open adds to that case.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -286,10 +286,13 @@ class Complaints:
         outlet_id: str | None = None,
         customer_id: str | None = None,
         order_id: int | None = None,
+        outlets: Collection[str] | None = None,
         limit: int = 100,
     ) -> list[Complaint]:
-        """Cases, the most urgent open ones first."""
+        """Cases, the most urgent open ones first; `outlets`: only theirs."""
         q = sa.select(complaints)
+        if outlets is not None:
+            q = q.where(complaints.c.outlet_id.in_(sorted(outlets)))
         for column, value in (
             (complaints.c.state, state),
             (complaints.c.level, level),

@@ -69,6 +69,7 @@ class SettlementItem:
     reason: str
     decided_at: datetime | None  # when it became payable or forfeit
     rating: int | None
+    callback: str | None  # its outcome: satisfied, not_satisfied, unreachable; None: none yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +164,7 @@ class Settlement:
                         reason=reason,
                         decided_at=decided,
                         rating=r.rating,
+                        callback=r.outcome,
                     )
                 )
         return out
@@ -212,11 +214,11 @@ def summarise(items: Sequence[SettlementItem]) -> list[SettlementRow]:
         if i.status is Status.PAYABLE:
             a.jobs += 1
             a.cents += i.cents
-            if i.reason.startswith("callback: satisfied"):
+            if i.callback == Outcome.SATISFIED.value:
                 a.satisfied += 1
-            elif i.reason.startswith("customer unreachable"):
+            elif i.callback == Outcome.UNREACHABLE.value:
                 a.unreachable += 1
-            else:
+            else:  # held by a complaint found not upheld
                 a.released += 1
             if i.rating is not None:
                 a.ratings.append(i.rating)

@@ -406,3 +406,36 @@ def test_the_api_metrics_need_the_metrics_token_or_ops(
             assert httpx.get(f"{with_token}/metrics", headers=wrong).status_code == 401
     finally:
         db.dispose()
+
+
+def test_ops_limited_to_territories_see_and_resolve_only_their_outlets_complaints(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    from service.complaints import Complaints, Source
+    from service.registry import ServiceRegistry, parse_doc
+
+    db = Database(postgres_url)
+    db.upgrade()
+    ServiceRegistry(db).load(parse_doc(two_outlets()))  # type: ignore[arg-type]
+    cases = Complaints(db)
+    north = cases.open(source=Source.CALL, description="n", actor="a", device_id="ap-1")
+    south = cases.open(source=Source.CALL, description="s", actor="a", device_id="ap-s")
+    key = Accounts(db).create("north-2", name="N", role=Role.OPS, territories_=["t-1"]).key
+    try:
+        with (
+            served(create_app(api_context(db, tmp_path))) as url,
+            httpx.Client(base_url=url, timeout=10) as http,
+        ):
+            h = bearer(key)
+            seen = [c["id"] for c in http.get("/api/v1/complaints", headers=h).json()]
+            assert seen == [north.id]
+            assert http.get(f"/api/v1/complaints/{south.id}", headers=h).status_code == 404
+            r = http.post(
+                f"/api/v1/complaints/{south.id}/resolution",
+                json={"resolution": "x", "upheld": False},
+                headers=h,
+            )
+            assert r.status_code == 404
+            assert cases.get(south.id).state == "open"
+    finally:
+        db.dispose()
