@@ -24,7 +24,18 @@ from api.hotpath import HotPaths
 from api.metrics import api_registry
 from api.openapi import with_text_rules
 from api.ratelimit import TokenBuckets
-from api.routes import aftercare, auth, devices, health, jobs, me, ops, orders, profiles
+from api.routes import (
+    aftercare,
+    auth,
+    devices,
+    health,
+    jobs,
+    me,
+    ops,
+    orders,
+    packages,
+    profiles,
+)
 from api.schemas import Problem
 from api.single import one_value_each
 from service.completion import MAX_PHOTO_BYTES
@@ -113,7 +124,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         authenticate=deps.authenticate,
         max_upload=jobs.MAX_PHOTOS * MAX_PHOTO_BYTES + MAX_BODY,
     )
-    for module in (health, auth, me, devices, orders, aftercare, jobs, ops, profiles):
+    for module in (health, auth, me, devices, orders, aftercare, packages, jobs, ops, profiles):
         app.include_router(module.router)
     app.include_router(console.router)
     app.include_router(console_aftercare.router)

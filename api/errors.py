@@ -13,7 +13,9 @@ from starlette.routing import Match, Route
 
 from db.errors import DomainError, NotFound
 from service.callbacks import NoCallbackDue
+from service.diy import NotDiy, OutOfStock
 from service.errors import ConcurrentChange, InvalidTransition, NotTheAssignee, SlotUnavailable
+from service.packages import PackageRefused, SaleConflict
 
 log = logging.getLogger("fleetcare.api")
 
@@ -24,6 +26,10 @@ STATUS: list[tuple[type[Exception], int]] = [
     (ConcurrentChange, 409),
     (SlotUnavailable, 409),
     (NoCallbackDue, 409),
+    (PackageRefused, 409),
+    (SaleConflict, 409),
+    (NotDiy, 409),
+    (OutOfStock, 409),
     (DomainError, 422),
 ]
 

@@ -165,6 +165,10 @@ class OrderPublic(BaseModel):
     sla_started_at: datetime | None = None
     scheduled_start: datetime | None = None
     scheduled_end: datetime | None = None
+    package_id: int | None = Field(default=None, description="The filter package paying it")
+    fulfilment: str | None = Field(
+        default=None, description="`diy`: the filter is shipped and the customer fits it"
+    )
     version: int
 
 
@@ -265,7 +269,10 @@ class PreferencesPublic(BaseModel):
     channel: str = Field(examples=["app"])
     quiet_start: str | None = Field(default=None, examples=["21:30"])
     quiet_end: str | None = Field(default=None, examples=["08:00"])
-    filter_package: bool
+    filter_package: bool = Field(
+        description="A filter package is in force on one of your devices (buy or renew one "
+        "at /api/v1/devices/{device_id}/packages)"
+    )
     language: str = Field(examples=["zh-CN"])
     timezone: str = Field(examples=["Asia/Shanghai"])
 
@@ -282,10 +289,6 @@ class PreferencesChange(Body):
         examples=[["21:30", "08:00"]],
     )
     clear_quiet_hours: bool = False
-    filter_package: bool | None = Field(
-        default=None,
-        description="The filter package: filters replaced before they run out, booked for you",
-    )
 
 
 class SlotPublic(BaseModel):
@@ -519,3 +522,99 @@ class ReplayResult(BaseModel):
 
 class ReplayIds(Body):
     ids: list[Id] = Field(min_length=1, max_length=1000)
+
+
+# -- filter packages ---------------------------------------------------------------------
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+SaleId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+
+
+class PlanPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    applies_to: str = Field(examples=["model:KJ500G"], description="model:<code> or type:<family>")
+    covers: list[str] = Field(description="The filter replacements it pays; empty: every one")
+    replacements: int | None = Field(description="How many in its term; null: as many as due")
+    months: int
+    price_cents: int
+    diy: bool = Field(description="May be taken as shipped filters the customer fits")
+    active: bool
+
+
+class PreferredTimes(Body):
+    """When package visits suit the customer (local time); empty: any time."""
+
+    days: list[Weekday] = Field(default_factory=list, max_length=7, examples=[["sat", "sun"]])
+    start: HHMM | None = Field(default=None, examples=["09:00"], description="From...")
+    end: HHMM | None = Field(default=None, examples=["12:00"], description="...by")
+
+
+class PackagePublic(BaseModel):
+    id: int
+    sale_id: str
+    device_id: str
+    customer_id: str
+    plan_id: str
+    status: Literal["upcoming", "active", "used_up", "expired"]
+    starts_on: date
+    ends_on: date = Field(description="The first day it no longer covers")
+    covers: list[str]
+    replacements: int | None
+    used: int
+    remaining: int | None
+    price_cents: int
+    fulfilment: Literal["visit", "diy"]
+    preferred: PreferredTimes
+    channel: str
+    sold_by: str
+    sold_at: datetime
+    renews_id: int | None
+    renewed_by_id: int | None
+
+
+class PackageSale(Body):
+    """Sell a plan for the device: the customer in the app, or an agent for them."""
+
+    plan_id: str = Field(min_length=1, max_length=64)
+    sale_id: SaleId = Field(
+        description="The seller's own id for this sale: sending it again is the same sale"
+    )
+    fulfilment: Literal["visit", "diy"] = "visit"
+    preferred: PreferredTimes | None = None
+
+
+class PackageRenewal(Body):
+    sale_id: SaleId
+    plan_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="Another plan; default the same"
+    )
+
+
+class PackageChange(Body):
+    """Only what is given changes."""
+
+    fulfilment: Literal["visit", "diy"] | None = None
+    preferred: PreferredTimes | None = None
+
+
+class ShipmentIn(Body):
+    carrier: str = Field(min_length=1, max_length=64, pattern=r"\S", examples=["SF Express"])
+    tracking: str = Field(min_length=1, max_length=64, pattern=r"\S", examples=["SF1234567890"])
+
+
+class ShipmentDue(BaseModel):
+    """A diy replacement: waiting to ship (`open`), or shipped and not yet fitted."""
+
+    order_id: int
+    device_id: str
+    customer_id: str | None
+    outlet_id: str | None
+    problem_kind: str
+    state: str
+    created_at: datetime
+    due_at: datetime | None
+    carrier: str | None
+    tracking: str | None
+    shipped_at: datetime | None

@@ -125,7 +125,6 @@ customers = sa.Table(
     sa.Column("language", sa.String(16), nullable=False),
     sa.Column("quiet_start", sa.String(5)),  # local HH:MM; no messages from here...
     sa.Column("quiet_end", sa.String(5)),  # ...to here
-    sa.Column("filter_package", sa.Boolean, nullable=False),
     sa.Column("butler_technician_id", sa.String(64)),  # preferred technician
 )
 
@@ -248,6 +247,10 @@ work_orders = sa.Table(
     sa.Column("declined_by", sa.JSON, nullable=False, server_default="[]"),
     sa.Column("unassignable_reason", sa.Text),
     sa.Column("first_offer_accepted", sa.Boolean),
+    # the filter package that pays this job, and how it is done: visit (default) or diy
+    # (the filter is shipped and the customer fits it)
+    sa.Column("package_id", sa.Integer),
+    sa.Column("fulfilment", sa.String(8)),
     # one live order per device and problem: the database decides, not a read-then-write
     sa.Index(
         "uq_work_orders_live_problem",
@@ -742,4 +745,59 @@ profiles = sa.Table(
     sa.Column("imported_at", UTCDateTime, nullable=False),
     sa.Column("imported_by", sa.String(64), nullable=False),
     sa.Column("source", sa.String(200), nullable=False),  # the file it came from
+)
+
+# -- filter packages -------------------------------------------------------------------
+# a plan is what a maker sells (what it covers, how many replacements over how long, its
+# price); a package is one sale of a plan for one device: the entitlement
+package_plans = sa.Table(
+    "package_plans",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("applies_to", sa.String(80), nullable=False),  # model:<code> | type:<family>
+    sa.Column("covers", sa.JSON, nullable=False),  # problem kinds; [] = every filter
+    sa.Column("replacements", sa.Integer),  # None: as many as fall due
+    sa.Column("months", sa.Integer, nullable=False),
+    sa.Column("price_cents", sa.Integer, nullable=False),
+    sa.Column("diy", sa.Boolean, nullable=False),  # may be taken as shipped filters
+    sa.Column("active", sa.Boolean, nullable=False),  # on sale (a retired plan still pays)
+)
+
+packages = sa.Table(
+    "packages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sale_id", sa.String(64), nullable=False, unique=True),  # the seller's id
+    sa.Column("device_id", sa.String(64), sa.ForeignKey("devices.id"), nullable=False),
+    sa.Column("customer_id", sa.String(64), nullable=False),
+    sa.Column("plan_id", sa.String(64), sa.ForeignKey("package_plans.id"), nullable=False),
+    sa.Column("starts_on", sa.Date, nullable=False),
+    sa.Column("ends_on", sa.Date, nullable=False),  # the first day it no longer covers
+    # copied from the plan at the sale: changing a plan does not change what was sold
+    sa.Column("covers", sa.JSON, nullable=False),
+    sa.Column("replacements", sa.Integer),
+    sa.Column("price_cents", sa.Integer, nullable=False),
+    sa.Column("fulfilment", sa.String(8), nullable=False),  # visit | diy
+    sa.Column("preferred_days", sa.String(32)),  # e.g. "sat,sun"; None: any day
+    sa.Column("preferred_from", sa.String(5)),  # local HH:MM the visit may start from...
+    sa.Column("preferred_to", sa.String(5)),  # ...and by
+    sa.Column("channel", sa.String(16), nullable=False),  # app | agent | shop | import
+    sa.Column("sold_by", sa.String(64), nullable=False),
+    sa.Column("sold_at", UTCDateTime, nullable=False),
+    sa.Column("renews_id", sa.Integer, sa.ForeignKey("packages.id")),
+    sa.Column("reminded_at", UTCDateTime),  # the renewal reminder was queued
+    sa.Index("ix_packages_device", "device_id", "ends_on"),
+)
+
+# a diy replacement's filter on its way to the customer
+shipments = sa.Table(
+    "shipments",
+    metadata,
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), primary_key=True),
+    sa.Column("sku", sa.String(64), sa.ForeignKey("parts.sku"), nullable=False),
+    sa.Column("carrier", sa.String(64), nullable=False),
+    sa.Column("tracking", sa.String(64), nullable=False),
+    sa.Column("shipped_at", UTCDateTime, nullable=False),
+    sa.Column("shipped_by", sa.String(64), nullable=False),
 )

@@ -114,6 +114,7 @@ def generate(
     # purchase dates from a stream of their own: the rows above stay what they were
     bought = random.Random((seed if seed is not None else fleet.spec.seed) + 1)
     today = datetime.fromtimestamp(fleet.t, UTC)
+    packaged: list[str] = []
     for device_id, truth in fleet.truth.devices.items():
         cid = f"c-{device_id.rsplit('-', 1)[-1]}-{device_id.split('-')[1]}"
         tz, _ = _REGIONS.get(truth.region, ("Asia/Shanghai", []))
@@ -126,9 +127,10 @@ def generate(
                 "channel": rng.choices(["app", "phone", "sms"], [0.7, 0.2, 0.1])[0],
                 "timezone": tz,
                 "language": "zh-CN",
-                "filter_package": rng.random() < 0.25,
             }
         )
+        if rng.random() < 0.25:  # a quarter of customers bought a filter package
+            packaged.append(device_id)
         zones = territories_of.get(truth.region) or territories_of["east"]
         devices.append(
             {
@@ -151,7 +153,46 @@ def generate(
         {"device_type": t, "parts_months": 24, "labour_months": 12}
         for t in sorted({d["device_type"] for d in devices})
     ]
+    out["package_plans"], out["packages"] = _packages(profiles, devices, packaged, bought, today)
     return out
+
+
+def _packages(
+    profiles: ProfileSet,
+    devices: list[dict[str, Any]],
+    packaged: list[str],
+    rng: random.Random,
+    today: datetime,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A yearly plan per family with filters (two replacements; diy allowed where the
+    filter is the customer's to fit), and a package bought within the last ten months
+    for each packaged customer's device."""
+    plans: dict[str, dict[str, Any]] = {}
+    for family in sorted({d["device_type"] for d in devices}):
+        profile = profiles.get(family)
+        if profile is None or not profile.doc.consumables:
+            continue
+        plans[family] = {
+            "id": f"care-{family}",
+            "name": f"{profile.label} filter care, 1 year",
+            "device_type": family,
+            "replacements": 2,
+            "months": 12,
+            "price_cents": 39900 if family == "water_purifier" else 29900,
+            "diy": family != "air_conditioner",
+        }
+    kinds = {d["id"]: d["device_type"] for d in devices}
+    sold = [
+        {
+            "sale_id": f"gen-{device_id}",
+            "device_id": device_id,
+            "plan_id": plans[kinds[device_id]]["id"],
+            "starts_on": (today - timedelta(days=rng.uniform(0, 300))).date().isoformat(),
+        }
+        for device_id in packaged
+        if kinds[device_id] in plans
+    ]
+    return list(plans.values()), sold
 
 
 def _model_code(profiles: ProfileSet, family: str, index: int) -> str | None:

@@ -32,11 +32,14 @@ from service.callbacks import Call, Callbacks
 from service.catalog import in_force
 from service.completion import Completion, Fee, visit_report
 from service.dispatch import Dispatcher
+from service.diy import Diy
 from service.intake import Channel, Intake, Report
 from service.lifecycle import Origin, State
 from service.notifications import OutboundMessage, Outbox
 from service.orders import OrderRequest, WorkOrder, WorkOrders
+from service.packages import Fulfilment, Packages
 from service.registry import ServiceRegistry, parse_doc
+from service.self_service import SelfService
 from service.settlement import Settlement
 from telemetry.connection import MqttSettings
 from telemetry.store import TelemetryStore
@@ -214,6 +217,7 @@ async def walk_service_loop(
     called = await _call_centre(orders, fleet, device, say)
     await _unhappy_callback(orders, called, rows, photo_dir, say)
     await _package_replacement(orders, rows, photo_dir, say)
+    await _diy_replacement(orders, rows, say)
     return Walked(device, fault) if filters or fault else None
 
 
@@ -312,12 +316,11 @@ async def _package_replacement(
 ) -> None:
     """A filter-package customer's replacement: open without review, booked without the
     customer picking, and nothing to pay (the package covers filter and fitting)."""
-    packaged = {c["id"] for c in rows["customers"] if c["filter_package"]}
+    packaged = {p["device_id"] for p in rows.get("packages", [])}
     device = next(
-        (d for d in rows["devices"]
-         if d["device_type"] == "purifier" and d["customer_id"] in packaged),
+        (d for d in rows["devices"] if d["device_type"] == "purifier" and d["id"] in packaged),
         None,
-    )  # fmt: skip
+    )
     if device is None:
         return
     request = OrderRequest(
@@ -358,16 +361,60 @@ async def _package_replacement(
     )
 
 
+async def _diy_replacement(
+    orders: WorkOrders, rows: dict[str, list[dict[str, Any]]], say: Callable[[str], Any]
+) -> None:
+    """A package taken do-it-yourself: the filter is shipped instead of a visit, and the
+    customer's "I fitted it" in the app closes the job with nothing to pay."""
+    db = orders.db
+    taken = {o.device_id for o in await asyncio.to_thread(orders.find, limit=10_000)}
+    purifiers = {d["id"] for d in rows["devices"] if d["device_type"] == "purifier"}
+    sale = next(
+        (p for p in rows.get("packages", [])
+         if p["device_id"] in purifiers and p["device_id"] not in taken),
+        None,
+    )  # fmt: skip
+    if sale is None:
+        return
+    sold = Packages(db)
+    [package] = await asyncio.to_thread(sold.find, device_ids=[sale["device_id"]])
+    await asyncio.to_thread(sold.change, package.id, fulfilment=Fulfilment.DIY)
+    request = OrderRequest(
+        device_id=package.device_id,
+        problem_kind="filter_replacement",
+        origin=Origin.AUTO,
+        source="demo:filter_life",
+        title="Purifier filter nearly spent",
+    )
+    o = (await asyncio.to_thread(orders.open_or_attach, request)).order
+    if o.state is not State.OPEN or o.fulfilment != "diy":
+        return
+    diy = Diy(db)
+    await asyncio.to_thread(diy.ship, o.id, carrier="SF Express", tracking="SF0000001", by="ops")
+    stages = tuple(c.stage for c in in_force(db).profile("purifier").doc.consumables)
+    customer = package.customer_id
+    await asyncio.to_thread(
+        SelfService(db).replaced_filter, package.device_id, stages[0],
+        stages=stages, customer_id=customer,
+    )  # fmt: skip
+    done = await asyncio.to_thread(orders.get, o.id)
+    say(
+        f"#{o.id} diy filter-package job for {package.device_id}: no technician sent; the "
+        f"filter shipped (SF Express SF0000001), the customer said it is fitted, and the job "
+        f"is {done.state.value}: the customer pays {_yuan(done.customer_cents or 0)}"
+    )
+
+
 async def _open_by_hand(
     orders: WorkOrders, rows: dict[str, list[dict[str, Any]]], store: TelemetryStore
 ) -> WorkOrder:
     """A purifier's filter job, opened as the rules would: origin auto, with evidence (for
     a customer without a filter package, whose job waits for review)."""
-    packaged = {c["id"] for c in rows["customers"] if c["filter_package"]}
+    packaged = {p["device_id"] for p in rows.get("packages", [])}
     device = next(
         d["id"]
         for d in rows["devices"]
-        if d["device_type"] == "purifier" and d["customer_id"] not in packaged
+        if d["device_type"] == "purifier" and d["id"] not in packaged
     )
     latest = (await store.latest([device])).get(device)
     evidence = dict(latest.metrics) if latest else {}

@@ -42,6 +42,7 @@ from rules.conditions import (
 from rules.machine import Action, Phase, RuleState, step
 from rules.outputs import ModelOutputs
 from rules.spec import Rule
+from service.diy import Diy
 from telemetry.store import TelemetryStore
 
 log = logging.getLogger("fleetcare.rules")
@@ -254,6 +255,13 @@ class Evaluator:
                 self.alerts.resolve, d.rule.id, d.device.device_id, now, d.verdict.evidence
             )
             report.resolved += resolved is not None
+            if resolved is not None and resolved.work_order_id is not None:
+                # the device itself says the problem is gone: a shipped diy filter is in
+                await asyncio.to_thread(
+                    Diy(self.db).on_device_report,
+                    resolved.work_order_id,
+                    now=self.actions.job_clock(),
+                )
 
     def _fire(self, d: _Decision, now: datetime, report: PassReport) -> None:
         pending_since = d.before.since if d.before.phase is Phase.PENDING else None

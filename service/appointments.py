@@ -21,13 +21,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from db.tables import appointment_offers, customers, technicians, work_orders
+from db.tables import appointment_offers, customers, packages, technicians, work_orders
 from service.errors import ConcurrentChange, SlotUnavailable
 from service.lifecycle import State
 from service.localtime import QuietHours, working_windows
 from service.messages import Kind
 from service.orders import WorkOrder, WorkOrders
-from service.sla import problem_class
+from service.packages import Preferred
 
 BOOKABLE = (State.ACCEPTED, State.SCHEDULED)  # the technician took it: now find a time
 BOOKED = (State.SCHEDULED.value, State.IN_PROGRESS.value)
@@ -254,33 +254,47 @@ class Appointments:
             )
 
     def book_filter_packages(self, *, now: datetime | None = None) -> dict[int, Slot]:
-        """Filter-package customers do not pick: their accepted filter replacements are
-        booked in the first free slot (within the SLA when there is one). The customer
-        is told and can move it."""
+        """Filter-package customers do not pick: their accepted replacements are booked
+        in the first free slot in the package's preferred days and hours (within the SLA
+        if one is, else the first); with none free then, the first within the SLA, else
+        the first. The customer chose those times, so they come before the SLA; the
+        customer is told and can move it."""
         now = now or datetime.now(UTC)
         with self.orders.db.engine.connect() as conn:
             candidates = conn.execute(
-                sa.select(work_orders.c.id, work_orders.c.problem_kind)
+                sa.select(
+                    work_orders.c.id,
+                    customers.c.timezone,
+                    packages.c.preferred_days,
+                    packages.c.preferred_from,
+                    packages.c.preferred_to,
+                )
+                .join(packages, packages.c.id == work_orders.c.package_id)
                 .join(customers, customers.c.id == work_orders.c.customer_id)
                 .where(
                     work_orders.c.state == State.ACCEPTED.value,
-                    customers.c.filter_package.is_(True),
+                    work_orders.c.fulfilment == "visit",
                 )
                 .order_by(work_orders.c.due_at, work_orders.c.id)
             ).all()
         booked: dict[int, Slot] = {}
-        for order_id, problem in candidates:
-            if problem_class(problem) != "filter":
-                continue
-            slots = self.free_slots(order_id, now=now)
+        for c in candidates:
+            slots = self.free_slots(c.id, now=now)
             if not slots:
                 continue
-            slot = next((s for s in slots if s.before_due), slots[0])
+            days = tuple(d for d in (c.preferred_days or "").split(",") if d)
+            liked = Preferred(days, c.preferred_from, c.preferred_to)
+            zone = ZoneInfo(c.timezone)
+
+            slot = min(
+                slots,
+                key=lambda s: (not liked.fits(s.start.astimezone(zone)), not s.before_due, s.start),
+            )
             try:
-                self.confirm(order_id, slot.start, actor="system:filter-package", now=now)
+                self.confirm(c.id, slot.start, actor="system:filter-package", now=now)
             except (SlotUnavailable, ConcurrentChange):
                 continue  # taken meanwhile: the next run tries again
-            booked[order_id] = slot
+            booked[c.id] = slot
         return booked
 
     def on_the_way(

@@ -121,6 +121,10 @@ class Dispatcher:
             q = (
                 sa.select(work_orders)
                 .where(work_orders.c.state == State.OPEN.value)
+                # a diy replacement is shipped, not visited: nobody to send
+                .where(
+                    sa.or_(work_orders.c.fulfilment.is_(None), work_orders.c.fulfilment != "diy")
+                )
                 .order_by(
                     work_orders.c.priority.desc(),
                     work_orders.c.due_at.is_(None),

@@ -20,6 +20,8 @@ class Kind(StrEnum):
     TECHNICIAN_ON_THE_WAY = "technician_on_the_way"
     COMPLETED = "completed"  # with the itemised bill
     RATING_REQUEST = "rating_request"
+    FILTER_SHIPPED = "filter_shipped"  # a diy replacement's filter is on its way
+    PACKAGE_RENEWAL = "package_renewal"  # the filter package ends soon, or is used up
 
 
 DEVICE_NAMES = {
@@ -43,6 +45,10 @@ TEMPLATES: Mapping[str, Mapping[Kind, str]] = {
         "arriving about {eta}.",
         Kind.COMPLETED: "Job #{order_id} is done. Bill: {bill}. Total {total}; you pay {you_pay}.",
         Kind.RATING_REQUEST: "How did we do on job #{order_id}? Rate the visit 1 to 5.",
+        Kind.FILTER_SHIPPED: "Job #{order_id}: your new filter is on its way ({carrier} "
+        "{tracking}). Fit it when it arrives; your {device} tells us when it is in.",
+        Kind.PACKAGE_RENEWAL: "Your filter package for your {device} {ends}. "
+        "Renew it in the app to keep your filters covered.",
     },
     "zh": {
         Kind.JOB_OPENED: "我们发现您的{device}需要服务（{title}）。工单 #{order_id} "
@@ -55,6 +61,9 @@ TEMPLATES: Mapping[str, Mapping[Kind, str]] = {
             "工单 #{order_id} 已完成。费用明细：{bill}。合计 {total}，您需支付 {you_pay}。"
         ),
         Kind.RATING_REQUEST: "请为工单 #{order_id} 的服务打分（1–5 星）。",
+        Kind.FILTER_SHIPPED: "工单 #{order_id}：新滤芯已寄出（{carrier} {tracking}），"
+        "收到后请自行更换，{device}会自动告诉我们。",
+        Kind.PACKAGE_RENEWAL: "您的{device}滤芯套餐{ends}，请在 App 中续订以继续享受保障。",
     },
 }
 
@@ -94,6 +103,14 @@ def render(kind: Kind, data: Mapping[str, Any], *, language: str, timezone: str)
         fields["start"] = _when(data["start"], timezone)
     if "eta" in data:
         fields["eta"] = _when(data["eta"], timezone)
+    for key in ("carrier", "tracking"):
+        if key in data:
+            fields[key] = data[key]
+    if "ends_on" in data:
+        left = data.get("remaining")
+        ends = {"en": f"ends on {data['ends_on']}", "zh": f"将于 {data['ends_on']} 到期"}
+        used = {"en": "has no replacement left", "zh": "的更换次数已用完"}
+        fields["ends"] = (used if left == 0 else ends)[lang]
     if "lines" in data:
         paid_by = PAID_BY[lang]
         fields["bill"] = "; ".join(

@@ -39,7 +39,9 @@ from service.messages import Kind, render
 
 log = logging.getLogger(__name__)
 
-PROACTIVE = frozenset({Kind.JOB_OPENED, Kind.SLOT_PROPOSED, Kind.RATING_REQUEST})
+PROACTIVE = frozenset(
+    {Kind.JOB_OPENED, Kind.SLOT_PROPOSED, Kind.RATING_REQUEST, Kind.PACKAGE_RENEWAL}
+)
 NOT_HELD = frozenset({Kind.TECHNICIAN_ON_THE_WAY})
 
 

@@ -32,7 +32,8 @@ from service.errors import ConcurrentChange, InvalidTransition
 from service.lifecycle import LIVE, Origin, State, initial_state, verb
 from service.messages import Kind
 from service.notifications import enqueue, technician_name
-from service.sla import SlaPolicy, SlaStatus, problem_class
+from service.packages import entitlement_in
+from service.sla import SlaPolicy, SlaStatus
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,6 +87,8 @@ class WorkOrder:
     declined_by: list[str]
     unassignable_reason: str | None
     first_offer_accepted: bool | None
+    package_id: int | None  # the filter package that pays it
+    fulfilment: str | None  # None or visit: a technician's visit; diy: a shipped filter
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> WorkOrder:
@@ -152,14 +155,15 @@ class WorkOrders:
             raise NotFound("device", r.device_id)
         site = self._site(conn, r.device_id)
         state = initial_state(r.origin)
-        # a customer's filter package already says yes to a filter replacement: ops have
-        # nothing to review, and the job goes straight to dispatch
-        packaged = (
-            state is State.PROPOSED
-            and site is not None
-            and bool(site.filter_package)
-            and problem_class(r.problem_kind) == "filter"
+        # a filter package pays a replacement it covers, and its sale already said yes:
+        # ops have nothing to review, and the job goes straight to dispatch (or, diy, to
+        # shipping)
+        package = (
+            entitlement_in(conn, r.device_id, r.problem_kind, now.astimezone(UTC).date())
+            if site is not None
+            else None
         )
+        packaged = state is State.PROPOSED and package is not None
         if packaged:
             state = State.OPEN
         # a proposal waits for ops: where the policy says so, its clock starts at approval
@@ -187,6 +191,8 @@ class WorkOrders:
                 due_at=due,
                 not_after=r.due_at,
                 sla_started_at=now if started else None,
+                package_id=package.id if package else None,
+                fulfilment=package.fulfilment.value if package else None,
             )
             .returning(work_orders.c.id)
         ).scalar_one()
@@ -197,7 +203,9 @@ class WorkOrders:
             else r.title
         )
         self._audit(conn, order_id, now, actor, "open", None, state, why, {"origin": r.origin})
-        if state is State.OPEN:  # the customer hears at once; a proposal waits for ops
+        diy = package is not None and package.fulfilment == "diy"
+        # the customer hears at once (a diy one when its filter ships); a proposal waits
+        if state is State.OPEN and not diy:
             self.tell_in(conn, self._get(conn, order_id), Kind.JOB_OPENED, now)
         return int(order_id)
 
@@ -211,7 +219,6 @@ class WorkOrders:
                 device_sites.c.territory_id,
                 territories.c.outlet_id,
                 customers.c.tier,
-                customers.c.filter_package,
                 outlets.c.timezone,
             )
             .join(territories, territories.c.id == device_sites.c.territory_id)

@@ -34,6 +34,8 @@ from db.tables import (
     devices,
     outlet_stock,
     outlets,
+    package_plans,
+    packages,
     parts,
     technician_skills,
     technician_territories,
@@ -44,6 +46,7 @@ from db.tables import (
 )
 from db.upsert import insert_for
 from service.errors import ServiceError
+from service.warranty import add_months
 from telemetry.profile import ProfileSet, shipped
 
 Id = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
@@ -89,7 +92,6 @@ class CustomerIn(_Row):
     language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")] = "en"
     quiet_start: HHMM | None = "21:00"
     quiet_end: HHMM | None = "08:00"
-    filter_package: bool = False
     butler_technician_id: Id | None = None
 
     _tz = field_validator("timezone")(_zone)
@@ -202,6 +204,50 @@ class WarrantyIn(_Row):
         return f"model:{self.model}" if self.model else f"type:{self.device_type}"
 
 
+class PackagePlanIn(_Row):
+    """A filter package the maker sells, for a product model or every model of a type."""
+
+    id: Id
+    name: str = Field(min_length=1, max_length=128)
+    model: str | None = None
+    device_type: str | None = None
+    covers: list[str] = Field(
+        default_factory=list,
+        description="filter replacement problem kinds it pays; none: every filter",
+    )
+    replacements: int | None = Field(default=None, ge=1, le=1000)  # None: as many as due
+    months: int = Field(ge=1, le=120)
+    price_cents: int = Field(ge=0)
+    diy: bool = False  # may be taken as shipped filters the customer fits
+    active: bool = True
+
+    def model_post_init(self, _context: Any) -> None:
+        if (self.model is None) == (self.device_type is None):
+            raise ValueError("give exactly one of model and device_type")
+        bad = [c for c in self.covers if not c.startswith("filter_replacement")]
+        if bad:
+            raise ValueError(f"a filter package pays filter replacements, not {', '.join(bad)}")
+
+    @property
+    def applies_to(self) -> str:
+        return f"model:{self.model}" if self.model else f"type:{self.device_type}"
+
+
+class PackageIn(_Row):
+    """A package already sold (from the maker's shop or CRM), by the sale's own id."""
+
+    sale_id: Id
+    device_id: Id
+    plan_id: Id
+    starts_on: date
+    fulfilment: Literal["visit", "diy"] = "visit"
+    preferred_days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=list
+    )
+    preferred_from: HHMM | None = None
+    preferred_to: HHMM | None = None
+
+
 KINDS: dict[str, type[_Row]] = {
     "outlets": OutletIn,
     "territories": TerritoryIn,
@@ -211,6 +257,8 @@ KINDS: dict[str, type[_Row]] = {
     "stock": StockIn,
     "devices": DeviceIn,
     "warranties": WarrantyIn,
+    "package_plans": PackagePlanIn,
+    "packages": PackageIn,
 }
 
 
@@ -387,7 +435,59 @@ class ServiceRegistry:
                 ],
                 ["applies_to"],
             )
+            self._upsert(
+                conn,
+                package_plans,
+                [
+                    {
+                        "applies_to": p.applies_to,
+                        **p.model_dump(exclude={"model", "device_type"}),
+                    }
+                    for p in r["package_plans"]
+                ],
+                ["id"],
+            )
+            self._packages(conn, r["packages"], now)
         return data.count()
+
+    @staticmethod
+    def _packages(conn: Connection, sold: Sequence[PackageIn], now: datetime) -> None:
+        """Packages sold elsewhere: what the plan promised, from their own start date. A
+        sale already on record stays as it is (its entitlement is used by jobs)."""
+        if not sold:
+            return
+        plans = {
+            row.id: row
+            for row in conn.execute(
+                sa.select(package_plans).where(package_plans.c.id.in_({p.plan_id for p in sold}))
+            )
+        }
+        owners = dict(
+            conn.execute(
+                sa.select(device_sites.c.device_id, device_sites.c.customer_id).where(
+                    device_sites.c.device_id.in_({p.device_id for p in sold})
+                )
+            ).all()
+        )
+        rows = []
+        for p in sold:
+            plan = plans[p.plan_id]
+            rows.append(
+                {
+                    "sale_id": p.sale_id, "device_id": p.device_id,
+                    "customer_id": owners[p.device_id], "plan_id": p.plan_id,
+                    "starts_on": p.starts_on,
+                    "ends_on": add_months(p.starts_on, plan.months), "covers": plan.covers,
+                    "replacements": plan.replacements, "price_cents": plan.price_cents,
+                    "fulfilment": p.fulfilment,
+                    "preferred_days": ",".join(p.preferred_days) or None,
+                    "preferred_from": p.preferred_from, "preferred_to": p.preferred_to,
+                    "channel": "import", "sold_by": "registry", "sold_at": now,
+                }
+            )  # fmt: skip
+        conn.execute(
+            insert_for(conn, packages).on_conflict_do_nothing(index_elements=["sale_id"]), rows
+        )
 
     @staticmethod
     def _upsert(
@@ -467,6 +567,35 @@ def _check_references(conn: Connection, data: RegistryData) -> None:
             )
         need("devices", i, "customer_id", d.customer_id, customer_ids, "customer")
         need("devices", i, "territory_id", d.territory_id, territory_ids, "territory")
+    plan_rows = {p.id: p.applies_to for p in r["package_plans"]}
+    if r["packages"]:
+        plan_rows = (
+            dict(conn.execute(sa.select(package_plans.c.id, package_plans.c.applies_to)).all())
+            | plan_rows
+        )
+    sites = {d.id: (d.model, d.device_type) for d in r["devices"]}
+    wanted = [p.device_id for p in r["packages"] if p.device_id not in sites]
+    for k in range(0, len(wanted), 5000):
+        q = (
+            sa.select(devices.c.id, devices.c.model, devices.c.device_type)
+            .join(device_sites, device_sites.c.device_id == devices.c.id)
+            .where(devices.c.id.in_(wanted[k : k + 5000]))
+        )
+        sites.update((row.id, (row.model, row.device_type)) for row in conn.execute(q))
+    for i, p in enumerate(r["packages"], 1):
+        site = sites.get(p.device_id)
+        if site is None:
+            errors.append(
+                RowError("packages", i, "device_id", f"no device {p.device_id!r} at a site "
+                         "in the file or the registry")
+            )  # fmt: skip
+        elif p.plan_id not in plan_rows:
+            need("packages", i, "plan_id", p.plan_id, set(plan_rows), "package plan")
+        elif plan_rows[p.plan_id] not in (f"model:{site[0]}", f"type:{site[1]}"):
+            errors.append(
+                RowError("packages", i, "plan_id", f"plan {p.plan_id} is for "
+                         f"{plan_rows[p.plan_id].split(':', 1)[1]}, not {p.device_id}")
+            )  # fmt: skip
     if errors:
         raise RegistryImportError(errors)
 
@@ -478,6 +607,9 @@ def csv_row(kind: str, raw: dict[str, str]) -> dict[str, Any]:
     """A CSV row as the JSON form: empty cells are absent; lists are `;`-separated;
     skills are `device_type:problem_kind`; working hours `mon=08:00-18:00;tue=...`."""
     row: dict[str, Any] = {k.strip(): v.strip() for k, v in raw.items() if k and v and v.strip()}
+    lists = {"package_plans": "covers", "packages": "preferred_days"}
+    if kind in lists and lists[kind] in row:
+        row[lists[kind]] = [x for x in _SPLIT.split(row[lists[kind]]) if x]
     if kind == "technicians":
         if "skills" in row:
             row["skills"] = [

@@ -1,11 +1,12 @@
 """What customers do for themselves from the app: their contact preferences (channel,
-quiet hours, the filter package) and "I replaced the filter myself".
+quiet hours) and "I replaced the filter myself".
 
 A filter the customer fitted restarts that stage's wear like a technician's would: the
 replacement is recorded (without a work order, and without a found-state label: nobody
 measured the old filter), the device is told to reset its counter, the stage's
 prediction is dropped until the models see the new filter, and a live job to replace
-that stage is cancelled, since there is nothing left for it to do."""
+that stage is cancelled, since there is nothing left for it to do; a diy package job
+whose filter was shipped is done instead (`service.diy`)."""
 
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ from db.tables import (
     devices,
     filter_predictions,
     filter_replacements,
+    packages,
     work_orders,
 )
 from service.catalog import filter_problem, in_force
+from service.diy import Diy
 from service.errors import ServiceError
 from service.lifecycle import LIVE, State
 from service.localtime import hhmm
@@ -43,7 +46,7 @@ class Preferences:
     channel: str
     quiet_start: str | None
     quiet_end: str | None
-    filter_package: bool
+    filter_package: bool  # a filter package in force on one of their devices
     language: str
     timezone: str
 
@@ -61,15 +64,25 @@ class SelfService:
         self.db = db
 
     def preferences(self, customer_id: str) -> Preferences:
+        today = datetime.now(UTC).date()
         with self.db.engine.connect() as conn:
             row = conn.execute(sa.select(customers).where(customers.c.id == customer_id)).first()
+            packaged = conn.execute(
+                sa.select(packages.c.id)
+                .where(
+                    packages.c.customer_id == customer_id,
+                    packages.c.starts_on <= today,
+                    packages.c.ends_on > today,
+                )
+                .limit(1)
+            ).first()
         if row is None:
             raise NotFound("customer", customer_id)
         return Preferences(
             channel=row.channel,
             quiet_start=row.quiet_start,
             quiet_end=row.quiet_end,
-            filter_package=bool(row.filter_package),
+            filter_package=packaged is not None,
             language=row.language,
             timezone=row.timezone,
         )
@@ -81,7 +94,6 @@ class SelfService:
         channel: str | None = None,
         quiet_hours: tuple[str, str] | None = None,
         clear_quiet_hours: bool = False,
-        filter_package: bool | None = None,
     ) -> Preferences:
         """Change what is given; the rest stays."""
         values: dict[str, object] = {}
@@ -100,8 +112,6 @@ class SelfService:
             values["quiet_start"], values["quiet_end"] = quiet_hours
         if clear_quiet_hours:
             values["quiet_start"] = values["quiet_end"] = None
-        if filter_package is not None:
-            values["filter_package"] = filter_package
         if values:
             with self.db.engine.begin() as conn:
                 done = conn.execute(
@@ -135,9 +145,19 @@ class SelfService:
             ).first()
             if device is None:
                 raise NotFound("device", device_id)
-            conn.execute(
-                filter_replacements.insert().values(device_id=device_id, stage=stage, at=now)
-            )
+            shipped = conn.execute(
+                sa.select(work_orders.c.id).where(
+                    work_orders.c.device_id == device_id,
+                    work_orders.c.problem_kind
+                    == filter_problem(profiles, device.device_type, stage),
+                    work_orders.c.state == State.IN_PROGRESS.value,
+                    work_orders.c.fulfilment == "diy",
+                )
+            ).scalar_one_or_none()
+            if shipped is None:  # else the shipped job records it, with itself
+                conn.execute(
+                    filter_replacements.insert().values(device_id=device_id, stage=stage, at=now)
+                )
             conn.execute(
                 device_commands.insert().values(
                     device_id=device_id,
@@ -173,4 +193,8 @@ class SelfService:
                     now=now,
                 )
                 cancelled = live
+        if shipped is not None:  # the package's shipped filter: that job is done
+            Diy(self.db).fitted(
+                shipped, by=f"customer:{customer_id}", how="the customer said so", now=now
+            )
         return SelfReplaced(device_id, stage, now, cancelled)

@@ -114,7 +114,7 @@ class ShopOrders:
             conn.execute(
                 customers.insert().values(
                     id=customer, name=o.customer_name, tier="standard", channel="sms",
-                    phone=o.phone, timezone=zone, language=o.language, filter_package=False,
+                    phone=o.phone, timezone=zone, language=o.language,
                     quiet_start="21:00", quiet_end="08:00",
                 )
             )  # fmt: skip

@@ -29,7 +29,6 @@ from sqlalchemy.engine import Connection
 
 from db.database import Database
 from db.tables import (
-    customers,
     device_sites,
     devices,
     warranty_terms,
@@ -94,17 +93,17 @@ def cover(conn: Connection, order_id: int, on: datetime) -> Cover:
             devices.c.device_type,
             device_sites.c.purchased_on,
             device_sites.c.installed_on,
-            customers.c.filter_package,
+            work_orders.c.package_id,
         )
         .select_from(
-            work_orders.join(devices, devices.c.id == work_orders.c.device_id)
-            .outerjoin(device_sites, device_sites.c.device_id == work_orders.c.device_id)
-            .outerjoin(customers, customers.c.id == device_sites.c.customer_id)
+            work_orders.join(devices, devices.c.id == work_orders.c.device_id).outerjoin(
+                device_sites, device_sites.c.device_id == work_orders.c.device_id
+            )
         )
         .where(work_orders.c.id == order_id)
     ).one()
     if row.problem_kind.startswith("filter_replacement"):  # a consumable: never warranty
-        if row.filter_package:
+        if row.package_id is not None:
             return Cover(False, False, True, "the filter package covers the filter and fitting")
         return Cover(False, False, False, "a filter is a consumable: not under warranty")
     terms = terms_for(conn, row.model, row.device_type)

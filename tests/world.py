@@ -1,5 +1,6 @@
 """A small service world for tests: one outlet in Shanghai, one technician, three
-customers (app, SMS with a filter package and lunchtime quiet hours, phone in Berlin)."""
+customers (app, SMS with filter packages on both devices and lunchtime quiet hours, phone
+in Berlin)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ WORLD = {
             "channel": "sms",
             "phone": "+8613800000000",
             "timezone": "Asia/Shanghai",
-            "filter_package": True,
             "quiet_start": "12:00",
             "quiet_end": "14:00",
         },
@@ -94,5 +94,31 @@ WORLD = {
             "territory_id": "t-1",
             "address": "1 Tianlin Rd",
         },
+    ],
+    "package_plans": [
+        {
+            "id": "care-purifier",
+            "name": "Purifier filter care",
+            "device_type": "purifier",
+            "months": 120,  # long enough for a test run in any year
+            "price_cents": 29900,
+            "diy": True,
+        },
+        {
+            "id": "care-wp",
+            "name": "Water purifier filter care",
+            "device_type": "water_purifier",
+            "months": 120,
+            "price_cents": 39900,
+        },
+    ],
+    "packages": [
+        {
+            "sale_id": "s-ap-2",
+            "device_id": "ap-2",
+            "plan_id": "care-purifier",
+            "starts_on": "2026-01-01",
+        },
+        {"sale_id": "s-wp-1", "device_id": "wp-1", "plan_id": "care-wp", "starts_on": "2026-01-01"},
     ],
 }

@@ -191,7 +191,7 @@ async def replaced_myself(
 ) -> SelfReplacedPublic:
     """ "I replaced the filter myself": that stage's wear restarts (the device is told to
     reset its counter), its old prediction is dropped, and a pending job to replace it is
-    cancelled."""
+    cancelled; a diy package's job whose filter was shipped is completed instead."""
 
     def run() -> SelfReplacedPublic:
         device = views.get_device(db, who, device_id)

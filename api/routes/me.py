@@ -1,5 +1,4 @@
-"""The signed-in customer's own settings: how to reach them, when not to, and whether
-filters are replaced for them before they run out (the filter package)."""
+"""The signed-in customer's own settings: how to reach them, and when not to."""
 
 from __future__ import annotations
 
@@ -41,15 +40,14 @@ async def preferences(who: Customer, db: Db) -> PreferencesPublic:
     responses={403: {"model": Problem}, 422: {"model": Problem}},
 )
 async def change_preferences(body: PreferencesChange, who: Customer, db: Db) -> PreferencesPublic:
-    """Change the channel (app, sms, phone), quiet hours (no message or visit then,
-    local time) or the filter package; what is not given stays."""
+    """Change the channel (app, sms, phone) or quiet hours (no message or visit then,
+    local time); what is not given stays."""
     prefs = await asyncio.to_thread(
         SelfService(db).update,
         _customer(who),
         channel=body.channel,
         quiet_hours=body.quiet_hours,
         clear_quiet_hours=body.clear_quiet_hours,
-        filter_package=body.filter_package,
     )
     return PreferencesPublic(**asdict(prefs))
 

@@ -23,6 +23,7 @@ from fleetcare.cli import (
     models,
     notify,
     orders,
+    packages,
     profiles,
     registry,
     rules,
@@ -50,7 +51,7 @@ PANELS = {
     "Try it": ("demo", "sim", "sim-credentials"),
     "Run the engine": ("serve", "ingest", "evaluate-rules", "api", "send-commands", "db"),
     "Rules and models": ("rules", "alerts", "train", "evaluate", "models", "anomaly"),
-    "Service": ("orders", "notify", "registry", "users"),
+    "Service": ("orders", "packages", "notify", "registry", "users"),
     "Devices and telemetry": ("profiles", "devices", "deadletters", "telemetry", "schema"),
 }
 PANEL_OF = {name: panel for panel, names in PANELS.items() for name in names}
@@ -64,6 +65,7 @@ GROUPS = (
     anomaly,
     api,
     orders,
+    packages,
     notify,
     registry,
     profiles,

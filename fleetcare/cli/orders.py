@@ -82,21 +82,25 @@ def orders_dispatch(
     """Assign every open order now (territory, skill, calendar, capacity, parts, butler,
     load); print who got what and why the rest could not be assigned. Each pass also
     books the accepted filter replacements of filter-package customers (they do not pick
-    a slot) and escalates the complaints whose level ran out of time (outlet → region →
-    maker)."""
+    a slot), queues filter-package renewal reminders, and escalates the complaints whose
+    level ran out of time (outlet → region → maker)."""
     from fleetcare.wiring import open_database
     from service.appointments import Appointments
     from service.complaints import Complaints
     from service.dispatch import Dispatcher
     from service.orders import WorkOrders
+    from service.packages import Packages
 
     db = open_database(settings())
-    dispatcher, cases = Dispatcher(db), Complaints(db)
+    dispatcher, cases, sold = Dispatcher(db), Complaints(db), Packages(db)
     appointments = Appointments(WorkOrders(db))
 
     def once(quiet: bool = False) -> None:
         for case in cases.escalate_due():
             console.print(f"complaint #{case.id} escalated to the {case.level}")
+        reminded = sold.remind_renewals()
+        if reminded:
+            console.print(f"renewal reminders for {len(reminded)} filter package(s)")
         for order_id, slot in appointments.book_filter_packages().items():
             console.print(
                 f"#{order_id} booked for {slot.start:%Y-%m-%d %H:%M} UTC (filter package)"

@@ -17,6 +17,11 @@ from telemetry.backends import StoreSettings, create_store
 
 @pytest.fixture
 def keys(world: Database) -> dict[str, str]:
+    return world_keys(world)
+
+
+def world_keys(world: Database) -> dict[str, str]:
+    """An account for each of the world's people, by name: their keys."""
     accounts = Accounts(world)
     return {
         "li": accounts.create("li", name="Li", role=Role.CUSTOMER, customer_id="c-app").key,

@@ -132,6 +132,8 @@ def test_the_demo_says_what_comes_walks_a_job_through_the_console_and_one_ctrl_c
                  "satisfied → complaint #", "held: callback: not satisfied; complaint",
                  "whose customer has a filter package: open at once, no review",
                  "without the customer picking", "the customer pays ¥0.00 (the filter package",
+                 "diy filter-package job for", "the customer said it is fitted, and the job is "
+                 "closed: the customer pays ¥0.00",
                  "alert #", "models: ready"):  # fmt: skip
         assert step in " ".join(stdout.split()), f"the demo lacks {step!r}"  # lines unwrapped
     # the health model's job is a job for review: its SLA clock waits for the approval

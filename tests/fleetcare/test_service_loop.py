@@ -96,11 +96,11 @@ def test_the_demo_walks_the_rules_first_filter_job_or_waits_for_one(tmp_path: Pa
     assert asyncio.run(_first_proposed(db, wait_s=0)) is None  # nothing proposed: no wait
 
     # customers without a filter package (a package's filter jobs need no review)
-    packaged = {c["id"] for c in rows["customers"] if c["filter_package"]}
+    packaged = {p["device_id"] for p in rows["packages"]}
     wp = [
         d["id"]
         for d in rows["devices"]
-        if d["device_type"] == "water_purifier" and d["customer_id"] not in packaged
+        if d["device_type"] == "water_purifier" and d["id"] not in packaged
     ]
     orders = WorkOrders(db)
 

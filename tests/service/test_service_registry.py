@@ -148,3 +148,42 @@ def test_csv_files_are_one_kind_each_with_compact_lists(db: Database, tmp_path: 
     assert hours == {"mon": ["08:00", "18:00"], "sat": ["09:00", "12:00"]}
     with pytest.raises(RegistryImportError, match="unknown kind"):
         read_file(path.rename(tmp_path / "people.csv"))
+
+
+def test_package_plans_and_packages_sold_elsewhere_load_by_their_sale_id(
+    db: Database, tmp_path: Path
+) -> None:
+    from db.tables import packages
+
+    db.upgrade()
+    reg = ServiceRegistry(db)
+    reg.load(read_file(write(tmp_path, GOOD)))
+    plans = tmp_path / "package_plans.csv"
+    plans.write_text(
+        "id,name,device_type,covers,replacements,months,price_cents,diy\n"
+        "ac-care,AC care,air_conditioner,filter_replacement;filter_replacement_x,2,12,19900,true\n"
+        "bad,Bad,air_conditioner,compressor_failure,,12,100,\n"
+    )
+    with pytest.raises(RegistryImportError, match=r"line 3, .*not compressor_failure"):
+        read_file(plans)
+    plans.write_text("\n".join(plans.read_text().splitlines()[:2]) + "\n")
+    reg.load(read_file(plans))
+    sold = {
+        "packages": [
+            {"sale_id": "crm-1", "device_id": "ac-1", "plan_id": "ac-care",
+             "starts_on": "2026-03-01", "preferred_days": ["sat"]},
+        ]
+    }  # fmt: skip
+    assert reg.load(parse_doc(sold))["packages"] == 1
+    reg.load(parse_doc(sold))  # again: the same sale, nothing new
+    with db.engine.connect() as conn:
+        [row] = conn.execute(sa.select(packages)).all()
+    assert (row.ends_on.isoformat(), row.replacements, row.preferred_days) == (
+        "2027-03-01", 2, "sat"
+    )  # fmt: skip
+    wrong = {"packages": [{**sold["packages"][0], "sale_id": "crm-2", "plan_id": "nope"}]}
+    with pytest.raises(RegistryImportError, match="no package plan 'nope'"):
+        reg.load(parse_doc(wrong))
+    ghost = {"packages": [{**sold["packages"][0], "sale_id": "crm-3", "device_id": "ghost"}]}
+    with pytest.raises(RegistryImportError, match="no device 'ghost' at a site"):
+        reg.load(parse_doc(ghost))

@@ -12,9 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from db.database import Database
-from db.tables import customers, device_sites, devices
+from db.tables import device_sites, devices
 from service.completion import Completion, Fee, PartUsed
 from service.orders import WorkOrders
+from service.packages import Packages
 from service.registry import RegistryImportError, ServiceRegistry, parse_doc
 from service.warranty import add_months, claim_lines, claims
 from tests.service.test_completion import NOW, make_site, on_site, report
@@ -123,8 +124,17 @@ def test_a_filter_is_a_consumable_only_a_filter_package_pays(site: Site) -> None
     bill = fix(site, "wp-1", "filter_replacement_ro", parts=[PartUsed("WP-RO-01")])
     assert payers(bill) == [(49900, "customer"), (5000, "customer")]
     assert bill.cover == "a filter is a consumable: not under warranty"
-    with db.engine.begin() as conn:
-        conn.execute(customers.update().values(filter_package=True))
+    ServiceRegistry(db).load(
+        parse_doc(
+            {
+                "package_plans": [
+                    {"id": "care", "name": "Care", "device_type": "water_purifier",
+                     "replacements": 1, "months": 12, "price_cents": 39900}
+                ]
+            }
+        )
+    )  # fmt: skip
+    Packages(db).sell("wp-1", "care", sale_id="s-1", sold_by="agent", channel="agent", now=NOW)
     bill = fix(site, "wp-1", "filter_replacement_ro", parts=[PartUsed("WP-RO-01")])
     assert payers(bill) == [(49900, "package"), (5000, "package")]
     assert bill.customer_cents == 0
