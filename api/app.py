@@ -31,6 +31,7 @@ from api.routes import (
     health,
     jobs,
     me,
+    network,
     ops,
     orders,
     packages,
@@ -124,7 +125,19 @@ def create_app(ctx: ApiContext) -> FastAPI:
         authenticate=deps.authenticate,
         max_upload=jobs.MAX_PHOTOS * MAX_PHOTO_BYTES + MAX_BODY,
     )
-    for module in (health, auth, me, devices, orders, aftercare, packages, jobs, ops, profiles):
+    for module in (
+        health,
+        auth,
+        me,
+        devices,
+        orders,
+        aftercare,
+        packages,
+        network,
+        jobs,
+        ops,
+        profiles,
+    ):
         app.include_router(module.router)
     app.include_router(console.router)
     app.include_router(console_aftercare.router)

@@ -15,6 +15,7 @@ from db.errors import DomainError, NotFound
 from service.callbacks import NoCallbackDue
 from service.diy import NotDiy, OutOfStock
 from service.errors import ConcurrentChange, InvalidTransition, NotTheAssignee, SlotUnavailable
+from service.network import CannotReroute, NotOffered
 from service.packages import PackageRefused, SaleConflict
 
 log = logging.getLogger("fleetcare.api")
@@ -30,6 +31,8 @@ STATUS: list[tuple[type[Exception], int]] = [
     (SaleConflict, 409),
     (NotDiy, 409),
     (OutOfStock, 409),
+    (NotOffered, 409),
+    (CannotReroute, 409),
     (DomainError, 422),
 ]
 

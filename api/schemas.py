@@ -618,3 +618,42 @@ class ShipmentDue(BaseModel):
     carrier: str | None
     tracking: str | None
     shipped_at: datetime | None
+
+
+# -- the outlet network ------------------------------------------------------------------
+class OutletNodePublic(BaseModel):
+    id: str
+    name: str
+    timezone: str
+    accept_hours: int | None = Field(description="Hours to accept a job; null: takes them at once")
+    technicians: list[str]
+
+
+class RegionPublic(BaseModel):
+    id: str | None = Field(description="null: outlets in no region")
+    name: str
+    outlets: list[OutletNodePublic]
+
+
+class OfferPublic(BaseModel):
+    id: int
+    order_id: int
+    outlet_id: str
+    offered_at: datetime
+    due_at: datetime
+    state: Literal["offered", "accepted", "declined", "expired"]
+    decided_at: datetime | None
+    decided_by: str | None
+    reason: str | None
+
+
+class OutletAnswer(Body):
+    """The outlet's answer to a job offered to it."""
+
+    accept: bool
+    reason: str = Field(default="", max_length=500, description="Why not (required to decline)")
+
+
+class OutletChoice(Body):
+    outlet_id: str = Field(min_length=1, max_length=64)
+    reason: str = Field(default="", max_length=500)

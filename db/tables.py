@@ -96,12 +96,34 @@ LIVE_WHERE = (
     "state IN ('proposed','open','assigned','accepted','scheduled','in_progress','on_hold')"
 )
 
+# the outlet network: the maker's regions, each with its outlets (网点)
+regions = sa.Table(
+    "regions",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+)
+
 outlets = sa.Table(
     "outlets",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(128), nullable=False),
     sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("region_id", sa.String(64), sa.ForeignKey("regions.id")),
+    # hours an outlet has to accept a job before it goes elsewhere; None: it takes every
+    # job of its territories at once (the maker's own station)
+    sa.Column("accept_hours", sa.Integer),
+)
+
+# what the maker pays an outlet per completed job: by job type (a problem kind, or its
+# class: filter, fault, service), for one outlet or (outlet "*") for every outlet
+outlet_fees = sa.Table(
+    "outlet_fees",
+    metadata,
+    sa.Column("outlet_id", sa.String(64), primary_key=True),  # an outlet's id, or "*"
+    sa.Column("job_type", sa.String(48), primary_key=True),
+    sa.Column("cents", sa.Integer, nullable=False),
 )
 
 territories = sa.Table(
@@ -251,6 +273,9 @@ work_orders = sa.Table(
     # (the filter is shipped and the customer fits it)
     sa.Column("package_id", sa.Integer),
     sa.Column("fulfilment", sa.String(8)),
+    # the outlet's answer: None (it takes jobs at once), offered, accepted or declined
+    sa.Column("outlet_state", sa.String(10)),
+    sa.Column("outlet_fee_cents", sa.Integer),  # the outlet's, fixed at completion
     # one live order per device and problem: the database decides, not a read-then-write
     sa.Index(
         "uq_work_orders_live_problem",
@@ -800,4 +825,21 @@ shipments = sa.Table(
     sa.Column("tracking", sa.String(64), nullable=False),
     sa.Column("shipped_at", UTCDateTime, nullable=False),
     sa.Column("shipped_by", sa.String(64), nullable=False),
+)
+
+# a job offered to an outlet, and its answer: one row per outlet it went to
+outlet_offers = sa.Table(
+    "outlet_offers",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("order_id", sa.Integer, sa.ForeignKey("work_orders.id"), nullable=False),
+    sa.Column("outlet_id", sa.String(64), sa.ForeignKey("outlets.id"), nullable=False),
+    sa.Column("offered_at", UTCDateTime, nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=False),
+    sa.Column("state", sa.String(10), nullable=False),  # offered|accepted|declined|expired
+    sa.Column("decided_at", UTCDateTime),
+    sa.Column("decided_by", sa.String(64)),
+    sa.Column("reason", sa.Text),
+    sa.Index("ix_outlet_offers_order", "order_id"),
+    sa.Index("ix_outlet_offers_state", "state", "due_at"),
 )

@@ -51,18 +51,26 @@ def generate(
     van = [c.sku for p in families for c in p.doc.consumables if _in_the_van(c)]
     others = [p.name for p in families if p.name not in SHIPPED_THREE]
     rng = random.Random(seed if seed is not None else fleet.spec.seed)
-    out: dict[str, list[dict[str, Any]]] = {k: [] for k in ("outlets", "territories")}
+    out: dict[str, list[dict[str, Any]]] = {k: [] for k in ("regions", "outlets", "territories")}
     territories_of: dict[str, list[str]] = {}
     for region, (tz, names) in _REGIONS.items():
+        out["regions"].append({"id": f"r-{region}", "name": f"{region.title()} region"})
         for k, name in enumerate(names):
             outlet = f"o-{region}-{k}"
-            out["outlets"].append({"id": outlet, "name": name, "timezone": tz})
+            out["outlets"].append(
+                {"id": outlet, "name": name, "timezone": tz, "region_id": f"r-{region}"}
+            )
             for z in range(2):
                 tid = f"t-{region}-{k}-{z}"
                 out["territories"].append(
                     {"id": tid, "name": f"{name} {'AB'[z]}", "outlet_id": outlet}
                 )
                 territories_of.setdefault(region, []).append(tid)
+    # what the maker pays an outlet per job, the same for every outlet
+    out["outlet_fees"] = [
+        {"job_type": t, "cents": c}
+        for t, c in (("filter", 2000), ("fault", 6000), ("service", 3000), ("installation", 8000))
+    ]
     out["parts"] = [
         {
             "sku": part.sku,

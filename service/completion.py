@@ -51,6 +51,7 @@ from service.errors import (
 from service.lifecycle import State
 from service.messages import Kind
 from service.orders import WorkOrder, WorkOrders
+from service.outlet_statements import fee_for
 from service.settlement import CommissionTable
 from service.warranty import Payer
 from telemetry.profile import ProfileSet
@@ -242,6 +243,7 @@ class Completion:
                     notes=report.notes,
                     # fixed now: a later change to the table does not rewrite past jobs
                     commission_cents=self.commissions.for_problem(order.problem_kind),
+                    outlet_fee_cents=fee_for(conn, order.outlet_id, order.problem_kind),
                 )
                 bill = [[x.item, x.cents, x.payer.value] for x in lines]
                 self.orders.tell_in(

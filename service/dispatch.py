@@ -1,7 +1,8 @@
 """Automatic dispatch: each open order to the technician who should take it.
 
 The rules, in order (docs/workorders.md, "Dispatch"):
-1. **territory**: the technician covers the device's territory;
+1. **territory**: the technician covers the device's territory (a job its outlet
+   accepted: one of that outlet's technicians, those covering the territory first);
 2. **skill**: for the device type and the problem (or any problem on that type);
 3. not someone who already **declined** this order;
 4. **calendar**: works at least one day of the horizon (their own time zone);
@@ -44,6 +45,7 @@ from service.catalog import in_force, parts_for
 from service.errors import ConcurrentChange, InvalidAssignment, NotTheAssignee
 from service.lifecycle import State
 from service.localtime import WEEKDAYS
+from service.offers import ACCEPTED
 from service.orders import WorkOrder, WorkOrders
 from telemetry.profile import ProfileSet
 
@@ -124,6 +126,14 @@ class Dispatcher:
                 # a diy replacement is shipped, not visited: nobody to send
                 .where(
                     sa.or_(work_orders.c.fulfilment.is_(None), work_orders.c.fulfilment != "diy")
+                )
+                # an outlet that accepts its jobs sees them first: not yet answered, or
+                # declined and waiting for another outlet, nobody is sent
+                .where(
+                    sa.or_(
+                        work_orders.c.outlet_state.is_(None),
+                        work_orders.c.outlet_state == ACCEPTED,
+                    )
                 )
                 .order_by(
                     work_orders.c.priority.desc(),
@@ -378,7 +388,15 @@ def decide(
     zone = order.territory_id
     if zone is None:
         return Decision(order.id, None, "the device has no registered site (territory)")
-    pool = [t for t in techs.values() if zone in t.territories]
+    if order.outlet_state == ACCEPTED:
+        # the outlet took the job: its technicians, those covering the territory first
+        # (a job taken over from another outlet goes to any of them)
+        staff = [t for t in techs.values() if t.outlet_id == order.outlet_id]
+        pool = [t for t in staff if zone in t.territories] or staff
+        if not pool:
+            return Decision(order.id, None, f"outlet {order.outlet_id} has no technician")
+    else:
+        pool = [t for t in techs.values() if zone in t.territories]
     if not pool:
         return Decision(order.id, None, f"no technician covers territory {zone}")
     need = (order.device_type, order.problem_kind)

@@ -32,6 +32,7 @@ from service.errors import ConcurrentChange, InvalidTransition
 from service.lifecycle import LIVE, Origin, State, initial_state, verb
 from service.messages import Kind
 from service.notifications import enqueue, technician_name
+from service.offers import offer_in
 from service.packages import entitlement_in
 from service.sla import SlaPolicy, SlaStatus
 
@@ -89,6 +90,8 @@ class WorkOrder:
     first_offer_accepted: bool | None
     package_id: int | None  # the filter package that pays it
     fulfilment: str | None  # None or visit: a technician's visit; diy: a shipped filter
+    outlet_state: str | None  # None: its outlet takes jobs at once; offered|accepted|declined
+    outlet_fee_cents: int | None  # what the maker pays the outlet, fixed at completion
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> WorkOrder:
@@ -203,6 +206,8 @@ class WorkOrders:
             else r.title
         )
         self._audit(conn, order_id, now, actor, "open", None, state, why, {"origin": r.origin})
+        if state is State.OPEN:  # its outlet sees it first, where the outlet accepts jobs
+            offer_in(conn, int(order_id), site.outlet_id if site else None, now)
         diy = package is not None and package.fulfilment == "diy"
         # the customer hears at once (a diy one when its filter ships); a proposal waits
         if state is State.OPEN and not diy:
@@ -328,6 +333,8 @@ class WorkOrders:
             raise ConcurrentChange(order_id, expected=order.state, found=None)
         data = {k: _jsonable(v) for k, v in changes.items()}
         self._audit(conn, order_id, now, actor, action, order.state, to, reason, data)
+        if order.state is State.PROPOSED and to is State.OPEN:
+            offer_in(conn, order_id, order.outlet_id, now)
         moved = self._get(conn, order_id)
         if order.state is State.PROPOSED and to is State.OPEN:
             self.tell_in(conn, moved, Kind.JOB_OPENED, now)

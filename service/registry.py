@@ -32,11 +32,13 @@ from db.tables import (
     customers,
     device_sites,
     devices,
+    outlet_fees,
     outlet_stock,
     outlets,
     package_plans,
     packages,
     parts,
+    regions,
     technician_skills,
     technician_territories,
     technicians,
@@ -67,12 +69,30 @@ def _zone(value: str) -> str:
     return value
 
 
+class RegionIn(_Row):
+    id: Id
+    name: str
+
+
 class OutletIn(_Row):
     id: Id
     name: str
     timezone: str
+    region_id: Id | None = None
+    # hours it has to accept a job before the job goes to another outlet of its region;
+    # empty: it takes every job of its territories at once (the maker's own station)
+    accept_hours: int | None = Field(default=None, ge=1, le=168)
 
     _tz = field_validator("timezone")(_zone)
+
+
+class OutletFeeIn(_Row):
+    """What the maker pays an outlet per completed job of a type: a problem kind, or a
+    class (filter, fault, service); for one outlet, or every outlet without its own."""
+
+    outlet_id: Id | None = None
+    job_type: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
+    cents: int = Field(ge=0)
 
 
 class TerritoryIn(_Row):
@@ -249,6 +269,7 @@ class PackageIn(_Row):
 
 
 KINDS: dict[str, type[_Row]] = {
+    "regions": RegionIn,
     "outlets": OutletIn,
     "territories": TerritoryIn,
     "customers": CustomerIn,
@@ -259,6 +280,7 @@ KINDS: dict[str, type[_Row]] = {
     "warranties": WarrantyIn,
     "package_plans": PackagePlanIn,
     "packages": PackageIn,
+    "outlet_fees": OutletFeeIn,
 }
 
 
@@ -337,7 +359,14 @@ class ServiceRegistry:
         with self.db.engine.begin() as conn:
             _check_references(conn, data)
             r = data.rows
+            self._upsert(conn, regions, [m.model_dump() for m in r["regions"]], ["id"])
             self._upsert(conn, outlets, [m.model_dump() for m in r["outlets"]], ["id"])
+            self._upsert(
+                conn,
+                outlet_fees,
+                [{**m.model_dump(), "outlet_id": m.outlet_id or "*"} for m in r["outlet_fees"]],
+                ["outlet_id", "job_type"],
+            )
             self._upsert(conn, territories, [m.model_dump() for m in r["territories"]], ["id"])
             self._upsert(conn, customers, [m.model_dump() for m in r["customers"]], ["id"])
             self._upsert(conn, parts, [m.model_dump() for m in r["parts"]], ["sku"])
@@ -529,6 +558,11 @@ def _check_references(conn: Connection, data: RegistryData) -> None:
                 RowError(kind, i, field, f"no {what} {value!r} in the file or the registry")
             )
 
+    region_ids = known(regions, "id", (x.id for x in r["regions"]))
+    for i, o in enumerate(r["outlets"], 1):
+        need("outlets", i, "region_id", o.region_id, region_ids, "region")
+    for i, f in enumerate(r["outlet_fees"], 1):
+        need("outlet_fees", i, "outlet_id", f.outlet_id, outlet_ids, "outlet")
     for i, t in enumerate(r["territories"], 1):
         need("territories", i, "outlet_id", t.outlet_id, outlet_ids, "outlet")
     for i, c in enumerate(r["customers"], 1):

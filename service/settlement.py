@@ -70,6 +70,7 @@ class SettlementItem:
     decided_at: datetime | None  # when it became payable or forfeit
     rating: int | None
     callback: str | None  # its outcome: satisfied, not_satisfied, unreachable; None: none yet
+    fee_cents: int = 0  # the outlet's fee for the job, which follows the same callback
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,7 @@ class Settlement:
                 work_orders.c.problem_kind,
                 work_orders.c.completed_at,
                 work_orders.c.commission_cents,
+                work_orders.c.outlet_fee_cents,
                 callbacks.c.outcome,
                 callbacks.c.rating,
                 callbacks.c.at.label("called_at"),
@@ -165,6 +167,7 @@ class Settlement:
                         decided_at=decided,
                         rating=r.rating,
                         callback=r.outcome,
+                        fee_cents=r.outlet_fee_cents or 0,
                     )
                 )
         return out

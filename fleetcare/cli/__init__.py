@@ -21,6 +21,7 @@ from fleetcare.cli import (
     devices,
     ingest,
     models,
+    network,
     notify,
     orders,
     packages,
@@ -51,7 +52,7 @@ PANELS = {
     "Try it": ("demo", "sim", "sim-credentials"),
     "Run the engine": ("serve", "ingest", "evaluate-rules", "api", "send-commands", "db"),
     "Rules and models": ("rules", "alerts", "train", "evaluate", "models", "anomaly"),
-    "Service": ("orders", "packages", "notify", "registry", "users"),
+    "Service": ("orders", "packages", "network", "notify", "registry", "users"),
     "Devices and telemetry": ("profiles", "devices", "deadletters", "telemetry", "schema"),
 }
 PANEL_OF = {name: panel for panel, names in PANELS.items() for name in names}
@@ -66,6 +67,7 @@ GROUPS = (
     api,
     orders,
     packages,
+    network,
     notify,
     registry,
     profiles,

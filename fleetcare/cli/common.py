@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import typer
@@ -92,3 +93,17 @@ def progress_bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
     ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda done: bar.update(task, completed=done)
+
+
+def utc_days(start: str, end: str) -> tuple[datetime, datetime]:
+    """`--from` and `--to` (YYYY-MM-DD, the day after the last) as UTC midnights; exits
+    with a message saying what to fix."""
+    try:
+        a, b = (datetime.strptime(x, "%Y-%m-%d").replace(tzinfo=UTC) for x in (start, end))
+    except ValueError:
+        err.print("dates are YYYY-MM-DD, e.g. --from 2026-11-01 --to 2026-12-01")
+        raise typer.Exit(2) from None
+    if b <= a:
+        err.print("--to must be after --from")
+        raise typer.Exit(2)
+    return a, b

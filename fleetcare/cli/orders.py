@@ -16,7 +16,7 @@ from rich.table import Table
 
 from db.database import Database
 from db.errors import DomainError
-from fleetcare.cli.common import console, err, run_until_signal, settings
+from fleetcare.cli.common import console, err, run_until_signal, settings, utc_days
 
 app = typer.Typer()
 orders = typer.Typer(
@@ -82,12 +82,14 @@ def orders_dispatch(
     """Assign every open order now (territory, skill, calendar, capacity, parts, butler,
     load); print who got what and why the rest could not be assigned. Each pass also
     books the accepted filter replacements of filter-package customers (they do not pick
-    a slot), queues filter-package renewal reminders, and escalates the complaints whose
-    level ran out of time (outlet → region → maker)."""
+    a slot), queues filter-package renewal reminders, moves on the jobs an outlet did not
+    accept in its hours, and escalates the complaints whose level ran out of time (outlet
+    → region → maker)."""
     from fleetcare.wiring import open_database
     from service.appointments import Appointments
     from service.complaints import Complaints
     from service.dispatch import Dispatcher
+    from service.network import Network
     from service.orders import WorkOrders
     from service.packages import Packages
 
@@ -98,6 +100,8 @@ def orders_dispatch(
     def once(quiet: bool = False) -> None:
         for case in cases.escalate_due():
             console.print(f"complaint #{case.id} escalated to the {case.level}")
+        for order_id in Network(db).expire():
+            console.print(f"#{order_id}: its outlet did not answer in time; it moved on")
         reminded = sold.remind_renewals()
         if reminded:
             console.print(f"renewal reminders for {len(reminded)} filter package(s)")
@@ -251,17 +255,12 @@ def orders_warranty_claims(
     jobs, parts and labour the bills put on the maker.
 
     e.g. fleetcare orders warranty-claims --from 2026-11-01 --to 2026-12-01 --items"""
-    from datetime import UTC, datetime
 
     from fleetcare.wiring import open_database
     from service.csvout import dataclass_csv
     from service.warranty import ClaimLine, ClaimRow, claim_lines, claims
 
-    try:
-        a, b = (datetime.strptime(x, "%Y-%m-%d").replace(tzinfo=UTC) for x in (start, end))
-    except ValueError:
-        err.print("dates are YYYY-MM-DD, e.g. --from 2026-11-01 --to 2026-12-01")
-        raise typer.Exit(2) from None
+    a, b = utc_days(start, end)
     lines = claim_lines(open_database(settings()), a, b)
     text = dataclass_csv(ClaimLine, lines) if items else dataclass_csv(ClaimRow, claims(lines))
     if output is None:
@@ -293,20 +292,12 @@ def orders_settlement(
     forfeit; not upheld: released). With --items, every job and the reason.
 
     e.g. fleetcare orders settlement --from 2026-11-01 --to 2026-12-01 --items"""
-    from datetime import UTC, datetime
 
     from fleetcare.wiring import open_database
     from service.callbacks import CallbackPolicy
     from service.settlement import Settlement, items_csv, settlement_csv
 
-    try:
-        a, b = (datetime.strptime(x, "%Y-%m-%d").replace(tzinfo=UTC) for x in (start, end))
-    except ValueError:
-        err.print("dates are YYYY-MM-DD, e.g. --from 2026-11-01 --to 2026-12-01")
-        raise typer.Exit(2) from None
-    if b <= a:
-        err.print("--to must be after --from")
-        raise typer.Exit(2)
+    a, b = utc_days(start, end)
     if unreachable not in ("pay", "hold"):
         err.print(f"--unreachable is 'pay' or 'hold', not {unreachable!r}")
         raise typer.Exit(2)
