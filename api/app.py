@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import console, console_aftercare, deps, errors
+from api import console, console_aftercare, console_network, deps, errors
 from api.authcache import CredentialCache
 from api.context import ApiContext
 from api.guard import MAX_BODY, Guard
@@ -35,11 +35,12 @@ from api.routes import (
     ops,
     orders,
     packages,
+    photos,
     profiles,
 )
 from api.schemas import Problem
 from api.single import one_value_each
-from service.completion import MAX_PHOTO_BYTES
+from service.photos import MAX_PHOTO_BYTES
 from telemetry.profile import ProfileSet, shipped
 
 log = logging.getLogger("fleetcare.api")
@@ -131,6 +132,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         me,
         devices,
         orders,
+        photos,
         aftercare,
         packages,
         network,
@@ -141,6 +143,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         app.include_router(module.router)
     app.include_router(console.router)
     app.include_router(console_aftercare.router)
+    app.include_router(console_network.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     async def sign_in(request: Request, exc: Exception) -> Response:

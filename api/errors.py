@@ -17,6 +17,7 @@ from service.diy import NotDiy, OutOfStock
 from service.errors import ConcurrentChange, InvalidTransition, NotTheAssignee, SlotUnavailable
 from service.network import CannotReroute, NotOffered
 from service.packages import PackageRefused, SaleConflict
+from service.photos import PhotosRefused
 
 log = logging.getLogger("fleetcare.api")
 
@@ -32,6 +33,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (NotDiy, 409),
     (OutOfStock, 409),
     (NotOffered, 409),
+    (PhotosRefused, 409),
     (CannotReroute, 409),
     (DomainError, 422),
 ]

@@ -657,3 +657,17 @@ class OutletAnswer(Body):
 class OutletChoice(Body):
     outlet_id: str = Field(min_length=1, max_length=64)
     reason: str = Field(default="", max_length=500)
+
+
+class PhotoPublic(BaseModel):
+    id: int
+    order_id: int
+    stage: Literal["intake", "completion"] = Field(
+        description="intake: attached to the report; completion: the technician's"
+    )
+    content_type: str
+    size: int
+    sha256: str
+    added_by: str | None
+    added_at: datetime | None
+    url: str = Field(description="Where to fetch it (with the same credentials)")

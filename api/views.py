@@ -24,6 +24,7 @@ from db.tables import (
     device_state,
     devices,
     filter_predictions,
+    shipments,
     technicians,
     territories,
     work_orders,
@@ -598,3 +599,35 @@ def complaint_in_scope(db: Database, who: Principal, complaint_id: int) -> Compl
     if not complaint_visible(db, who, case):
         raise NotFound("complaint", str(complaint_id))
     return case
+
+
+def shipments_due(db: Database, who: Principal, limit: int) -> list[dict[str, Any]]:
+    """Diy filter replacements of the caller's outlets: to ship (open), and shipped but
+    not yet fitted; the most urgent first."""
+    q = (
+        sa.select(
+            work_orders.c.id.label("order_id"),
+            work_orders.c.device_id,
+            work_orders.c.customer_id,
+            work_orders.c.outlet_id,
+            work_orders.c.problem_kind,
+            work_orders.c.state,
+            work_orders.c.created_at,
+            work_orders.c.due_at,
+            shipments.c.carrier,
+            shipments.c.tracking,
+            shipments.c.shipped_at,
+        )
+        .outerjoin(shipments, shipments.c.order_id == work_orders.c.id)
+        .where(
+            work_orders.c.fulfilment == "diy",
+            work_orders.c.state.in_([State.OPEN.value, State.IN_PROGRESS.value]),
+        )
+        .order_by(work_orders.c.due_at, work_orders.c.id)
+        .limit(limit)
+    )
+    outlets = outlets_of(db, who)
+    if outlets is not None:
+        q = q.where(work_orders.c.outlet_id.in_(sorted(outlets)))
+    with db.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(q)]

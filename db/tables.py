@@ -352,6 +352,9 @@ work_order_photos = sa.Table(
     sa.Column("content_type", sa.String(32), nullable=False),
     sa.Column("size", sa.Integer, nullable=False),
     sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("stage", sa.String(12), nullable=False, server_default="completion"),  # or intake
+    sa.Column("added_by", sa.String(64)),
+    sa.Column("added_at", UTCDateTime),
     sa.Index("ix_work_order_photos_order", "order_id"),
 )
 

@@ -15,7 +15,6 @@ files; if the transaction fails, the files written for it are removed.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,12 +36,10 @@ from db.tables import (
     van_stock,
     work_order_fees,
     work_order_parts,
-    work_order_photos,
 )
-from service import warranty
+from service import photos, warranty
 from service.catalog import in_force, parts_for
 from service.errors import (
-    BadPhoto,
     CompletionRefused,
     NotTheAssignee,
     PartNotInStock,
@@ -52,15 +49,10 @@ from service.lifecycle import State
 from service.messages import Kind
 from service.orders import WorkOrder, WorkOrders
 from service.outlet_statements import fee_for
+from service.photos import Photo
 from service.settlement import CommissionTable
 from service.warranty import Payer
 from telemetry.profile import ProfileSet
-
-MAX_PHOTO_BYTES = 10 * 1024 * 1024
-_IMAGE_TYPES = (
-    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
-)
 
 
 class Outcome(StrEnum):
@@ -79,12 +71,6 @@ class PartUsed:
 class Fee:
     item: str
     cents: int
-
-
-@dataclass(frozen=True)
-class Photo:
-    name: str
-    content: bytes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,16 +102,6 @@ class Bill:
     total_cents: int
     customer_cents: int  # what the customer is charged: their lines only
     cover: str  # the warranty or package that pays the rest, or why nothing does
-
-
-def image_type(content: bytes) -> tuple[str, str] | None:
-    """(content type, extension) from the bytes, not the name."""
-    for magic, ctype, ext in _IMAGE_TYPES:
-        if content.startswith(magic):
-            return ctype, ext
-    if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
-        return "image/webp", "webp"
-    return None
 
 
 def visit_report(
@@ -200,7 +176,7 @@ class Completion:
                     f"filter {stage!r} found {found}: give the share used up, 0 (new) to 1 "
                     "(spent), at most 1.5"
                 )
-        checked = [self._check_photo(p) for p in report.photos]
+        checked = [photos.check(p) for p in report.photos]
         profiles = in_force(self.orders.db)  # read before the write lock
         written: list[Path] = []
         try:
@@ -222,8 +198,13 @@ class Completion:
                             for f in report.fees
                         ],
                     )  # fmt: skip
-                for content, ctype, ext in checked:
-                    written.append(self._store_photo(conn, order_id, content, ctype, ext))
+                for c in checked:
+                    written.append(
+                        photos.store(
+                            conn, self.photo_dir, order_id, c, stage="completion",
+                            by=report.technician_id, now=now,
+                        )
+                    )  # fmt: skip
                 self._label(conn, order, report, now)
                 self._tell_device(conn, order, report, now, profiles)
                 total = sum(line.cents for line in lines)
@@ -326,41 +307,6 @@ class Completion:
             item = f"{p.qty} × {price.name} ({p.sku})"
             lines.append(BillLine(item, p.qty * price.price_cents, payer))
         return lines
-
-    @staticmethod
-    def _check_photo(photo: Photo) -> tuple[bytes, str, str]:
-        if not photo.content:
-            raise BadPhoto(photo.name, "empty")
-        if len(photo.content) > MAX_PHOTO_BYTES:
-            raise BadPhoto(
-                photo.name,
-                f"{len(photo.content) / 1e6:.1f} MB; at most {MAX_PHOTO_BYTES // 2**20} MB",
-            )
-        kind = image_type(photo.content)
-        if kind is None:
-            raise BadPhoto(photo.name, "not a JPEG, PNG or WebP image")
-        return photo.content, kind[0], kind[1]
-
-    def _store_photo(
-        self, conn: Connection, order_id: int, content: bytes, ctype: str, ext: str
-    ) -> Path:
-        digest = hashlib.sha256(content).hexdigest()
-        folder = self.photo_dir / str(order_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{digest[:16]}.{ext}"
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(content)
-        tmp.replace(path)
-        conn.execute(
-            work_order_photos.insert().values(
-                order_id=order_id,
-                path=str(path),
-                content_type=ctype,
-                size=len(content),
-                sha256=digest,
-            )
-        )
-        return path
 
     @staticmethod
     def _label(conn: Connection, order: WorkOrder, report: CompletionReport, now: datetime) -> None:

@@ -10,6 +10,7 @@ for, and the customer hears of it.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -64,18 +65,41 @@ class UnknownDeviceType(DomainError):
         )
 
 
+class InstallationRequest(BaseModel):
+    """A customer's request, in the app, to install a unit they bought."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    request_id: Id = Field(description="The app's id for it: sending it again is the same")
+    device_type: str
+    model: str | None = Field(default=None, max_length=64)
+    serial: str | None = Field(default=None, max_length=64)
+    purchased_on: date
+    address: str | None = Field(
+        default=None, min_length=1, max_length=256, description="Default: yours on record"
+    )
+    territory_id: Id | None = Field(default=None, description="Default: yours on record")
+    preferred_time: str | None = Field(default=None, max_length=200)
+
+
+class InstallationRefused(DomainError):
+    """An installation request that cannot be taken as it is; the message says why."""
+
+
 class ShopOrders:
     def __init__(self, orders: WorkOrders) -> None:
         self.orders = orders
 
-    def receive(self, o: ShopOrderIn, *, now: datetime | None = None) -> Received:
+    def receive(
+        self, o: ShopOrderIn, *, now: datetime | None = None, customer_id: str | None = None
+    ) -> Received:
         now = now or datetime.now(UTC)
         families = in_force(self.orders.db)  # shipped and imported; before the write lock
         if o.device_type not in families:
             raise UnknownDeviceType(o.device_type, sorted(families))
         try:
             with self.orders.db.engine.begin() as conn:
-                return self._receive_in(conn, o, now)
+                return self._receive_in(conn, o, now, customer_id)
         except sa.exc.IntegrityError:  # the same order at the same moment: the first holds
             with self.orders.db.engine.connect() as conn:
                 seen = self._seen(conn, o)
@@ -95,7 +119,46 @@ class ShopOrders:
         order = self.orders.get_in(conn, row.order_id)
         return Received(order, False, row.device_id, order.customer_id or "")
 
-    def _receive_in(self, conn: Connection, o: ShopOrderIn, now: datetime) -> Received:
+    def request_installation(
+        self, customer_id: str, r: InstallationRequest, *, now: datetime | None = None
+    ) -> Received:
+        """A customer asks in the app to have a unit they bought installed: the unit is
+        registered to them at their address (by default the one on record) and the
+        installation job opens at once. The same `request_id` again is the same job."""
+        with self.orders.db.engine.connect() as conn:
+            who = conn.execute(
+                sa.select(customers.c.name, customers.c.phone, customers.c.language).where(
+                    customers.c.id == customer_id
+                )
+            ).first()
+            if who is None:
+                raise NotFound("customer", customer_id)
+            home = conn.execute(
+                sa.select(device_sites.c.territory_id, device_sites.c.address)
+                .where(device_sites.c.customer_id == customer_id)
+                .order_by(device_sites.c.device_id)
+            ).first()
+        territory = r.territory_id or (home.territory_id if home else None)
+        address = r.address or (home.address if home else None)
+        if territory is None or address is None:
+            raise InstallationRefused(
+                "we have no address of yours on record: give `address` and `territory_id` "
+                "(your area)"
+            )
+        key = f"{customer_id}.{r.request_id}"
+        if len(key) > 64:  # kept readable, and still one key per request
+            key = f"{key[:55]}-{hashlib.sha1(key.encode()).hexdigest()[:8]}"
+        order = ShopOrderIn(
+            shop_id="app", shop_order_id=key, customer_name=who.name,
+            phone=who.phone or "n/a", device_type=r.device_type, model=r.model,
+            serial=r.serial, purchased_on=r.purchased_on, territory_id=territory,
+            address=address, preferred_time=r.preferred_time, language=who.language,
+        )  # fmt: skip
+        return self.receive(order, now=now, customer_id=customer_id)
+
+    def _receive_in(
+        self, conn: Connection, o: ShopOrderIn, now: datetime, customer_id: str | None = None
+    ) -> Received:
         seen = self._seen(conn, o)
         if seen is not None:
             return seen
@@ -106,7 +169,7 @@ class ShopOrders:
         ).scalar_one_or_none()
         if zone is None:
             raise NotFound("territory", o.territory_id)
-        customer = conn.execute(
+        customer = customer_id or conn.execute(
             sa.select(customers.c.id).where(customers.c.phone == o.phone).order_by(customers.c.id)
         ).scalars().first()  # fmt: skip
         if customer is None:
@@ -131,8 +194,9 @@ class ShopOrders:
                 address=o.address, purchased_on=o.purchased_on,
             )
         )  # fmt: skip
+        app = customer_id is not None  # the customer's own request, from the app
         evidence: dict[str, object] = {
-            "channel": "shop",
+            "channel": "app" if app else "shop",
             "shop_id": o.shop_id,
             "shop_order_id": o.shop_order_id,
             "purchased_on": o.purchased_on.isoformat(),
@@ -144,13 +208,15 @@ class ShopOrders:
             OrderRequest(
                 device_id=device,
                 problem_kind=PROBLEM,
-                origin=Origin.SHOP,
-                source=f"shop:{o.shop_id}",
+                origin=Origin.APP if app else Origin.SHOP,
+                source=f"customer:{customer_id}" if app else f"shop:{o.shop_id}",
                 title="Install the new unit",
-                description=f"shop {o.shop_id} order {o.shop_order_id}",
+                description=(
+                    "requested in the app" if app else f"shop {o.shop_id} order {o.shop_order_id}"
+                ),
                 evidence=evidence,
             ),
-            actor=f"shop:{o.shop_id}",
+            actor=f"customer:{customer_id}" if app else f"shop:{o.shop_id}",
             now=now,
         )
         conn.execute(
@@ -163,6 +229,9 @@ class ShopOrders:
 
 
 def _id(prefix: str, o: ShopOrderIn) -> str:
-    """A registry id from the shop's: readable, and the same for the same order."""
-    raw = f"{prefix}-{o.shop_id}-{o.shop_order_id}"
-    return re.sub(r"[^A-Za-z0-9_.:-]", "-", raw)[:64]
+    """A registry id from the shop's: readable, and the same for the same order (a long
+    one is cut and given a digest of the whole, so two orders never share one)."""
+    raw = re.sub(r"[^A-Za-z0-9_.:-]", "-", f"{prefix}-{o.shop_id}-{o.shop_order_id}")
+    if len(raw) <= 64:
+        return raw
+    return f"{raw[:55]}-{hashlib.sha1(raw.encode()).hexdigest()[:8]}"

@@ -23,18 +23,17 @@ from db.database import Database
 from db.tables import technicians, work_orders
 from service.appointments import Appointments
 from service.completion import (
-    MAX_PHOTO_BYTES,
     Completion,
     CompletionReport,
     Fee,
     Outcome,
     PartUsed,
-    Photo,
 )
 from service.dispatch import Dispatcher
 from service.errors import BadPhoto, CompletionRefused
 from service.lifecycle import LIVE, State
 from service.orders import WorkOrder, WorkOrders
+from service.photos import MAX_PHOTO_BYTES, Photo
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["technicians"])
 REFUSED: dict[int | str, dict[str, Any]] = {

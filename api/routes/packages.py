@@ -9,7 +9,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api import views
@@ -27,9 +26,7 @@ from api.schemas import (
     ShipmentDue,
     ShipmentIn,
 )
-from db.tables import shipments, work_orders
 from service.diy import Diy
-from service.lifecycle import State
 from service.packages import Fulfilment, Package, Packages, Preferred
 
 router = APIRouter(prefix="/api/v1", tags=["filter packages"])
@@ -210,33 +207,7 @@ async def shipments_due(
     urgent first."""
 
     def run() -> list[ShipmentDue]:
-        q = (
-            sa.select(
-                work_orders.c.id.label("order_id"),
-                work_orders.c.device_id,
-                work_orders.c.customer_id,
-                work_orders.c.outlet_id,
-                work_orders.c.problem_kind,
-                work_orders.c.state,
-                work_orders.c.created_at,
-                work_orders.c.due_at,
-                shipments.c.carrier,
-                shipments.c.tracking,
-                shipments.c.shipped_at,
-            )
-            .outerjoin(shipments, shipments.c.order_id == work_orders.c.id)
-            .where(
-                work_orders.c.fulfilment == "diy",
-                work_orders.c.state.in_([State.OPEN.value, State.IN_PROGRESS.value]),
-            )
-            .order_by(work_orders.c.due_at, work_orders.c.id)
-            .limit(limit)
-        )
-        outlets = views.outlets_of(db, who)
-        if outlets is not None:
-            q = q.where(work_orders.c.outlet_id.in_(sorted(outlets)))
-        with db.engine.connect() as conn:
-            return [ShipmentDue.model_validate(dict(r._mapping)) for r in conn.execute(q)]
+        return [ShipmentDue.model_validate(r) for r in views.shipments_due(db, who, limit)]
 
     return await asyncio.to_thread(run)
 

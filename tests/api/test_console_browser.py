@@ -276,3 +276,50 @@ def test_an_agent_works_the_callback_queue_and_ops_resolve_the_complaint(
         Status.PAYABLE,
         "complaint 1 not upheld: bracket tightened",
     )
+
+
+def test_an_outlet_answers_the_jobs_offered_to_it_and_ships_a_diy_filter(
+    console: tuple[str, Database], browser_page: object
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    from service.packages import Fulfilment, Packages
+    from tests.service.test_network import network
+
+    url, db = console
+    network(db)  # o-1 accepts its jobs within two hours; o-2 takes them at once
+    taken = opened(db, "ap-1", "inspection", NOW)
+    passed_on = opened(db, "ap-3", "inspection", NOW)
+    [wang] = Packages(db).find(device_ids=["ap-2"])
+    Packages(db).change(wang.id, fulfilment=Fulfilment.DIY)
+    diy = opened(db, "ap-2", "filter_replacement", NOW, origin=Origin.AUTO)
+    page: Page = browser_page  # type: ignore[assignment]
+    sign_in(page, url)
+    page.get_by_role("link", name="Outlet jobs").click()
+    expect(page.locator("#offers tbody tr")).to_have_count(3)
+    page.get_by_role("form", name=f"Answer for job {taken}").get_by_role(
+        "button", name="Accept"
+    ).click()
+    expect(page.get_by_role("status")).to_contain_text(f"Job #{taken} accepted: tech-1 is sent")
+    answer = page.get_by_role("form", name=f"Answer for job {passed_on}")
+    answer.get_by_role("button", name="Decline").click()
+    expect(page.get_by_role("alert")).to_contain_text("say why")
+    answer = page.get_by_role("form", name=f"Answer for job {passed_on}")
+    answer.get_by_label("Why not").fill("nobody free this week")
+    answer.get_by_role("button", name="Decline").click()
+    expect(page.get_by_role("status")).to_contain_text("it went to outlet o-2")
+    page.screenshot(path=str(ARTIFACTS / "console-outlet-jobs.png"), full_page=True)
+
+    # the diy replacement was offered too: accepted, it goes to shipping, not to a visit
+    page.get_by_role("form", name=f"Answer for job {diy}").get_by_role(
+        "button", name="Accept"
+    ).click()
+    expect(page.get_by_role("status")).to_contain_text(f"Job #{diy} accepted: it goes to Shipments")
+    page.get_by_role("link", name="Shipments").click()
+    ship = page.get_by_role("form", name=f"Ship job {diy}")
+    ship.get_by_label("Carrier").fill("SF Express")
+    ship.get_by_label("Tracking number").fill("SF42")
+    ship.get_by_role("button", name="Ship").click()
+    expect(page.get_by_role("status")).to_contain_text("the filter is on its way (SF Express SF42)")
+    expect(page.locator(f"#shipments tr[data-order='{diy}']")).to_contain_text("in_progress")
+    page.screenshot(path=str(ARTIFACTS / "console-shipments.png"), full_page=True)

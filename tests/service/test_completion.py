@@ -18,7 +18,7 @@ from db.tables import (
     van_stock,
     work_order_photos,
 )
-from service.completion import Completion, CompletionReport, Fee, Outcome, PartUsed, Photo
+from service.completion import Completion, CompletionReport, Fee, Outcome, PartUsed
 from service.errors import (
     BadPhoto,
     CompletionRefused,
@@ -28,6 +28,7 @@ from service.errors import (
 )
 from service.lifecycle import Origin, State
 from service.orders import OrderRequest, WorkOrders
+from service.photos import Photo
 from service.registry import ServiceRegistry, parse_doc
 
 NOW = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
