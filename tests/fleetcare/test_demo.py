@@ -173,7 +173,8 @@ def test_a_second_run_in_the_same_folder_starts_afresh_and_ends_by_itself(
     its own fleet's readings; the first run's are cleared, not counted as duplicates."""
     data = tmp_path / "data"
     for run in (1, 2):
-        proc = demo(data, "--broker", "amqtt", "--duration", "8")
+        # long enough for a simulated day through amqtt on a busy machine too
+        proc = demo(data, "--broker", "amqtt", "--duration", "12")
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, out + err
         assert "amqtt" in out

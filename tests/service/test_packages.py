@@ -284,3 +284,59 @@ async def test_the_device_reporting_a_new_filter_completes_its_diy_job(
     done = WorkOrders(world).get(order.id)
     assert done.state is State.CLOSED and done.customer_cents == 0
     assert "the device reported it" in WorkOrders(world).history(order.id)[-2].reason
+
+
+PREDICTED = {
+    "id": "purifier_main_predicted",
+    "device_type": "purifier",
+    "title": "Filter predicted spent within two weeks",
+    "problem_kind": "filter_replacement",
+    "when": {
+        "prediction": {
+            "model": "filter_life", "output": "days_to_exhaustion_main", "below": 14, "clear": 28,
+        }
+    },
+    "work_order": {"open": "review", "priority": 1},
+}  # fmt: skip
+
+
+async def test_a_predicted_replacement_under_a_package_closes_with_no_charge_and_no_review(
+    world: Database, tmp_path: Path
+) -> None:
+    """From the filter-life prediction to a closed job: the package's customer is not
+    asked to review, pick a slot or pay."""
+    from fleet.predictions import PredictedExhaustion, Predictions
+    from rules.outputs import FilterLifeOutputs
+    from service.catalog import in_force
+    from service.completion import Completion, Fee, visit_report
+
+    now = datetime.now(UTC)
+    Predictions(world).record(
+        [PredictedExhaustion("ap-2", "main", now + timedelta(days=5), 0.8, "filter-life")]
+    )
+    async with create_store(StoreSettings(backend="embedded"), str(tmp_path / "ts")) as store:
+        await feed(store, world, "ap-2", "purifier", now, pm25=12.0)
+        ev = Evaluator(
+            db=world, store=store, catalog=catalog(PREDICTED), outputs=FilterLifeOutputs(world)
+        )
+        assert (await ev.run_pass(now)).fired == 1
+    orders = WorkOrders(world)
+    order = orders.live_for("ap-2", "filter_replacement")
+    assert order is not None and order.state is State.OPEN and order.package_id is not None
+    Dispatcher(world).run([order.id])
+    Dispatcher(world).accept(order.id, "tech-1")
+    slot = Appointments(orders).book_filter_packages()[order.id]  # nobody picked it
+    orders.transition(order.id, State.IN_PROGRESS, actor="tech-1", now=slot.start)
+    job = orders.get(order.id)
+    _, bill = Completion(orders, tmp_path / "photos").complete(
+        order.id,
+        visit_report(job, "tech-1", "SN-AP-2", None, profiles=in_force(world),
+                     fees=[Fee("Call-out", 4900)]),
+        now=slot.start + timedelta(hours=1),
+    )  # fmt: skip
+    assert bill.total_cents > 0 and bill.customer_cents == 0
+    Callbacks(orders).rate(order.id, 5, now=slot.start + timedelta(hours=3))
+    done = orders.get(order.id)
+    assert done.state is State.CLOSED and done.customer_cents == 0
+    actions = [e.action for e in orders.history(order.id)]
+    assert "approve" not in actions and actions[0] == "open"
