@@ -62,6 +62,14 @@ OpsUser = Annotated[Principal, Depends(console_user)]
 Ctx = Annotated[ApiContext, Depends(context)]
 
 
+def back_to(to: str, said: str, error: bool = False) -> RedirectResponse:
+    """After a form: back to its page (post/redirect/get), saying what the action did,
+    or (`error`) why it was refused."""
+    return RedirectResponse(
+        f"{to}?{urlencode({'error' if error else 'said': said})}", status_code=303
+    )
+
+
 def page(request: Request, name: str, who: Principal | None, **data: Any) -> HTMLResponse:
     return templates.TemplateResponse(request, name, {"who": who, **data})
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from typing import Annotated, Literal
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api import views
-from api.console import OpsUser, page
+from api.console import OpsUser, back_to, page
 from api.deps import MAX_ID, Db, OrderId
 from db.errors import DomainError
 from service.callbacks import Call, CallbackPolicy, Callbacks
@@ -23,12 +22,6 @@ from service.orders import WorkOrders
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 ComplaintId = Annotated[int, Path(ge=1, le=MAX_ID)]
-
-
-def _back(to: str, said: str, error: bool = False) -> RedirectResponse:
-    return RedirectResponse(
-        f"{to}?{urlencode({'error' if error else 'said': said})}", status_code=303
-    )
 
 
 @router.get("/callbacks", response_class=HTMLResponse)
@@ -77,9 +70,9 @@ async def record_call(
         return f"Job #{order_id}: {verdict}; closed."
 
     try:
-        return _back("/console/callbacks", await asyncio.to_thread(run))
+        return back_to("/console/callbacks", await asyncio.to_thread(run))
     except DomainError as exc:
-        return _back("/console/callbacks", str(exc), error=True)
+        return back_to("/console/callbacks", str(exc), error=True)
 
 
 @router.get("/complaints", response_class=HTMLResponse)
@@ -116,6 +109,6 @@ async def resolve(
         return f"Complaint #{case.id} resolved ({verdict}): the held commission is {money}."
 
     try:
-        return _back("/console/complaints", await asyncio.to_thread(run))
+        return back_to("/console/complaints", await asyncio.to_thread(run))
     except DomainError as exc:
-        return _back("/console/complaints", str(exc), error=True)
+        return back_to("/console/complaints", str(exc), error=True)

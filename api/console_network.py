@@ -12,8 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api import views
-from api.console import OpsUser, page
-from api.console_aftercare import _back
+from api.console import OpsUser, back_to, page
 from api.deps import Db, OrderId
 from db.errors import DomainError
 from service.dispatch import Dispatcher
@@ -67,9 +66,9 @@ async def answer(
         return f"Job #{order_id} declined: it went to outlet {job.outlet_id}."
 
     try:
-        return _back("/console/outlet-jobs", await asyncio.to_thread(run))
+        return back_to("/console/outlet-jobs", await asyncio.to_thread(run))
     except DomainError as exc:
-        return _back("/console/outlet-jobs", str(exc), error=True)
+        return back_to("/console/outlet-jobs", str(exc), error=True)
 
 
 @router.get("/shipments", response_class=HTMLResponse)
@@ -100,6 +99,6 @@ async def ship(
         )
 
     try:
-        return _back("/console/shipments", await asyncio.to_thread(run))
+        return back_to("/console/shipments", await asyncio.to_thread(run))
     except DomainError as exc:
-        return _back("/console/shipments", str(exc), error=True)
+        return back_to("/console/shipments", str(exc), error=True)

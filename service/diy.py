@@ -36,6 +36,24 @@ from service.orders import WorkOrder, WorkOrders
 from service.warranty import Payer
 
 
+def record_fitting_in(
+    conn: Connection, device_id: str, stage: str, at: datetime, *, order_id: int | None = None
+) -> None:
+    """A filter the customer fitted in `stage`: its wear restarts from `at` (the
+    replacement on record, with its job if any) and its old prediction is dropped until
+    the models see the new filter."""
+    conn.execute(
+        filter_replacements.insert().values(
+            device_id=device_id, stage=stage, at=at, order_id=order_id
+        )
+    )
+    conn.execute(
+        filter_predictions.delete().where(
+            filter_predictions.c.device_id == device_id, filter_predictions.c.stage == stage
+        )
+    )
+
+
 class NotDiy(ServiceError):
     """The job is not a diy replacement in the state the step needs."""
 
@@ -116,17 +134,7 @@ class Diy:
                 )
             )  # fmt: skip
             for stage in stages_for(profiles, order.device_type, order.problem_kind, ()):
-                conn.execute(
-                    filter_replacements.insert().values(
-                        device_id=order.device_id, stage=stage, at=now, order_id=order_id
-                    )
-                )
-                conn.execute(
-                    filter_predictions.delete().where(
-                        filter_predictions.c.device_id == order.device_id,
-                        filter_predictions.c.stage == stage,
-                    )
-                )
+                record_fitting_in(conn, order.device_id, stage, now, order_id=order_id)
             line = BillLine(f"1 × {sent.name} ({sent.sku})", sent.price_cents, Payer.PACKAGE)
             done = self.orders.transition_in(
                 conn, order_id, State.COMPLETED, actor=by, reason=f"fitted by the customer ({how})",

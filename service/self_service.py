@@ -22,13 +22,11 @@ from db.tables import (
     customers,
     device_commands,
     devices,
-    filter_predictions,
-    filter_replacements,
     packages,
     work_orders,
 )
 from service.catalog import filter_problem, in_force
-from service.diy import Diy
+from service.diy import Diy, record_fitting_in
 from service.errors import ServiceError
 from service.lifecycle import LIVE, State
 from service.localtime import hhmm
@@ -155,9 +153,7 @@ class SelfService:
                 )
             ).scalar_one_or_none()
             if shipped is None:  # else the shipped job records it, with itself
-                conn.execute(
-                    filter_replacements.insert().values(device_id=device_id, stage=stage, at=now)
-                )
+                record_fitting_in(conn, device_id, stage, now)
             conn.execute(
                 device_commands.insert().values(
                     device_id=device_id,
@@ -166,12 +162,6 @@ class SelfService:
                     args={"stage": stage},
                     correlation=f"customer-{customer_id}",
                     created_at=now,
-                )
-            )
-            conn.execute(
-                filter_predictions.delete().where(
-                    filter_predictions.c.device_id == device_id,
-                    filter_predictions.c.stage == stage,
                 )
             )
             live = conn.execute(
