@@ -99,7 +99,8 @@ def test_the_demo_says_what_comes_walks_a_job_through_the_console_and_one_ctrl_c
     started = time.monotonic()
     text: list[str] = []
     url, token, below = "", "", set()
-    for line in lines_until(proc, started + 240):
+    # what the demo shows, not how fast: a busy shared machine gets the time it needs
+    for line in lines_until(proc, started + 420):
         text.append(line)
         if "demo login: " in line:
             url = "".join(text).split("ops console: ")[1].split()[0].removesuffix("/console")
