@@ -102,12 +102,22 @@ async def device_packages(device_id: DeviceId, who: Buyer, db: Db) -> list[Packa
     return await asyncio.to_thread(run)
 
 
-@router.post(
-    "/devices/{device_id}/packages",
-    response_model=PackagePublic,
-    status_code=201,
-    responses={**REFUSED, 200: {"model": PackagePublic, "description": "made before"}},
-)
+# A sale or renewal is kept by the seller's sale id: 201 when this request made the
+# package, 200 when the same sale came before (a retry, or one of several at once)
+_SALE: dict[str, Any] = {
+    "response_model": PackagePublic,
+    "status_code": 201,
+    "responses": {**REFUSED, 200: {"model": PackagePublic, "description": "made before"}},
+}
+
+
+def _made(package: Package, created: bool, response: Response) -> PackagePublic:
+    if not created:
+        response.status_code = 200
+    return public(package)
+
+
+@router.post("/devices/{device_id}/packages", **_SALE)
 async def sell(
     device_id: DeviceId, body: PackageSale, who: Buyer, db: Db, response: Response
 ) -> PackagePublic:
@@ -123,18 +133,10 @@ async def sell(
             preferred=_preferred(body.preferred),
         )  # fmt: skip
 
-    package, created = await asyncio.to_thread(run)
-    if not created:
-        response.status_code = 200
-    return public(package)
+    return _made(*await asyncio.to_thread(run), response)
 
 
-@router.post(
-    "/packages/{package_id}/renewal",
-    response_model=PackagePublic,
-    status_code=201,
-    responses={**REFUSED, 200: {"model": PackagePublic, "description": "made before"}},
-)
+@router.post("/packages/{package_id}/renewal", **_SALE)
 async def renew(
     package_id: PackageId, body: PackageRenewal, who: Buyer, db: Db, response: Response
 ) -> PackagePublic:
@@ -148,10 +150,7 @@ async def renew(
             plan_id=body.plan_id,
         )  # fmt: skip
 
-    package, created = await asyncio.to_thread(run)
-    if not created:
-        response.status_code = 200
-    return public(package)
+    return _made(*await asyncio.to_thread(run), response)
 
 
 @router.get("/packages/{package_id}", response_model=PackagePublic, responses=REFUSED)

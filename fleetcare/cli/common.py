@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fleetcare import logs
 from fleetcare.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from db.database import Database
 
 console = Console()
 err = Console(stderr=True)
@@ -49,6 +52,13 @@ def settings(**overrides: Any) -> Settings:
         raise typer.Exit(2) from None
     logs.configure(s.log.format, s.log.level)
     return s
+
+
+def database() -> Database:
+    """The service database the root options point at (opened, migrated on first use)."""
+    from fleetcare.wiring import open_database
+
+    return open_database(settings())
 
 
 def run_until_signal(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:

@@ -11,9 +11,8 @@ import typer
 from rich.table import Table
 from rich.tree import Tree
 
-from db.database import Database
 from db.errors import DomainError
-from fleetcare.cli.common import console, err, settings, utc_days
+from fleetcare.cli.common import console, database, err, utc_days
 
 app = typer.Typer()
 network = typer.Typer(
@@ -25,12 +24,6 @@ network = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(network, name="network")
-
-
-def database() -> Database:
-    from fleetcare.wiring import open_database
-
-    return open_database(settings())
 
 
 @network.command("show")

@@ -8,8 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from fleetcare.cli.common import console, err, run_until_signal, settings
-from fleetcare.cli.orders import database
+from fleetcare.cli.common import console, database, err, run_until_signal, settings
 
 app = typer.Typer()
 notify = typer.Typer(

@@ -14,9 +14,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from db.database import Database
 from db.errors import DomainError
-from fleetcare.cli.common import console, err, run_until_signal, settings, utc_days
+from fleetcare.cli.common import console, database, err, run_until_signal, settings, utc_days
 
 app = typer.Typer()
 orders = typer.Typer(
@@ -24,12 +23,6 @@ orders = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(orders, name="orders")
-
-
-def database() -> Database:
-    from fleetcare.wiring import open_database
-
-    return open_database(settings())
 
 
 @orders.command("list")

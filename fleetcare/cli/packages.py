@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from db.database import Database
 from db.errors import DomainError
-from fleetcare.cli.common import console, err, settings
+from fleetcare.cli.common import console, database, err
 
 app = typer.Typer()
 packages = typer.Typer(
@@ -23,12 +22,6 @@ packages = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(packages, name="packages")
-
-
-def database() -> Database:
-    from fleetcare.wiring import open_database
-
-    return open_database(settings())
 
 
 def _money(cents: int) -> str:

@@ -8,22 +8,17 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from fleetcare.cli import app
 from fleetcare.settings import load_settings
 from fleetcare.wiring import open_database
 from service.lifecycle import Origin
 from service.orders import OrderRequest, WorkOrders
+from tests.fleetcare.command_line import fleetcare_in
 
 runner = CliRunner()
 
 
 def test_the_network_from_the_command_line(tmp_path: Path) -> None:
-    env = {"FLEETCARE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
-
-    def fc(*args: str, code: int = 0) -> str:
-        r = runner.invoke(app, list(args), env=env)
-        assert r.exit_code == code, r.output
-        return r.output
+    fc, env = fleetcare_in(tmp_path / "data")
 
     registry = tmp_path / "registry.json"
     fc("registry", "generate", "--devices", "30", "--seed", "2", "--output", str(registry))

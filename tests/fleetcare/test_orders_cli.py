@@ -21,18 +21,14 @@ from service.completion import Completion
 from service.dispatch import Dispatcher
 from service.lifecycle import Origin
 from service.orders import OrderRequest, WorkOrders
+from tests.fleetcare.command_line import fleetcare_in
 from tests.service.test_completion import NOW, make_site, on_site, report
 
 runner = CliRunner()
 
 
 def test_ops_walk_an_order_through_the_commands(tmp_path: Path) -> None:
-    env = {"FLEETCARE_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "200"}
-
-    def fc(*args: str) -> str:
-        r = runner.invoke(app, list(args), env=env)
-        assert r.exit_code == 0, r.output
-        return r.output
+    fc, env = fleetcare_in(tmp_path / "data")
 
     registry = tmp_path / "registry.json"
     fc("registry", "generate", "--devices", "30", "--seed", "2", "--output", str(registry))
