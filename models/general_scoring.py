@@ -107,7 +107,9 @@ class GeneralScoring:
                     out.setdefault(device_type, []).append(device_id)
         return out
 
-    def _load(self, ids: list[str], names: list[str], earliest: float) -> dict[str, _Device]:
+    def _load(
+        self, ids: list[str], names: list[str], watch: list[bool], earliest: float
+    ) -> dict[str, _Device]:
         out: dict[str, _Device] = {}
         ds = detector_states
         with self.db.engine.connect() as conn:
@@ -120,9 +122,11 @@ class GeneralScoring:
                         det = StreamingDetector.from_bytes(r.state)
                     except StateError:
                         continue  # an older state format: start afresh
+                    if list(det.watch) != watch:
+                        continue  # the profile's sensors changed: start afresh
                     out[r.device_id] = _Device(det, max(r.scored_until.timestamp(), earliest))
         for d in ids:
-            out.setdefault(d, _Device(StreamingDetector(len(names)), earliest))
+            out.setdefault(d, _Device(StreamingDetector(len(names), watch=watch), earliest))
         return out
 
     async def run(self, now: datetime | None = None) -> GeneralReport:
@@ -145,8 +149,9 @@ class GeneralScoring:
         if not chosen:
             return
         names = [n for n, _ in chosen]
+        watch = general.watched(profile, chosen)
         earliest = (today - self.catch_up_days * DAY).timestamp()
-        state = await asyncio.to_thread(self._load, ids, names, earliest)
+        state = await asyncio.to_thread(self._load, ids, names, watch, earliest)
         day = datetime.fromtimestamp(min(s.until for s in state.values()), UTC)
         while day < today:
             behind = [d for d in ids if state[d].until <= day.timestamp()]
@@ -166,7 +171,7 @@ class GeneralScoring:
                     s = state[d]
                     s.until = end
                     if d in repaired:  # fixed: what it learned was the unit before the repair
-                        s.detector = StreamingDetector(len(names))
+                        s.detector = StreamingDetector(len(names), watch=watch)
                         s.best, s.metric = 0.0, ""
                     if s.detector.rows == 0 and np.isnan(rows[i]).all():
                         continue  # not installed (or never heard from) yet

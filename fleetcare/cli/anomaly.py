@@ -112,6 +112,15 @@ def score(
             "Default: every numeric column.",
         ),
     ] = None,
+    conditions: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--conditions",
+            help="Columns that are operating conditions, not health (a setpoint, the "
+            "outdoor temperature, hours of use): scored with the others' relations, never "
+            "alarmed on themselves. They are added to --columns.",
+        ),
+    ] = None,
     delimiter: Annotated[str, typer.Option(help="The field separator.")] = ",",
     normal_rows: Annotated[
         int,
@@ -126,7 +135,7 @@ def score(
     the fleet. --output gets the input's columns plus `anomaly_score` (0 to 1, on one scale
     for every series: 0.5 is a one-in-a-thousand surprise), `anomaly` (1 on the first
     row of each episode the engine would alarm on) and `anomaly_kind` (spike, shift,
-    burst, stuck, dropout or relation).
+    burst, stuck, dropout, novel or relation).
 
     Rows need not be evenly spaced; an empty or non-numeric value is a missing reading.
 
@@ -135,6 +144,9 @@ def score(
     from models.anomaly import StreamingDetector
 
     columns = [c.strip() for given in columns or [] for c in given.split(",") if c.strip()]
+    given = [c.strip() for g in conditions or [] for c in g.split(",") if c.strip()]
+    if columns:
+        columns += [c for c in given if c not in columns]
     if len(delimiter) != 1:
         err.print(f"[red]--delimiter must be one character, got {delimiter!r}[/red]")
         raise typer.Exit(2)
@@ -143,7 +155,17 @@ def score(
     except (OSError, TableError) as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
-    det = StreamingDetector(len(names), normal_rows=normal_rows)
+    unknown = [c for c in given if c not in names]
+    if unknown:
+        what = "no column" if any(c not in header for c in unknown) else "no numbers in"
+        err.print(f"[red]--conditions: {what} {', '.join(map(repr, unknown))}; the numeric "
+                  f"columns are {', '.join(names)}[/red]")  # fmt: skip
+        raise typer.Exit(2)
+    watch = [c not in given for c in names]
+    if not any(watch):
+        err.print("[red]every column is a condition: leave at least one to watch[/red]")
+        raise typer.Exit(2)
+    det = StreamingDetector(len(names), normal_rows=normal_rows, watch=watch)
     alarms = 0
     output.parent.mkdir(parents=True, exist_ok=True)
     with (

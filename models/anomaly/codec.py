@@ -6,9 +6,9 @@ from __future__ import annotations
 import struct
 
 from models.anomaly.relations import RelationState
-from models.anomaly.series import DAY_SLOTS, SeriesState
+from models.anomaly.series import DAY_SLOTS, KINDS, SeriesState
 
-VERSION = 1
+VERSION = 2  # 2: the long-run center and reach, and the novelty tail
 _SCALARS = (
     "last_t",
     "last_x",
@@ -23,8 +23,10 @@ _SCALARS = (
     "err_day",
     "err_week",
     "repeat",
+    "center",
+    "reach",
 )
-_SERIES = struct.Struct(f"<qii{len(_SCALARS)}d{DAY_SLOTS}d{DAY_SLOTS}B7d20d")
+_SERIES = struct.Struct(f"<qii{len(_SCALARS)}d{DAY_SLOTS}d{DAY_SLOTS}B7d{4 * len(KINDS)}d")
 
 
 class StateError(ValueError):
@@ -53,7 +55,7 @@ def unpack_series(data: bytes) -> SeriesState:
     i += DAY_SLOTS
     s.week = list(v[i : i + 7])
     i += 7
-    s.tails = [list(v[i + 4 * j : i + 4 * j + 4]) for j in range(5)]
+    s.tails = [list(v[i + 4 * j : i + 4 * j + 4]) for j in range(len(KINDS))]
     return s
 
 

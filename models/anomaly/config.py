@@ -20,6 +20,7 @@ class DetectorConfig:
     short_rate: float = 0.1  # the short windows for shifts and bursts (~10 points)
     tail_rate: float = 0.0005  # how fast the learned tails forget (~2,000 points)
     burst_rate: float = 0.002  # the long-run level of the burst statistic
+    novel_rate: float = 0.001  # where the series has been: ~1,000 points
     clip: float = 4.0  # residuals beyond this many scales move the baseline no further
     exceed: float = 3.0  # the peaks-over-threshold level, in scales
     decades: float = 6.0  # a p-value of 10**-decades scores 1.0
@@ -37,6 +38,7 @@ class DetectorConfig:
             "short_rate",
             "tail_rate",
             "burst_rate",
+            "novel_rate",
         ):
             value = getattr(self, name)
             if not 0.0 < value < 1.0:

@@ -8,6 +8,12 @@ of the most surprising statistic (per channel: `series.py`; between channels:
 every series, whatever its units, noise or rhythm. An alarm opens an episode; inside it
 the score is capped below the threshold until the series has been quiet for
 `quiet_points` points, so one fault raises one alarm, not one per point.
+
+Channels can be *watched* (alarmed on) or *conditions*: a condition (a setting the user
+chose, a figure the device computes, a usage counter) is learned and predicts the
+watched channels through their relations, but is never alarmed on itself. A thermostat
+turned down is not a fault; a compressor that draws more power than its speed explains
+is.
 """
 
 from __future__ import annotations
@@ -31,20 +37,32 @@ _HEADER = struct.Struct("<BHq?H")  # version, channels, rows, in episode, quiet 
 class Result:
     score: float  # in [0, 1]
     alarm: bool  # the first point of an episode: the engine's decision
-    kind: str  # spike, shift, burst, stuck, dropout or relation ("" when quiet)
+    kind: str  # spike, shift, burst, stuck, dropout, novel or relation ("" when quiet)
     channel: int  # the channel that scored highest (-1 when quiet)
     expected: tuple[float, ...]  # each channel's baseline for this point
 
 
 class StreamingDetector:
     """Per-series streaming detector. `normal_rows` are learned but never alarmed on
-    (a stretch the user vouches for); the first `config.warmup` points are always."""
+    (a stretch the user vouches for); the first `config.warmup` points are always.
+    `watch` says per channel whether it is alarmed on (default: every channel); the
+    others are conditions (see the module's docstring)."""
 
     def __init__(
-        self, channels: int = 1, *, config: DetectorConfig = DEFAULT, normal_rows: int = 0
+        self,
+        channels: int = 1,
+        *,
+        config: DetectorConfig = DEFAULT,
+        normal_rows: int = 0,
+        watch: Sequence[bool] | None = None,
     ) -> None:
         if channels < 1:
             raise ValueError(f"a detector needs at least one channel, got {channels}")
+        self.watch = tuple(bool(w) for w in watch) if watch is not None else (True,) * channels
+        if len(self.watch) != channels:
+            raise ValueError(f"{len(self.watch)} watch flags for {channels} channels")
+        if not any(self.watch):
+            raise ValueError("a detector must watch at least one channel")
         self.config = config
         self.channels = channels
         self.normal_rows = normal_rows
@@ -63,14 +81,15 @@ class StreamingDetector:
             raise ValueError(f"expected {self.channels} values per row, got {len(xs)}")
         p_best, kind, channel = 1.0, "", -1
         expected = []
+        watch = self.watch
         for j, s in enumerate(self._series):
             step = series.update(cfg, s, t, xs[j])
             expected.append(step.expected)
-            if step.p < p_best:
+            if watch[j] and step.p < p_best:
                 p_best, kind, channel = step.p, step.kind, j
-        p_best = min(1.0, p_best * self.channels)
+        p_best = min(1.0, p_best * sum(watch))
         if self._relations is not None:
-            p_rel, j = relations.update(cfg, self._relations, xs)
+            p_rel, j = relations.update(cfg, self._relations, xs, watch)
             if p_rel < p_best:
                 p_best, kind, channel = p_rel, "relation", j
             p_best = min(1.0, p_best * 2.0)  # the channels and their relations: two looks
@@ -92,6 +111,7 @@ class StreamingDetector:
 
     def to_bytes(self) -> bytes:
         head = _HEADER.pack(codec.VERSION, self.channels, self.rows, self.episode, self.quiet)
+        head += bytes(self.watch)
         body = b"".join(codec.pack_series(s) for s in self._series)
         if self._relations is not None:
             body += codec.pack_relations(self._relations)
@@ -106,9 +126,12 @@ class StreamingDetector:
         version, k, rows, episode, quiet = _HEADER.unpack_from(data)
         if version != codec.VERSION:
             raise codec.StateError(f"state version {version}, this detector reads {codec.VERSION}")
-        det = cls(k, config=config, normal_rows=normal_rows)
+        at = _HEADER.size + k
+        watch = data[_HEADER.size : at]
+        if len(watch) != k or not set(watch) <= {0, 1} or not any(watch):
+            raise codec.StateError(f"the state's watched channels are not {k} flags")
+        det = cls(k, config=config, normal_rows=normal_rows, watch=[bool(w) for w in watch])
         det.rows, det.episode, det.quiet = rows, episode, quiet
-        at = _HEADER.size
         for j in range(k):
             det._series[j] = codec.unpack_series(data[at : at + codec.SERIES_BYTES])
             at += codec.SERIES_BYTES

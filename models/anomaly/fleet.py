@@ -30,19 +30,46 @@ def metrics(profile: Profile, reported: Collection[str] | None = None) -> Metric
     ]
 
 
+def watched(profile: Profile, chosen: Metrics) -> list[bool]:
+    """Per chosen metric, whether a fault would show in it: a metric a sensor measures
+    (the profile gives its datasheet). A metric without one is exact — a setting the user
+    chose, a figure the device computes (life left, a usage counter) — and is a
+    condition: it predicts the measured ones, and a thermostat turned down or a filter
+    counter reset at a replacement is not a fault. A profile that names no sensor at all
+    says nothing either way: every metric is watched."""
+    sensed = {m.name for m in profile.doc.metrics if m.sensor is not None}
+    flags = [name in sensed for name, _ in chosen]
+    return flags if any(flags) else [True] * len(chosen)
+
+
 def query(chosen: Metrics) -> Query:
     """The day's query: every chosen metric, no filter."""
     return Query(QUERY, tuple(name for name, _ in chosen))
 
 
-def features(stats: DayStats, chosen: Metrics) -> NDArray[np.float64]:
+COVERAGE = 0.9
+"""A day with fewer readings of a metric than this share of what the batch's devices
+usually send is missing for it: the mean of a part of a day (three hours of Wi-Fi down,
+a unit unplugged at noon) is not the day's, and a daily rhythm turns the hours that did
+not come into a false step. The missing day is counted by the detector's dropout
+statistic instead."""
+
+
+def features(stats: DayStats, chosen: Metrics, coverage: float = COVERAGE) -> NDArray[np.float64]:
     """devices × metrics: a gauge's mean, a counter's growth over the day (its max minus
     its min: a reset inside the day reads as the larger of the two stretches' growth
-    being lost, which a day-sampled detector tolerates). NaN where a device sent none."""
+    being lost, which a day-sampled detector tolerates). NaN where a device sent none,
+    or less than `coverage` of the readings the batch's devices usually send that day
+    (the 90th percentile of their counts)."""
     cols = []
     for name, counter in chosen:
         if counter:
-            cols.append(stats.col(QUERY, name, "max") - stats.col(QUERY, name, "min"))
+            col = stats.col(QUERY, name, "max") - stats.col(QUERY, name, "min")
         else:
-            cols.append(stats.col(QUERY, name, "mean"))
+            col = stats.col(QUERY, name, "mean")
+        count = np.nan_to_num(stats.col(QUERY, name, "count"))
+        sent = count[count > 0]
+        if sent.size:
+            col = np.where(count >= coverage * np.percentile(sent, 90), col, np.nan)
+        cols.append(col)
     return np.column_stack(cols) if cols else np.zeros((len(stats.device_ids), 0))

@@ -18,6 +18,7 @@ term keeps its coefficient near zero.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,10 +58,13 @@ class RelationState:
         self.tails = [new_tail() for _ in range(k)]
 
 
-def update(cfg: DetectorConfig, s: RelationState, x: list[float]) -> tuple[float, int]:
-    """(p-value of the most broken relation, corrected for the channels; its channel,
-    or -1 when none is surprising). A missing value (NaN) takes its channel out of this
-    row: it neither predicts, nor is predicted, nor teaches."""
+def update(
+    cfg: DetectorConfig, s: RelationState, x: list[float], watch: Sequence[bool]
+) -> tuple[float, int]:
+    """(p-value of the most broken relation, corrected for the watched channels; its
+    channel, or -1 when none is surprising). Only watched channels are predicted; every
+    channel predicts. A missing value (NaN) takes its channel out of this row: it
+    neither predicts, nor is predicted, nor teaches."""
     k = s.k
     present = [not math.isnan(v) for v in x]
     if not any(present):
@@ -77,7 +81,7 @@ def update(cfg: DetectorConfig, s: RelationState, x: list[float]) -> tuple[float
     p_best, worst = 1.0, -1
     if s.n > cfg.warmup:
         for j in range(k):
-            if not live[j]:
+            if not live[j] or not watch[j]:
                 continue
             row = s.coef[j]
             miss = abs(z[j] - sum(row[i] * z[i] for i in range(k)))
@@ -116,7 +120,7 @@ def update(cfg: DetectorConfig, s: RelationState, x: list[float]) -> tuple[float
                 row[j] += a * (zc[i] * zc[j] - row[j])
     if s.n % REFIT_EVERY == 0:
         _refit(s, live)
-    return min(1.0, p_best * k), worst
+    return min(1.0, p_best * sum(watch)), worst
 
 
 def _refit(s: RelationState, live: list[bool]) -> None:

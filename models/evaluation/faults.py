@@ -59,6 +59,8 @@ class FaultRun:
     # per type, per day: devices × numeric metrics, what the general detector reads
     # (`models.anomaly.fleet.features`)
     daily: dict[str, list[NDArray[np.float64]]] = field(default_factory=dict)
+    # per type, per metric of `daily`: watched, or a condition (`models.anomaly.fleet.watched`)
+    watched: dict[str, list[bool]] = field(default_factory=dict)
 
 
 def simulate_faults(
@@ -146,7 +148,10 @@ def simulate_faults(
             history[t].append(observe(stats, groups[t], changed, labels))
         if progress:
             progress(day + 1)
-    return FaultRun(t0, days, ids, history, faults, time.perf_counter() - began, installed, daily)
+    watched = {t: general.watched(profiles[t], chosen[t]) for t in chosen}
+    return FaultRun(
+        t0, days, ids, history, faults, time.perf_counter() - began, installed, daily, watched
+    )
 
 
 def share_for_rate(per_100_device_years: float, days: int) -> float:

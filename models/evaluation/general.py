@@ -28,7 +28,7 @@ def alarm_days(
     installed = run.installed.get(device_type, np.full(days.shape[1], run.start))
     out: list[list[int]] = []
     for i in range(days.shape[1]):
-        det = StreamingDetector(days.shape[2], config=config)
+        det = StreamingDetector(days.shape[2], config=config, watch=run.watched.get(device_type))
         first = max(0, int(np.ceil((installed[i] - run.start) / DAY_S)))
         alarms = []
         for d in range(first, run.days):

@@ -122,3 +122,32 @@ def test_a_file_it_cannot_read_says_what_to_fix(tmp_path: Path) -> None:
         app, ["anomaly", "score", str(tmp_path / "nope.csv"), "--time-column", "t", "-o", out]
     )
     assert missing_file.exit_code == 2 and "nope.csv" in missing_file.stderr
+
+
+def test_a_condition_column_is_scored_with_the_others_but_never_alarmed_on(
+    tmp_path: Path,
+) -> None:
+    stamps, x = series(spike_at=1500)
+    setpoint = np.full(len(x), 22.0)  # the user's choice, changed now and then
+    setpoint[700:], setpoint[1100:], setpoint[1800:] = 28.0, 17.0, 25.0
+    rows = [[t, f"{v:.4f}", s] for t, v, s in zip(stamps, x, setpoint, strict=True)]
+    src = write(tmp_path / "in.csv", rows, ["t", "room", "setpoint"])
+    out = tmp_path / "scored.csv"
+
+    def scored(*extra: str) -> list[dict[str, str]]:
+        args = ["anomaly", "score", str(src), "--time-column", "t", "-o", str(out), *extra]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        return read(out)
+
+    every = scored()
+    assert any(r["anomaly"] == "1" for r in every[700:1500])  # the setpoint's steps
+    quiet = scored("--conditions", "setpoint")
+    alarms = [i for i, r in enumerate(quiet) if r["anomaly"] == "1"]
+    assert alarms == [1500]  # only the room's own spike
+    assert scored("--columns", "room", "--conditions", "setpoint") == quiet
+
+    for bad, says in (("nope", "no column 'nope'"), ("room,setpoint", "leave at least one")):
+        args = ["anomaly", "score", str(src), "--time-column", "t", "-o", str(out)]
+        result = runner.invoke(app, [*args, "--conditions", bad])
+        assert result.exit_code == 2 and says in result.stderr

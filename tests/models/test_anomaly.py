@@ -128,13 +128,28 @@ def test_a_dropout_is_caught_on_the_first_point_after_it() -> None:
     assert r.alarm[2000] and r.kind[2000] == "dropout"
 
 
-def test_missing_values_are_no_evidence_and_a_run_of_them_is_a_dropout() -> None:
+def test_missing_values_are_no_evidence_and_a_run_of_them_is_a_dropout_while_it_lasts() -> None:
+    """A sensor that goes silent for good never sends the value that would end its gap:
+    the gap is scored while it lasts."""
     x = healthy("gaussian", 3000)
     x[1000] = np.nan
-    x[2000:2100] = np.nan
+    x[2000:] = np.nan
     r = score_stream(times(3000), x)
     assert r.score[1000] == 0.0 and not r.alarm[995:1010].any()
-    assert r.alarm[2100] and r.kind[2100] == "dropout"
+    (alarms,) = np.flatnonzero(r.alarm[1500:]) + 1500
+    assert 2000 < alarms < 2020 and r.kind[alarms] == "dropout"
+
+
+def test_a_slow_drift_out_of_the_range_the_series_has_kept_is_caught() -> None:
+    """A sensor drifting half a noise width every 20 points: no point is far from the
+    baseline, which follows it, but the series soon stands where it has never been."""
+    caught = 0
+    for seed in range(12):
+        x = healthy("gaussian", 4000, seed=seed)
+        x[3000:] += 0.05 * np.arange(1000)
+        first = np.flatnonzero(score_stream(times(4000), x).alarm[3000:])
+        caught += bool(first.size) and first[0] < 200
+    assert caught >= 8
 
 
 def related(n: int, seed: int = 5) -> np.ndarray:
@@ -178,6 +193,39 @@ def test_a_channel_that_never_reports_does_not_blind_the_relations() -> None:
     assert r.alarm[at:].any() and first < at + 100 and r.kind[first] == "relation"
 
 
+def test_a_condition_is_learned_but_never_alarmed_on() -> None:
+    """A filter's life left, as the device computes it: it falls, then jumps back to 100
+    at each replacement. A condition, not health: its jumps raise nothing."""
+    n = 4000
+    life = 100.0 - (np.arange(n) % 700) / 7.0
+    x = np.column_stack([related(n), life])
+    resets = np.arange(700, n, 700)
+    near = np.concatenate([np.arange(r, r + 5) for r in resets])
+    watched = score_stream(times(n), x)
+    assert watched.alarm[near].any() and 2 in watched.channel[near]
+    r = score_stream(times(n), x, detector=StreamingDetector(3, watch=[True, True, False]))
+    assert not r.alarm[near].any() and 2 not in r.channel
+
+
+def test_a_condition_still_explains_the_watched_channel() -> None:
+    """The fan speed as a condition: a current that stops following it is caught."""
+    n, at = 4000, 3000
+    x = related(n)
+    start = 500 + int(np.argmin(np.abs(x[500:2000, 1] - x[at - 1, 1])))
+    x[at:, 1] = x[start : start + n - at, 1]
+    r = score_stream(times(n), x, detector=StreamingDetector(2, watch=[False, True]))
+    first = at + int(np.argmax(r.alarm[at:]))
+    assert r.alarm[at:].any() and first < at + 100
+    assert r.kind[first] == "relation" and r.channel[first] == 1
+
+
+def test_a_detector_must_watch_something() -> None:
+    with pytest.raises(ValueError, match="at least one channel"):
+        StreamingDetector(2, watch=[False, False])
+    with pytest.raises(ValueError, match="2 watch flags for 3 channels"):
+        StreamingDetector(3, watch=[True, False])
+
+
 def test_a_constant_channel_does_not_blind_the_others() -> None:
     n = 3000
     x = np.column_stack([np.full(n, 7.0), healthy("gaussian", n)])
@@ -206,6 +254,9 @@ def test_the_state_survives_a_restart_unchanged() -> None:
     rest = score_stream(t[3000:], x[3000:], detector=resumed)
     np.testing.assert_array_equal(whole.score[3000:], rest.score)
     np.testing.assert_array_equal(whole.alarm[3000:], rest.alarm)
+    # which channels are conditions is part of the state
+    conditions = StreamingDetector(2, watch=[False, True])
+    assert StreamingDetector.from_bytes(conditions.to_bytes()).watch == (False, True)
 
 
 def test_one_series_state_fits_in_a_kilobyte() -> None:

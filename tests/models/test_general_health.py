@@ -30,6 +30,29 @@ def test_a_gauge_is_its_daily_mean_and_a_counter_its_daily_growth() -> None:
     assert np.isnan(day[1]).all()  # a device that sent nothing: no evidence
 
 
+def test_a_day_a_device_was_mostly_silent_is_missing_not_a_biased_mean() -> None:
+    """Three devices report pm2.5 every hour with a daily rhythm; one was offline from
+    noon to three: the mean of what came would be a false step, so its day is missing."""
+    profile = shipped()["purifier"]
+    chosen = general.metrics(profile, reported={"pm25"})
+    reducer = DayReducer("purifier", ["a", "b", "c"], (general.query(chosen),))
+    for hour in range(24):
+        pm = 20.0 + 10.0 * np.sin(np.pi * hour / 24)
+        gap = 12 <= hour < 15
+        reducer.add(
+            int((START + hour * 3600) * 1000), {"pm25": np.array([pm, pm, np.nan if gap else pm])}
+        )
+    day = general.features(reducer.stats(), chosen)
+    assert day[0, 0] == day[1, 0] and np.isnan(day[2, 0])
+    assert not np.isnan(general.features(reducer.stats(), chosen, coverage=0.8)[2, 0])
+
+
+def test_metrics_a_sensor_measures_are_watched_and_settings_are_conditions() -> None:
+    ac = shipped()["air_conditioner"]
+    chosen = general.metrics(ac, reported={"setpoint_c", "room_temp_c", "filter_used_hours"})
+    assert general.watched(ac, chosen) == [False, True, False]
+
+
 def run_with(days: int, values: np.ndarray, faults: list[tuple[str, float] | None]) -> FaultRun:
     """A water purifier fleet's days as the general detector reads them."""
     return FaultRun(
