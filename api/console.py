@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -68,6 +68,15 @@ def back_to(to: str, said: str, error: bool = False) -> RedirectResponse:
     return RedirectResponse(
         f"{to}?{urlencode({'error' if error else 'said': said})}", status_code=303
     )
+
+
+async def form_action(to: str, run: Callable[[], str]) -> RedirectResponse:
+    """A form's action: `run` (blocking, off the event loop) says what it did; back to
+    `to` saying so, or saying why the domain refused it."""
+    try:
+        return back_to(to, await asyncio.to_thread(run))
+    except DomainError as exc:
+        return back_to(to, str(exc), error=True)
 
 
 def page(request: Request, name: str, who: Principal | None, **data: Any) -> HTMLResponse:

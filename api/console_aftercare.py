@@ -13,9 +13,8 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api import views
-from api.console import OpsUser, back_to, page
+from api.console import OpsUser, form_action, page
 from api.deps import MAX_ID, Db, OrderId
-from db.errors import DomainError
 from service.callbacks import Call, CallbackPolicy, Callbacks
 from service.complaints import Complaints
 from service.orders import WorkOrders
@@ -69,10 +68,7 @@ async def record_call(
         verdict = result.outcome.value.replace("_", " ")
         return f"Job #{order_id}: {verdict}; closed."
 
-    try:
-        return back_to("/console/callbacks", await asyncio.to_thread(run))
-    except DomainError as exc:
-        return back_to("/console/callbacks", str(exc), error=True)
+    return await form_action("/console/callbacks", run)
 
 
 @router.get("/complaints", response_class=HTMLResponse)
@@ -108,7 +104,4 @@ async def resolve(
         verdict, money = ("upheld", "forfeit") if case.upheld else ("not upheld", "released")
         return f"Complaint #{case.id} resolved ({verdict}): the held commission is {money}."
 
-    try:
-        return back_to("/console/complaints", await asyncio.to_thread(run))
-    except DomainError as exc:
-        return back_to("/console/complaints", str(exc), error=True)
+    return await form_action("/console/complaints", run)

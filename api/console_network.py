@@ -12,9 +12,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api import views
-from api.console import OpsUser, back_to, page
+from api.console import OpsUser, form_action, page
 from api.deps import Db, OrderId
-from db.errors import DomainError
 from service.dispatch import Dispatcher
 from service.diy import Diy
 from service.network import Network
@@ -65,10 +64,7 @@ async def answer(
             return f"Job #{order_id} declined: no other outlet can take it; the region decides."
         return f"Job #{order_id} declined: it went to outlet {job.outlet_id}."
 
-    try:
-        return back_to("/console/outlet-jobs", await asyncio.to_thread(run))
-    except DomainError as exc:
-        return back_to("/console/outlet-jobs", str(exc), error=True)
+    return await form_action("/console/outlet-jobs", run)
 
 
 @router.get("/shipments", response_class=HTMLResponse)
@@ -98,7 +94,4 @@ async def ship(
             "the customer is told."
         )
 
-    try:
-        return back_to("/console/shipments", await asyncio.to_thread(run))
-    except DomainError as exc:
-        return back_to("/console/shipments", str(exc), error=True)
+    return await form_action("/console/shipments", run)
