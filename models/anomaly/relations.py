@@ -1,8 +1,8 @@
-"""What a device's channels say about each other: each channel predicted from the others
-by a ridge regression on their running (winsorised, standardised) covariance, and the
-prediction's residual scored like any statistic. A broken relation (a fan that spins
-while the current falls, a flow with no pressure drop) is caught while every channel on
-its own still looks normal.
+"""What a device's channels say about each other: each watched channel predicted from all
+the others (conditions included: `detector.py`) by a ridge regression on their running
+(winsorised, standardised) covariance, and the prediction's residual scored like any
+statistic. A broken relation (a fan that spins while the current falls, a flow with no
+pressure drop) is caught while every channel on its own still looks normal.
 
 The per-point work is plain Python over short lists (a device has a handful of metrics:
 numpy's per-call overhead would cost more than the arithmetic); the regressions are
@@ -119,11 +119,11 @@ def update(
             if live[i] and live[j]:
                 row[j] += a * (zc[i] * zc[j] - row[j])
     if s.n % REFIT_EVERY == 0:
-        _refit(s, live)
+        _refit(s, live, watch)
     return min(1.0, p_best * sum(watch)), worst
 
 
-def _refit(s: RelationState, live: list[bool]) -> None:
+def _refit(s: RelationState, live: list[bool], watch: Sequence[bool]) -> None:
     alive = np.array(live)
     c = np.array(s.cov)
     c[~alive, :] = 0.0
@@ -131,8 +131,8 @@ def _refit(s: RelationState, live: list[bool]) -> None:
     for j in range(s.k):
         others = [i for i in range(s.k) if i != j and live[i]]
         s.coef[j] = [0.0] * s.k
-        if not others or not live[j]:
-            continue
+        if not others or not live[j] or not watch[j]:
+            continue  # a condition is never predicted: its regression would go unread
         a = c[np.ix_(others, others)] + RIDGE * np.eye(len(others))
         solved = np.linalg.solve(a, c[others, j])
         for i, b in zip(others, solved, strict=True):
