@@ -562,6 +562,29 @@ detector_states = sa.Table(
     sa.Column("metrics", sa.JSON, nullable=False),
     sa.Column("scored_until", UTCDateTime, nullable=False),
     sa.Column("state", sa.LargeBinary, nullable=False),
+    # what its last alarm showed (models.anomaly.naming.evidence): a technician's verdict
+    # on the job it opened becomes a training row for the family's fault namer
+    sa.Column("evidence", sa.JSON),
+)
+
+# a technician's verdict on a general detector's alarm, with what the alarm showed
+general_labels = sa.Table(
+    "general_labels",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "service_label_id",
+        sa.Integer,
+        sa.ForeignKey("service_labels.id"),
+        nullable=False,
+        unique=True,
+    ),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("device_type", sa.String(48), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("evidence", sa.JSON, nullable=False),
+    sa.Column("kind", sa.String(48), nullable=False),  # the fault, or "none"
+    sa.Index("ix_general_labels_type", "device_type"),
 )
 
 # each recent message key stored, with the device time it was stored with: workers that share

@@ -153,6 +153,12 @@ def evaluate(cond: Condition, view: DeviceView, was_active: bool) -> Verdict:
         named = sorted(o for m, o in view.outputs if m == b.model and o.startswith("metric."))
         if named:
             what["metric"] = named[0].removeprefix("metric.")
+        # ... and the fault its alarm most likely is (the general detector's namer)
+        faults = [(v, o) for (m, o), v in view.outputs.items() if m == b.model]
+        likely = max((vo for vo in faults if vo[1].startswith("fault.")), default=None)
+        if likely is not None:
+            what["fault"] = likely[1].removeprefix("fault.")
+            what["confidence"] = round(likely[0], 2)
         return _bound(b, value, was_active, what)
     if isinstance(b, Absent):
         return _quiet_for(view.now, view.last_received_at, b.for_, "no telemetry since")

@@ -156,7 +156,9 @@ def connectivity_rules(profile: Profile) -> list[dict[str, Any]]:
 def general_rule(profile: Profile) -> dict[str, Any]:
     """For a family without a health model of its own: the general detector's alarm (its
     own data alone, `models.general_scoring`) opens a job for ops to review, with the
-    metric that raised it in the evidence."""
+    metric that raised it (and the fault its namer thinks likely) in the evidence. The
+    id is the one `models.general_scoring.RULE_ID` looks for: a verdict on this rule's
+    job teaches the family's fault namer."""
     return {
         "id": f"{profile.name}_unusual",
         "device_type": profile.name,

@@ -20,6 +20,7 @@ from fleetcare.wiring import model_registry
 from models.evaluation.defaults import EVAL_YEAR, FAULTS_PER_100_DEVICE_YEARS
 
 if TYPE_CHECKING:
+    from models.anomaly.naming import FaultNamer
     from models.evaluation.faults import FaultQuality
     from models.filter_life import FilterLife
     from models.health import HealthModel
@@ -287,6 +288,7 @@ def evaluate(
 
     s = settings()
     began = time.perf_counter()
+    namers: dict[str, FaultNamer] = {}
     if use_active:
         model, meta = load_active(s)
         found = load_health(s)
@@ -303,9 +305,16 @@ def evaluate(
             model, _, _ = train_filter_life(train_devices, train_days, train_seed, progress=tick)
         label = f"health training fleet: {train_health_devices} devices (seed {train_seed + 1})"
         with progress_bar(label, train_days) as tick:
-            health_model, _, _ = train_health(
+            health_model, _, health_run = train_health(
                 train_health_devices, train_days, train_seed + 1, progress=tick
             )
+        if general:
+            from models.evaluation.protocol import train_general_namers
+
+            with console.status("the general detector's fault namers: a fleet of new families"):
+                namers = train_general_namers(
+                    health_run, train_health_devices, train_days, train_seed + 2, START
+                )
         training = Training(
             f"{train_devices:,} devices × {train_days} days from {START:%Y-%m-%d}, seed "
             f"{train_seed}, imperfect",
@@ -323,7 +332,14 @@ def evaluate(
     label = f"{len(the_cases)} cases ({jobs} at a time)"
     with progress_bar(label, len(the_cases)) as tick:
         results = run_cases(
-            the_cases, sizes, model, health_model, jobs=jobs, progress=tick, general=general
+            the_cases,
+            sizes,
+            model,
+            health_model,
+            jobs=jobs,
+            progress=tick,
+            general=general,
+            namers=namers,
         )
     table = Table("case", "stage", "MAE 14 d (rated)", "covered", "premature", "late")
     for r in results:
@@ -341,6 +357,9 @@ def evaluate(
     if general:
         console.print("[bold]The general detector alone[/]")
         console.print(_fault_table([(r.case.name, r.general) for r in results if r.general]))
+    if any(r.named for r in results):
+        console.print("[bold]The general detector with its fault namer[/]")
+        console.print(_fault_table([(r.case.name, r.named) for r in results if r.named]))
     if report:
         command = (
             f"fleetcare evaluate --devices {devices} --days {days} --fault-devices "

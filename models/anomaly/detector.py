@@ -109,6 +109,16 @@ class StreamingDetector:
             kind, channel = "", -1
         return Result(score, alarm, kind, channel, tuple(expected))
 
+    def deviations(self, values: Sequence[float], expected: Sequence[float]) -> list[float]:
+        """Each channel's signed distance from its baseline (`Result.expected`), in its
+        own noise: what an alarm looked like, in units any series shares. NaN where the
+        value is missing or the channel has no baseline yet."""
+        out = []
+        for s, x, e in zip(self._series, values, expected, strict=True):
+            sig = max(s.scale * series.SQRT_PI_2, 1e-9 + 1e-6 * abs(s.level))
+            out.append((x - e) / sig if s.scale > 0.0 else math.nan)
+        return out
+
     def to_bytes(self) -> bytes:
         head = _HEADER.pack(codec.VERSION, self.channels, self.rows, self.episode, self.quiet)
         head += bytes(self.watch)

@@ -7,6 +7,7 @@ knows what the metrics mean: a new product category gets health from its data.""
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -73,3 +74,29 @@ def features(stats: DayStats, chosen: Metrics, coverage: float = COVERAGE) -> ND
             col = np.where(count >= coverage * np.percentile(sent, 90), col, np.nan)
         cols.append(col)
     return np.column_stack(cols) if cols else np.zeros((len(stats.device_ids), 0))
+
+
+MIN_PEERS = 5
+"""A peer group with fewer devices reporting a metric that day says nothing about it."""
+
+
+def peer_deviations(
+    rows: NDArray[np.float64], groups: NDArray[Any], min_peers: int = MIN_PEERS
+) -> NDArray[np.float64]:
+    """devices × metrics: how far each device's day stands from its peers' (the same
+    family in the same group — a territory — that day) in their spread: (x − median) /
+    (1.4826 × MAD). Weather, season and a holiday move every peer; a fault moves one.
+    NaN where the device sent nothing or its group had fewer than `min_peers` values."""
+    out = np.full(rows.shape, np.nan)
+    for g in np.unique(groups):
+        at = np.flatnonzero(groups == g)
+        block = rows[at]
+        enough = np.sum(np.isfinite(block), axis=0) >= min_peers
+        if not enough.any() or len(at) < min_peers:
+            continue
+        with np.errstate(all="ignore"):
+            med = np.nanmedian(block[:, enough], axis=0)
+            mad = np.nanmedian(np.abs(block[:, enough] - med), axis=0) * 1.4826
+            spread = np.maximum(mad, 1e-9 + 1e-6 * np.abs(med))
+            out[np.ix_(at, np.flatnonzero(enough))] = (block[:, enough] - med) / spread
+    return out

@@ -38,7 +38,7 @@ from models.anomaly.tail import new_tail, tail_learn, tail_p
 KINDS = ("spike", "shift", "burst", "stuck", "dropout", "novel")
 _NOVEL = KINDS.index("novel")
 DAY_SLOTS = 24
-_SQRT_PI_2 = math.sqrt(math.pi / 2)  # mean absolute deviation -> standard deviation
+SQRT_PI_2 = math.sqrt(math.pi / 2)  # mean absolute deviation -> standard deviation
 
 
 def _tails() -> list[list[float]]:
@@ -125,7 +125,7 @@ def update(cfg: DetectorConfig, s: SeriesState, t: float, x: float) -> Step:
         season += s.week[dow]
     expected = s.level + season
     r = x - expected
-    sig = max(s.scale * _SQRT_PI_2, 1e-9 + 1e-6 * abs(s.level), cfg.floor * s.spread)
+    sig = max(s.scale * SQRT_PI_2, 1e-9 + 1e-6 * abs(s.level), cfg.floor * s.spread)
     ready = s.scale > 0.0
 
     z_spike = abs(r) / sig if ready else 0.0
@@ -135,7 +135,7 @@ def update(cfg: DetectorConfig, s: SeriesState, t: float, x: float) -> Step:
     s.burst += cfg.short_rate * (min(z_spike, 8.0) - s.burst)
     z_burst = (s.burst - s.burst_mean) / max(math.sqrt(s.burst_var), 0.05)
 
-    far = max(s.reach * _SQRT_PI_2, sig)
+    far = max(s.reach * SQRT_PI_2, sig)
     z_novel = abs(x - s.center) / far if s.reach > 0.0 else 0.0
 
     same = x == s.last_x

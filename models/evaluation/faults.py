@@ -61,6 +61,9 @@ class FaultRun:
     daily: dict[str, list[NDArray[np.float64]]] = field(default_factory=dict)
     # per type, per metric of `daily`: watched, or a condition (`models.anomaly.fleet.watched`)
     watched: dict[str, list[bool]] = field(default_factory=dict)
+    # per type, per device: its peer group (region), and per metric of `daily`: a counter
+    regions: dict[str, NDArray[np.object_]] = field(default_factory=dict)
+    counters: dict[str, list[bool]] = field(default_factory=dict)
 
 
 def simulate_faults(
@@ -150,7 +153,17 @@ def simulate_faults(
             progress(day + 1)
     watched = {t: general.watched(profiles[t], chosen[t]) for t in chosen}
     return FaultRun(
-        t0, days, ids, history, faults, time.perf_counter() - began, installed, daily, watched
+        t0,
+        days,
+        ids,
+        history,
+        faults,
+        time.perf_counter() - began,
+        installed,
+        daily,
+        watched,
+        {t: groups[t].astype(object) for t in types},
+        {t: [c for _, c in chosen[t]] for t in chosen},
     )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +29,7 @@ from threadpoolctl import threadpool_limits
 
 from device_sim.faults import PHYSICS
 from device_sim.imperfection import Imperfection
+from models.anomaly.naming import FaultNamer
 from models.evaluation.defaults import EVAL_YEAR, FAULTS_PER_100_DEVICE_YEARS
 from models.evaluation.faults import (
     FaultQuality,
@@ -38,7 +39,7 @@ from models.evaluation.faults import (
     simulate_faults,
 )
 from models.evaluation.filter_life import StageQuality, quality, simulate
-from models.evaluation.general import general_quality
+from models.evaluation.general import fleet_alarms, general_quality, train_namers
 from models.filter_life import FilterLife
 from models.health import HealthModel
 from telemetry.profile import shipped
@@ -117,6 +118,7 @@ class CaseResult:
     faulty: int
     seconds: float
     general: FaultQuality | None = None  # the general detector alone, when asked for
+    named: FaultQuality | None = None  # ... with its fault namer, when one was trained
 
 
 def run_case(
@@ -125,9 +127,10 @@ def run_case(
     filter_model: FilterLife,
     health_model: HealthModel,
     general: bool = False,
+    namers: Mapping[str, FaultNamer] | None = None,
 ) -> CaseResult:
     """Simulate the case's two fleets and judge both models on them (and, with
-    `general`, the general detector alone on the fault fleet)."""
+    `general`, the general detector alone on the fault fleet, and with `namers` too)."""
     began = time.perf_counter()
     run = simulate(
         sizes.devices,
@@ -146,6 +149,7 @@ def run_case(
         faulty_share=sizes.share,
         imperfection=case.imperfection,
     )
+    alone, named = _general(case, sizes, frun, namers) if general else (None, None)
     return CaseResult(
         case,
         stages,
@@ -154,31 +158,68 @@ def run_case(
         sizes.fault_devices,
         sum(f is not None for v in frun.faults.values() for f in v),
         time.perf_counter() - began,
-        _general(case, sizes, frun) if general else None,
+        alone,
+        named,
     )
 
 
-def _general(case: Case, sizes: Sizes, frun: FaultRun) -> FaultQuality:
+def new_family_fleet(
+    devices: int, *, seed: int, days: int, start: datetime, share: float, imperfection: Imperfection
+) -> FaultRun:
+    """A fleet of the families known only from their profiles, with their generic faults."""
+    return simulate_faults(
+        max(NEW_FAMILY_MIN, devices),
+        seed=seed,
+        days=days,
+        start=start,
+        faulty_share=share,
+        imperfection=imperfection,
+        mix=dict.fromkeys(new_families(), 1.0),
+    )
+
+
+def train_general_namers(
+    health_run: FaultRun, devices: int, days: int, seed: int, start: datetime
+) -> dict[str, FaultNamer]:
+    """Each family's fault namer, from the verdicts a technician would give on every
+    alarm of the health training fleet and of a training fleet of the new families
+    (a quarter its size, half of it faulty)."""
+    new = new_family_fleet(
+        devices // 4, seed=seed, days=days, start=start, share=0.5, imperfection=Imperfection()
+    )
+    return train_namers([health_run, new])
+
+
+def _general(
+    case: Case, sizes: Sizes, frun: FaultRun, namers: Mapping[str, FaultNamer] | None
+) -> tuple[FaultQuality, FaultQuality | None]:
     """The general detector on the case's fault fleet, and on a fleet of the families
     known only from their profiles (a quarter its size, the same share of faults, the
-    generic fault kinds): a new category is what the general detector is for."""
-    physics = general_quality(frun)
-    new = simulate_faults(
-        max(NEW_FAMILY_MIN, sizes.fault_devices // 4),
+    generic fault kinds): a new category is what the general detector is for. Judged
+    alone, and with `namers` when given."""
+    new = new_family_fleet(
+        sizes.fault_devices // 4,
         seed=case.seed + NEW_FAMILY_SEED_OFFSET,
         days=sizes.fault_days,
         start=case.start,
-        faulty_share=sizes.share,
+        share=sizes.share,
         imperfection=case.imperfection,
-        mix=dict.fromkeys(new_families(), 1.0),
     )
-    other = general_quality(new)
-    return FaultQuality(
-        physics.kinds + other.kinds,
-        physics.healthy_device_days + other.healthy_device_days,
-        physics.healthy_alerts + other.healthy_alerts,
-        devices=sum(map(len, frun.device_ids.values())) + sum(map(len, new.device_ids.values())),
-    )
+    devices = sum(map(len, frun.device_ids.values())) + sum(map(len, new.device_ids.values()))
+    found = (fleet_alarms(frun), fleet_alarms(new))
+
+    def judged(names: Mapping[str, FaultNamer] | None) -> FaultQuality:
+        physics = general_quality(frun, namers=names, found=found[0])
+        other = general_quality(new, namers=names, found=found[1])
+        return FaultQuality(
+            physics.kinds + other.kinds,
+            physics.healthy_device_days + other.healthy_device_days,
+            physics.healthy_alerts + other.healthy_alerts,
+            devices=devices,
+        )
+
+    fitted = namers is not None and any(n.fitted for n in namers.values())
+    return judged(None), (judged(namers) if fitted else None)
 
 
 def new_families() -> list[str]:
@@ -187,12 +228,17 @@ def new_families() -> list[str]:
 
 
 def _run_case_one_thread(
-    case: Case, sizes: Sizes, filter_model: FilterLife, health_model: HealthModel, general: bool
+    case: Case,
+    sizes: Sizes,
+    filter_model: FilterLife,
+    health_model: HealthModel,
+    general: bool,
+    namers: Mapping[str, FaultNamer] | None,
 ) -> CaseResult:
     """`run_case` in a worker process: one BLAS/OpenMP thread, since the workers already
     keep the cores busy (pools sized to the machine spin against each other)."""
     with threadpool_limits(limits=1):
-        return run_case(case, sizes, filter_model, health_model, general)
+        return run_case(case, sizes, filter_model, health_model, general, namers)
 
 
 def run_cases(
@@ -204,13 +250,14 @@ def run_cases(
     jobs: int = 1,
     progress: Callable[[int], None] | None = None,
     general: bool = False,
+    namers: Mapping[str, FaultNamer] | None = None,
 ) -> list[CaseResult]:
     """Every case, `jobs` at a time in worker processes (1: in this one), in the order
     given; `progress` is told how many are done."""
     if jobs <= 1:
         out = []
         for i, case in enumerate(the_cases):
-            out.append(run_case(case, sizes, filter_model, health_model, general))
+            out.append(run_case(case, sizes, filter_model, health_model, general, namers))
             if progress:
                 progress(i + 1)
         return out
@@ -219,7 +266,9 @@ def run_cases(
     spawn = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
         futures = {
-            pool.submit(_run_case_one_thread, case, sizes, filter_model, health_model, general): i
+            pool.submit(
+                _run_case_one_thread, case, sizes, filter_model, health_model, general, namers
+            ): i
             for i, case in enumerate(the_cases)
         }
         for done in as_completed(futures):

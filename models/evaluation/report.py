@@ -224,6 +224,27 @@ def render(
         gnoisy = [r for r in general if r.case.noisy] or general
         lines += ["", "### Per fault kind, the imperfect cases together", ""]
         lines += _fault_kinds(gnoisy, lambda r: r.general, named=False)
+    named = [r for r in results if r.named is not None]
+    if named:
+        lines += [
+            "",
+            "### With the fault namer: trained on technicians' verdicts",
+            "",
+            "The same alarms, each named by its family's fault namer "
+            "(`models.anomaly.naming`): trained on every alarm of the training fleets, "
+            "each labelled as a technician would find it (the device's fault if it came "
+            "after the onset, no fault otherwise), from evidence any profile has (which "
+            "statistic fired, how far and which way each metric stood from its own "
+            "baseline and from its region's peers that day, the share of the day "
+            "missing). An alarm it is sure is no fault raises nothing; the others are "
+            "judged as the health model's are: detected only when they name the device's "
+            "fault, false when they name another.",
+            "",
+        ]
+        lines += _fault_cases(named, lambda r: r.named)
+        nnoisy = [r for r in named if r.case.noisy] or named
+        lines += ["", "#### Per fault kind, the imperfect cases together", ""]
+        lines += _fault_kinds(nnoisy, lambda r: r.named)
     lines += ["", "## Against the targets", ""]
     lines += _targets(results)
     lines.append("")

@@ -233,6 +233,8 @@ def test_evaluate_follows_the_protocol_draws_the_detection_and_keeps_other_secti
     assert "fleetcare evaluate --devices 20" in text  # the command that made it
     assert "## Faults from data alone: the general detector" in text
     assert "| Air purifier | (no fault) |" in text
+    # a month of a 50-device fleet gives the namers no verdicts to learn from: no section
+    assert "With the fault namer" not in text
     assert text.endswith(f"{KEPT}\n## Real data\nmeasured elsewhere\n")
     assert "an older report" not in text
     chart = ET.parse(tmp_path / "model-detection.svg").getroot()

@@ -109,3 +109,45 @@ def test_a_family_known_only_from_its_profile_is_judged_on_a_fleet_of_its_own() 
     kinds = {k.kind for k in q.kinds if k.device_type == "dehumidifier"}
     assert {"sensor_stuck", "step_change", "broken_relation", NO_FAULT} <= kinds
     assert q.healthy_device_days > 500
+
+
+def pump_fleet(seed: int, devices: int = 48, days: int = 160) -> FaultRun:
+    """Water purifiers: a third lose their pump (it draws far less for the same
+    pressure), a third moved to a house with stronger mains (both rise together: no
+    fault, but the detector sees a level jump), a third stay as they were."""
+    rng = np.random.default_rng(seed)
+    level = rng.uniform(200, 300, devices)
+    pressure = level + rng.normal(0, 3, (days, devices))
+    current = 2.0 * pressure + rng.normal(0, 4, (days, devices))
+    faults: list[tuple[str, float] | None] = []
+    for i in range(devices):
+        at = int(rng.integers(100, 140))
+        if i % 3 == 0:
+            current[at:, i] -= 60
+            faults.append(("pump_failure", START + (at - 0.5) * DAY_S))
+            continue
+        if i % 3 == 1:
+            pressure[at:, i] += 40
+            current[at:, i] += 80
+        faults.append(None)
+    return run_with(days, np.stack([pressure, current], axis=2), faults)
+
+
+def test_verdicts_on_the_training_fleets_alarms_dismiss_alarms_that_were_nothing() -> None:
+    """Trained on what technicians found at each alarm of two fleets, the namer keeps the
+    pump failures of a third and dismisses the level jumps that were a move."""
+    from models.evaluation.general import fleet_alarms, train_namers
+
+    namers = train_namers([pump_fleet(seed=1), pump_fleet(seed=2)])
+    assert namers["water_purifier"].fitted
+    run = pump_fleet(seed=3)
+    found = fleet_alarms(run)
+    alone = general_quality(run, found=found)
+    named = general_quality(run, namers=namers, found=found)
+    assert alone.healthy_alerts >= 8  # the moves
+    assert named.healthy_alerts <= alone.healthy_alerts // 4
+    # every pump failure the detector found is still found, now named
+    pump = next(k for k in named.kinds if k.kind == "pump_failure")
+    found_alone = next(k for k in alone.kinds if k.kind == "pump_failure")
+    assert pump.faults == 16 and pump.detected == found_alone.detected >= 4
+    assert pump.false_alerts == 0

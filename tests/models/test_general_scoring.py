@@ -15,7 +15,7 @@ from api import ApiContext, create_app
 from api.accounts import Accounts, Role
 from bench.rules_replay import stored_readings
 from db.database import Database
-from db.tables import detector_states, model_scores, service_labels
+from db.tables import detector_states, general_labels, model_scores, service_labels
 from device_sim.fleet import Fleet, FleetSpec
 from device_sim.imperfection import Imperfection
 from fleet.state import DeviceStateRepository, StateUpdate
@@ -41,6 +41,23 @@ def general_scores(db: Database) -> dict[str, dict[str, float]]:
         for r in conn.execute(sa.select(model_scores).where(model_scores.c.model == "general")):
             out.setdefault(r.device_id, {})[r.output] = r.value
     return out
+
+
+def fixed(conn: sa.Connection, order_id: int, device_id: str, fault: str, at: datetime) -> int:
+    """A technician's verdict on a dehumidifier's job: fixed, the fault confirmed."""
+    return int(
+        conn.execute(
+            service_labels.insert().values(
+                order_id=order_id,
+                device_id=device_id,
+                device_type="dehumidifier",
+                problem_kind="inspection",
+                outcome="fixed",
+                confirmed_fault=fault,
+                at=at,
+            )
+        ).inserted_primary_key[0]
+    )
 
 
 async def test_a_new_family_is_judged_from_its_own_data_and_a_fault_opens_a_job(
@@ -103,17 +120,7 @@ async def test_a_new_family_is_judged_from_its_own_data_and_a_fault_opens_a_job(
 
     # the technician fixes it: from that day the unit's baseline is learned again
     with db.engine.begin() as conn:
-        conn.execute(
-            service_labels.insert().values(
-                order_id=order.id,
-                device_id=faulty,
-                device_type="dehumidifier",
-                problem_kind="inspection",
-                outcome="fixed",
-                confirmed_fault="step_change",
-                at=now + timedelta(hours=1),
-            )
-        )
+        fixed(conn, order.id, faulty, "step_change", now + timedelta(hours=1))
     async with create_store(StoreSettings(backend="embedded"), str(tmp_path / "ts")) as store:
         await run_to(64)
         await GeneralScoring(db, store, catch_up_days=90).run(START + timedelta(days=64, hours=1))
@@ -123,6 +130,52 @@ async def test_a_new_family_is_judged_from_its_own_data_and_a_fault_opens_a_job(
             for r in conn.execute(sa.select(detector_states))
         }
     assert rows[faulty] == 1 and min(v for d, v in rows.items() if d != faulty) == 64
+    # ... and the verdict, with what the alarm showed, is a training row for the namer
+    with db.engine.connect() as conn:
+        [label] = conn.execute(sa.select(general_labels)).all()
+    assert (label.device_id, label.device_type, label.kind) == (
+        faulty,
+        "dehumidifier",
+        "step_change",
+    )
+    assert sum(v for k, v in label.evidence.items() if k.startswith("stat.")) == 1.0
+    assert f"z.{evidence['metric']}" in label.evidence
+
+    # with enough verdicts the family's alarms are named: here its technicians found a
+    # level jump like this one half the time, and a silent sensor the other half
+    with db.engine.begin() as conn:
+        for i in range(40):
+            kind = "step_change" if i % 2 else "sensor_dropout"
+            shown = (
+                {**label.evidence, "score": label.evidence["score"] + 0.001 * i}
+                if i % 2
+                else {"stat.dropout": 1.0, "missing": 1.0, "score": 0.6, "age": 4.0}
+            )
+            at = now - timedelta(days=30)
+            verdict = fixed(conn, order.id, faulty, kind, at)
+            conn.execute(
+                general_labels.insert().values(
+                    service_label_id=verdict,
+                    device_id=faulty,
+                    device_type="dehumidifier",
+                    at=at,
+                    evidence=shown,
+                    kind=kind,
+                )
+            )
+    second = fleet.ids[1]
+    fleet.inject(second, "step_change", t0 + 64.3 * DAY)
+    async with create_store(StoreSettings(backend="embedded"), str(tmp_path / "ts")) as store:
+        await run_to(67)
+        await GeneralScoring(db, store, catch_up_days=90).run(START + timedelta(days=67, hours=1))
+        await Evaluator(
+            db=db, store=store, catalog=load_catalog(), outputs=engine_outputs(db)
+        ).run_pass(START + timedelta(days=67, hours=2))
+    scores = general_scores(db)
+    assert scores[second]["score"] >= 0.5 and scores[second]["fault.step_change"] >= 0.5
+    [job] = [o for o in WorkOrders(db).find(limit=100) if o.device_id == second]
+    [shown] = [e["data"] for e in WorkOrders(db).evidence(job.id) if "metric" in e["data"]]
+    assert shown["fault"] == "step_change" and shown["confidence"] >= 0.5
 
     # ops see the series that raised it, charted from the device's telemetry
     accounts = Accounts(db)
@@ -138,6 +191,7 @@ async def test_a_new_family_is_judged_from_its_own_data_and_a_fault_opens_a_job(
         page = client.get("/console").text
     metric = evidence["metric"]
     assert f"The series that raised it: <strong>{metric}</strong>" in page
+    assert "likely <strong>step_change</strong>" in page  # the second job, named
     assert (
         f"data-metrics='[&#34;{metric}&#34;]'" in page or f"data-metrics='[\"{metric}\"]'" in page
     )
