@@ -88,8 +88,10 @@ def peer_deviations(
     (1.4826 × MAD). Weather, season and a holiday move every peer; a fault moves one.
     NaN where the device sent nothing or its group had fewer than `min_peers` values."""
     out = np.full(rows.shape, np.nan)
-    for g in np.unique(groups):
-        at = np.flatnonzero(groups == g)
+    _, codes = np.unique(groups, return_inverse=True)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    for at in np.split(order, bounds):
         block = rows[at]
         enough = np.sum(np.isfinite(block), axis=0) >= min_peers
         if not enough.any() or len(at) < min_peers:
