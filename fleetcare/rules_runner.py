@@ -144,9 +144,16 @@ async def run_evaluator(
                             "predictions": r.predictions,
                             "version": scoring.version,
                             "seconds": round(r.seconds, 3),
+                            "general_devices": r.general_devices,
+                            "general_alarms": r.general_alarms,
+                            "general_dismissed": r.general_dismissed,
+                            "general_verdicts": r.general_verdicts,
                         }
                     },
                 )
+                metrics.general_alarms.labels("raised").inc(r.general_alarms - r.general_dismissed)
+                metrics.general_alarms.labels("dismissed").inc(r.general_dismissed)
+                metrics.general_verdicts.inc(r.general_verdicts)
             try:
                 last = await evaluator.run_pass()
             except (DatabaseUnavailable, StoreUnavailable, sa.exc.OperationalError) as exc:

@@ -67,6 +67,8 @@ class ScoringReport:
     by_type: dict[str, int] = field(default_factory=dict)
     general_devices: int = 0  # judged by the general detector
     general_alarms: int = 0
+    general_dismissed: int = 0  # of them, what the family's namer was sure was nothing
+    general_verdicts: int = 0  # technicians' verdicts stored for the namers
 
 
 def _day_floor(t: datetime) -> datetime:
@@ -321,6 +323,8 @@ class FilterLifeScoring:
             judged_alone = await self.general.run(now)
             report.general_devices = judged_alone.devices
             report.general_alarms = judged_alone.alarms
+            report.general_dismissed = judged_alone.dismissed
+            report.general_verdicts = judged_alone.verdicts
         report.seconds = time.perf_counter() - began
         return report
 

@@ -41,6 +41,18 @@ class RulesMetrics:
             "Passes that could not finish: the database or store was unreachable.",
             registry=r,
         )
+        self.general_alarms = Counter(
+            "fleetcare_general_alarms",
+            "The general detector's alarms in the daily scoring pass: raised (a job to "
+            "review) or dismissed (the family's fault namer was sure it was nothing).",
+            ["outcome"],
+            registry=r,
+        )
+        self.general_verdicts = Counter(
+            "fleetcare_general_verdicts",
+            "Technicians' verdicts on the general detector's jobs, stored for the namers.",
+            registry=r,
+        )
         self.last_pass = Gauge(
             "fleetcare_rules_last_pass_timestamp_seconds",
             "When the last pass finished (alert on staleness).",

@@ -493,6 +493,12 @@ def models_score(
         console.print(
             f"{HEALTH} {health[1].version}: {r.scores} devices judged, {r.anomalous} anomalous"
         )
+    if r.general_devices:
+        console.print(
+            f"general detector: {r.general_devices} devices judged from their own data, "
+            f"{r.general_alarms} alarms ({r.general_dismissed} dismissed by their family's "
+            f"fault namer), {r.general_verdicts} technicians' verdicts stored for it"
+        )
     else:
         console.print(f"no {HEALTH} version: no anomaly scores (run `fleetcare train`)")
 
