@@ -47,7 +47,6 @@ from db.database import Database
 from db.tables import (
     alerts,
     detector_states,
-    device_sites,
     devices,
     general_labels,
     model_scores,
@@ -56,8 +55,10 @@ from db.tables import (
 from db.upsert import upsert
 from models.anomaly import DEFAULT, StateError, StreamingDetector
 from models.anomaly import fleet as general
-from models.anomaly.naming import NONE, Evidence, FaultNamer, Named, evidence
+from models.anomaly.naming import Evidence, FaultNamer, Named, evidence
 from models.daily import from_store
+from models.peers import peer_groups
+from models.verdicts import verdict_kind
 from telemetry.profile import Profile, ProfileSet, shipped
 from telemetry.store import TelemetryStore
 
@@ -192,7 +193,7 @@ class GeneralScoring:
         earliest = (today - self.catch_up_days * DAY).timestamp()
         state = await asyncio.to_thread(self._load, ids, names, watch, earliest)
         namer = await asyncio.to_thread(self._namer, profile.name)
-        groups = dict(zip(ids, await asyncio.to_thread(self._groups, ids), strict=True))
+        groups = dict(zip(ids, await asyncio.to_thread(peer_groups, self.db, ids), strict=True))
         labelled: list[dict[str, Any]] = []
         day = datetime.fromtimestamp(min(s.until for s in state.values()), UTC)
         while day < today:
@@ -255,20 +256,6 @@ class GeneralScoring:
                 .order_by(gl.c.id)
             ).all()
         return FaultNamer().fit([dict(r.evidence) for r in found], [r.kind for r in found])
-
-    def _groups(self, device_ids: list[str]) -> list[str]:
-        """Each device's peer group: its territory (unregistered sites: one group)."""
-        found: dict[str, str] = {}
-        with self.db.engine.connect() as conn:
-            for i in range(0, len(device_ids), 5000):
-                found.update(
-                    conn.execute(
-                        sa.select(device_sites.c.device_id, device_sites.c.territory_id).where(
-                            device_sites.c.device_id.in_(device_ids[i : i + 5000])
-                        )
-                    ).all()
-                )
-        return [found.get(d) or "" for d in device_ids]
 
     def _verdicts(self, device_ids: list[str], day: datetime) -> list[_Verdict]:
         """Technicians' verdicts given during `day` on these devices and not stored for
@@ -368,8 +355,8 @@ def _label_row(device_type: str, v: _Verdict, shown: Evidence | None) -> dict[st
     """A verdict as a training row for the namer: a confirmed fault or none found, on a
     device whose alarm's evidence is known (a follow-up says neither; a job the general
     detector did not raise has no evidence of it)."""
-    kind = NONE if v.outcome == "no_fault_found" else v.fault if v.outcome == "fixed" else None
-    if not kind or shown is None or not v.alarmed:
+    kind = verdict_kind(v.outcome, v.fault)
+    if kind is None or shown is None or not v.alarmed:
         return None
     return {
         "service_label_id": v.label_id,

@@ -33,13 +33,13 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 
 from models.daily import DayStats
 from models.detectors import RobustResidualDetector
+from models.verdicts import NONE
 from models.wear import WearState, purifier_day
 
 F = NDArray[np.float64]
 MIN_READINGS = 8  # a mode run shorter than two hours of readings says too little
 MIN_PEERS = 5
 TAIL = 0.999  # each relation scaled by its healthy tail: no heavy tail sets the threshold
-NONE = "none"  # the classifier's healthy class
 UNKNOWN = "unknown"  # anomalous, but not like any fault it was trained on
 DISMISS = 0.7  # the classifier this sure an anomaly is no fault: no diagnosis
 

@@ -30,7 +30,6 @@ import sqlalchemy as sa
 
 from db.database import Database
 from db.tables import (
-    device_sites,
     devices,
     filter_labels,
     filter_replacements,
@@ -46,8 +45,10 @@ from models.consumables import ConsumableState
 from models.daily import from_store
 from models.filter_life import FilterLife, Snapshots
 from models.general_scoring import GeneralScoring, delete_scores
-from models.health import NONE, RELATIONS, FieldLabels, HealthModel, HealthScores, observe
+from models.health import RELATIONS, FieldLabels, HealthModel, HealthScores, observe
 from models.health import features as health_features
+from models.peers import peer_groups
+from models.verdicts import NONE, verdict_kind
 from models.wear import STAGES, WearState, advance, snapshot
 from telemetry.profile import Profile, ProfileSet, shipped
 from telemetry.store import TelemetryStore
@@ -111,21 +112,6 @@ class FilterLifeScoring:
         self.partition = partition
         self.catch_up_days = catch_up_days
         self.health, self.health_version = health, health_version
-
-    def _groups(self, device_ids: Sequence[str]) -> np.ndarray:
-        """Each device's peer group: its territory (unregistered sites: one group)."""
-        found: dict[str, str] = {}
-        with self.db.engine.connect() as conn:
-            for i in range(0, len(device_ids), 5000):
-                chunk = list(device_ids[i : i + 5000])
-                found.update(
-                    conn.execute(
-                        sa.select(device_sites.c.device_id, device_sites.c.territory_id).where(
-                            device_sites.c.device_id.in_(chunk)
-                        )
-                    ).all()
-                )
-        return np.array([found.get(d, "") for d in device_ids], dtype=object)
 
     def _devices(self) -> dict[str, list[str]]:
         """This partition's devices of the families with consumables, by type."""
@@ -267,7 +253,7 @@ class FilterLifeScoring:
             state = WearState.from_rows(device_type, ids, {d: s for d, (_, s) in saved.items()})
             until, day = self._window(ids, saved, today)
             judged = self.health is not None and device_type in self.health.types
-            groups = await asyncio.to_thread(self._groups, ids) if judged else None
+            groups = await asyncio.to_thread(peer_groups, self.db, ids) if judged else None
             verdicts: list[HealthScores] = []
             restarted: set[str] = set()
             while day < today:
@@ -434,13 +420,7 @@ class FilterLifeScoring:
             rows = []
             for r in found:
                 i = index.get(r.device_id)
-                kind = (
-                    NONE
-                    if r.outcome == "no_fault_found"
-                    else r.confirmed_fault
-                    if r.outcome == "fixed"
-                    else None
-                )
+                kind = verdict_kind(r.outcome, r.confirmed_fault)
                 if i is None or kind is None or (kind != NONE and kind not in known):
                     continue  # not this type's, a follow-up, or a fault the model cannot learn
                 z = {n: float(state[f"h.last.{n}"][i]) for n in names}

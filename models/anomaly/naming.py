@@ -26,8 +26,8 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from models.anomaly.detector import Result, StreamingDetector
 from models.anomaly.series import KINDS
+from models.verdicts import NONE
 
-NONE = "none"  # the verdict "no fault found"
 STATISTICS = (*KINDS, "relation")
 MIN_LABELS = 20  # verdicts a family needs before its alarms are named
 DISMISS = 0.7  # the namer this sure an alarm is no fault: it raises nothing

@@ -33,7 +33,8 @@ from device_sim.imperfection import Imperfection
 from models.anomaly import fleet as general
 from models.daily import QUERIES, DayReducer
 from models.evaluation.filter_life import DAY_S, TICK_S, numeric, replace_spent
-from models.health import NONE, HealthDay, HealthModel, observe
+from models.health import HealthDay, HealthModel, observe
+from models.verdicts import NONE
 from models.wear import WearState, advance
 
 CLEAR = 0.8  # the built-in rules' clear level for a model score

@@ -25,9 +25,10 @@ import numpy as np
 
 from models.anomaly import DEFAULT, DetectorConfig, StreamingDetector
 from models.anomaly.fleet import peer_deviations
-from models.anomaly.naming import NONE, Evidence, FaultNamer, evidence
+from models.anomaly.naming import Evidence, FaultNamer, evidence
 from models.evaluation.faults import FaultQuality, FaultRun, KindQuality, modelled_kinds
 from models.evaluation.filter_life import DAY_S
+from models.verdicts import NONE
 
 NO_FAULT = "(no fault)"
 
@@ -61,13 +62,6 @@ def alarms(run: FaultRun, device_type: str, config: DetectorConfig = DEFAULT) ->
                 found.append(Alarm(d, ev))
         out.append(found)
     return out
-
-
-def alarm_days(
-    run: FaultRun, device_type: str, config: DetectorConfig = DEFAULT
-) -> list[list[int]]:
-    """Per device of the type, the days (0-based) on which its detector alarmed."""
-    return [[a.day for a in found] for found in alarms(run, device_type, config)]
 
 
 def _onset_day(run: FaultRun, fault: tuple[str, float] | None) -> float:

@@ -220,10 +220,7 @@ def render(
             "≤ 24 h and ≤ 7 d columns.",
             "",
         ]
-        lines += _fault_cases(general, lambda r: r.general)
-        gnoisy = [r for r in general if r.case.noisy] or general
-        lines += ["", "### Per fault kind, the imperfect cases together", ""]
-        lines += _fault_kinds(gnoisy, lambda r: r.general, named=False)
+        lines += _judged(general, lambda r: r.general, "###", named=False)
     named = [r for r in results if r.named is not None]
     if named:
         lines += [
@@ -241,14 +238,28 @@ def render(
             "fault, false when they name another.",
             "",
         ]
-        lines += _fault_cases(named, lambda r: r.named)
-        nnoisy = [r for r in named if r.case.noisy] or named
-        lines += ["", "#### Per fault kind, the imperfect cases together", ""]
-        lines += _fault_kinds(nnoisy, lambda r: r.named)
+        lines += _judged(named, lambda r: r.named, "####", named=True)
     lines += ["", "## Against the targets", ""]
     lines += _targets(results)
     lines.append("")
     return "\n".join(lines)
+
+
+def _judged(
+    results: Sequence[CaseResult],
+    pick: Callable[[CaseResult], FaultQuality | None],
+    heading: str,
+    named: bool,
+) -> list[str]:
+    """A detector's table of cases, then its kinds over the imperfect cases together."""
+    noisy = [r for r in results if r.case.noisy] or list(results)
+    return [
+        *_fault_cases(results, pick),
+        "",
+        f"{heading} Per fault kind, the imperfect cases together",
+        "",
+        *_fault_kinds(noisy, pick, named=named),
+    ]
 
 
 def _fault_cases(

@@ -13,7 +13,8 @@ import pytest
 
 from models.anomaly import StreamingDetector
 from models.anomaly.fleet import peer_deviations
-from models.anomaly.naming import NONE, STATISTICS, FaultNamer, evidence
+from models.anomaly.naming import STATISTICS, FaultNamer, evidence
+from models.verdicts import NONE
 
 NAMES = ["temp", "power", "runtime"]
 COUNTERS = [False, False, True]

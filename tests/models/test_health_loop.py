@@ -20,8 +20,9 @@ from fleetcare.registry_gen import generate
 from models.evaluation.faults import FaultRun, replay
 from models.evaluation.filter_life import SimRun
 from models.filter_life import FilterLife
-from models.health import NONE, FieldLabels, HealthModel
+from models.health import FieldLabels, HealthModel
 from models.scoring import FilterLifeScoring, load_health_labels
+from models.verdicts import NONE
 from rules.catalog import load_catalog
 from rules.evaluator import Evaluator
 from rules.outputs import ScoreOutputs, engine_outputs
