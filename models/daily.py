@@ -73,8 +73,9 @@ QUERIES: Mapping[str, tuple[Query, ...]] = {
             ),
         ),
     ),
-    # the return-air filter: fan hours (its supply-air ΔT per compressor Hz does not move
-    # with the dust load: less air, but also less heat moved)
+    # the return-air filter: fan hours, and the compressor's Hz-hours against the lift
+    # while running (its supply-air ΔT per Hz does not move with the dust load: less
+    # air, but also less heat moved; the Hz the home's load needs does)
     # the refrigerant circuit, separately while cooling (a cold indoor coil) and heating
     # (a hot one): what the health model's physical relations read
     "air_conditioner": (

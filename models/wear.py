@@ -48,7 +48,12 @@ FEATURES: Mapping[tuple[str, str], tuple[tuple[str, int], ...]] = {
     # the RO membrane's rejection against the unit's own new membrane made its jobs come
     # later (tried: 68 % of exhaustions covered fell to 55 % from a July start)
     ("water_purifier", "ro"): (("rejection", -1), ("tds_litres", 1), ("litres", 1)),
-    ("air_conditioner", "main"): (("fan_hours", 1), ("days", 1)),
+    ("air_conditioner", "main"): (
+        ("fan_hours", 1),
+        ("days", 1),
+        ("effort_rise", 1),
+        ("effort_vs_clean", 1),
+    ),
 }
 # the usage each stage wears by (the capacity estimate is in these units)
 USAGE = {
@@ -319,7 +324,147 @@ def _air_conditioner(s: WearState, day: DayStats, seen: NDArray[np.bool_]) -> ND
     top, first, changed, run_h = _run_hours(s, day, seen)
     _track(s, "main.fan_hours", seen, first, changed, run_h, top)
     _age(s, "main", seen, changed, top / 8.0)  # first seen: ~8 fan hours a day
+    effort, lift, heating = ac_effort_day(day, run_h)
+    # the counter knows the fan hours on this filter even when the unit is first seen
+    # mid-life; the day of a change mixes two filters and teaches nothing
+    whole = seen & ~changed & ~first
+    ok = whole & np.isfinite(effort) & (effort > 0) & np.isfinite(lift)
+    mid = s["main.fan_hours"] - run_h / 2
+    effort_line(s, "main.effort", seen & first, ok, effort, lift, heating, mid)
+    coef, mean_lift, mean_mode = effort_fit(s, "main.effort")
+    s["main.effort_rise"] = effort_rise(coef, mean_lift, mean_mode, s["main.fan_hours"])
+    # the effort of the last week or so against what the unit's fit says a clean filter
+    # would have needed on those days: a ratio of sums, so a mild day (little load, a
+    # ratio of two small numbers) weighs little
+    mode = 1.0 - 2.0 * heating
+    clean = coef[:, 0] * lift + coef[:, 1] * mode
+    ok &= np.isfinite(clean) & (clean > 0)
+    for name, today in (("num", effort), ("den", clean)):
+        key = f"main.effort~{name}"
+        s[key] = np.where(changed, np.nan, _ewma(s[key], np.where(ok, today, np.nan)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        s["main.effort_vs_clean"] = s["main.effort~num"] / s["main.effort~den"]
     return np.asarray(changed)
+
+
+MIN_EFFORT_FAN_HOURS = 2.0  # a day with less running says little about the effort
+MIN_EFFORT_DAYS = 10  # days on the effort line before its rise is read
+MIN_READINGS_EFFORT = 4  # readings with the compressor running, on a day that counts
+
+
+def ac_effort_day(day: DayStats, run_h: F) -> tuple[F, F, F]:
+    """An air conditioner's day: the compressor's Hz-hours per fan hour (its effort),
+    the mean lift it worked against (outdoor minus room while cooling, room minus
+    outdoor while heating) and the share of it spent heating; NaN on a day with too
+    little running. Over a day the heat moved matches the home's load, which depends on
+    the lift; the heat moved per Hz falls as the filter loads (less air over the coil),
+    so at a given lift a loaded filter needs more Hz-hours."""
+    n_all = day.col("all", "filter_used_hours", "count")
+    parts = []
+    for mode, sign in (("cool", 1.0), ("heat", -1.0)):
+        n = np.nan_to_num(day.col(mode, "compressor_hz", "count"))
+        hz = np.nan_to_num(day.col(mode, "compressor_hz", "mean"))
+        out = day.col(mode, "outdoor_temp_c", "mean")
+        room = day.col(mode, "room_temp_c", "mean")
+        parts.append((n, n * hz, np.where(n > 0, sign * (out - room), 0.0)))
+    (n_c, hz_c, lift_c), (n_h, hz_h, lift_h) = parts
+    n = n_c + n_h
+    with np.errstate(invalid="ignore", divide="ignore"):
+        hours_per_reading = 24.0 / n_all  # a gap in the day thins both counts alike
+        effort = (hz_c + hz_h) * hours_per_reading / run_h
+        lift = (n_c * lift_c + n_h * lift_h) / n
+        heating = n_h / n
+    ok = (run_h >= MIN_EFFORT_FAN_HOURS) & (n >= MIN_READINGS_EFFORT) & (n_all > 0)
+    nan = np.full(len(n), np.nan)
+    return (
+        np.asarray(np.where(ok, effort, nan)),
+        np.asarray(np.where(ok, lift, nan)),
+        np.asarray(np.where(ok, heating, nan)),
+    )
+
+
+_EFFORT_TERMS = 4  # effort ~ lift + mode, each alone and times the fan hours on the filter
+
+
+def _effort_sums(key: str) -> tuple[list[str], list[str], list[str]]:
+    xx = [f"{key}~xx{i}{j}" for i in range(_EFFORT_TERMS) for j in range(i, _EFFORT_TERMS)]
+    xy = [f"{key}~xy{i}" for i in range(_EFFORT_TERMS)]
+    mean = [f"{key}~n", f"{key}~lift", f"{key}~mode"]
+    return xx, xy, mean
+
+
+def _effort_terms(lift: F, mode: F, used: F) -> list[F]:
+    return [lift, mode, lift * used, mode * used]
+
+
+def effort_line(
+    s: WearState,
+    key: str,
+    restart: NDArray[np.bool_],
+    ok: NDArray[np.bool_],
+    effort: F,
+    lift: F,
+    heating: F,
+    used: F,
+) -> None:
+    """Each unit's own least-squares fit of its daily effort since the filter went in
+    (`restart`: a change, or first seen), kept as running sums so the state stays small
+    and a restarted engine resumes it. The home's load is its loss through the walls
+    (∝ the lift) plus its inner gains while cooling, less them while heating; the heat
+    moved per Hz is the unit's, divided by the airflow the filter still lets through,
+    whose loss grows about linearly with the fan hours on it. So, with m = +1 cooling,
+    −1 heating: effort = (a·lift + b·m)·(1 + g·u) = a·lift + b·m + a·g·lift·u + b·g·m·u,
+    linear in four terms. a and b are the unit and its home (size, insulation, the
+    sensor's gain); g is how fast this filter loads."""
+    xx, xy, mean = _effort_sums(key)
+    m = 1.0 - 2.0 * np.nan_to_num(heating)
+    x = _effort_terms(np.nan_to_num(lift), m, np.nan_to_num(used))
+    y = np.where(ok, effort, 0.0)
+    k = 0
+    for i in range(_EFFORT_TERMS):
+        for j in range(i, _EFFORT_TERMS):
+            old = np.where(restart, 0.0, np.nan_to_num(s[xx[k]]))
+            s[xx[k]] = np.where(ok, old + x[i] * x[j], old)
+            k += 1
+        old = np.where(restart, 0.0, np.nan_to_num(s[xy[i]]))
+        s[xy[i]] = np.where(ok, old + x[i] * y, old)
+    for name, v in zip(mean, (np.ones_like(m), np.nan_to_num(lift), m), strict=True):
+        old = np.where(restart, 0.0, np.nan_to_num(s[name]))
+        s[name] = np.where(ok, old + v, old)
+
+
+def effort_fit(s: WearState, key: str) -> tuple[F, F, F]:
+    """The unit's fit of `effort_line` (n devices × the four coefficients, NaN before it
+    has `MIN_EFFORT_DAYS` days) and the mean lift and mode it was fitted over."""
+    xx, xy, (n_key, lift_key, mode_key) = _effort_sums(key)
+    n_dev = len(s.device_ids)
+    a = np.zeros((n_dev, _EFFORT_TERMS, _EFFORT_TERMS))
+    k = 0
+    for i in range(_EFFORT_TERMS):
+        for j in range(i, _EFFORT_TERMS):
+            a[:, i, j] = a[:, j, i] = np.nan_to_num(s[xx[k]])
+            k += 1
+    b = np.stack([np.nan_to_num(s[name]) for name in xy], axis=1)
+    days = np.nan_to_num(s[n_key])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lift, mode = s[lift_key] / days, s[mode_key] / days
+    ok = days >= MIN_EFFORT_DAYS
+    coef = np.full((n_dev, _EFFORT_TERMS), np.nan)
+    if ok.any():
+        # a tiny ridge keeps a term the data never moves (no heating yet) at zero
+        ridge = 1e-6 * (np.diagonal(a[ok], axis1=1, axis2=2) + 1.0)
+        lhs = a[ok] + ridge[:, :, None] * np.eye(_EFFORT_TERMS)
+        coef[ok] = np.linalg.solve(lhs, b[ok][:, :, None])[:, :, 0]
+    return coef, lift, mode
+
+
+def effort_rise(coef: F, lift: F, mode: F, used: F) -> F:
+    """The share by which the filter has raised the unit's effort since it went in, at
+    `used` fan hours and the conditions `lift`, `mode` (g·u of `effort_line`)."""
+    base = coef[:, 0] * lift + coef[:, 1] * mode
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g = (coef[:, 2] * lift + coef[:, 3] * mode) / base
+    return np.asarray(np.where(base > 0, g * used, np.nan))
 
 
 def features(state: WearState, stage: str) -> F:

@@ -10,7 +10,14 @@ import pytest
 
 from models import products as P
 from models.daily import DayStats
-from models.wear import RATED_MAX_DAYS, WearState, advance, against_own_clean, rated_days
+from models.wear import (
+    RATED_MAX_DAYS,
+    WearState,
+    advance,
+    against_own_clean,
+    effort_fit,
+    rated_days,
+)
 
 
 def _ac(tracked_days: float, total_h: float, weekly_rate: float) -> WearState:
@@ -90,3 +97,78 @@ def test_a_unit_first_seen_with_a_fresh_filter_learns_its_clean_level_at_once() 
     vs_clean = state["main.current_vs_clean"]
     assert vs_clean[0] == pytest.approx(1.0) and np.isnan(vs_clean[1])
     assert state["main.current_ratio"][0] == pytest.approx(1.2)  # the datasheet's view
+
+
+def _ac_days(
+    homes: list[tuple[float, float, float]], days: int, change_on: int = -1
+) -> tuple[WearState, np.ndarray, list[tuple[float, float]]]:
+    """Air conditioners cooling 10 fan hours a day at a lift that moves with the weather;
+    each home is (loss per degree of lift, inner gains, filter load per fan hour). The
+    compressor's Hz-hours are what the home's load needs at the airflow the filter
+    leaves: (a·lift + b) / (1 − 0.45·load). Returns the state, the true load at the end,
+    and the first unit's (effort rise, effort against clean) after each day."""
+    n = len(homes)
+    state = WearState("air_conditioner", [f"ac-{i}" for i in range(n)])
+    counter = np.full(n, 100.0)  # first seen with 100 fan hours on its filter
+    load = np.zeros(n)
+    first: list[tuple[float, float]] = []
+    for d in range(days):
+        start = d * 86_400_000
+        stats = DayStats("air_conditioner", state.device_ids, start, start + 86_400_000)
+        low = counter.copy()
+        if d == change_on:
+            low = np.zeros(n)
+            counter = np.zeros(n)
+        counter = counter + 10.0
+        lift = 6.0 + 4.0 * np.sin(d / 3.0)
+        load = np.array([h[2] for h in homes]) * counter
+        effort = np.array([(h[0] * lift + h[1]) for h in homes]) / (1 - 0.45 * load)
+        stats.columns |= {
+            "all.filter_used_hours.count": np.full(n, 96.0),
+            "all.filter_used_hours.min": low,
+            "all.filter_used_hours.max": counter.copy(),
+            "cool.compressor_hz.count": np.full(n, 40.0),  # 10 h of 15-minute readings
+            "cool.compressor_hz.mean": effort,
+            "cool.outdoor_temp_c.mean": np.full(n, 25.0 + lift),
+            "cool.room_temp_c.mean": np.full(n, 25.0),
+        }
+        advance(state, stats)
+        first.append((float(state["main.effort_rise"][0]), float(state["main.effort_vs_clean"][0])))
+    return state, load, first
+
+
+def test_an_air_conditioner_filter_is_read_from_its_compressor_effort_at_the_lift() -> None:
+    # a small well-insulated home and a big leaky one, the same filter loading in both,
+    # and a third unit whose filter never loads
+    homes = [(2.0, 10.0, 1 / 1500), (5.0, 30.0, 1 / 1500), (3.0, 15.0, 0.0)]
+    state, load, _ = _ac_days(homes, 90)
+    truth = 1 / (1 - 0.45 * load[0])
+    vs_clean = state["main.effort_vs_clean"]
+    np.testing.assert_allclose(vs_clean[:2], truth, rtol=0.03)  # the home cancels out
+    np.testing.assert_allclose(vs_clean[2], 1.0, rtol=0.01)
+    rise = state["main.effort_rise"]
+    assert rise[0] > 0.2 and rise[1] > 0.2
+    np.testing.assert_allclose(rise[0], rise[1], rtol=0.05)
+    assert abs(rise[2]) < 0.01
+
+
+def test_the_effort_reading_waits_for_days_and_a_new_filter_reads_clean() -> None:
+    homes = [(2.0, 10.0, 1 / 1500)]
+    _, _, seen = _ac_days(homes, 80, change_on=60)
+    assert np.isnan(seen[3][0])  # too few days to fit the unit's line
+    assert seen[59][1] > 1.2
+    assert np.isnan(seen[60][1])  # the day of the change mixes two filters
+    assert seen[62][1] < 1.03  # the unit and its home are known: the new filter is clean
+    assert seen[62][0] < seen[59][0] / 5
+
+
+def test_the_effort_line_survives_a_restart_of_the_engine() -> None:
+    homes = [(2.0, 10.0, 1 / 1500), (5.0, 30.0, 1 / 2000)]
+    state, _, _ = _ac_days(homes, 40)
+    again = WearState.from_rows("air_conditioner", state.device_ids, state.rows())
+    # what persists is the running sums: the fit read back from them is the same
+    for kept, fitted in zip(
+        effort_fit(again, "main.effort"), effort_fit(state, "main.effort"), strict=True
+    ):
+        np.testing.assert_allclose(kept, fitted)
+    assert np.isfinite(effort_fit(again, "main.effort")[0]).all()
