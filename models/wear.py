@@ -330,7 +330,7 @@ def _air_conditioner(s: WearState, day: DayStats, seen: NDArray[np.bool_]) -> ND
     whole = seen & ~changed & ~first
     ok = whole & np.isfinite(effort) & (effort > 0) & np.isfinite(lift)
     mid = s["main.fan_hours"] - run_h / 2
-    effort_line(s, "main.effort", seen & first, ok, effort, lift, heating, mid)
+    effort_line(s, "main.effort", ok, effort, lift, heating, mid)
     coef, mean_lift, mean_mode = effort_fit(s, "main.effort")
     s["main.effort_rise"] = effort_rise(coef, mean_lift, mean_mode, s["main.fan_hours"])
     # the effort of the last week or so against what the unit's fit says a clean filter
@@ -384,52 +384,38 @@ def ac_effort_day(day: DayStats, run_h: F) -> tuple[F, F, F]:
 
 
 _EFFORT_TERMS = 4  # effort ~ lift + mode, each alone and times the fan hours on the filter
+_PAIRS = [(i, j) for i in range(_EFFORT_TERMS) for j in range(i, _EFFORT_TERMS)]
 
 
 def _effort_sums(key: str) -> tuple[list[str], list[str], list[str]]:
-    xx = [f"{key}~xx{i}{j}" for i in range(_EFFORT_TERMS) for j in range(i, _EFFORT_TERMS)]
+    xx = [f"{key}~xx{i}{j}" for i, j in _PAIRS]
     xy = [f"{key}~xy{i}" for i in range(_EFFORT_TERMS)]
     mean = [f"{key}~n", f"{key}~lift", f"{key}~mode"]
     return xx, xy, mean
 
 
-def _effort_terms(lift: F, mode: F, used: F) -> list[F]:
-    return [lift, mode, lift * used, mode * used]
-
-
 def effort_line(
-    s: WearState,
-    key: str,
-    restart: NDArray[np.bool_],
-    ok: NDArray[np.bool_],
-    effort: F,
-    lift: F,
-    heating: F,
-    used: F,
+    s: WearState, key: str, ok: NDArray[np.bool_], effort: F, lift: F, heating: F, used: F
 ) -> None:
-    """Each unit's own least-squares fit of its daily effort since the filter went in
-    (`restart`: a change, or first seen), kept as running sums so the state stays small
-    and a restarted engine resumes it. The home's load is its loss through the walls
-    (∝ the lift) plus its inner gains while cooling, less them while heating; the heat
-    moved per Hz is the unit's, divided by the airflow the filter still lets through,
-    whose loss grows about linearly with the fan hours on it. So, with m = +1 cooling,
-    −1 heating: effort = (a·lift + b·m)·(1 + g·u) = a·lift + b·m + a·g·lift·u + b·g·m·u,
-    linear in four terms. a and b are the unit and its home (size, insulation, the
-    sensor's gain); g is how fast this filter loads."""
+    """Each unit's own least-squares fit of its daily effort, over every filter it has
+    had (the days in `ok`), kept as running sums so the state stays small and a
+    restarted engine resumes it. The home's load is its loss through the walls (∝ the
+    lift) plus its inner gains while cooling, less them while heating; the heat moved
+    per Hz is the unit's, divided by the airflow the filter still lets through, whose
+    loss grows about linearly with the fan hours on it (`used`). So, with m = +1
+    cooling, −1 heating: effort = (a·lift + b·m)·(1 + g·u) = a·lift + b·m + a·g·lift·u
+    + b·g·m·u, linear in four terms. a and b are the unit and its home (size,
+    insulation, the sensor's gain) and carry over a filter change; g is how fast its
+    filters load."""
     xx, xy, mean = _effort_sums(key)
     m = 1.0 - 2.0 * np.nan_to_num(heating)
-    x = _effort_terms(np.nan_to_num(lift), m, np.nan_to_num(used))
+    u = np.nan_to_num(used)
+    x = [np.nan_to_num(lift), m, np.nan_to_num(lift) * u, m * u]
     y = np.where(ok, effort, 0.0)
-    k = 0
-    for i in range(_EFFORT_TERMS):
-        for j in range(i, _EFFORT_TERMS):
-            old = np.where(restart, 0.0, np.nan_to_num(s[xx[k]]))
-            s[xx[k]] = np.where(ok, old + x[i] * x[j], old)
-            k += 1
-        old = np.where(restart, 0.0, np.nan_to_num(s[xy[i]]))
-        s[xy[i]] = np.where(ok, old + x[i] * y, old)
-    for name, v in zip(mean, (np.ones_like(m), np.nan_to_num(lift), m), strict=True):
-        old = np.where(restart, 0.0, np.nan_to_num(s[name]))
+    terms = [x[i] * x[j] for i, j in _PAIRS] + [xi * y for xi in x]
+    terms += [np.ones_like(m), np.nan_to_num(lift), m]
+    for name, v in zip(xx + xy + mean, terms, strict=True):
+        old = np.nan_to_num(s[name])  # NaN: a unit new to the state
         s[name] = np.where(ok, old + v, old)
 
 
@@ -439,11 +425,8 @@ def effort_fit(s: WearState, key: str) -> tuple[F, F, F]:
     xx, xy, (n_key, lift_key, mode_key) = _effort_sums(key)
     n_dev = len(s.device_ids)
     a = np.zeros((n_dev, _EFFORT_TERMS, _EFFORT_TERMS))
-    k = 0
-    for i in range(_EFFORT_TERMS):
-        for j in range(i, _EFFORT_TERMS):
-            a[:, i, j] = a[:, j, i] = np.nan_to_num(s[xx[k]])
-            k += 1
+    for (i, j), name in zip(_PAIRS, xx, strict=True):
+        a[:, i, j] = a[:, j, i] = np.nan_to_num(s[name])
     b = np.stack([np.nan_to_num(s[name]) for name in xy], axis=1)
     days = np.nan_to_num(s[n_key])
     with np.errstate(invalid="ignore", divide="ignore"):
