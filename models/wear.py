@@ -336,8 +336,7 @@ def _air_conditioner(s: WearState, day: DayStats, seen: NDArray[np.bool_]) -> ND
     # the effort of the last week or so against what the unit's fit says a clean filter
     # would have needed on those days: a ratio of sums, so a mild day (little load, a
     # ratio of two small numbers) weighs little
-    mode = 1.0 - 2.0 * heating
-    clean = coef[:, 0] * lift + coef[:, 1] * mode
+    clean = clean_effort(coef, lift, _mode(heating))
     ok &= np.isfinite(clean) & (clean > 0)
     for name, today in (("num", effort), ("den", clean)):
         key = f"main.effort~{name}"
@@ -394,6 +393,16 @@ def _effort_sums(key: str) -> tuple[list[str], list[str], list[str]]:
     return xx, xy, mean
 
 
+def _mode(heating: F) -> F:
+    """+1 a day spent cooling, −1 heating, between for a day of both."""
+    return np.asarray(1.0 - 2.0 * heating)
+
+
+def clean_effort(coef: F, lift: F, mode: F) -> F:
+    """The effort the unit's fit says a clean filter needs at `lift` and `mode`."""
+    return np.asarray(coef[:, 0] * lift + coef[:, 1] * mode)
+
+
 def effort_line(
     s: WearState, key: str, ok: NDArray[np.bool_], effort: F, lift: F, heating: F, used: F
 ) -> None:
@@ -408,7 +417,7 @@ def effort_line(
     insulation, the sensor's gain) and carry over a filter change; g is how fast its
     filters load."""
     xx, xy, mean = _effort_sums(key)
-    m = 1.0 - 2.0 * np.nan_to_num(heating)
+    m = _mode(np.nan_to_num(heating))
     u = np.nan_to_num(used)
     x = [np.nan_to_num(lift), m, np.nan_to_num(lift) * u, m * u]
     y = np.where(ok, effort, 0.0)
@@ -444,7 +453,7 @@ def effort_fit(s: WearState, key: str) -> tuple[F, F, F]:
 def effort_rise(coef: F, lift: F, mode: F, used: F) -> F:
     """The share by which the filter has raised the unit's effort since it went in, at
     `used` fan hours and the conditions `lift`, `mode` (g·u of `effort_line`)."""
-    base = coef[:, 0] * lift + coef[:, 1] * mode
+    base = clean_effort(coef, lift, mode)
     with np.errstate(invalid="ignore", divide="ignore"):
         g = (coef[:, 2] * lift + coef[:, 3] * mode) / base
     return np.asarray(np.where(base > 0, g * used, np.nan))
