@@ -77,6 +77,29 @@ def _scoring(
     )
 
 
+async def _score(scoring: FilterLifeScoring, metrics: RulesMetrics) -> None:
+    """The daily scoring pass, logged and counted."""
+    r = await scoring.run()
+    log.info(
+        "filter-life scoring pass",
+        extra={
+            "kv": {
+                "devices": r.devices,
+                "predictions": r.predictions,
+                "version": scoring.version,
+                "seconds": round(r.seconds, 3),
+                "general_devices": r.general_devices,
+                "general_alarms": r.general_alarms,
+                "general_dismissed": r.general_dismissed,
+                "general_verdicts": r.general_verdicts,
+            }
+        },
+    )
+    metrics.general_alarms.labels("raised").inc(r.general_alarms - r.general_dismissed)
+    metrics.general_alarms.labels("dismissed").inc(r.general_dismissed)
+    metrics.general_verdicts.inc(r.general_verdicts)
+
+
 async def run_evaluator(
     settings: Settings, stop: asyncio.Event, *, once: bool = False
 ) -> PassReport | None:
@@ -120,41 +143,25 @@ async def run_evaluator(
         scored_day = None
         failing_since: float | None = None
         while not stop.is_set():
-            newer = await asyncio.to_thread(live.get)
-            if newer.fingerprint != profiles.fingerprint:  # a profile version was imported
-                profiles = newer
-                await store.use_types(profiles.types)
-                evaluator.catalog = catalog = catalog_from(settings.rules, profiles)
-                if scoring is not None:
-                    scoring.profiles = profiles
-                log.info(
-                    "product profiles in force",
-                    extra={"kv": {"profiles": ", ".join(p.label for p in profiles.values())}},
-                )
-            today = datetime.now(UTC).date()
-            if scoring is not None and scored_day != today:
-                # once a day, before the rules read them: fold yesterday in, predict
-                r = await scoring.run()
-                scored_day = today
-                log.info(
-                    "filter-life scoring pass",
-                    extra={
-                        "kv": {
-                            "devices": r.devices,
-                            "predictions": r.predictions,
-                            "version": scoring.version,
-                            "seconds": round(r.seconds, 3),
-                            "general_devices": r.general_devices,
-                            "general_alarms": r.general_alarms,
-                            "general_dismissed": r.general_dismissed,
-                            "general_verdicts": r.general_verdicts,
-                        }
-                    },
-                )
-                metrics.general_alarms.labels("raised").inc(r.general_alarms - r.general_dismissed)
-                metrics.general_alarms.labels("dismissed").inc(r.general_dismissed)
-                metrics.general_verdicts.inc(r.general_verdicts)
             try:
+                # the profile refresh and the daily scoring read the database and the
+                # store too: an outage there is the same outage as a failed pass
+                newer = await asyncio.to_thread(live.get)
+                if newer.fingerprint != profiles.fingerprint:  # a profile version was imported
+                    profiles = newer
+                    await store.use_types(profiles.types)
+                    evaluator.catalog = catalog = catalog_from(settings.rules, profiles)
+                    if scoring is not None:
+                        scoring.profiles = profiles
+                    log.info(
+                        "product profiles in force",
+                        extra={"kv": {"profiles": ", ".join(p.label for p in profiles.values())}},
+                    )
+                today = datetime.now(UTC).date()
+                if scoring is not None and scored_day != today:
+                    # once a day, before the rules read them: fold yesterday in, predict
+                    await _score(scoring, metrics)
+                    scored_day = today
                 last = await evaluator.run_pass()
             except (DatabaseUnavailable, StoreUnavailable, sa.exc.OperationalError) as exc:
                 # an outage: the next pass sees everything this one missed, and the

@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import sqlalchemy as sa
 
 from bench.services import Influxd, PostgresServer, postgres_bin_dir, start_postgres
@@ -145,6 +146,20 @@ class Stack:
 
     def tail(self, chars: int = 4000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log else ""
+
+    def trouble(self, lines: int = 40) -> str:
+        """What the engine's parts logged as warnings and errors (a drill's failure
+        message: which part died or stalled, and when)."""
+        text = self.log.read_text(errors="replace") if self.log else ""
+        said = [
+            x[:300] for x in text.splitlines() if '"level":"warning"' in x or '"level":"error"' in x
+        ]
+        return "\n".join(said[-lines:])
+
+    def deaths(self) -> list[str]:
+        """The parts `fleetcare serve` saw die and restarted, in order."""
+        text = self.log.read_text(errors="replace") if self.log else ""
+        return [orjson.loads(x)["part"] for x in text.splitlines() if '"event":"part died' in x]
 
     def part_pid(self, name: str) -> int:
         status = ready(self.health_port)
