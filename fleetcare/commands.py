@@ -12,6 +12,7 @@ import logging
 import aiomqtt
 
 from fleet.commands import CommandOutbox
+from fleetcare.outage import OUTAGE_ERRORS, Outage
 from telemetry.connection import MqttSettings
 from telemetry.payload import CommandPayload
 from telemetry.topics import TopicKind, TopicScheme
@@ -52,11 +53,18 @@ async def run_command_publisher(
 ) -> None:
     """Until `stop`: send what is pending every `interval_s`; reconnect when the broker goes."""
     scheme = TopicScheme(mqtt.topic_prefix)
+    outage = Outage(log, "command sending")
     while not stop.is_set():
         try:
             async with engine_client(mqtt, "fleetcare-commands") as client:
                 while not stop.is_set():
-                    n = await send_pending(outbox, client, scheme)
+                    try:
+                        n = await send_pending(outbox, client, scheme)
+                    except OUTAGE_ERRORS as exc:  # pending commands wait in the database
+                        outage.failed(exc)
+                        n = 0
+                    else:
+                        outage.ok()
                     if n:
                         log.info("commands sent", extra={"kv": {"count": n}})
                     with contextlib.suppress(TimeoutError):

@@ -7,6 +7,7 @@ import contextlib
 import logging
 
 from db.database import Database
+from fleetcare.outage import OUTAGE_ERRORS, Outage
 from fleetcare.settings import NotifySettings
 from service.delivery import LogAdapter, WebhookAdapter
 from service.notifications import Adapter, DeliveryReport, NotifyPolicy, Outbox
@@ -32,8 +33,16 @@ async def run_notifier(
 ) -> DeliveryReport:
     """Until `stop`: deliver what is due every `interval_s`; returns the totals."""
     total = DeliveryReport()
+    outage = Outage(log, "notification delivery")
     while not stop.is_set():
-        r = await outbox.deliver()
+        try:
+            r = await outbox.deliver()
+        except OUTAGE_ERRORS as exc:  # the outbox waits in the database: nothing lost
+            outage.failed(exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
+            continue
+        outage.ok()
         for name in ("sent", "held", "suppressed", "retrying", "failed"):
             setattr(total, name, getattr(total, name) + getattr(r, name))
         if r.sent or r.held or r.suppressed or r.failed:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from prometheus_client import start_http_server
 
 from db.database import Database
-from db.errors import DatabaseUnavailable
 from fleet.profiles import LiveProfiles, ProfileRepository
+from fleetcare.outage import OUTAGE_ERRORS, Outage
 from fleetcare.settings import Settings, SettingsError
 from fleetcare.wiring import catalog_from, model_registry
 from models.filter_life import schema
@@ -24,7 +22,6 @@ from rules.evaluator import Evaluator, PassReport
 from rules.metrics import RulesMetrics
 from rules.outputs import engine_outputs
 from telemetry.backends import create_store
-from telemetry.errors import StoreUnavailable
 from telemetry.profile import ProfileSet
 from telemetry.store import TelemetryStore
 
@@ -141,7 +138,7 @@ async def run_evaluator(
         )
         scoring = _scoring(settings, db, store, profiles)
         scored_day = None
-        failing_since: float | None = None
+        outage = Outage(log, "evaluation pass")
         while not stop.is_set():
             try:
                 # the profile refresh and the daily scoring read the database and the
@@ -163,28 +160,18 @@ async def run_evaluator(
                     await _score(scoring, metrics)
                     scored_day = today
                 last = await evaluator.run_pass()
-            except (DatabaseUnavailable, StoreUnavailable, sa.exc.OperationalError) as exc:
+            except OUTAGE_ERRORS as exc:
                 # an outage: the next pass sees everything this one missed, and the
                 # alerts this one fired before it failed are read back as firing (no
                 # second alert, no second job)
                 if once:
                     raise
                 metrics.failed.inc()
-                if failing_since is None:  # the change is news; every failed pass is not
-                    failing_since = time.monotonic()
-                    log.error(
-                        "evaluation pass failed; retrying every interval",
-                        extra={"kv": {"error": str(exc).splitlines()[0][:300]}},
-                    )
+                outage.failed(exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), settings.rules.interval_s)
                 continue
-            if failing_since is not None:
-                log.info(
-                    "evaluation passes work again",
-                    extra={"kv": {"outage_s": round(time.monotonic() - failing_since, 1)}},
-                )
-                failing_since = None
+            outage.ok()
             _observe(metrics, last)
             log.info(
                 "evaluation pass",

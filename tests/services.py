@@ -98,3 +98,24 @@ __all__ = [
     "system_broker",
     "wait_port",
 ]
+
+
+async def within(seconds: float, check: Callable[[], bool]) -> bool:
+    """`check` came true within `seconds`, polled every tenth of a second (async tests)."""
+    import asyncio
+
+    for _ in range(int(seconds * 10)):
+        if check():
+            return True
+        await asyncio.sleep(0.1)
+    return check()
+
+
+def metric_value(port: int, name: str) -> float:
+    """A Prometheus sample's value from the /metrics on `port` (0 when absent or down)."""
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    except httpx.HTTPError:
+        return 0.0
+    line = [x for x in text.splitlines() if x.startswith(name)]
+    return float(line[0].split()[1]) if line else 0.0

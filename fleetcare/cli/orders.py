@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -78,6 +79,7 @@ def orders_dispatch(
     a slot), queues filter-package renewal reminders, moves on the jobs an outlet did not
     accept in its hours, and escalates the complaints whose level ran out of time (outlet
     → region → maker)."""
+    from fleetcare.outage import OUTAGE_ERRORS, Outage
     from fleetcare.wiring import open_database
     from service.appointments import Appointments
     from service.complaints import Complaints
@@ -115,8 +117,16 @@ def orders_dispatch(
     period = every
 
     async def loop(stop: asyncio.Event) -> None:
+        log = logging.getLogger("fleetcare.dispatch")
+        log.info("dispatching", extra={"kv": {"every_s": period}})
+        outage = Outage(log, "dispatch round")
         while not stop.is_set():
-            await asyncio.to_thread(once, True)
+            try:
+                await asyncio.to_thread(once, True)
+            except OUTAGE_ERRORS as exc:  # the next round finds what this one could not
+                outage.failed(exc)
+            else:
+                outage.ok()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), period)
 

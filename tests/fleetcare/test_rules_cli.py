@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fleetcare.cli import app
+from tests.services import metric_value, within
 
 runner = CliRunner()
 
@@ -217,7 +217,8 @@ async def test_the_evaluator_outlives_a_store_outage_and_says_so_once(
     try:
         await asyncio.sleep(1.0)  # up, and passing
         influxd.stop()
-        assert await _within(10, lambda: _counter(port, "fleetcare_rules_passes_failed_total") >= 3)
+        failed = "fleetcare_rules_passes_failed_total"
+        assert await within(10, lambda: metric_value(port, failed) >= 3)
         assert not task.done()
     finally:
         influxd.stop()
@@ -226,76 +227,3 @@ async def test_the_evaluator_outlives_a_store_outage_and_says_so_once(
         db.dispose()
     said = [r.getMessage() for r in caplog.records if "evaluation pass failed" in r.getMessage()]
     assert len(said) == 1
-
-
-async def test_the_evaluator_outlives_a_database_outage_whatever_it_was_reading(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """PostgreSQL going away, whether a pass or the refresh of product profiles before
-    it meets the outage, fails that pass only: the evaluator keeps running and resumes
-    when the database is back (a part that died would leave faults unalerted until the
-    supervisor's restart got through)."""
-    import asyncio
-    import logging
-
-    import sqlalchemy as sa
-
-    from bench.services import postgres_bin_dir, start_postgres
-    from fleetcare.brokers import free_port
-    from fleetcare.rules_runner import run_evaluator
-    from fleetcare.settings import load_settings
-    from fleetcare.wiring import open_database
-    from tests.services import missing
-
-    if postgres_bin_dir() is None:
-        missing("PostgreSQL server binaries not installed (scripts/test.sh installs them)")
-    postgres = start_postgres()
-    admin = sa.create_engine(postgres.url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text('CREATE DATABASE "outage"'))
-    admin.dispose()
-    port = free_port()
-    settings = load_settings(
-        None,
-        data_dir=str(tmp_path / "data"),
-        rules={"metrics_port": port, "interval_s": 0.1},
-        db={"url": postgres.url.rsplit("/", 1)[0] + "/outage"},
-        ingest={"profiles_refresh_s": 0.1},  # every pass asks for new profile versions
-    )
-    open_database(settings).dispose()
-    stop = asyncio.Event()
-    caplog.set_level(logging.INFO, logger="fleetcare.rules")
-    task = asyncio.create_task(run_evaluator(settings, stop))
-    try:
-        await asyncio.sleep(1.0)  # up, and passing
-        postgres.stop()
-        assert await _within(10, lambda: _counter(port, "fleetcare_rules_passes_failed_total") >= 3)
-        assert not task.done()
-        postgres.start()
-        assert await _within(
-            10, lambda: any("work again" in r.getMessage() for r in caplog.records)
-        )
-        assert not task.done()
-    finally:
-        stop.set()
-        await task
-        postgres.remove()
-    said = [r.getMessage() for r in caplog.records]
-    assert said.count("evaluation pass failed; retrying every interval") == 1
-    assert "evaluation passes work again" in said
-
-
-def _counter(port: int, name: str) -> float:
-    line = [x for x in _metrics(port).splitlines() if x.startswith(name)]
-    return float(line[0].split()[1]) if line else 0.0
-
-
-async def _within(seconds: float, check: Callable[[], bool]) -> bool:
-    """`check` came true within `seconds`, polled every tenth of a second."""
-    import asyncio
-
-    for _ in range(int(seconds * 10)):
-        if check():
-            return True
-        await asyncio.sleep(0.1)
-    return check()
