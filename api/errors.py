@@ -5,21 +5,24 @@ from __future__ import annotations
 
 import logging
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
-from db.errors import DomainError, NotFound
+from db.errors import DatabaseUnavailable, DomainError, NotFound
 from service.callbacks import NoCallbackDue
 from service.diy import NotDiy, OutOfStock
 from service.errors import ConcurrentChange, InvalidTransition, NotTheAssignee, SlotUnavailable
 from service.network import CannotReroute, NotOffered
 from service.packages import PackageRefused, SaleConflict
 from service.photos import PhotosRefused
+from telemetry.errors import StoreUnavailable
 
 log = logging.getLogger("fleetcare.api")
+RETRY_AFTER_S = 5  # an outage's answer: when a client may ask again
 
 STATUS: list[tuple[type[Exception], int]] = [
     (NotFound, 404),
@@ -60,6 +63,22 @@ def install(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(_allowed(request))
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # a server the engine needs is away: the client did nothing wrong and should come
+        # back, which is what 503 with Retry-After says (a 500 would say "our bug")
+        what = "telemetry store" if isinstance(exc, StoreUnavailable) else "service database"
+        log.warning(
+            "unavailable",
+            extra={"kv": {"path": request.url.path, "error": str(exc).splitlines()[0][:300]}},
+        )
+        return JSONResponse(
+            {"detail": f"the {what} is unreachable for now; try again in a few seconds"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+    for outage in (DatabaseUnavailable, StoreUnavailable, sa.exc.OperationalError):
+        app.add_exception_handler(outage, unavailable)
     app.add_exception_handler(DomainError, domain)
     app.add_exception_handler(StarletteHTTPException, http)
     app.add_exception_handler(Exception, unexpected)

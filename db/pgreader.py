@@ -18,6 +18,8 @@ import psycopg
 from psycopg.rows import namedtuple_row
 from psycopg.types.json import set_json_loads
 
+from db.errors import DatabaseUnavailable
+
 
 class PgReader:
     """At most `size` connections, opened when first needed and kept; a connection found
@@ -36,7 +38,14 @@ class PgReader:
         return conn
 
     async def one(self, sql: str, params: Mapping[str, Any]) -> Any:
-        """The first row of `sql` (psycopg's `%(name)s` placeholders), or None."""
+        """The first row of `sql` (psycopg's `%(name)s` placeholders), or None. A server
+        that cannot be reached raises `DatabaseUnavailable` (the API answers 503)."""
+        try:
+            return await self._one(sql, params)
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(f"database: {str(exc).splitlines()[0]}") from exc
+
+    async def _one(self, sql: str, params: Mapping[str, Any]) -> Any:
         async with self._slots:
             for attempt in (1, 2):
                 conn = self._idle.pop() if self._idle else await self._connect()

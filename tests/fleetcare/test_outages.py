@@ -194,3 +194,30 @@ async def test_the_evaluator_outlives_a_database_outage_whatever_it_was_reading(
         stop.set()
         await task
     assert said(caplog).count("evaluation pass failed; retrying every interval") == 1
+
+
+def test_the_api_answers_503_with_retry_after_while_the_database_is_away(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """A client did nothing wrong when PostgreSQL is away: 503 and when to come back, not
+    a 500; the same request works once the database is back."""
+    from service.registry import ServiceRegistry, parse_doc
+    from tests.api.conftest import client_for, world_keys
+    from tests.world import WORLD
+
+    db = migrated(postgres)
+    ServiceRegistry(db).load(parse_doc(WORLD))  # type: ignore[arg-type]
+    ops = {"Authorization": f"Bearer {world_keys(db)['ops']}"}
+    with client_for(db, tmp_path) as client:
+        assert client.get("/api/v1/orders", headers=ops).status_code == 200
+        postgres.stop()
+        try:
+            r = client.get("/api/v1/orders", headers=ops)
+            assert r.status_code == 503, r.text
+            assert r.headers["Retry-After"] == "5"
+            assert "service database is unreachable" in r.json()["detail"]
+            assert client.get("/readyz").status_code == 503
+        finally:
+            postgres.start()
+        assert client.get("/api/v1/orders", headers=ops).status_code == 200
+    db.dispose()
