@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import console, console_aftercare, console_network, deps, errors
+from api import console, console_aftercare, console_network, console_quality, deps, errors
 from api.authcache import CredentialCache
 from api.context import ApiContext
 from api.guard import MAX_BODY, Guard
@@ -37,6 +37,7 @@ from api.routes import (
     packages,
     photos,
     profiles,
+    quality,
 )
 from api.schemas import Problem
 from api.single import one_value_each
@@ -139,11 +140,13 @@ def create_app(ctx: ApiContext) -> FastAPI:
         jobs,
         ops,
         profiles,
+        quality,
     ):
         app.include_router(module.router)
     app.include_router(console.router)
     app.include_router(console_aftercare.router)
     app.include_router(console_network.router)
+    app.include_router(console_quality.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     async def sign_in(request: Request, exc: Exception) -> Response:

@@ -5,8 +5,9 @@ session is the same signed token the API takes, in an HttpOnly, SameSite=Lax coo
 
 Pages: the review queue of auto-generated jobs (each with its evidence chart and
 one-click approve / assign / reject / cancel), a device page (telemetry charts, the
-filter-life curve to the predicted exhaustion), the SLA board, KPIs, the parts forecast
-and dead letters. The queue follows changes live over server-sent events."""
+filter-life curve to the predicted exhaustion), the SLA board, KPIs, the parts forecast,
+quality analytics for R&D (`console_quality.py`) and dead letters. The queue follows
+changes live over server-sent events."""
 
 from __future__ import annotations
 

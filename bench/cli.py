@@ -137,6 +137,32 @@ def bench_anomaly(
     )
 
 
+@app.command("quality")
+def bench_quality(
+    seeds: Annotated[int, typer.Option(min=1, help="Fleets of each kind (healthy, planted).")] = 3,
+    units_per_month: Annotated[int, typer.Option(min=10, help="Units installed a month.")] = 2000,
+    months: Annotated[int, typer.Option(min=6, max=60, help="Months the fleet runs.")] = 24,
+    output: Annotated[Path | None, typer.Option(help="Append a markdown report here.")] = None,
+) -> None:
+    """The quality early warning on simulated fleets: a batch planted at 3 × the fleet's
+    failure rate and a firmware at 2 ×, run month by month; when each is flagged and
+    every false flag (on healthy fleets too). Results: docs/quality.md."""
+    import sys
+
+    from bench.quality import run_quality_bench
+
+    settings()
+    command = "fleetcare bench quality " + " ".join(sys.argv[3:])
+    text = run_quality_bench(
+        seeds=seeds,
+        units_per_month=units_per_month,
+        months=months,
+        output=output,
+        command=command.strip(),
+    )
+    print(text)
+
+
 @app.command("store")
 def bench_store(
     rows: Annotated[int, typer.Option(min=10_000)] = 1_000_000,

@@ -46,6 +46,8 @@ devices = sa.Table(
     sa.Column("firmware", sa.String(64)),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("registered_at", UTCDateTime, nullable=False),
+    sa.Column("batch", sa.String(64)),  # the production batch (lot) it came from
+    sa.Column("manufactured_on", sa.Date),
 )
 
 device_state = sa.Table(

@@ -183,6 +183,8 @@ class DeviceIn(_Row):
     model: str | None = None
     serial: str | None = None
     firmware: str | None = None
+    batch: str | None = Field(None, max_length=64, description="production batch (lot)")
+    manufactured_on: date | None = None
     customer_id: Id
     territory_id: Id
     address: str
@@ -202,6 +204,14 @@ class DeviceIn(_Row):
         if owner is not None and family is not None and owner.name != family:
             raise ValueError(f"model {v} is a {owner.name} ({owner.label}), not a {family}")
         return v
+
+    def model_post_init(self, _context: Any) -> None:
+        made, installed = self.manufactured_on, self.installed_on
+        if made is not None and installed is not None and made > installed:
+            raise ValueError(
+                f"manufactured_on {made} is after installed_on {installed}: a unit is "
+                "made before it is installed"
+            )
 
 
 class WarrantyIn(_Row):
@@ -426,6 +436,8 @@ class ServiceRegistry:
                         "model": d.model,
                         "serial": d.serial,
                         "firmware": d.firmware,
+                        "batch": d.batch,
+                        "manufactured_on": d.manufactured_on,
                         "enabled": True,
                         "registered_at": now,
                     }

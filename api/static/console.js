@@ -135,10 +135,44 @@ function drawKpis(el) {
   el.dataset.drawn = "1";
 }
 
+async function drawQualityRates(el) {
+  const rows = await getJSON(el.dataset.qualityRates);
+  const months = [...new Set(rows.map((r) => r.month))].sort();
+  const groups = [...new Set(rows.map((r) => r.group))];
+  el.innerHTML = "";
+  if (!groups.length) { el.textContent = "No units in service."; el.dataset.drawn = "1"; return; }
+  const X = months.map((m) => Date.UTC(+m.slice(0, 4), +m.slice(5, 7) - 1, 1) / 1000);
+  const at = new Map(rows.map((r) => [`${r.group}|${r.month}`, r.per_1000]));
+  const data = [X, ...groups.map((g) => months.map((m) => at.get(`${g}|${m}`) ?? null))];
+  const series = [{}, ...groups.map((g, i) => ({ label: g, stroke: COLOURS[i % 4], width: 2 }))];
+  new uPlot({ ...sized(el, 220), series, scales: { x: { time: true } }, axes: [{}, { label: "per 1,000 units" }] }, data, el);
+  el.dataset.drawn = "1";
+}
+
+async function drawSurvival(el) {
+  const curves = await getJSON(el.dataset.survival);
+  el.innerHTML = "";
+  if (!curves.length) { el.textContent = "No units in service."; el.dataset.drawn = "1"; return; }
+  // a step down on each day a unit had its first failure; 100 % before the first
+  // out to the longest any unit has been watched, where the last step holds
+  const days = [...new Set([0, ...curves.flatMap((c) => [...c.points.map((p) => p.day), c.followed_days])])].sort((a, b) => a - b);
+  const step = (c) => days.map((d) => {
+    if (d > c.followed_days) return null;
+    const before = c.points.filter((p) => p.day <= d);
+    return 100 * (before.length ? before[before.length - 1].survival : 1);
+  });
+  const stepped = uPlot.paths.stepped({ align: 1 });
+  const series = [{ label: "days in service" }, ...curves.map((c, i) => ({ label: `${c.group} (${c.units})`, stroke: COLOURS[i % 4], width: 2, paths: stepped }))];
+  new uPlot({ ...sized(el, 220), series, scales: { x: { time: false }, y: { range: [0, 100] } }, axes: [{ label: "days in service" }, { label: "% without a failure" }] }, [days, ...curves.map(step)], el);
+  el.dataset.drawn = "1";
+}
+
 function drawAll(root) {
   root.querySelectorAll(".chart[data-device]").forEach(drawTelemetry);
   root.querySelectorAll(".chart[data-curves]").forEach(drawFilterCurves);
   root.querySelectorAll(".chart[data-kpis]").forEach(drawKpis);
+  root.querySelectorAll(".chart[data-quality-rates]").forEach(drawQualityRates);
+  root.querySelectorAll(".chart[data-survival]").forEach(drawSurvival);
 }
 
 function live() {

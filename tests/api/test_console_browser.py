@@ -323,3 +323,41 @@ def test_an_outlet_answers_the_jobs_offered_to_it_and_ships_a_diy_filter(
     expect(page.get_by_role("status")).to_contain_text("the filter is on its way (SF Express SF42)")
     expect(page.locator(f"#shipments tr[data-order='{diy}']")).to_contain_text("in_progress")
     page.screenshot(path=str(ARTIFACTS / "console-shipments.png"), full_page=True)
+
+
+def test_rd_reads_failure_rates_and_survival_by_batch_on_the_quality_page(
+    console: tuple[str, Database], browser_page: object
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    from db.tables import device_sites, devices
+    from tests.service.helpers import repaired
+
+    url, db = console
+    at = NOW - timedelta(days=60)
+    with db.engine.begin() as conn:  # ap-1 (batch L1) failed 140 days into service
+        for device, batch in (("ap-1", "L1"), ("ap-2", "L2")):
+            conn.execute(devices.update().where(devices.c.id == device).values(batch=batch))
+            conn.execute(
+                device_sites.update()
+                .where(device_sites.c.device_id == device)
+                .values(installed_on=(NOW - timedelta(days=200)).date())
+            )
+    repaired(db, "ap-1", at)
+    page: Page = browser_page  # type: ignore[assignment]
+    sign_in(page, url)
+    page.goto(f"{url}/console/quality?by=batch")
+    expect(page.locator("h1")).to_contain_text("Quality by batch")
+    for chart in ("#quality-rates", "#quality-survival"):
+        expect(page.locator(chart)).to_have_attribute("data-drawn", "1", timeout=15_000)
+        expect(page.locator(chart).locator("canvas")).to_have_count(1)
+    l1 = page.locator("#quality-summary tr", has_text="L1")
+    expect(l1.locator("td").nth(2)).to_have_text("1")  # one failure
+    expect(l1.locator("td").nth(4)).to_have_text("140")  # the median: its one unit failed
+    expect(page.locator("#quality-modes")).to_contain_text("motor_wear")
+    href = page.get_by_role("link", name="rates (CSV)").get_attribute("href")
+    csv = page.request.get(f"{url}{href}")  # the console's session signs it
+    assert csv.ok and csv.text().startswith("group,month,units,failures,per_1000")
+    page.screenshot(path=str(ARTIFACTS / "console-quality.png"), full_page=True)
+    page.get_by_role("link", name="firmware").click()
+    expect(page.locator("h1")).to_contain_text("Quality by firmware")

@@ -227,3 +227,21 @@ def test_the_soaks_field_crew_closes_the_loop_the_engine_opens(tmp_path: Path) -
     with db.engine.connect() as conn:
         shelves = {(o, s): q for o, s, q in conn.execute(sa.select(outlet_stock))}
     assert shelves == opening and tally.restocked >= qty
+
+
+def test_the_quality_warning_catches_a_planted_batch_and_firmware_and_spares_a_healthy_fleet() -> (
+    None
+):
+    from bench.quality import FleetPlan, Planted, run_case
+    from service.quality import QualityBy
+
+    planted = (
+        Planted(QualityBy.BATCH, "B2026-06", 3.0),  # made in June, in service from July
+        Planted(QualityBy.FIRMWARE, "2.0", 2.0),  # shipped from October
+    )
+    bad = run_case("planted", FleetPlan(planted=planted), seed=200)
+    flagged = {(w.by, w.group): w.month for w in bad.flags}
+    assert flagged[("batch", "B2026-06")] <= "2026-09"  # within two months of its first unit
+    assert flagged[("firmware", "2.0")] <= "2027-05"
+    healthy = run_case("healthy", FleetPlan(), seed=100)
+    assert healthy.flags == [] and healthy.units == 48_000 and healthy.failures > 2000
