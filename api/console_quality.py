@@ -17,6 +17,8 @@ from api.deps import Db, require_unrestricted
 from service.quality import (
     ModeRow,
     QualityBy,
+    QualityWarnings,
+    RaisedWarning,
     SurvivalCurve,
     failure_modes,
     failure_rates,
@@ -57,7 +59,7 @@ async def quality_page(
     back = today.year * 12 + today.month - MONTHS_SHOWN
     start = date(back // 12, back % 12 + 1, 1)
 
-    def run() -> tuple[list[GroupSummary], list[ModeRow]]:
+    def run() -> tuple[list[GroupSummary], list[ModeRow], list[RaisedWarning]]:
         fleet, found = units(db), failures(db)
         rates = failure_rates(fleet, found, by, start, today)
         curves = {c.group: c for c in survival(fleet, found, by, today)}
@@ -78,9 +80,9 @@ async def quality_page(
                     _year_point(curve) if curve else None,
                 )
             )
-        return summary, failure_modes(fleet, found, by, fitted)
+        return summary, failure_modes(fleet, found, by, fitted), QualityWarnings(db).list()
 
-    summary, modes = await asyncio.to_thread(run)
+    summary, modes, warnings = await asyncio.to_thread(run)
     query = {"by": by.value, "start": start.isoformat(), "end": today.isoformat()}
     return page(
         request,
@@ -91,6 +93,7 @@ async def quality_page(
         choices=[b.value for b in QualityBy],
         summary=summary,
         modes=modes,
+        warnings=warnings,
         rates_url=f"/api/v1/quality/failure-rates?{urlencode(query)}",
         survival_url=f"/api/v1/quality/survival?{urlencode({'by': by.value})}",
         modes_url=f"/api/v1/quality/failure-modes?{urlencode({'by': by.value})}",

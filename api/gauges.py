@@ -1,12 +1,13 @@
 """What service ops and whoever is on call watch, counted from the database as it is now:
 jobs by state, jobs past their SLA, the review queue's oldest job, device commands and
-customer messages not yet out, and dead letters waiting for a decision. Read at each
+customer messages not yet out, dead letters waiting for a decision, and the quality
+early warnings raised lately (R&D's, through Alertmanager). Read at each
 Prometheus scrape (api/metrics.py), so every API process answers the same."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -15,6 +16,7 @@ from db.tables import LIVE_STATES, device_commands, notifications
 from db.tables import work_orders as wo
 from ingest.dead_letters import DeadLetterRepository
 from service.lifecycle import State
+from service.quality import QualityWarnings
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,11 @@ class ServiceGauges:
     oldest_unsent_command_s: float  # 0: none waiting
     notifications: dict[str, int]  # pending and failed, by status
     dead_letters_pending: dict[str, int]  # messages (repeats counted), by reason
+    # (by, group) of each quality warning raised within QUALITY_WARNING_DAYS
+    quality_warnings: list[tuple[str, str]] = field(default_factory=list)
+
+
+QUALITY_WARNING_DAYS = 30  # how long a raised warning stays an alert
 
 
 def _age(now: datetime, since: datetime | None) -> float:
@@ -64,4 +71,8 @@ def read_gauges(db: Database, now: datetime) -> ServiceGauges:
         oldest_unsent_command_s=_age(now, oldest),
         notifications={s: told.get(s, 0) for s in ("pending", "failed")},
         dead_letters_pending=DeadLetterRepository(db).counts(),
+        quality_warnings=[
+            (w.by, w.group)
+            for w in QualityWarnings(db).list(since=now - timedelta(days=QUALITY_WARNING_DAYS))
+        ],
     )

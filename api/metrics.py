@@ -70,6 +70,15 @@ class ServiceCollector(Collector):
             "reason",
             g.dead_letters_pending,
         )
+        warned = GaugeMetricFamily(
+            "fleetcare_quality_warnings",
+            "1 for each batch or firmware the quality early warning raised in the last 30 "
+            "days (docs/quality.md).",
+            labels=["by", "group"],
+        )
+        for by, group in sorted(g.quality_warnings):
+            warned.add_metric([by, group], 1)
+        yield warned
 
 
 def _by(name: str, doc: str, label: str, counts: dict[str, int]) -> GaugeMetricFamily:

@@ -50,6 +50,22 @@ devices = sa.Table(
     sa.Column("manufactured_on", sa.Date),
 )
 
+# the quality early warnings raised (service/quality.py): one per batch or firmware
+quality_warnings = sa.Table(
+    "quality_warnings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("by", sa.String(16), nullable=False),  # batch | firmware
+    sa.Column("group", sa.String(64), nullable=False),
+    sa.Column("month", sa.String(7), nullable=False),  # YYYY-MM whose data raised it
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("peers_failures", sa.Integer, nullable=False),
+    sa.Column("rate_ratio", sa.Float),
+    sa.Column("p_value", sa.Float, nullable=False),
+    sa.Column("raised_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("by", "group"),
+)
+
 device_state = sa.Table(
     "device_state",
     metadata,

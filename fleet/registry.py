@@ -1,4 +1,4 @@
-"""The device registry: id, type, model, serial, firmware, enabled.
+"""The device registry: id, type, model, serial, firmware, batch, enabled.
 
 Devices come in three ways: `fleetcare devices add|import|provision`, the service
 registry's import (with their owner and site), and enrolment: ingest registers a device
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import sqlalchemy as sa
 
@@ -31,6 +31,8 @@ class Device:
     firmware: str | None = None
     enabled: bool = True
     registered_at: datetime | None = None
+    batch: str | None = None  # the production lot
+    manufactured_on: date | None = None
 
 
 class DeviceRegistry:

@@ -27,10 +27,12 @@ from db.tables import (
     device_sites,
     devices,
     outlets,
+    quality_warnings,
     service_labels,
     territories,
     work_order_parts,
 )
+from db.upsert import insert_for
 from service.sla import problem_class
 
 
@@ -517,3 +519,71 @@ def early_warnings(
                     p,
                 )
     return sorted(flagged.values(), key=lambda w: (w.month, w.group))
+
+
+@dataclass(frozen=True, slots=True)
+class RaisedWarning(QualityWarning):
+    raised_at: datetime
+
+
+WATCHED = (QualityBy.BATCH, QualityBy.FIRMWARE)  # what the early warning runs over
+WARNING_LOOKBACK_MONTHS = 12
+
+
+class QualityWarnings:
+    """The early warnings raised, kept so each batch or firmware is raised once: the
+    daily check records the new ones, the console lists them and the API's metrics
+    carry the recent ones to Alertmanager (R&D's channel, not a work order)."""
+
+    def __init__(self, db: Database, policy: WarningPolicy | None = None) -> None:
+        self.db, self.policy = db, policy
+
+    def check(self, now: datetime) -> list[QualityWarning]:
+        """Run the warning over the last year's months; record and return the groups
+        flagged that were not flagged before."""
+        today = now.date()
+        back = today.year * 12 + today.month - WARNING_LOOKBACK_MONTHS
+        start = date(back // 12, back % 12 + 1, 1)
+        fleet, found = units(self.db), failures(self.db)
+        known = {(w.by, w.group) for w in self.list()}
+        new = [
+            w
+            for by in WATCHED
+            for w in early_warnings(fleet, found, by, start, today, self.policy)
+            if (w.by, w.group) not in known
+        ]
+        if new:
+            rows = [
+                {
+                    "by": w.by,
+                    "group": w.group,
+                    "month": w.month,
+                    "failures": w.failures,
+                    "peers_failures": w.peers_failures,
+                    "rate_ratio": w.rate_ratio,
+                    "p_value": w.p_value,
+                    "raised_at": now,
+                }
+                for w in new
+            ]
+            with self.db.engine.begin() as conn:
+                # another checker may have raised one meanwhile: the pair is unique
+                insert = insert_for(conn, quality_warnings).values(rows)
+                conn.execute(insert.on_conflict_do_nothing(index_elements=["by", "group"]))
+        return new
+
+    def list(self, since: datetime | None = None) -> list[RaisedWarning]:
+        """Every warning raised (since `since`), the newest first."""
+        q = sa.select(quality_warnings).order_by(
+            quality_warnings.c.raised_at.desc(), quality_warnings.c.id.desc()
+        )
+        if since is not None:
+            q = q.where(quality_warnings.c.raised_at >= since)
+        with self.db.engine.connect() as conn:
+            return [
+                RaisedWarning(
+                    r.by, r.group, r.month, r.failures, r.peers_failures, r.rate_ratio,
+                    r.p_value, r.raised_at,
+                )
+                for r in conn.execute(q)
+            ]  # fmt: skip

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -78,7 +78,8 @@ def orders_dispatch(
     books the accepted filter replacements of filter-package customers (they do not pick
     a slot), queues filter-package renewal reminders, moves on the jobs an outlet did not
     accept in its hours, and escalates the complaints whose level ran out of time (outlet
-    → region → maker)."""
+    → region → maker). Once a day it also runs the quality early warning over batches and
+    firmware (docs/quality.md) and logs each new warning for R&D."""
     from fleetcare.outage import OUTAGE_ERRORS, Outage
     from fleetcare.wiring import open_database
     from service.appointments import Appointments
@@ -87,12 +88,34 @@ def orders_dispatch(
     from service.network import Network
     from service.orders import WorkOrders
     from service.packages import Packages
+    from service.quality import QualityWarnings, WarningPolicy
 
     db = open_database(settings())
     dispatcher, cases, sold = Dispatcher(db), Complaints(db), Packages(db)
     appointments = Appointments(WorkOrders(db))
+    checked_on: list[date] = []  # the day the quality warning last ran
+    window = WarningPolicy().window_months
+
+    def quality_check() -> None:
+        now = datetime.now(UTC)
+        if checked_on and checked_on[-1] == now.date():
+            return
+        for w in QualityWarnings(db).check(now):
+            logging.getLogger("fleetcare.quality").warning(
+                "quality warning",
+                extra={"kv": {"by": w.by, "group": w.group, "month": w.month,
+                              "failures": w.failures, "peers_failures": w.peers_failures,
+                              "rate_ratio": w.rate_ratio, "p_value": w.p_value}},
+            )  # fmt: skip
+            times = f", {w.rate_ratio:.1f} × their rate" if w.rate_ratio is not None else ""
+            console.print(
+                f"quality warning: {w.by} {w.group} fails above its peers ({w.failures} "
+                f"failures in {window} months against {w.peers_failures} among its peers{times})"
+            )
+        checked_on.append(now.date())
 
     def once(quiet: bool = False) -> None:
+        quality_check()
         for case in cases.escalate_due():
             console.print(f"complaint #{case.id} escalated to the {case.level}")
         for order_id in Network(db).expire():

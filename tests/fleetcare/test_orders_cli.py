@@ -185,3 +185,31 @@ def test_shop_orders_import_from_csv_and_again_without_a_second_job(
     assert "line 4: gome-1/A-3 → job #2 (open)" in first.output
     again = runner.invoke(app, ["orders", "import-shop-orders", str(sheet)])
     assert "line 2: gome-1/A-1 → received before: job #1" in again.output
+
+
+def test_the_dispatchers_pass_raises_a_quality_warning_for_a_failing_batch_once(
+    tmp_path: Path,
+) -> None:
+    from db.tables import device_sites, devices
+    from tests.service.helpers import repaired
+
+    fc, env = fleetcare_in(tmp_path / "data")
+    registry = tmp_path / "registry.json"
+    fc("registry", "generate", "--devices", "30", "--seed", "2", "--output", str(registry))
+    fc("registry", "import", str(registry))
+    purifier = next(
+        d["id"] for d in json.loads(registry.read_text())["devices"]
+        if d["device_type"] == "purifier"
+    )  # fmt: skip
+    db = open_database(load_settings(None, data_dir=env["FLEETCARE_DATA_DIR"]))
+    with db.engine.begin() as conn:
+        conn.execute(devices.update().values(batch="L-ok"))
+        conn.execute(devices.update().where(devices.c.id == purifier).values(batch="L-bad"))
+        conn.execute(device_sites.update().values(installed_on=datetime(2025, 1, 1).date()))
+    for day in range(1, 8):  # one unit failing again and again this week
+        repaired(db, purifier, datetime.now(UTC) - timedelta(days=day))
+    said = fc("orders", "dispatch")
+    # flagged in the first month its failures stand out (the week may straddle two)
+    assert "quality warning: batch L-bad fails above its peers (" in said
+    assert "failures in 3 months against 0 among its peers)" in said
+    assert "quality warning" not in fc("orders", "dispatch")  # raised once

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 import math
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -262,3 +262,33 @@ def test_no_flag_on_too_few_failures_or_a_modest_excess() -> None:
         fleet, eight, QualityBy.BATCH, date(2027, 3, 1), date(2027, 3, 1), policy=strict
     )
     assert flags == []  # 8 against 1 is a ratio of 8, under the policy's 10
+
+
+def test_the_daily_check_records_a_warning_once_and_the_api_metrics_carry_it(
+    db: Database,
+) -> None:
+    from api.metrics import api_registry
+    from db.tables import device_sites, devices
+    from service.quality import QualityWarnings
+
+    db.upgrade()
+    ServiceRegistry(db).load(parse_doc(copy.deepcopy(WORLD)))  # type: ignore[arg-type]
+    now = datetime.now(UTC)
+    with db.engine.begin() as conn:  # ap-1 on a batch of its own, the rest on another
+        conn.execute(devices.update().values(batch="L-ok"))
+        conn.execute(devices.update().where(devices.c.id == "ap-1").values(batch="L-bad"))
+        conn.execute(device_sites.update().values(installed_on=date(2025, 1, 1)))
+    for day in range(1, 8):  # seven failures of ap-1 this week, none elsewhere
+        repaired(db, "ap-1", now - timedelta(days=day))
+    warnings = QualityWarnings(db)
+    new = warnings.check(now)
+    assert [(w.by, w.group, w.peers_failures) for w in new] == [("batch", "L-bad", 0)]
+    assert warnings.check(now) == []  # raised once
+    assert [(w.group, w.raised_at) for w in warnings.list()] == [("L-bad", now)]
+    samples = [
+        s.labels
+        for family in api_registry(db).collect()
+        for s in family.samples
+        if s.name == "fleetcare_quality_warnings"
+    ]
+    assert samples == [{"by": "batch", "group": "L-bad"}]
