@@ -61,6 +61,10 @@ class DevicePublic(BaseModel):
     device_type: str = Field(examples=["purifier"])
     serial: str | None = Field(default=None, examples=["SN-AP-1"])
     address: str | None = Field(default=None, examples=["1 Tianlin Rd"])
+    model: str | None = Field(default=None, examples=["AP-100"])
+    firmware: str | None = Field(default=None, examples=["2.1.0"])
+    batch: str | None = Field(default=None, description="production lot", examples=["L2027-03"])
+    manufactured_on: date | None = None
 
 
 class ReadingPublic(BaseModel):

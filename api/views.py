@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -51,6 +51,10 @@ class DeviceRow:
     address: str | None
     serial: str | None
     language: str | None
+    model: str | None = None
+    firmware: str | None = None
+    batch: str | None = None  # the production lot
+    manufactured_on: date | None = None
 
 
 def _scope(q: sa.Select[Any], who: Principal) -> sa.Select[Any]:
@@ -94,6 +98,10 @@ def _devices_query() -> sa.Select[Any]:
             devices.c.id,
             devices.c.device_type,
             devices.c.serial,
+            devices.c.model,
+            devices.c.firmware,
+            devices.c.batch,
+            devices.c.manufactured_on,
             device_sites.c.customer_id,
             device_sites.c.territory_id,
             device_sites.c.address,

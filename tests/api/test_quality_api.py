@@ -90,3 +90,20 @@ def test_quality_is_fleet_wide_and_ranges_are_kept_sane(
     r = client.get("/api/v1/quality/compare?a=1.0", headers=ops)
     assert r.status_code == 422  # b is required
     assert client.get("/api/v1/quality/failure-rates").status_code == 401
+
+
+def test_ops_see_each_devices_model_firmware_batch_and_manufacture_date(
+    client: TestClient, keys: dict[str, str], world: Database
+) -> None:
+    with world.engine.begin() as conn:
+        conn.execute(
+            devices.update()
+            .where(devices.c.id == "ap-1")
+            .values(model="AP-100", firmware="2.1.0", batch="L7",
+                    manufactured_on=datetime(2026, 11, 2).date())
+        )  # fmt: skip
+    listed = client.get("/api/v1/devices?q=ap-1", headers=bearer(keys["ops"])).json()
+    (ap1,) = [d for d in listed if d["id"] == "ap-1"]
+    assert (ap1["model"], ap1["firmware"], ap1["batch"], ap1["manufactured_on"]) == (
+        "AP-100", "2.1.0", "L7", "2026-11-02"
+    )  # fmt: skip
