@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
@@ -23,6 +23,7 @@ from service.quality import (
     failure_modes,
     failure_rates,
     failures,
+    month_of,
     parts_fitted,
     survival,
     units,
@@ -56,8 +57,7 @@ async def quality_page(
 ) -> HTMLResponse:
     require_unrestricted(who)
     today = datetime.now(UTC).date()
-    back = today.year * 12 + today.month - MONTHS_SHOWN
-    start = date(back // 12, back % 12 + 1, 1)
+    start = month_of(today, back=MONTHS_SHOWN)
 
     def run() -> tuple[list[GroupSummary], list[ModeRow], list[RaisedWarning]]:
         fleet, found = units(db), failures(db)

@@ -17,6 +17,7 @@ import numpy as np
 
 from device_sim.faults import FaultPlan
 from service.quality import Failure, QualityBy, QualityWarning, Unit, early_warnings, months
+from service.warranty import add_months
 
 DAY_S = 86400.0
 
@@ -49,15 +50,15 @@ class FleetPlan:
 
 def simulate_fleet(plan: FleetPlan, seed: int) -> SimFleet:
     rng = np.random.default_rng(seed)
-    end = _add_months(plan.start, plan.months)
+    end = add_months(plan.start, plan.months)
     end_s = datetime.combine(end, datetime.min.time(), tzinfo=UTC).timestamp()
     factor = {(p.by, p.group): p.factor for p in plan.planted}
     fleet: list[Unit] = []
     found: list[Failure] = []
     first: dict[tuple[str, str], date] = {}
     for m in range(plan.months):
-        month = _add_months(plan.start, m)
-        batch = f"B{_add_months(month, -1):%Y-%m}"  # made the month before
+        month = add_months(plan.start, m)
+        batch = f"B{add_months(month, -1):%Y-%m}"  # made the month before
         for firmware in ("1.0", "2.0"):
             share = plan.firmware_share if m >= plan.firmware_from_month else 0.0
             n = round(plan.units_per_month * (share if firmware == "2.0" else 1 - share))
@@ -86,11 +87,6 @@ def simulate_fleet(plan: FleetPlan, seed: int) -> SimFleet:
     return SimFleet(fleet, found, first)
 
 
-def _add_months(d: date, k: int) -> date:
-    n = d.year * 12 + d.month - 1 + k
-    return date(n // 12, n % 12 + 1, 1)
-
-
 @dataclass(frozen=True)
 class CaseResult:
     name: str
@@ -105,7 +101,7 @@ class CaseResult:
 
 def run_case(name: str, plan: FleetPlan, seed: int) -> CaseResult:
     sim = simulate_fleet(plan, seed)
-    end = _add_months(plan.start, plan.months - 1)
+    end = add_months(plan.start, plan.months - 1)
     flags, watched = [], 0
     for by in (QualityBy.BATCH, QualityBy.FIRMWARE):
         flags += early_warnings(sim.units, sim.failures, by, plan.start, end)
@@ -166,7 +162,7 @@ def run_quality_bench(
 ) -> str:
     began = time.perf_counter()
     base = FleetPlan(units_per_month=units_per_month, months=months)
-    bad_batch = f"B{_add_months(base.start, 5):%Y-%m}"  # made in the fleet's sixth month
+    bad_batch = f"B{add_months(base.start, 5):%Y-%m}"  # made in the fleet's sixth month
     planted = (
         Planted(QualityBy.BATCH, bad_batch, 3.0),
         Planted(QualityBy.FIRMWARE, "2.0", 2.0),

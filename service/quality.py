@@ -34,6 +34,7 @@ from db.tables import (
 )
 from db.upsert import insert_for
 from service.sla import problem_class
+from service.warranty import add_months
 
 
 class QualityBy(StrEnum):
@@ -148,17 +149,18 @@ class RateRow:
     per_1000: float | None  # failures per 1,000 units in service; None without units
 
 
+def month_of(d: date, back: int = 0) -> date:
+    """The first day of `d`'s month, `back` months earlier."""
+    return add_months(date(d.year, d.month, 1), -back)
+
+
 def months(start: date, end: date) -> list[date]:
     """The first days of the months from `start`'s to `end`'s, both included."""
-    out, y, m = [], start.year, start.month
-    while (y, m) <= (end.year, end.month):
-        out.append(date(y, m, 1))
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    out, m = [], month_of(start)
+    while m <= end:
+        out.append(m)
+        m = add_months(m, 1)
     return out
-
-
-def _next_month(d: date) -> date:
-    return date(d.year + 1, 1, 1) if d.month == 12 else date(d.year, d.month + 1, 1)
 
 
 def failure_rates(
@@ -173,11 +175,12 @@ def failure_rates(
         if u is not None:
             count[(u.group(by), date(f.at.year, f.at.month, 1))] += 1
     out = []
-    groups = sorted({u.group(by) for u in fleet})
-    for g in groups:
-        mine = [u for u in fleet if u.group(by) == g]
+    members: dict[str, list[Unit]] = defaultdict(list)
+    for u in fleet:
+        members[u.group(by)].append(u)
+    for g in sorted(members):
         for m in months(start, end):
-            n = sum(u.in_service_on < _next_month(m) for u in mine)
+            n = sum(u.in_service_on < add_months(m, 1) for u in members[g])
             k = count[(g, m)]
             rate = round(1000.0 * k / n, 3) if n else None
             out.append(RateRow(g, f"{m:%Y-%m}", n, k, rate))
@@ -485,9 +488,7 @@ def early_warnings(
     unit_of = {u.device_id: u for u in fleet}
     flagged: dict[str, QualityWarning] = {}
     for m in months(start, end):
-        back = m.year * 12 + m.month - 1 - (pol.window_months - 1)
-        lo = date(back // 12, back % 12 + 1, 1)
-        hi = _next_month(m)
+        lo, hi = add_months(m, 1 - pol.window_months), add_months(m, 1)
         exposure: dict[str, float] = defaultdict(float)
         for u in fleet:
             exposure[u.group(by)] += unit_months(u, lo, hi)
@@ -542,8 +543,7 @@ class QualityWarnings:
         """Run the warning over the last year's months; record and return the groups
         flagged that were not flagged before."""
         today = now.date()
-        back = today.year * 12 + today.month - WARNING_LOOKBACK_MONTHS
-        start = date(back // 12, back % 12 + 1, 1)
+        start = month_of(today, back=WARNING_LOOKBACK_MONTHS)
         fleet, found = units(self.db), failures(self.db)
         known = {(w.by, w.group) for w in self.list()}
         new = [

@@ -26,6 +26,7 @@ from service.quality import (
     failure_modes,
     failure_rates,
     failures,
+    month_of,
     parts_fitted,
     survival,
     units,
@@ -48,8 +49,7 @@ def _range(start: date | None, end: date | None) -> tuple[date, date]:
     today = datetime.now(UTC).date()
     end = min(end or today, LATEST)
     start = max(start or date(end.year - 1, end.month, 1), EARLIEST)
-    months_back = end.year * 12 + end.month - 1 - (MAX_MONTHS - 1)
-    return max(start, date(months_back // 12, months_back % 12 + 1, 1)), end
+    return max(start, month_of(end, back=MAX_MONTHS - 1)), end
 
 
 def _rows(row_type: type[Any], rows: Sequence[Any], format: str) -> Any:
