@@ -16,7 +16,15 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import console, console_aftercare, console_network, console_quality, deps, errors
+from api import (
+    console,
+    console_aftercare,
+    console_network,
+    console_quality,
+    customer_pages,
+    deps,
+    errors,
+)
 from api.authcache import CredentialCache
 from api.context import ApiContext
 from api.guard import MAX_BODY, Guard
@@ -147,6 +155,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(console_aftercare.router)
     app.include_router(console_network.router)
     app.include_router(console_quality.router)
+    app.include_router(customer_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     async def sign_in(request: Request, exc: Exception) -> Response:

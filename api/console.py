@@ -115,7 +115,13 @@ async def login(
             else "wrong account or password"
         )
         return _sign_in(request, error=why, username=username)
-    out = RedirectResponse("/console", status_code=303)
+    return signed_in(ctx, who, "/console")
+
+
+def signed_in(ctx: ApiContext, who: Principal, to: str) -> RedirectResponse:
+    """On to `to`, with the session cookie: HttpOnly (no script reads it), SameSite=Lax
+    (no other site posts a form with it), Secure behind TLS."""
+    out = RedirectResponse(to, status_code=303)
     out.set_cookie(
         SESSION_COOKIE,
         ctx.tokens.issue(who.user_id),

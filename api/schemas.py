@@ -279,6 +279,10 @@ class PreferencesPublic(BaseModel):
     )
     language: str = Field(examples=["zh-CN"])
     timezone: str = Field(examples=["Asia/Shanghai"])
+    air_reports: bool = Field(
+        description="The monthly household air report is sent to you (it can always be "
+        "read at /api/v1/devices/{device_id}/air-report)"
+    )
 
 
 class PreferencesChange(Body):
@@ -293,6 +297,9 @@ class PreferencesChange(Body):
         examples=[["21:30", "08:00"]],
     )
     clear_quiet_hours: bool = False
+    air_reports: bool | None = Field(
+        default=None, description="Send the monthly household air report (true) or not"
+    )
 
 
 class SlotPublic(BaseModel):
@@ -675,3 +682,75 @@ class PhotoPublic(BaseModel):
     added_by: str | None
     added_at: datetime | None
     url: str = Field(description="Where to fetch it (with the same credentials)")
+
+
+# -- the household's monthly air report ----------------------------------------------------
+class _Report(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class AirDay(_Report):
+    day: date
+    mean: float
+    max: float
+    hours_out: int = Field(description="Hours whose mean was out of bounds")
+    out: bool = Field(description="The day's mean was out of bounds")
+
+
+class FilterEffectPublic(_Report):
+    replaced_at: datetime
+    before_mean: float = Field(description="Mean over the week before the replacement")
+    after_mean: float = Field(description="Mean over the week after it")
+    before_share_out: float
+    after_share_out: float
+    change: float = Field(description="Relative change of the mean (-0.4: 40 % lower)")
+
+
+class NeighbourhoodPublic(_Report):
+    homes: int = Field(description="Households it is formed from (never fewer than 10)")
+    yours: tuple[float, float] = Field(
+        description="Your share of time out of bounds and your monthly mean"
+    )
+    share_out: tuple[float, float, float] = Field(
+        description="Quartiles (25th, 50th, 75th percentile) of the share of time out of bounds"
+    )
+    mean: tuple[float, float, float] = Field(description="Quartiles of the monthly mean")
+    better_than: float = Field(
+        description="Share of the other homes whose air was out of bounds longer than yours"
+    )
+    by_hour: list[float | None] = Field(description="Median by local hour of day, 0-23")
+
+
+class AirMetricReport(_Report):
+    metric: str = Field(examples=["pm25"])
+    label: str
+    unit: str
+    above: float | None = Field(description="Out of bounds above this")
+    below: float | None = Field(description="Out of bounds below this")
+    guideline: str
+    hours: int = Field(description="Hours with readings")
+    mean: float | None
+    hours_out: int
+    days_out: int
+    share_out: float | None = Field(description="Share of the hours with readings out of bounds")
+    by_hour: list[float | None] = Field(description="Mean by local hour of day, 0-23")
+    days: list[AirDay]
+    neighbourhood: NeighbourhoodPublic | None
+    neighbourhood_note: str = Field(description="Why there is no neighbourhood, if there is none")
+    filter_effect: FilterEffectPublic | None
+
+
+class AdvicePublic(_Report):
+    code: Literal["out_of_bounds", "filter_due", "ventilate", "all_good"]
+    text: str
+
+
+class AirReportPublic(_Report):
+    device_id: str
+    device_type: str
+    month: str = Field(examples=["2026-11"])
+    timezone: str = Field(description="The customer's: the month, days and hours are local")
+    start: datetime
+    end: datetime
+    metrics: list[AirMetricReport]
+    advice: list[AdvicePublic]

@@ -166,6 +166,8 @@ customers = sa.Table(
     sa.Column("quiet_start", sa.String(5)),  # local HH:MM; no messages from here...
     sa.Column("quiet_end", sa.String(5)),  # ...to here
     sa.Column("butler_technician_id", sa.String(64)),  # preferred technician
+    # the monthly household air report is sent (it can always be opened in the app)
+    sa.Column("air_reports", sa.Boolean, nullable=False, server_default=sa.true()),
 )
 
 parts = sa.Table(

@@ -97,6 +97,26 @@ async def _score(scoring: FilterLifeScoring, metrics: RulesMetrics) -> None:
     metrics.general_verdicts.inc(r.general_verdicts)
 
 
+async def _air_reports(
+    db: Database, store: TelemetryStore, profiles: ProfileSet, metrics: RulesMetrics
+) -> None:
+    """Queue last month's air report messages not queued yet (once per device and
+    month). A fault here is logged; it never stops the evaluation (an outage is still an
+    outage, handled as the pass's own)."""
+    from service.air_report import AirReports
+
+    try:
+        queued = await AirReports(db, store, profiles).issue()
+    except OUTAGE_ERRORS:
+        raise
+    except Exception:
+        log.exception("air reports not queued")
+        return
+    metrics.air_reports.inc(queued)
+    if queued:
+        log.info("air reports queued", extra={"kv": {"messages": queued}})
+
+
 async def run_evaluator(
     settings: Settings, stop: asyncio.Event, *, once: bool = False
 ) -> PassReport | None:
@@ -137,7 +157,7 @@ async def run_evaluator(
             },
         )
         scoring = _scoring(settings, db, store, profiles)
-        scored_day = None
+        scored_day = reported_day = None
         outage = Outage(log, "evaluation pass")
         while not stop.is_set():
             try:
@@ -159,6 +179,11 @@ async def run_evaluator(
                     # once a day, before the rules read them: fold yesterday in, predict
                     await _score(scoring, metrics)
                     scored_day = today
+                if reported_day != today and evaluator.partition[0] == 0:
+                    await _air_reports(
+                        db, store, profiles, metrics
+                    )  # the first evaluator tells them
+                    reported_day = today
                 last = await evaluator.run_pass()
             except OUTAGE_ERRORS as exc:
                 # an outage: the next pass sees everything this one missed, and the

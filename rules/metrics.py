@@ -53,6 +53,11 @@ class RulesMetrics:
             "Technicians' verdicts on the general detector's jobs, stored for the namers.",
             registry=r,
         )
+        self.air_reports = Counter(
+            "fleetcare_air_reports_queued",
+            "Households' monthly air report messages queued (once per device and month).",
+            registry=r,
+        )
         self.last_pass = Gauge(
             "fleetcare_rules_last_pass_timestamp_seconds",
             "When the last pass finished (alert on staleness).",

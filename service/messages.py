@@ -22,6 +22,7 @@ class Kind(StrEnum):
     RATING_REQUEST = "rating_request"
     FILTER_SHIPPED = "filter_shipped"  # a diy replacement's filter is on its way
     PACKAGE_RENEWAL = "package_renewal"  # the filter package ends soon, or is used up
+    AIR_REPORT = "air_report"  # the household's monthly air report is ready
 
 
 DEVICE_NAMES = {
@@ -49,6 +50,9 @@ TEMPLATES: Mapping[str, Mapping[Kind, str]] = {
         "{tracking}). Fit it when it arrives; your {device} tells us when it is in.",
         Kind.PACKAGE_RENEWAL: "Your filter package for your {device} {ends}. "
         "Renew it in the app to keep your filters covered.",
+        Kind.AIR_REPORT: "Your home's air report for {month} is ready: {label} was outside "
+        "its healthy range {share} of the time. See the hours, your neighbourhood and our "
+        "advice: {link}",
     },
     "zh": {
         Kind.JOB_OPENED: "我们发现您的{device}需要服务（{title}）。工单 #{order_id} "
@@ -64,6 +68,8 @@ TEMPLATES: Mapping[str, Mapping[Kind, str]] = {
         Kind.FILTER_SHIPPED: "工单 #{order_id}：新滤芯已寄出（{carrier} {tracking}），"
         "收到后请自行更换，{device}会自动告诉我们。",
         Kind.PACKAGE_RENEWAL: "您的{device}滤芯套餐{ends}，请在 App 中续订以继续享受保障。",
+        Kind.AIR_REPORT: "您家 {month} 的空气报告已生成：{label}有 {share} 的时间超出健康范围。"
+        "查看各时段数据、周边对比和建议：{link}",
     },
 }
 
@@ -103,7 +109,11 @@ def render(kind: Kind, data: Mapping[str, Any], *, language: str, timezone: str)
         fields["start"] = _when(data["start"], timezone)
     if "eta" in data:
         fields["eta"] = _when(data["eta"], timezone)
-    for key in ("carrier", "tracking"):
+    if "share_out" in data:
+        fields["share"] = f"{100 * float(data['share_out']):.0f} %"
+        label = data.get("label") or {}
+        fields["label"] = label.get(lang) or label.get("en") or data.get("metric", "")
+    for key in ("carrier", "tracking", "month", "link"):
         if key in data:
             fields[key] = data[key]
     if "ends_on" in data:

@@ -40,8 +40,17 @@ from service.messages import Kind, render
 log = logging.getLogger(__name__)
 
 PROACTIVE = frozenset(
-    {Kind.JOB_OPENED, Kind.SLOT_PROPOSED, Kind.RATING_REQUEST, Kind.PACKAGE_RENEWAL}
+    {
+        Kind.JOB_OPENED,
+        Kind.SLOT_PROPOSED,
+        Kind.RATING_REQUEST,
+        Kind.PACKAGE_RENEWAL,
+        Kind.AIR_REPORT,
+    }
 )
+# sent only to customers who keep the preference on (checked when it is due, so turning
+# it off stops what is already queued)
+OPTIONAL = {Kind.AIR_REPORT: "air_reports"}
 NOT_HELD = frozenset({Kind.TECHNICIAN_ON_THE_WAY})
 
 
@@ -159,6 +168,7 @@ class _Claimed:
     quiet: QuietHours
     phone: str | None
     email: str | None
+    wanted: bool = True  # the customer's preference for this kind of message
 
 
 class Outbox:
@@ -215,12 +225,13 @@ class Outbox:
                 ).rowcount
                 if won != 1:  # another sender took it
                     continue
+                kind = Kind(m[n.c.kind])
                 claimed.append(
                     _Claimed(
                         id=m[n.c.id],
                         customer_id=m[n.c.customer_id],
                         order_id=m[n.c.order_id],
-                        kind=Kind(m[n.c.kind]),
+                        kind=kind,
                         data=m[n.c.data],
                         attempts=m[n.c.attempts],
                         channel=m[customers.c.channel],
@@ -233,6 +244,7 @@ class Outbox:
                         ),
                         phone=m[customers.c.phone],
                         email=m[customers.c.email],
+                        wanted=bool(m[customers.c[OPTIONAL[kind]]]) if kind in OPTIONAL else True,
                     )
                 )
         return claimed
@@ -242,6 +254,17 @@ class Outbox:
         n = notifications
         quiet_end = None if msg.kind in self.policy.not_held else msg.quiet.until(now)
         with self.db.engine.begin() as conn:
+
+            def suppress(why: str) -> str:
+                conn.execute(
+                    n.update()
+                    .where(n.c.id == msg.id)
+                    .values(status="suppressed", claimed_until=None, note=why)
+                )
+                return "suppressed"
+
+            if not msg.wanted:
+                return suppress("the customer turned this kind of message off")
             if quiet_end is not None:
                 conn.execute(
                     n.update()
@@ -263,16 +286,7 @@ class Outbox:
                     )
                 ).scalar_one()
                 if sent >= self.policy.weekly_cap:
-                    conn.execute(
-                        n.update()
-                        .where(n.c.id == msg.id)
-                        .values(
-                            status="suppressed",
-                            claimed_until=None,
-                            note=f"weekly cap: {sent} proactive messages in the last 7 days",
-                        )
-                    )
-                    return "suppressed"
+                    return suppress(f"weekly cap: {sent} proactive messages in the last 7 days")
         return None
 
     async def _send(self, msg: _Claimed) -> str | None:

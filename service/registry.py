@@ -113,6 +113,7 @@ class CustomerIn(_Row):
     quiet_start: HHMM | None = "21:00"
     quiet_end: HHMM | None = "08:00"
     butler_technician_id: Id | None = None
+    air_reports: bool = True  # the monthly household air report is sent to them
 
     _tz = field_validator("timezone")(_zone)
 

@@ -47,6 +47,7 @@ class Preferences:
     filter_package: bool  # a filter package in force on one of their devices
     language: str
     timezone: str
+    air_reports: bool  # the monthly household air report is sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ class SelfService:
             filter_package=packaged is not None,
             language=row.language,
             timezone=row.timezone,
+            air_reports=bool(row.air_reports),
         )
 
     def update(
@@ -92,9 +94,12 @@ class SelfService:
         channel: str | None = None,
         quiet_hours: tuple[str, str] | None = None,
         clear_quiet_hours: bool = False,
+        air_reports: bool | None = None,
     ) -> Preferences:
         """Change what is given; the rest stays."""
         values: dict[str, object] = {}
+        if air_reports is not None:
+            values["air_reports"] = air_reports
         if channel is not None:
             if channel not in CHANNELS:
                 raise PreferenceRefused(f"channel {channel!r}: choose {', '.join(CHANNELS)}")

@@ -299,6 +299,31 @@ class CardItem(_Spec):
         return self
 
 
+class AirMetric(_Spec):
+    """An indoor-air reading the household's monthly air report covers, with the bounds
+    of healthy air (hourly means outside them count as hours out of bounds)."""
+
+    metric: Name
+    label: Wording
+    above: float | None = Field(None, description="Unhealthy above this (e.g. PM2.5 15 µg/m³).")
+    below: float | None = Field(None, description="Unhealthy below this (e.g. humidity 30 %).")
+    guideline: str = Field("", description="Where the bounds come from, shown with them.")
+    advice: Wording | None = Field(
+        None, description="What to do in the hours out of bounds; `{hours}` names them."
+    )
+    filtered_by: Name | None = Field(
+        None, description="The consumable stage whose replacement should improve it."
+    )
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Self:
+        if self.above is None and self.below is None:
+            raise ValueError("give `above`, `below` or both: the bounds of healthy air")
+        if self.above is not None and self.below is not None and self.below >= self.above:
+            raise ValueError("`below` must be lower than `above`")
+        return self
+
+
 class Usage(_Spec):
     """When the simulated appliance runs: `base` share of the time, `peak` in the peak
     hours, both times `weekend` on Saturdays and Sundays."""
@@ -338,6 +363,10 @@ class ProfileDoc(_Spec):
     health_card: list[CardItem] = Field(default_factory=list)
     charts: list[Name] | None = Field(
         None, description="Metrics the console charts (default: the card's numeric ones)."
+    )
+    air_quality: list[AirMetric] = Field(
+        default_factory=list,
+        description="Indoor-air readings the household's monthly air report covers.",
     )
     rules: list[dict[str, Any]] = Field(
         default_factory=list, description="Rules in the rule-file format (docs/rules.md)."
@@ -495,6 +524,16 @@ def cross_check(doc: ProfileDoc) -> list[tuple[str, str]]:
     for i, name in enumerate(doc.charts or ()):
         if name not in numeric:
             problems.append((f"charts[{i}]", _known(name, numeric, "a numeric metric")))
+    problems += _unique(enumerate(a.metric for a in doc.air_quality), "air_quality", "metric")
+    for i, air in enumerate(doc.air_quality):
+        if air.metric not in numeric:
+            problems.append(
+                (f"air_quality[{i}].metric", _known(air.metric, numeric, "a numeric metric"))
+            )
+        if air.filtered_by is not None and air.filtered_by not in stages:
+            problems.append(
+                (f"air_quality[{i}].filtered_by", _known(air.filtered_by, stages, "a consumable"))
+            )
     state = doc.simulation.usage.state
     if state is not None and (state not in metrics or metrics[state].kind != "bool"):
         problems.append(

@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from api import views
 from api.deps import MAX_ID, SECURITY, Caller, Customer, Db, Store, authenticate
 from api.schemas import (
+    AirReportPublic,
     DeviceHealth,
     DevicePublic,
     IsoDateTime,
@@ -23,6 +24,7 @@ from api.schemas import (
     Series,
     TelemetryHistory,
 )
+from service.air_report import AirReports, parse_month
 from service.intake import Intake
 from service.orders import WorkOrders
 from service.self_service import SelfService
@@ -179,6 +181,40 @@ async def telemetry(
             for name in names
         ],
     )
+
+
+@router.get(
+    "/{device_id}/air-report",
+    response_model=AirReportPublic,
+    responses={**NOT_FOUND, 422: {"model": Problem}},
+)
+async def air_report(
+    device_id: str,
+    request: Request,
+    who: Caller,
+    db: Db,
+    store: Store,
+    month: Annotated[
+        str | None,
+        Query(
+            pattern=r"^\d{4}-\d{2}$",
+            description="YYYY-MM, a month that is over in the customer's time zone "
+            "(default: the last one)",
+        ),
+    ] = None,
+) -> AirReportPublic:
+    """The household's monthly air report (docs/air-report.md): each air metric the
+    appliance reports by hour of day and by day, the hours and days outside the
+    guideline, the filter's effect, the neighbourhood's percentiles (only from 10
+    households or more) and advice, in the customer's time zone and language."""
+    await asyncio.to_thread(views.get_device, db, who, device_id)  # in the caller's scope
+    reports = AirReports(db, store, profiles_of(request))
+    found = await reports.report(
+        device_id,
+        parse_month(month) if month else None,
+        language=request.headers.get("accept-language"),  # else the customer's own
+    )
+    return AirReportPublic.model_validate(found)
 
 
 @router.post(

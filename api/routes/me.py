@@ -43,14 +43,15 @@ async def preferences(who: Customer, db: Db) -> PreferencesPublic:
     responses={403: {"model": Problem}, 422: {"model": Problem}},
 )
 async def change_preferences(body: PreferencesChange, who: Customer, db: Db) -> PreferencesPublic:
-    """Change the channel (app, sms, phone) or quiet hours (no message or visit then,
-    local time); what is not given stays."""
+    """Change the channel (app, sms, phone), quiet hours (no message or visit then,
+    local time) or whether the monthly air report is sent; what is not given stays."""
     prefs = await asyncio.to_thread(
         SelfService(db).update,
         _customer(who),
         channel=body.channel,
         quiet_hours=body.quiet_hours,
         clear_quiet_hours=body.clear_quiet_hours,
+        air_reports=body.air_reports,
     )
     return PreferencesPublic(**asdict(prefs))
 

@@ -167,12 +167,49 @@ async function drawSurvival(el) {
   el.dataset.drawn = "1";
 }
 
+function boundsOf(m) {
+  // the healthy range's edges, as flat series across the chart
+  return [m.above, m.below].filter((b) => b != null);
+}
+
+async function airMetric(el) {
+  const report = await getJSON(el.dataset.airHours || el.dataset.airDays);
+  return report.metrics.find((m) => m.metric === el.dataset.metric);
+}
+
+async function drawAirHours(el) {
+  const m = await airMetric(el);
+  const hours = [...Array(24).keys()];
+  const hood = m.neighbourhood ? m.neighbourhood.by_hour : null;
+  const data = [hours, m.by_hour];
+  const series = [{ label: "hour" }, { label: `your home (${m.unit})`, stroke: COLOURS[0], width: 2 }];
+  if (hood) { data.push(hood); series.push({ label: "neighbourhood median", stroke: COLOURS[1], width: 2, dash: [6, 4] }); }
+  for (const b of boundsOf(m)) { data.push(hours.map(() => b)); series.push({ label: `limit ${b}`, stroke: "#c0392b", width: 1 }); }
+  el.innerHTML = "";
+  new uPlot({ ...sized(el, 220), series, scales: { x: { time: false } }, axes: [{ label: "hour of day", values: (u, v) => v.map((h) => `${h}:00`) }, { label: m.unit }] }, data, el);
+  el.dataset.drawn = "1";
+}
+
+async function drawAirDays(el) {
+  const m = await airMetric(el);
+  const X = m.days.map((d) => Date.parse(`${d.day}T12:00:00Z`) / 1000);
+  const data = [X, m.days.map((d) => d.mean), m.days.map((d) => d.max)];
+  const series = [{}, { label: "daily mean", stroke: COLOURS[0], width: 2 }, { label: "hourly peak", stroke: COLOURS[3], width: 1 }];
+  for (const b of boundsOf(m)) { data.push(X.map(() => b)); series.push({ label: `limit ${b}`, stroke: "#c0392b", width: 1 }); }
+  el.innerHTML = "";
+  if (!X.length) { el.textContent = "No readings this month."; el.dataset.drawn = "1"; return; }
+  new uPlot({ ...sized(el, 220), series, scales: { x: { time: true } }, axes: [{}, { label: m.unit }] }, data, el);
+  el.dataset.drawn = "1";
+}
+
 function drawAll(root) {
   root.querySelectorAll(".chart[data-device]").forEach(drawTelemetry);
   root.querySelectorAll(".chart[data-curves]").forEach(drawFilterCurves);
   root.querySelectorAll(".chart[data-kpis]").forEach(drawKpis);
   root.querySelectorAll(".chart[data-quality-rates]").forEach(drawQualityRates);
   root.querySelectorAll(".chart[data-survival]").forEach(drawSurvival);
+  root.querySelectorAll(".chart[data-air-hours]").forEach(drawAirHours);
+  root.querySelectorAll(".chart[data-air-days]").forEach(drawAirDays);
 }
 
 function live() {

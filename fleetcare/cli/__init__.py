@@ -27,6 +27,7 @@ from fleetcare.cli import (
     packages,
     profiles,
     registry,
+    reports,
     rules,
     serve,
     sim,
@@ -52,7 +53,7 @@ PANELS = {
     "Try it": ("demo", "sim", "sim-credentials"),
     "Run the engine": ("serve", "ingest", "evaluate-rules", "api", "send-commands", "db"),
     "Rules and models": ("rules", "alerts", "train", "evaluate", "models", "anomaly"),
-    "Service": ("orders", "packages", "network", "notify", "registry", "users"),
+    "Service": ("orders", "packages", "network", "notify", "reports", "registry", "users"),
     "Devices and telemetry": ("profiles", "devices", "deadletters", "telemetry", "schema"),
 }
 PANEL_OF = {name: panel for panel, names in PANELS.items() for name in names}
@@ -69,6 +70,7 @@ GROUPS = (
     packages,
     network,
     notify,
+    reports,
     registry,
     profiles,
     devices,

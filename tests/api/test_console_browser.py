@@ -9,7 +9,8 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,14 @@ def console(tmp_path: Path) -> Iterator[tuple[str, Database]]:
             )
         ]
     )
-    ctx = ApiContext(db=db, store=create_store(settings, str(tmp_path / "ts")))
+    with serving(ApiContext(db=db, store=create_store(settings, str(tmp_path / "ts")))) as url:
+        yield url, db
+    db.dispose()
+
+
+@contextmanager
+def serving(ctx: ApiContext) -> Iterator[str]:
+    """The app on a free loopback port, in a thread: its URL."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -102,10 +110,11 @@ def console(tmp_path: Path) -> Iterator[tuple[str, Database]]:
     while not server.started:
         assert time.monotonic() < deadline, "the API did not start"
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", db
-    server.should_exit = True
-    thread.join(10)
-    db.dispose()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 @pytest.fixture
@@ -361,3 +370,67 @@ def test_rd_reads_failure_rates_and_survival_by_batch_on_the_quality_page(
     page.screenshot(path=str(ARTIFACTS / "console-quality.png"), full_page=True)
     page.get_by_role("link", name="firmware").click()
     expect(page.locator("h1")).to_contain_text("Quality by firmware")
+
+
+@pytest.fixture
+def air_home(tmp_path: Path) -> Iterator[tuple[str, date]]:
+    """The app with Li's purifier ap-1 and eleven neighbours' reporting all last month
+    (Shanghai time), and Li's account with a password. The URL and the month."""
+    import asyncio
+    from zoneinfo import ZoneInfo
+
+    from service.air_report import AirReports
+    from service.registry import ServiceRegistry, parse_doc
+    from tests.service.test_air_report import home_value, neighbour_value, neighbours, readings
+    from tests.world import WORLD
+
+    if not Path(CHROMIUM).exists():
+        missing(f"{CHROMIUM} (Debian's chromium package)")
+    zone = ZoneInfo("Asia/Shanghai")
+    month = AirReports.last_month(NOW, "Asia/Shanghai")
+    db = Database(f"sqlite:///{tmp_path / 'fc.sqlite3'}")
+    db.upgrade()
+    ServiceRegistry(db).load(parse_doc(WORLD))  # type: ignore[arg-type]
+    ServiceRegistry(db).load(parse_doc(neighbours(11)))  # type: ignore[arg-type]
+    Accounts(db).create("li", name="Li", role=Role.CUSTOMER, customer_id="c-app")
+    Accounts(db).set_password("li", PASSWORD)
+    settings = StoreSettings(backend="embedded")
+
+    async def seed() -> None:
+        async with create_store(settings, str(tmp_path / "ts")) as store:
+            await store.write(readings("ap-1", home_value, zone, month))
+            for i in range(11):
+                await store.write(readings(f"n{i}-0", neighbour_value(i), zone, month))
+
+    asyncio.run(seed())
+    with serving(ApiContext(db=db, store=create_store(settings, str(tmp_path / "ts")))) as url:
+        yield url, month
+    db.dispose()
+
+
+def test_a_household_opens_its_monthly_air_report_from_the_link_and_sees_it_drawn(
+    air_home: tuple[str, date], browser_page: object
+) -> None:
+    """Li follows the message's link, signs in, and reads last month's report: the
+    advice, the hours above the guideline, the neighbourhood (eleven other homes) and
+    both charts drawn."""
+    from playwright.sync_api import Page, expect
+
+    url, month = air_home
+    m = f"{month:%Y-%m}"
+    page: Page = browser_page  # type: ignore[assignment]
+    page.goto(f"{url}/my/air/ap-1?month={m}")
+    expect(page).to_have_url(f"{url}/my/login?next=%2Fmy%2Fair%2Fap-1%3Fmonth%3D{m}")
+    page.fill("input[name=username]", "li")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text(f"Your home's air in {m}")
+    days = ((month.replace(day=28) + timedelta(days=4)).replace(day=1) - month).days
+    # every evening 18-22 h above the guideline, and the whole of the 10th
+    expect(page.locator("[data-hours-out]")).to_have_text(str((days - 1) * 4 + 24))
+    expect(page.locator("[data-advice=out_of_bounds]")).to_contain_text("18:00-22:00")
+    expect(page.locator("[data-neighbourhood]")).to_contain_text("12 homes")
+    for chart in ("[data-air-hours]", "[data-air-days]"):
+        expect(page.locator(chart)).to_have_attribute("data-drawn", "1", timeout=15_000)
+        expect(page.locator(chart).locator("canvas")).to_have_count(1)
+    page.screenshot(path=str(ARTIFACTS / "air-report.png"), full_page=True)
