@@ -21,6 +21,7 @@ from api import (
     console_aftercare,
     console_network,
     console_quality,
+    console_stock,
     customer_pages,
     deps,
     errors,
@@ -46,6 +47,7 @@ from api.routes import (
     photos,
     profiles,
     quality,
+    stock,
 )
 from api.schemas import Problem
 from api.single import one_value_each
@@ -149,12 +151,14 @@ def create_app(ctx: ApiContext) -> FastAPI:
         ops,
         profiles,
         quality,
+        stock,
     ):
         app.include_router(module.router)
     app.include_router(console.router)
     app.include_router(console_aftercare.router)
     app.include_router(console_network.router)
     app.include_router(console_quality.router)
+    app.include_router(console_stock.router)
     app.include_router(customer_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -66,8 +66,9 @@ Ctx = Annotated[ApiContext, Depends(context)]
 def back_to(to: str, said: str, error: bool = False) -> RedirectResponse:
     """After a form: back to its page (post/redirect/get), saying what the action did,
     or (`error`) why it was refused."""
+    joint = "&" if "?" in to else "?"
     return RedirectResponse(
-        f"{to}?{urlencode({'error' if error else 'said': said})}", status_code=303
+        f"{to}{joint}{urlencode({'error' if error else 'said': said})}", status_code=303
     )
 
 

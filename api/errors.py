@@ -19,6 +19,7 @@ from service.errors import ConcurrentChange, InvalidTransition, NotTheAssignee, 
 from service.network import CannotReroute, NotOffered
 from service.packages import PackageRefused, SaleConflict
 from service.photos import PhotosRefused
+from service.stock import NotEnoughStock
 from telemetry.errors import StoreUnavailable
 
 log = logging.getLogger("fleetcare.api")
@@ -38,6 +39,7 @@ STATUS: list[tuple[type[Exception], int]] = [
     (NotOffered, 409),
     (PhotosRefused, 409),
     (CannotReroute, 409),
+    (NotEnoughStock, 409),
     (DomainError, 422),
 ]
 

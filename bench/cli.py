@@ -163,6 +163,24 @@ def bench_quality(
     print(text)
 
 
+@app.command("stock")
+def bench_stock(
+    seeds: Annotated[int, typer.Option(min=1, help="Simulated years (each its own demand).")] = 3,
+    output: Annotated[Path | None, typer.Option(help="Append a markdown report here.")] = None,
+) -> None:
+    """The stock plan backtested on a simulated year with an 11.11 peak (a central
+    warehouse, two depots, six outlets, twelve vans; installation kits, filters, fan
+    motors): fill rate and stock held against stocking from last year's usage, both
+    planned with the engine's replenishment. Results: docs/parts.md."""
+    import sys
+
+    from bench.stock import run_stock_bench
+
+    settings()
+    command = "fleetcare bench stock " + " ".join(sys.argv[3:])
+    print(run_stock_bench(seeds=seeds, output=output, command=command.strip()))
+
+
 @app.command("store")
 def bench_store(
     rows: Annotated[int, typer.Option(min=10_000)] = 1_000_000,

@@ -132,6 +132,81 @@ outlets = sa.Table(
     # hours an outlet has to accept a job before it goes elsewhere; None: it takes every
     # job of its territories at once (the maker's own station)
     sa.Column("accept_hours", sa.Integer),
+    # where its stock comes from (a distribution depot) and in how many days
+    sa.Column("depot_id", sa.String(64)),
+    sa.Column("supply_days", sa.Integer),
+)
+
+# the stock levels above the outlets: the maker's central warehouse(s) (supplied by the
+# factory or suppliers) and the distribution depots they supply; outlets and vans hold
+# `outlet_stock` and `van_stock`
+depots = sa.Table(
+    "depots",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("level", sa.String(16), nullable=False),  # central | distribution
+    sa.Column("parent_id", sa.String(64), sa.ForeignKey("depots.id")),
+    sa.Column("region_id", sa.String(64), sa.ForeignKey("regions.id")),
+    # days from its parent (a central depot: from the supplier) to its shelf
+    sa.Column("lead_days", sa.Integer, nullable=False),
+    sa.CheckConstraint("level IN ('central', 'distribution')", name="ck_depots_level"),
+)
+
+depot_stock = sa.Table(
+    "depot_stock",
+    metadata,
+    sa.Column("depot_id", sa.String(64), sa.ForeignKey("depots.id"), primary_key=True),
+    sa.Column("sku", sa.String(64), sa.ForeignKey("parts.sku"), primary_key=True),
+    sa.Column("qty", sa.Integer, nullable=False),
+    sa.CheckConstraint("qty >= 0", name="ck_depot_stock_qty"),
+)
+
+# every stock move made through service.stock: transfers, receipts, counts
+stock_moves = sa.Table(
+    "stock_moves",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.String(12), nullable=False),  # transfer | receipt | count
+    sa.Column("sku", sa.String(64), nullable=False),
+    sa.Column("qty", sa.Integer, nullable=False),  # a count: the difference it made
+    sa.Column("from_location", sa.String(80)),  # level:id
+    sa.Column("to_location", sa.String(80)),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("note", sa.Text),
+    sa.Index("ix_stock_moves_sku_at", "sku", "at"),
+)
+
+# stock ordered from a supplier and not all received yet: the stock plan counts it in
+# transit, arriving on `expected_on`
+purchase_orders = sa.Table(
+    "purchase_orders",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sku", sa.String(64), sa.ForeignKey("parts.sku"), nullable=False),
+    sa.Column("qty", sa.Integer, nullable=False),
+    sa.Column("received", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("destination", sa.String(80), nullable=False),  # level:id
+    sa.Column("expected_on", sa.Date, nullable=False),
+    sa.Column("reference", sa.String(64)),  # the supplier's or the ERP's number
+    sa.Column("state", sa.String(10), nullable=False),  # open | received | cancelled
+    sa.Column("ordered_at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.CheckConstraint("qty > 0", name="ck_purchase_orders_qty"),
+    sa.CheckConstraint("received >= 0", name="ck_purchase_orders_received"),
+)
+
+# units the maker plans to sell, by region, product model and week (its Monday)
+sales_plan = sa.Table(
+    "sales_plan",
+    metadata,
+    sa.Column("region_id", sa.String(64), sa.ForeignKey("regions.id"), primary_key=True),
+    sa.Column("model", sa.String(64), primary_key=True),
+    sa.Column("week", sa.Date, primary_key=True),
+    sa.Column("units", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.CheckConstraint("units >= 0", name="ck_sales_plan_units"),
 )
 
 # what the maker pays an outlet per completed job: by job type (a problem kind, or its

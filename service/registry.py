@@ -30,6 +30,8 @@ from sqlalchemy.engine import Connection
 from db.database import Database
 from db.tables import (
     customers,
+    depot_stock,
+    depots,
     device_sites,
     devices,
     outlet_fees,
@@ -82,8 +84,28 @@ class OutletIn(_Row):
     # hours it has to accept a job before the job goes to another outlet of its region;
     # empty: it takes every job of its territories at once (the maker's own station)
     accept_hours: int | None = Field(default=None, ge=1, le=168)
+    depot_id: Id | None = None  # the distribution depot that supplies its stock
+    supply_days: int | None = Field(default=None, ge=0, le=120)  # from that depot
 
     _tz = field_validator("timezone")(_zone)
+
+
+class DepotIn(_Row):
+    """A stock level above the outlets: a central warehouse (supplied by the factory or
+    suppliers) or a distribution depot (supplied by a central one)."""
+
+    id: Id
+    name: str
+    level: Literal["central", "distribution"]
+    parent_id: Id | None = None  # a distribution depot's central one
+    region_id: Id | None = None  # the region a distribution depot serves
+    lead_days: int = Field(default=7, ge=0, le=365)  # from its parent, or the supplier
+
+    def model_post_init(self, _context: Any) -> None:
+        if self.level == "distribution" and self.parent_id is None:
+            raise ValueError("a distribution depot needs parent_id: the central one")
+        if self.level == "central" and self.parent_id is not None:
+            raise ValueError("a central depot has no parent (its lead_days are the supplier's)")
 
 
 class OutletFeeIn(_Row):
@@ -166,16 +188,17 @@ class PartIn(_Row):
 
 
 class StockIn(_Row):
-    """A stock level: at an outlet, or in a technician's van."""
+    """A stock level: at a depot, at an outlet, or in a technician's van."""
 
     sku: Id
     qty: int = Field(ge=0)
+    depot_id: Id | None = None
     outlet_id: Id | None = None
     technician_id: Id | None = None
 
     def model_post_init(self, _context: Any) -> None:
-        if (self.outlet_id is None) == (self.technician_id is None):
-            raise ValueError("give exactly one of outlet_id and technician_id")
+        if sum(x is not None for x in (self.depot_id, self.outlet_id, self.technician_id)) != 1:
+            raise ValueError("give exactly one of depot_id, outlet_id and technician_id")
 
 
 class DeviceIn(_Row):
@@ -281,6 +304,7 @@ class PackageIn(_Row):
 
 KINDS: dict[str, type[_Row]] = {
     "regions": RegionIn,
+    "depots": DepotIn,
     "outlets": OutletIn,
     "territories": TerritoryIn,
     "customers": CustomerIn,
@@ -371,6 +395,8 @@ class ServiceRegistry:
             _check_references(conn, data)
             r = data.rows
             self._upsert(conn, regions, [m.model_dump() for m in r["regions"]], ["id"])
+            central_first = sorted(r["depots"], key=lambda d: d.level != "central")
+            self._upsert(conn, depots, [m.model_dump() for m in central_first], ["id"])
             self._upsert(conn, outlets, [m.model_dump() for m in r["outlets"]], ["id"])
             self._upsert(
                 conn,
@@ -406,6 +432,12 @@ class ServiceRegistry:
                     [{"technician_id": t.id, "territory_id": z} for z in t.territories],
                 )
             stock = r["stock"]
+            self._upsert(
+                conn,
+                depot_stock,
+                [{"depot_id": s.depot_id, "sku": s.sku, "qty": s.qty} for s in stock if s.depot_id],
+                ["depot_id", "sku"],
+            )
             self._upsert(
                 conn,
                 outlet_stock,
@@ -572,8 +604,13 @@ def _check_references(conn: Connection, data: RegistryData) -> None:
             )
 
     region_ids = known(regions, "id", (x.id for x in r["regions"]))
+    depot_ids = known(depots, "id", (d.id for d in r["depots"]))
+    for i, d in enumerate(r["depots"], 1):
+        need("depots", i, "parent_id", d.parent_id, depot_ids, "depot")
+        need("depots", i, "region_id", d.region_id, region_ids, "region")
     for i, o in enumerate(r["outlets"], 1):
         need("outlets", i, "region_id", o.region_id, region_ids, "region")
+        need("outlets", i, "depot_id", o.depot_id, depot_ids, "depot")
     for i, f in enumerate(r["outlet_fees"], 1):
         need("outlet_fees", i, "outlet_id", f.outlet_id, outlet_ids, "outlet")
     for i, t in enumerate(r["territories"], 1):
@@ -594,6 +631,7 @@ def _check_references(conn: Connection, data: RegistryData) -> None:
     for i, s in enumerate(r["stock"], 1):
         need("stock", i, "sku", s.sku, skus, "part")
         need("stock", i, "outlet_id", s.outlet_id, outlet_ids, "outlet")
+        need("stock", i, "depot_id", s.depot_id, depot_ids, "depot")
         need("stock", i, "technician_id", s.technician_id, technician_ids, "technician")
     registered: dict[str, str] = {}
     ids = [d.id for d in r["devices"]]

@@ -84,6 +84,11 @@ class Wording(_Spec):
 class ModelCode(_Spec):
     code: Annotated[str, Field(min_length=1, max_length=64)]
     name: str = ""
+    installation_parts: list[Sku] = Field(
+        default_factory=list,
+        description="Parts a technician fits when installing a new unit (an installation "
+        "kit): the stock plan counts them for the units the sales plan expects.",
+    )
 
 
 class MetricSim(_Spec):
@@ -435,6 +440,12 @@ def cross_check(doc: ProfileDoc) -> list[tuple[str, str]]:
     problems += _unique(enumerate(e.name for e in doc.events), "events", "event")
     problems += _unique(enumerate(c.code for c in doc.fault_codes), "fault_codes", "code")
     skus = {part.sku for part in doc.parts}
+    for i, model in enumerate(doc.models):
+        for j, sku in enumerate(model.installation_parts):
+            if sku not in skus:
+                problems.append(
+                    (f"models[{i}].installation_parts[{j}]", _known(sku, skus, "a part"))
+                )
     problems += _unique(enumerate(part.sku for part in doc.parts), "parts", "part")
     problems += _unique(enumerate(pr.kind for pr in doc.problems), "problems", "problem")
     for i, pr in enumerate(doc.problems):

@@ -202,6 +202,21 @@ async function drawAirDays(el) {
   el.dataset.drawn = "1";
 }
 
+async function drawStockPlan(el) {
+  const plan = await getJSON(el.dataset.stockPlan);
+  const rows = plan.demand.filter((r) => r.sku === el.dataset.sku);
+  const weeks = [...new Set(rows.map((r) => r.week))].sort();
+  const levels = ["van", "outlet", "distribution", "central"];
+  const X = weeks.map((w) => Date.parse(`${w}T00:00:00Z`) / 1000);
+  const sum = (level, w) => rows.filter((r) => r.level === level && r.week === w).reduce((a, r) => a + r.total, 0);
+  const data = [X, ...levels.map((l) => weeks.map((w) => sum(l, w)))];
+  const series = [{}, ...levels.map((l, i) => ({ label: l, stroke: COLOURS[i % 4], width: 2 }))];
+  el.innerHTML = "";
+  if (!X.length) { el.textContent = "No demand."; el.dataset.drawn = "1"; return; }
+  new uPlot({ ...sized(el, 220), series, scales: { x: { time: true } }, axes: [{}, { label: "units a week" }] }, data, el);
+  el.dataset.drawn = "1";
+}
+
 function drawAll(root) {
   root.querySelectorAll(".chart[data-device]").forEach(drawTelemetry);
   root.querySelectorAll(".chart[data-curves]").forEach(drawFilterCurves);
@@ -210,6 +225,7 @@ function drawAll(root) {
   root.querySelectorAll(".chart[data-survival]").forEach(drawSurvival);
   root.querySelectorAll(".chart[data-air-hours]").forEach(drawAirHours);
   root.querySelectorAll(".chart[data-air-days]").forEach(drawAirDays);
+  root.querySelectorAll(".chart[data-stock-plan]").forEach(drawStockPlan);
 }
 
 function live() {

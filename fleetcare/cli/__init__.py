@@ -31,6 +31,7 @@ from fleetcare.cli import (
     rules,
     serve,
     sim,
+    stock,
     telemetry,
 )
 from fleetcare.cli.common import RootOptions, err, root_options
@@ -53,7 +54,16 @@ PANELS = {
     "Try it": ("demo", "sim", "sim-credentials"),
     "Run the engine": ("serve", "ingest", "evaluate-rules", "api", "send-commands", "db"),
     "Rules and models": ("rules", "alerts", "train", "evaluate", "models", "anomaly"),
-    "Service": ("orders", "packages", "network", "notify", "reports", "registry", "users"),
+    "Service": (
+        "orders",
+        "packages",
+        "network",
+        "stock",
+        "notify",
+        "reports",
+        "registry",
+        "users",
+    ),
     "Devices and telemetry": ("profiles", "devices", "deadletters", "telemetry", "schema"),
 }
 PANEL_OF = {name: panel for panel, names in PANELS.items() for name in names}
@@ -69,6 +79,7 @@ GROUPS = (
     orders,
     packages,
     network,
+    stock,
     notify,
     reports,
     registry,

@@ -434,3 +434,46 @@ def test_a_household_opens_its_monthly_air_report_from_the_link_and_sees_it_draw
         expect(page.locator(chart)).to_have_attribute("data-drawn", "1", timeout=15_000)
         expect(page.locator(chart).locator("canvas")).to_have_count(1)
     page.screenshot(path=str(ARTIFACTS / "air-report.png"), full_page=True)
+
+
+def test_ops_plan_the_peaks_stock_and_make_a_transfer_from_the_plan(
+    console: tuple[str, Database], browser_page: object
+) -> None:
+    """A sales peak of 60 air conditioners in two weeks: the stock plan page charts the
+    installation kits' demand at every level, lists the transfer the East depot needs
+    this week, and one click makes it."""
+    from playwright.sync_api import Page, expect
+
+    from service.registry import ServiceRegistry, parse_doc
+    from service.stock import Level, Location, Stock
+    from service.stock_plan import SalesPlan, SalesPlanRow
+    from telemetry.profile import shipped
+    from tests.service.test_stock import NETWORK
+
+    url, db = console
+    ServiceRegistry(db).load(parse_doc(NETWORK))  # type: ignore[arg-type]
+    Stock(db).receive("AC-INSTALL-KIT", 200, Location(Level.CENTRAL, "cn"), actor="buyer")
+    peak = (NOW + timedelta(days=14)).date()
+    SalesPlan(db, shipped()).save(
+        [SalesPlanRow(region_id="east", model="KFR-35GW", week=peak, units=60)]
+    )
+    page: Page = browser_page  # type: ignore[assignment]
+    sign_in(page, url)
+    page.goto(f"{url}/console/stock?sku=AC-INSTALL-KIT&weeks=6")
+    expect(page.locator("h1")).to_contain_text("Stock plan, 6 weeks")
+    expect(page.locator("#stock-chart")).to_have_attribute("data-drawn", "1", timeout=15_000)
+    expect(page.locator("#stock-chart canvas")).to_have_count(1)
+    expect(page.locator("#stock-grid")).to_contain_text("van:tech-1")
+    due = (
+        page.locator("#stock-now tr", has_text="AC-INSTALL-KIT")
+        .filter(has_text="central:cn")
+        .filter(has_text="distribution:dc-east")
+    )
+    expect(due).to_have_count(1)
+    due.get_by_role("button", name="Transfer").click()
+    expect(page.locator(".notice")).to_contain_text(
+        "AC-INSTALL-KIT from central:cn to distribution:dc-east"
+    )
+    moved = Stock(db).held(Location(Level.DISTRIBUTION, "dc-east"), "AC-INSTALL-KIT")
+    assert moved and moved[0].qty > 0
+    page.screenshot(path=str(ARTIFACTS / "console-stock.png"), full_page=True)

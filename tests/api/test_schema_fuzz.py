@@ -66,6 +66,13 @@ NOT_EVERY_SHAPE_IS_VALID = {
     ("POST", "/api/v1/profiles"),
     ("POST", "/api/v1/orders/shop"),  # the device type must be a family in force
     ("POST", "/api/v1/orders/{order_id}/photos"),  # an image is judged by its bytes
+    # a depot's level is its own (central:x names a central depot), a purchase order is
+    # received where it was ordered to, as its part
+    ("POST", "/api/v1/stock/transfers"),
+    ("POST", "/api/v1/stock/receipts"),
+    ("POST", "/api/v1/stock/counts"),
+    ("POST", "/api/v1/stock/purchase-orders"),
+    ("PUT", "/api/v1/sales-plan"),  # its regions and models must exist
 }
 
 

@@ -245,3 +245,20 @@ def test_the_quality_warning_catches_a_planted_batch_and_firmware_and_spares_a_h
     assert flagged[("firmware", "2.0")] <= "2027-05"
     healthy = run_case("healthy", FleetPlan(), seed=100)
     assert healthy.flags == [] and healthy.units == 48_000 and healthy.failures > 2000
+
+
+def test_the_stock_backtest_reproduces_and_the_plan_fills_the_peak_where_last_year_does_not() -> (
+    None
+):
+    from bench.stock import PEAK, run_case
+
+    first, again = run_case(1), run_case(1)
+    for policy in first:
+        assert first[policy].filled == again[policy].filled  # the same seed, the same year
+        assert first[policy].held == again[policy].held
+    plan, last = first["the plan"], first["last year's usage"]
+    kit = "AC-INSTALL-KIT"
+    assert plan.peak_demand[kit] > 0 and len(PEAK) == 5
+    assert plan.peak_filled[kit] / plan.peak_demand[kit] >= 0.95
+    assert last.peak_filled[kit] / last.peak_demand[kit] < 0.8  # last year's peak was smaller
+    assert run_case(2)["the plan"].filled != plan.filled  # another year, other demand
