@@ -51,15 +51,27 @@ def generate(
     van = [c.sku for p in families for c in p.doc.consumables if _in_the_van(c)]
     others = [p.name for p in families if p.name not in SHIPPED_THREE]
     rng = random.Random(seed if seed is not None else fleet.spec.seed)
-    out: dict[str, list[dict[str, Any]]] = {k: [] for k in ("regions", "outlets", "territories")}
+    out: dict[str, list[dict[str, Any]]] = {
+        k: [] for k in ("regions", "depots", "outlets", "territories")
+    }
+    # the stock levels above the outlets: a central warehouse four weeks from the
+    # suppliers, a distribution depot per region a week from it (docs/parts.md)
+    out["depots"].append(
+        {"id": "cn", "name": "Central warehouse", "level": "central", "lead_days": 28}
+    )
     territories_of: dict[str, list[str]] = {}
     for region, (tz, names) in _REGIONS.items():
         out["regions"].append({"id": f"r-{region}", "name": f"{region.title()} region"})
+        out["depots"].append(
+            {"id": f"dc-{region}", "name": f"{region.title()} depot", "level": "distribution",
+             "parent_id": "cn", "region_id": f"r-{region}", "lead_days": 7}
+        )  # fmt: skip
         for k, name in enumerate(names):
             outlet = f"o-{region}-{k}"
             out["outlets"].append(
-                {"id": outlet, "name": name, "timezone": tz, "region_id": f"r-{region}"}
-            )
+                {"id": outlet, "name": name, "timezone": tz, "region_id": f"r-{region}",
+                 "depot_id": f"dc-{region}", "supply_days": 3}
+            )  # fmt: skip
             for z in range(2):
                 tid = f"t-{region}-{k}-{z}"
                 out["territories"].append(
@@ -108,15 +120,32 @@ def generate(
                 }
             )
     out["technicians"] = technicians
-    out["stock"] = [
-        {"outlet_id": o["id"], "sku": part.sku, "qty": rng.randint(5, 30)}
-        for o in out["outlets"]
-        for part, _ in parts
-    ] + [
-        {"technician_id": t["id"], "sku": sku, "qty": rng.randint(0, 3)}
-        for t in technicians
-        for sku in van
-    ]
+    # installation kits from a stream of their own: the draws for the other parts, and the
+    # customers and devices drawn after them, stay what they were for a seed
+    kits = {sku for p in families for m in p.doc.models for sku in m.installation_parts}
+    kit_rng = random.Random((seed if seed is not None else fleet.spec.seed) + 2)
+    out["stock"] = (
+        [
+            {
+                "outlet_id": o["id"],
+                "sku": part.sku,
+                "qty": (kit_rng if part.sku in kits else rng).randint(5, 30),
+            }
+            for o in out["outlets"]
+            for part, _ in parts
+        ]
+        + [
+            {"technician_id": t["id"], "sku": sku, "qty": rng.randint(0, 3)}
+            for t in technicians
+            for sku in van
+        ]
+        + [
+            # depots hold a few weeks of their outlets' shelves (no draw: the rows above stay)
+            {"depot_id": d["id"], "sku": part.sku, "qty": 60 if d["level"] == "central" else 20}
+            for d in out["depots"]
+            for part, _ in parts
+        ]
+    )
     customers: list[dict[str, Any]] = []
     devices: list[dict[str, Any]] = []
     # purchase dates from a stream of their own: the rows above stay what they were
