@@ -341,9 +341,11 @@ async def device_page(
         if job
         else ""
     )
+    profile = request.app.state.profiles.get(data["h"]["device_type"])
     return page(
-        request, "device.html", who, device_id=device_id, said=said, error=bool(error), **data
-    )
+        request, "device.html", who, device_id=device_id, said=said, error=bool(error),
+        air_report=bool(profile and profile.doc.air_quality), **data,
+    )  # fmt: skip
 
 
 @router.post("/devices/{device_id}/orders")

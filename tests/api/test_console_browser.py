@@ -193,6 +193,9 @@ def test_a_device_page_draws_its_telemetry_and_filter_life_curve(
     expect(curve).to_have_attribute("data-drawn", "1")
     expect(curve.locator("canvas")).to_have_count(1)
     expect(page.locator("td.status-warning")).to_have_text("warning")
+    # ops can read the household's air report as the household sees it
+    report = page.get_by_role("link", name="last month's air report")
+    expect(report).to_have_attribute("href", "/my/air/ap-1")
     page.screenshot(path=str(ARTIFACTS / "console-device.png"), full_page=True)
     for board, text in [
         ("sla", "SLA board"),
