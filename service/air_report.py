@@ -220,7 +220,10 @@ ADVICE: Mapping[str, Mapping[str, str]] = {
 
 
 def _lang(language: str) -> str:
-    base = language.split("-", maxsplit=1)[0].lower()
+    """The report's language from a language tag or an Accept-Language header
+    ("zh-CN,zh;q=0.9,en;q=0.8" is Chinese): its first choice, English unless known."""
+    first = language.split(",", maxsplit=1)[0].split(";", maxsplit=1)[0].strip()
+    base = first.split("-", maxsplit=1)[0].lower()
     return base if base in ADVICE else "en"
 
 

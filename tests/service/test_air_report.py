@@ -263,3 +263,11 @@ def test_no_hour_is_named_to_air_the_rooms_when_the_neighbourhoods_day_is_flat(
         write(store, readings(f"n{i}-0", lambda t, i=i: 2.0 + 3 * i, SHANGHAI))
     codes = [a.code for a in report(world, store).advice]
     assert "out_of_bounds" in codes and "ventilate" not in codes
+
+
+def test_the_language_is_the_first_choice_of_an_accept_language_header() -> None:
+    from service.air_report import _lang
+
+    assert _lang("zh-CN,zh;q=0.9,en;q=0.8") == "zh"
+    assert _lang("en-GB;q=0.9, zh") == "en"
+    assert _lang("fr-FR") == "en"  # not shipped: English
